@@ -1,0 +1,46 @@
+# The front door.  `make test` and `make report` build everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TFA_VENV := .venv-tfa
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TFA_STAMP := $(TFA_VENV)/.installed
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: test report fixtures fixtures-check bench mutants venvs clean
+
+venvs: $(STAMP) $(TFA_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[oracle,test,report]'
+	touch $@
+
+# TF 2.15 + tensorflow-addons cannot share a venv with TF 2.21 / Keras 3.
+$(TFA_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TFA_VENV)
+	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check -e '.[oracle-tfa]'
+	touch $@
+
+test: venvs
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+report: venvs
+	$(PY) -m lstm_ref report
+
+fixtures: venvs
+	$(PY) -m lstm_ref.golden generate $(FIXTURES_ARGS)
+
+fixtures-check: venvs
+	$(PY) -m lstm_ref.golden check
+
+bench: venvs
+	$(PY) -m lstm_ref.bench
+
+mutants: venvs
+	$(PY) -m parity_tests.mutants
+
+clean:
+	rm -rf $(VENV) $(TFA_VENV) reports .pytest_cache .hypothesis

@@ -1,0 +1,147 @@
+"""The one comparison: reference trace against oracle outputs.
+
+``compare`` measures; ``assert_parity`` raises with a note that reproduces
+the failure.  The oracle goes in ``desired`` as in ``numpy.testing``.  The
+report calls ``compare`` too, so a verdict and a report cannot disagree.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tolerances import Tolerance, tolerance_for
+
+FIELDS = ("h", "c", "final_h", "final_c")
+
+
+@dataclass
+class FieldStats:
+    name: str
+    max_abs: float
+    max_rel: float
+    max_ulp: float
+    worst: tuple  # (step, row, unit) of the largest tolerance ratio; step None for final states
+    worst_ref: float
+    worst_tf: float
+    ratio: float  # max |ref - tf| / (atol + rtol |tf|); passes when <= 1
+    first_fail: tuple = None  # first (step, row, unit) over tolerance, in step order
+    nan_mismatch: bool = False
+
+    @property
+    def passed(self):
+        return self.ratio <= 1.0 and not self.nan_mismatch
+
+
+@dataclass
+class Comparison:
+    dtype: str
+    tolerance: Tolerance
+    fields: dict = field(default_factory=dict)
+
+    @property
+    def passed(self):
+        return all(f.passed for f in self.fields.values())
+
+    @property
+    def ratio(self):
+        return max(f.ratio for f in self.fields.values())
+
+
+def ulp_distance(actual, desired, dtype):
+    """|actual - desired| in units of ``dtype``'s spacing at ``desired``."""
+    dtype = np.dtype(dtype)
+    spacing = np.spacing(np.abs(desired).astype(dtype)).astype(np.float64)
+    spacing = np.maximum(spacing, np.finfo(dtype).smallest_subnormal)
+    return np.abs(actual.astype(np.float64) - desired.astype(np.float64)) / spacing
+
+
+def _field(name, actual, desired, dtype, tol):
+    a = np.asarray(actual, dtype=np.float64)
+    d = np.asarray(desired, dtype=np.float64)
+    if a.shape != d.shape:
+        raise AssertionError(f"{name}: reference shape {a.shape} != oracle shape {d.shape}")
+    nan_mismatch = bool((np.isnan(a) != np.isnan(d)).any())
+    both_nan = np.isnan(a) & np.isnan(d)
+    same = both_nan | (a == d)  # NaN where TF has NaN, and equal infinities, match
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(a - d))
+    diff = np.where(np.isnan(diff), np.inf, diff)  # a lone NaN, or inf against finite
+    finite_d = np.where(np.isfinite(d), d, 0.0)
+    bound = tol.atol + tol.rtol * np.abs(finite_d)
+    ratio = diff / bound
+    rel = diff / np.maximum(np.abs(np.where(finite_d == 0, 1.0, finite_d)), np.finfo(dtype).tiny)
+    ulp = np.where(same, 0.0, ulp_distance(np.where(same, 0.0, a), finite_d, dtype))
+    # Arrays are (batch, time, units) or (batch, units); report (step, row, unit).
+    if ratio.ndim == 3:
+        ratio_tbu = ratio.transpose(1, 0, 2)
+    else:
+        ratio_tbu = ratio[None]
+    flat = int(np.argmax(ratio_tbu))
+    worst = np.unravel_index(flat, ratio_tbu.shape)
+    fails = np.argwhere(ratio_tbu > 1.0)
+    first_fail = tuple(int(i) for i in fails[0]) if len(fails) else None
+    step = int(worst[0]) if ratio.ndim == 3 else None
+    row, unit = int(worst[1]), int(worst[2])
+    idx = (row, step, unit) if ratio.ndim == 3 else (row, unit)
+    return FieldStats(
+        name=name,
+        max_abs=float(diff.max()),
+        max_rel=float(rel.max()),
+        max_ulp=float(ulp.max()),
+        worst=(step, row, unit),
+        worst_ref=float(a[idx]),
+        worst_tf=float(d[idx]),
+        ratio=float(ratio.max()),
+        first_fail=None if first_fail is None else (first_fail[0] if ratio.ndim == 3 else None, first_fail[1], first_fail[2]),
+        nan_mismatch=nan_mismatch,
+    )
+
+
+def compare(trace, desired: dict, dtype, tolerance: Tolerance = None) -> Comparison:
+    """Compare a reference :class:`~lstm_ref.trace.Trace` with an oracle's
+    ``{"h", "c", "final_h", "final_c"}``, under the table's tolerance for the
+    compute ``dtype`` (or ``tolerance``)."""
+    dtype = np.dtype(dtype)
+    tol = tolerance or tolerance_for(dtype)
+    result = Comparison(dtype=dtype.name, tolerance=tol)
+    for name in FIELDS:
+        result.fields[name] = _field(name, getattr(trace, name), desired[name], dtype, tol)
+    return result
+
+
+def per_step_max_abs(trace, desired: dict, name: str):
+    """max over (row, unit) of |ref - tf| at each step, for plots."""
+    a = np.asarray(getattr(trace, name), dtype=np.float64)
+    d = np.asarray(desired[name], dtype=np.float64)
+    return np.nanmax(np.abs(a - d), axis=(0, 2))
+
+
+def failure_note(result: Comparison, trace, desired, context: str) -> str:
+    lines = [f"parity failed ({result.dtype}, atol={result.tolerance.atol:g}, rtol={result.tolerance.rtol:g})"]
+    for f in result.fields.values():
+        if f.passed:
+            continue
+        step, row, unit = f.first_fail or f.worst
+        if step is None:
+            ref_v = getattr(trace, f.name)[row, unit]
+            tf_v = desired[f.name][row, unit]
+            where = f"row {row}, unit {unit}"
+        else:
+            ref_v = getattr(trace, f.name)[row, step, unit]
+            tf_v = desired[f.name][row, step, unit]
+            where = f"step {step}, row {row}, unit {unit}"
+        lines.append(
+            f"  {f.name}: first divergence at {where}: ref={ref_v!r} tf={tf_v!r}; "
+            f"max|d|={f.max_abs:.3g} ({f.ratio:.3g}x tolerance, {f.max_ulp:.3g} ulp)"
+            + ("; NaN pattern differs" if f.nan_mismatch else "")
+        )
+    lines.append(f"  reproduce: {context}")
+    return "\n".join(lines)
+
+
+def assert_parity(trace, desired: dict, dtype, context: str = "", tolerance: Tolerance = None) -> Comparison:
+    """Raise ``AssertionError`` naming the first diverging step, row and unit."""
+    result = compare(trace, desired, dtype, tolerance)
+    if not result.passed:
+        raise AssertionError(failure_note(result, trace, desired, context))
+    return result

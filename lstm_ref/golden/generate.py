@@ -1,0 +1,154 @@
+"""Regenerate golden fixtures from the real frameworks.
+
+    python -m lstm_ref.golden generate [--force] [--only ID ...]
+    python -m lstm_ref.golden check
+
+``generate`` writes every case into a temporary directory next to
+``fixtures/`` and swaps it in only when all cases succeeded, so a crash leaves
+the old goldens intact.  It refuses to replace goldens whose numbers changed
+unless ``--force`` is given, and prints a per-case diff table either way.
+``check`` regenerates into a temporary directory and compares with the
+committed files: the command to run after upgrading TF.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..oracles.client import ORACLE_OF_KIND, OraclePool
+from . import load_all_cases, store
+
+
+def build_case(case_id, fn):
+    case = fn()
+    case.name = case_id
+    return case
+
+
+def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
+    cases = load_all_cases()
+    digests = {}
+    ids = [c for c in sorted(cases) if not only or c in only]
+    for i, case_id in enumerate(ids, 1):
+        case = build_case(case_id, cases[case_id])
+        oracle = pool.get(ORACLE_OF_KIND[case.kind])
+        out = oracle.run(case.kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask)
+        meta = {
+            "format_version": store.FORMAT_VERSION,
+            "case_id": case_id,
+            "kind": case.kind,
+            "config": case.config,
+            "notes": case.notes,
+            "meta": case.meta,
+            "provenance": oracle.hello(),
+        }
+        data = store.encode(meta, case.inputs(), {k: out[k] for k in store.OUTPUTS})
+        (directory / f"{case_id}.npz").write_bytes(data)
+        digests[f"{case_id}.npz"] = store.sha256(data)
+        if progress:
+            print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr)
+    store.write_manifest(directory, digests)
+    return digests
+
+
+def diff_table(old_dir: Path, new_dir: Path) -> list:
+    """Rows (case id, status, max |new - old| over outputs)."""
+    rows = []
+    try:
+        old_ids = set(store.case_ids(old_dir))
+    except Exception:  # noqa: BLE001 - no or broken old manifest: everything is new
+        old_ids = set()
+    new_ids = set(store.case_ids(new_dir))
+    for case_id in sorted(old_ids | new_ids):
+        if case_id not in new_ids:
+            rows.append((case_id, "removed", ""))
+            continue
+        if case_id not in old_ids:
+            rows.append((case_id, "added", ""))
+            continue
+        new = store.load(case_id, new_dir)
+        try:
+            old = store.load(case_id, old_dir)
+        except Exception as exc:  # noqa: BLE001
+            rows.append((case_id, f"old unreadable: {exc}", ""))
+            continue
+        same_inputs = _same(old.inputs, new.inputs) and old.config == new.config
+        worst = max(
+            float(np.max(np.abs(old.expected[k].astype(np.float64) - new.expected[k].astype(np.float64))))
+            if old.expected[k].shape == new.expected[k].shape else float("inf")
+            for k in store.OUTPUTS
+        )
+        if not same_inputs:
+            status = "inputs changed"
+        elif worst == 0 and all(np.array_equal(old.expected[k], new.expected[k]) for k in store.OUTPUTS):
+            status = "identical"
+        else:
+            status = "outputs changed"
+        rows.append((case_id, status, f"{worst:.3g}"))
+    return rows
+
+
+def _same(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if a is None or b is None:
+        return a is b
+    return a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def print_table(rows):
+    width = max([len(r[0]) for r in rows] + [7])
+    print(f"{'case':<{width}}  {'status':<16}  max |new-old|")
+    for case_id, status, worst in rows:
+        print(f"{case_id:<{width}}  {status:<16}  {worst}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lstm_ref.golden")
+    parser.add_argument("command", choices=["generate", "check"])
+    parser.add_argument("--force", action="store_true", help="replace goldens whose numbers changed")
+    parser.add_argument("--only", nargs="*", help="case ids (generate into a temp dir and compare)")
+    parser.add_argument("--dir", type=Path, default=store.FIXTURES)
+    args = parser.parse_args(argv)
+    target = args.dir.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pool = OraclePool()
+    tmp = Path(tempfile.mkdtemp(prefix=".fixtures-new-", dir=target.parent))
+    try:
+        generate_into(tmp, pool, only=args.only)
+        rows = diff_table(target, tmp)
+        print_table(rows)
+        changed = [r for r in rows if r[1] != "identical"]
+        if args.command == "check":
+            print(f"\n{len(rows) - len(changed)} identical, {len(changed)} differ from {target}")
+            return 1 if changed else 0
+        if args.only:
+            print("\n--only compares without writing")
+            return 1 if changed else 0
+        numbers_changed = [r for r in changed if r[1] not in ("added",)]
+        if numbers_changed and not args.force and target.exists():
+            print(f"\nrefusing to overwrite {len(numbers_changed)} changed golden(s) without --force", file=sys.stderr)
+            return 1
+        _swap(tmp, target)
+        tmp = None
+        print(f"\nwrote {len(rows)} golden(s) to {target}")
+        return 0
+    finally:
+        pool.close()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(new: Path, target: Path):
+    """Replace ``target`` by ``new`` with two renames; the old one is removed last."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".fixtures-old-{new.name}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old)

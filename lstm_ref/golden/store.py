@@ -1,0 +1,119 @@
+"""Golden fixture files: deterministic writing, verified loading.
+
+Each case is ``fixtures/<case id>.npz``: the inputs (``x``, ``w:<name>``,
+``h0``, ``c0``, ``mask``), TF's outputs (``out:h``, ``out:c``,
+``out:final_h``, ``out:final_c``) and ``__meta__`` (JSON: format version,
+kind, config, notes, provenance).  ``fixtures/MANIFEST.json`` records each
+file's sha256.  Files are written with a fixed zip timestamp and sorted
+entries, so that regenerating on the same machine is bitwise identical.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FixtureError
+
+FORMAT_VERSION = 1
+import os
+
+FIXTURES = Path(os.environ.get("LSTM_PARITY_FIXTURES") or Path(__file__).resolve().parents[2] / "fixtures")
+MANIFEST = "MANIFEST.json"
+OUTPUTS = ("h", "c", "final_h", "final_c")
+
+
+@dataclass
+class Golden:
+    case_id: str
+    meta: dict
+    inputs: dict  # x, weights, h0, c0, mask
+    expected: dict  # h, c, final_h, final_c
+
+    @property
+    def kind(self):
+        return self.meta["kind"]
+
+    @property
+    def config(self):
+        return self.meta["config"]
+
+
+def _npy_bytes(arr) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def encode(meta: dict, inputs: dict, expected: dict) -> bytes:
+    entries = dict(inputs)
+    entries.update({f"out:{k}": v for k, v in expected.items()})
+    entries["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True, indent=1).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, _npy_bytes(entries[name]))
+    return buf.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(directory: Path = FIXTURES) -> dict:
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FixtureError(f"{path}: no manifest; run `make fixtures`") from None
+    except json.JSONDecodeError as exc:
+        raise FixtureError(f"{path}: not valid JSON ({exc})") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise FixtureError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+    return manifest
+
+
+def write_manifest(directory: Path, digests: dict):
+    manifest = {"format_version": FORMAT_VERSION, "files": dict(sorted(digests.items()))}
+    (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Golden:
+    """Load one golden case, verifying its checksum and format version."""
+    directory = Path(directory)
+    manifest = manifest or read_manifest(directory)
+    path = directory / f"{case_id}.npz"
+    want = manifest["files"].get(path.name)
+    if want is None:
+        raise FixtureError(f"{path}: not listed in {MANIFEST}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FixtureError(f"{path}: listed in {MANIFEST} but missing") from None
+    if sha256(data) != want:
+        raise FixtureError(f"{path}: sha256 mismatch with {MANIFEST} (truncated, corrupted or edited?)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            entries = {k: npz[k] for k in npz.files}
+        meta = json.loads(entries.pop("__meta__").tobytes().decode())
+    except Exception as exc:  # noqa: BLE001 - any decoding failure names the file
+        raise FixtureError(f"{path}: cannot be read as a golden fixture ({exc})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise FixtureError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
+    inputs = {
+        "x": entries.pop("x"),
+        "weights": {k[2:]: entries.pop(k) for k in list(entries) if k.startswith("w:")},
+        **{k: entries.pop(k, None) for k in ("h0", "c0", "mask")},
+    }
+    return Golden(case_id, meta, inputs, expected)
+
+
+def case_ids(directory: Path = FIXTURES) -> list:
+    return sorted(name[: -len(".npz")] for name in read_manifest(directory)["files"])

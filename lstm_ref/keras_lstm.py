@@ -1,0 +1,106 @@
+"""``keras.layers.LSTM`` (Keras 3) on the CPU, in NumPy.
+
+On the CPU Keras 3 never takes the cuDNN path (``backend.lstm`` raises
+``NotImplementedError`` and ``LSTM.inner_loop`` falls back to ``RNN``), so the
+numbers are those of ``LSTMCell.call`` in ``keras/src/layers/rnn/lstm.py``
+driven by ``keras/src/backend/tensorflow/rnn.py``.
+
+Surprises worth knowing, all checked against TF 2.21 / Keras 3.15:
+  * gate order in kernel columns is i, f, c, o;
+  * with ``go_backwards=True`` the returned sequence stays in processing
+    order (reversed time); Keras does not flip it back;
+  * a masked step repeats the previous *output* -- zeros before the first
+    valid step even when ``h0`` is not zero -- while the carried state keeps
+    ``h0``/``c0``;
+  * ``unit_forget_bias`` only shapes the *initial* bias; with explicit
+    weights it changes nothing;
+  * ``hard_sigmoid`` is Keras 3's ``relu6(x + 3) / 6``, not Keras 2's
+    ``clip(0.2 x + 0.5, 0, 1)``.
+"""
+
+import numpy as np
+
+from . import activations
+from .errors import ConfigError
+from .reference import Reference, register
+
+
+@register
+class KerasLSTM(Reference):
+    kind = "keras.layers.LSTM"
+    OPTIONS = {
+        "units": None,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "go_backwards": False,
+        "zero_output_for_mask": False,  # an RNN kwarg that LSTM forwards
+        "implementation": 2,  # 1 adds the bias before the recurrent term
+        "dtype": None,
+    }
+    INERT = frozenset({
+        "name", "trainable", "return_sequences", "return_state", "unroll", "seed",
+        "unit_forget_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
+        "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+        "kernel_constraint", "recurrent_constraint", "bias_constraint",
+        "dropout", "recurrent_dropout",  # inference: dropout is off
+        "stateful", "use_cudnn",
+    })
+    REFUSED = {
+        "stateful": (bool, "the reference has no memory between calls; pass the carried state as h0/c0"),
+        "use_cudnn": (lambda v: v is True, "the reference mirrors the CPU path; cuDNN is a different kernel"),
+    }
+
+    def _configure(self, options):
+        if options["units"] is None:
+            raise ConfigError(f"{self.kind}: config['units'] is required")
+        self.units = self.out_units = self._positive_int("units")
+        self.activation = activations.get(options["activation"], role="activation")
+        self.recurrent_activation = activations.get(options["recurrent_activation"], role="recurrent_activation")
+        self.use_bias = self._bool("use_bias")
+        self.go_backwards = self._bool("go_backwards")
+        self.zero_output_for_mask = self._bool("zero_output_for_mask")
+        self.implementation = options["implementation"]
+        if self.implementation not in (1, 2):
+            raise ConfigError(f"{self.kind}: config['implementation'] must be 1 or 2, got {self.implementation!r}")
+        for key in ("dropout", "recurrent_dropout"):
+            if not 0 <= self.config.get(key, 0) <= 1:
+                raise ConfigError(f"{self.kind}: config[{key!r}] must be in [0, 1], got {self.config[key]!r}")
+        if self.config.get("recurrent_dropout", 0):
+            self.implementation = 1  # LSTMCell.__init__ does the same
+
+    def weight_shapes(self, input_dim):
+        shapes = {"kernel": (input_dim, 4 * self.units), "recurrent_kernel": (self.units, 4 * self.units)}
+        if self.use_bias:
+            shapes["bias"] = (4 * self.units,)
+        return shapes
+
+    def project_input(self, params, x):
+        xk = x @ params["kernel"]
+        if self.use_bias and self.implementation == 1:
+            xk += params["bias"]
+        return xk
+
+    def recurrence(self, params, xz_t, state):
+        """Keras 3 ``LSTMCell.call`` (implementation 2), gate order i, f, c, o::
+
+            z          = x_t @ kernel + h @ recurrent_kernel + bias
+            zi, zf, zc, zo = split(z, 4)
+            i = recurrent_activation(zi)      f = recurrent_activation(zf)
+            c = f * c_prev + i * activation(zc)
+            o = recurrent_activation(zo)
+            h = o * activation(c)             output = h
+
+        ``xz_t`` is ``x_t @ kernel`` (plus the bias with implementation 1).
+        """
+        h_prev, c_prev = state
+        z = xz_t + h_prev @ params["recurrent_kernel"]
+        if self.use_bias and self.implementation == 2:
+            z = z + params["bias"]
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_prev + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        h = o * self.activation(c)
+        return h, (h, c)

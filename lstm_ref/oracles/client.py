@@ -1,0 +1,186 @@
+"""Start oracle workers, send them requests, restart them when they die.
+
+Each oracle runs in its own interpreter and environment (``ORACLES``), pays
+TensorFlow's start-up once, and then answers many requests.  A worker that
+crashes or does not answer within ``timeout`` seconds is killed; the request
+fails with :class:`OracleError` and the next request starts a fresh worker.
+"""
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import protocol
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class OracleError(RuntimeError):
+    """The oracle worker failed, crashed or timed out."""
+
+
+class OracleUnavailable(OracleError):
+    """The oracle's environment is not installed here."""
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    name: str
+    module: str
+    python: str  # interpreter path; relative paths are from the repo root
+    env: dict = field(default_factory=dict)
+
+    def interpreter(self) -> str:
+        override = os.environ.get(f"LSTM_PARITY_{self.name.upper()}_PYTHON")
+        if override:
+            return override
+        if self.python == "sys.executable":
+            return sys.executable
+        return str(ROOT / self.python)
+
+
+_LEGACY = {"TF_USE_LEGACY_KERAS": "1"}  # tf.compat.v1 cells need tf_keras, set before TF loads
+
+ORACLES = {
+    "keras3": OracleSpec("keras3", "lstm_ref.oracles.keras3_worker", "sys.executable"),
+    "tf1": OracleSpec("tf1", "lstm_ref.oracles.tf1_worker", "sys.executable", _LEGACY),
+    "contrib": OracleSpec("contrib", "lstm_ref.oracles.contrib_worker", "sys.executable", _LEGACY),
+    "tfa": OracleSpec("tfa", "lstm_ref.oracles.tfa_worker", ".venv-tfa/bin/python"),
+}
+
+# kind -> oracle name
+ORACLE_OF_KIND = {
+    "keras.layers.LSTM": "keras3",
+    "tf.compat.v1.nn.rnn_cell.BasicLSTMCell": "tf1",
+    "tf.compat.v1.nn.rnn_cell.LSTMCell": "tf1",
+    "tf.contrib.rnn.LayerNormBasicLSTMCell": "contrib",
+    "tfa.rnn.LayerNormLSTMCell": "tfa",
+}
+
+_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": ""}
+
+
+class Oracle:
+    """One worker process; ``request`` is synchronous."""
+
+    def __init__(self, spec: OracleSpec, timeout: float = 300.0):
+        self.spec = spec
+        self.timeout = timeout
+        self.proc = None
+        self.info = None  # the worker's hello: versions and provenance
+
+    def _start(self):
+        python = self.spec.interpreter()
+        if not Path(python).exists():
+            raise OracleUnavailable(f"oracle {self.spec.name!r}: interpreter {python} not found (run `make venvs`)")
+        env = {**os.environ, **_QUIET, **self.spec.env, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [python, "-u", "-m", self.spec.module],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, cwd=ROOT,
+        )
+        self._stderr = []
+        self.info = self._exchange({"op": "hello"}, {}, timeout=max(self.timeout, 300))[0]
+
+    def _read_exactly(self, n, deadline):
+        chunks, got = [], 0
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        sel.register(self.proc.stderr, selectors.EVENT_READ)
+        try:
+            while got < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise OracleError(f"oracle {self.spec.name!r} did not answer within {self.timeout:.0f}s")
+                for key, _ in sel.select(left):
+                    data = os.read(key.fileobj.fileno(), (n - got) if key.fileobj is self.proc.stdout else 65536)
+                    if key.fileobj is self.proc.stderr:
+                        self._stderr.append(data)
+                        del self._stderr[:-50]
+                        continue
+                    if not data:
+                        raise OracleError(
+                            f"oracle {self.spec.name!r} exited (code {self.proc.poll()}); stderr tail:\n{self.stderr_tail()}"
+                        )
+                    chunks.append(data)
+                    got += len(data)
+        finally:
+            sel.close()
+        return b"".join(chunks)
+
+    def stderr_tail(self, n=2000):
+        return b"".join(self._stderr).decode(errors="replace")[-n:]
+
+    def _exchange(self, meta, arrays, timeout):
+        deadline = time.monotonic() + timeout
+        try:
+            self.proc.stdin.write(protocol.encode(meta, arrays))
+            self.proc.stdin.flush()
+            body = protocol.read_frame(lambda n: self._read_exactly(n, deadline))
+        except (OracleError, BrokenPipeError, OSError) as exc:
+            self.close()
+            if isinstance(exc, OracleError):
+                raise
+            raise OracleError(f"oracle {self.spec.name!r} pipe broke: {exc}") from exc
+        reply, out = protocol.decode(body)
+        if "error" in reply:
+            raise OracleError(f"oracle {self.spec.name!r} failed on {meta.get('op')!r}:\n{reply['error']}")
+        return reply, out
+
+    def request(self, meta: dict, arrays: dict):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        return self._exchange(meta, arrays, self.timeout)
+
+    def hello(self) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        return self.info
+
+    def run(self, kind, config, x, weights, h0=None, c0=None, mask=None):
+        """Per-step h, c and the final states from the real framework."""
+        arrays = {"x": x, **{f"w:{k}": v for k, v in weights.items()}}
+        for name, value in (("h0", h0), ("c0", c0), ("mask", mask)):
+            if value is not None:
+                arrays[name] = value
+        reply, out = self.request({"op": "run", "kind": kind, "config": config}, arrays)
+        return out
+
+    def close(self):
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            except OSError:
+                pass
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self.proc = None
+
+
+class OraclePool:
+    """Lazily started workers, one per oracle name."""
+
+    def __init__(self, timeout: float = 300.0):
+        self.timeout = timeout
+        self._workers = {}
+
+    def get(self, name: str) -> Oracle:
+        if name not in self._workers:
+            self._workers[name] = Oracle(ORACLES[name], timeout=self.timeout)
+        return self._workers[name]
+
+    def for_kind(self, kind: str) -> Oracle:
+        return self.get(ORACLE_OF_KIND[kind])
+
+    def close(self):
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()

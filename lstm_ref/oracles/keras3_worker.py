@@ -1,0 +1,103 @@
+"""Oracle worker for ``keras.layers.LSTM`` under Keras 3 (TF backend, CPU).
+
+Per-step ``c`` comes from TF itself: the layer's own cell is wrapped so that
+every step also emits its new ``c`` next to ``h``, and the wrapper runs through
+Keras' own ``RNN`` machinery with the layer's flags.  Keras masks that output
+like any other (a masked step repeats the previous output, zeros before the
+first valid step, or zeros with ``zero_output_for_mask``), so the carried
+``c`` at step t is the wrapper's ``c`` at the row's last valid step so far,
+and ``c0`` before any.  Every request cross-checks the
+wrapper's ``h`` against the real layer's sequence and its last ``c`` against
+the layer's returned state, bitwise.
+"""
+
+import json
+
+import numpy as np
+
+from lstm_ref.oracles import protocol, provenance
+
+import keras  # noqa: E402  (after the protocol import: keeps the worker's start order obvious)
+import tensorflow as tf  # noqa: E402
+
+
+class _EmitCarry(keras.layers.Layer):
+    """Wraps a cell so that its output is ``concat([h, c])``."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.state_size = cell.state_size
+        self.output_size = 2 * cell.units
+
+    def call(self, inputs, states, training=False):
+        h, new_states = self.cell(inputs, states, training=training)
+        return tf.concat([h, new_states[1]], axis=-1), new_states
+
+
+_CACHE = {}
+
+
+def _layers(config, input_dim):
+    key = (json.dumps(config, sort_keys=True), input_dim)
+    if key not in _CACHE:
+        layer = keras.layers.LSTM(**{**config, "return_sequences": True, "return_state": True})
+        layer.build((None, None, input_dim))
+        probe = keras.layers.RNN(
+            _EmitCarry(layer.cell, dtype=layer.dtype_policy),
+            return_sequences=True,
+            return_state=True,
+            go_backwards=layer.go_backwards,
+            zero_output_for_mask=layer.zero_output_for_mask,
+            unroll=layer.unroll,
+            dtype=layer.dtype_policy,
+        )
+        _CACHE.clear()  # one live layer pair at a time keeps memory flat
+        _CACHE[key] = (layer, probe)
+    return _CACHE[key]
+
+
+def hello(meta, arrays):
+    info = provenance.base()
+    info.update(tensorflow=tf.__version__, keras=keras.__version__, oracle="keras3")
+    return info, {}
+
+
+def run(meta, arrays):
+    config = meta["config"]
+    x = arrays["x"]
+    layer, probe = _layers(config, x.shape[-1])
+    by_name = {v.name: v for v in layer.weights}
+    for name, var in by_name.items():
+        var.assign(arrays[f"w:{name}"])
+    extra = {}
+    if "h0" in arrays:
+        extra["initial_state"] = [tf.constant(arrays["h0"]), tf.constant(arrays["c0"])]
+    if "mask" in arrays:
+        extra["mask"] = tf.constant(arrays["mask"])
+    h_seq, final_h, final_c = (t.numpy() for t in layer(tf.constant(x), **extra))
+    hc_seq = probe(tf.constant(x), **extra)[0].numpy()
+    units = layer.cell.units
+    probe_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
+    c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
+    if "mask" in arrays:
+        # Carried c = the probe's c at the last valid step so far, c0 before any.
+        mask = arrays["mask"][:, ::-1] if layer.go_backwards else arrays["mask"]
+        steps = np.arange(mask.shape[1])
+        last_valid = np.maximum.accumulate(np.where(mask, steps, -1), axis=1)
+        gathered = np.take_along_axis(probe_c, np.maximum(last_valid, 0)[..., None], axis=1)
+        probe_c = np.where(last_valid[..., None] >= 0, gathered, c0[:, None, :])
+    if not np.array_equal(probe_h, h_seq, equal_nan=True):
+        raise AssertionError("cross-check: wrapped cell's h differs from keras.layers.LSTM's sequence")
+    if not np.array_equal(probe_c[:, -1], final_c, equal_nan=True):
+        raise AssertionError("cross-check: wrapped cell's last c differs from the layer's returned c state")
+    return {}, {"h": h_seq, "c": probe_c, "final_h": final_h, "final_c": final_c}
+
+
+def activation(meta, arrays):
+    fn = keras.activations.get(meta["name"])
+    return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
+
+
+if __name__ == "__main__":
+    protocol.serve({"hello": hello, "run": run, "activation": activation})

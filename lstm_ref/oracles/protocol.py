@@ -1,0 +1,72 @@
+"""Wire format between the test process and an oracle worker.
+
+A message is an 8-byte big-endian length followed by an ``.npz`` archive
+(read with ``allow_pickle=False``) whose ``__meta__`` entry is UTF-8 JSON.
+NumPy only, so that workers in other environments (TF 2.15, NumPy 1.26) can
+import it.
+"""
+
+import io
+import json
+import struct
+
+import numpy as np
+
+_LEN = struct.Struct(">Q")
+
+
+def encode(meta: dict, arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    payload["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(buf, **payload)
+    body = buf.getvalue()
+    return _LEN.pack(len(body)) + body
+
+
+def decode(body: bytes):
+    with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    return meta, arrays
+
+
+def read_frame(read_exactly) -> bytes:
+    (n,) = _LEN.unpack(read_exactly(_LEN.size))
+    return read_exactly(n)
+
+
+def serve(handlers: dict) -> None:
+    """Worker main loop: answer requests on stdin/stdout until EOF.
+
+    The real stdout is kept for frames; anything the framework prints goes to
+    stderr.  A handler error is sent back as ``{"error": traceback}`` and the
+    worker keeps serving.
+    """
+    import os
+    import sys
+    import traceback
+
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+
+    def read_exactly(n):
+        data = inp.read(n)
+        if len(data) != n:
+            raise EOFError
+        return data
+
+    while True:
+        try:
+            meta, arrays = decode(read_frame(read_exactly))
+        except EOFError:
+            return
+        try:
+            handler = handlers[meta["op"]]
+            reply_meta, reply_arrays = handler(meta, arrays)
+        except Exception:  # noqa: BLE001 - any oracle failure goes back to the client
+            reply_meta, reply_arrays = {"error": traceback.format_exc()}, {}
+        out.write(encode(reply_meta, reply_arrays))
+        out.flush()

@@ -1,0 +1,55 @@
+"""Where a number came from: framework versions, CPU, oneDNN, BLAS."""
+
+import os
+import platform
+import sys
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    wanted = ("avx", "fma", "sse4", "amx", "f16c")
+                    return sorted(x for x in line.split(":", 1)[1].split() if x.startswith(wanted))
+    except OSError:
+        pass
+    return []
+
+
+def onednn_setting() -> str:
+    # TF >= 2.9 enables oneDNN by default on x86 Linux; TF_ENABLE_ONEDNN_OPTS overrides.
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
+
+
+def numpy_blas() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - older NumPy has no dict mode
+        return "unknown"
+
+
+def base() -> dict:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "onednn": onednn_setting(),
+        "executable": os.path.basename(sys.executable),
+    }

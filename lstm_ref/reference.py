@@ -1,0 +1,183 @@
+"""The base class every cell reference derives from, and the kind registry.
+
+A subclass states its config keys, its weight shapes and its equations
+(``project_input`` + ``recurrence``); this module does the validation that is
+the same for every kind, so that bad input fails the same way everywhere.
+"""
+
+from typing import ClassVar
+
+import numpy as np
+
+from .dtypes import resolve_policy
+from .errors import ConfigError, InputError, WeightError
+from .runner import run_sequence
+
+REGISTRY: dict = {}
+
+_OMIT = object()
+
+
+def register(cls):
+    """Class decorator: make ``cls`` reachable as ``from_config(cls.kind, ...)``."""
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def from_config(kind: str, config: dict):
+    """Build the reference for TF class path ``kind`` from its constructor kwargs."""
+    try:
+        cls = REGISTRY[kind]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown kind {kind!r}; expected one of {sorted(REGISTRY)}") from None
+    return cls(config)
+
+
+class Reference:
+    """A NumPy LSTM that mirrors one TF class, built from that class's kwargs.
+
+    Subclasses set:
+      kind      the TF class path;
+      OPTIONS   {config key: default} for keys that change the forward numbers;
+      INERT     keys accepted because TF accepts them, with no effect on the
+                forward numbers at inference (names, initializers, ...);
+    and implement ``_configure``, ``weight_shapes``, ``project_input`` and
+    ``recurrence`` (``step`` is their composition).
+    """
+
+    kind: ClassVar[str]
+    OPTIONS: ClassVar[dict]
+    INERT: ClassVar[frozenset]
+    REFUSED: ClassVar[dict] = {}  # key -> (predicate on value, reason)
+    zero_output_for_mask = False
+    go_backwards = False
+
+    def __init__(self, config: dict):
+        if not isinstance(config, dict):
+            raise ConfigError(f"{self.kind}: config must be a dict of constructor kwargs, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(self.OPTIONS) - set(self.INERT))
+        if unknown:
+            raise ConfigError(
+                f"{self.kind}: unknown config key(s) {unknown}; expected a subset of "
+                f"{sorted(set(self.OPTIONS) | set(self.INERT))}"
+            )
+        for key, (refuse, reason) in self.REFUSED.items():
+            if key in config and refuse(config[key]):
+                raise ConfigError(f"{self.kind}: config[{key!r}]={config[key]!r} is not supported: {reason}")
+        self.config = dict(config)
+        self.options = {**self.OPTIONS, **{k: v for k, v in config.items() if k in self.OPTIONS}}
+        self.policy = resolve_policy(config.get("dtype"))
+        self._configure(self.options)
+
+    # -- to be provided by each family -------------------------------------
+    units: int
+    out_units: int
+
+    def _configure(self, options):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def weight_shapes(self, input_dim: int) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def project_input(self, params, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def recurrence(self, params, xz_t, state):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, params, x_t, state):
+        """One time step: ``(output, (h, c))`` from ``x_t`` and ``(h, c)``."""
+        return self.recurrence(params, self.project_input(params, x_t), state)
+
+    # -- shared validation and the public entry point ----------------------
+    def _positive_int(self, key):
+        value = self.options[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ConfigError(f"{self.kind}: config[{key!r}] must be a positive integer, got {value!r}")
+        return int(value)
+
+    def _bool(self, key):
+        value = self.options[key]
+        if not isinstance(value, (bool, np.bool_)):
+            raise ConfigError(f"{self.kind}: config[{key!r}] must be True or False, got {value!r}")
+        return bool(value)
+
+    def _real_array(self, what, value, error):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fiu":
+            raise error(f"{self.kind}: {what} must be a real numeric array, got dtype {arr.dtype}")
+        return arr
+
+    def params(self, weights: dict, input_dim: int, dtype) -> dict:
+        """Validate ``weights`` against TF's variable names and shapes and cast
+        them, as TF's variables would hold them, to ``dtype``."""
+        if not isinstance(weights, dict):
+            raise WeightError(f"{self.kind}: weights must be a dict keyed by TF variable name, got {type(weights).__name__}")
+        expected = self.weight_shapes(input_dim)
+        unknown = sorted(set(weights) - set(expected))
+        if unknown:
+            raise WeightError(f"{self.kind}: unknown weight(s) {unknown}; expected exactly {sorted(expected)}")
+        missing = sorted(set(expected) - set(weights))
+        if missing:
+            raise WeightError(f"{self.kind}: missing weight(s) {missing}; expected exactly {sorted(expected)}")
+        out = {}
+        for name, shape in expected.items():
+            arr = self._real_array(f"weight {name!r}", weights[name], WeightError)
+            if arr.shape != shape:
+                raise WeightError(
+                    f"{self.kind}: weight {name!r} has shape {arr.shape}, expected {shape} "
+                    f"(units={self.units}, x features={input_dim})"
+                )
+            # Variables hold the policy's variable dtype; layers cast at use.
+            out[name] = arr.astype(self.policy.variable).astype(dtype)
+        return out
+
+    def _state(self, name, value, batch, width, dtype):
+        if value is None:
+            return np.zeros((batch, width), dtype=dtype)
+        arr = self._real_array(name, value, InputError)
+        if arr.shape != (batch, width):
+            raise InputError(f"{self.kind}: {name} has shape {arr.shape}, expected (batch, {width}) = {(batch, width)}")
+        return arr.astype(self.policy.compute).astype(dtype)
+
+    def _mask(self, mask, batch, time):
+        if mask is None:
+            return None
+        arr = np.asarray(mask)
+        if arr.dtype != np.bool_:
+            if arr.dtype.kind not in "iu" or not np.isin(arr, (0, 1)).all():
+                raise InputError(f"{self.kind}: mask must be a bool array (or 0/1 integers), got dtype {arr.dtype}")
+            arr = arr.astype(bool)
+        if arr.shape != (batch, time):
+            raise InputError(f"{self.kind}: mask has shape {arr.shape}, expected (batch, time) = {(batch, time)}")
+        return arr
+
+    def _check_mask(self, mask):
+        """Hook: families whose TF API cannot express some masks refuse them."""
+
+    def run(self, x, weights, h0=None, c0=None, mask=None, *, oracle=False):
+        """Run the reference and return a :class:`~lstm_ref.trace.Trace`.
+
+        ``oracle=True`` computes in float64 from inputs first rounded to the
+        layer's compute dtype, which separates TF's own rounding from a
+        semantic difference.
+        """
+        x = self._real_array("x", x, InputError)
+        if x.ndim != 3:
+            raise InputError(f"{self.kind}: x must be 3-D (batch, time, features), got shape {x.shape}")
+        batch, time, features = x.shape
+        if time == 0 or batch == 0:
+            raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
+        if (h0 is None) != (c0 is None):
+            raise InputError(f"{self.kind}: give both h0 and c0 or neither (TF takes the initial state as a pair)")
+        dtype = np.dtype(np.float64) if oracle else self.policy.compute
+        params = self.params(weights, features, dtype)
+        mask = self._mask(mask, batch, time)
+        self._check_mask(mask)
+        xs = x.astype(self.policy.compute).astype(dtype)
+        h0 = self._state("h0", h0, batch, self.out_units, dtype)
+        c0 = self._state("c0", c0, batch, self.units, dtype)
+        return run_sequence(self, params, xs, h0, c0, mask)
+
+    def __repr__(self):
+        return f"lstm_ref.from_config({self.kind!r}, {self.config!r})"

@@ -1,0 +1,295 @@
+"""``make report``: how close is the reference to TF, where, and can each case
+even tell right from wrong semantics?
+
+Runs every golden fixture (against TF's stored outputs) and the seeded live
+sweep (against each oracle worker), through ``compare`` and the one tolerance
+table, and writes ``reports/parity.{md,json,html}``.  Exit code 1 when any
+case is over tolerance.
+"""
+
+import base64
+import io
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import from_config
+from .compare import compare, per_step_max_abs
+from .golden import store
+from .golden.case import Case
+from .oracles import provenance
+from .oracles.client import ORACLE_OF_KIND, OracleError, OraclePool
+from .sweep import SWEEPS
+from .wrong_semantics import applicable
+
+REPORTS = Path("reports")
+
+
+@dataclass
+class Row:
+    case: str
+    source: str  # "golden" or "live"
+    kind: str
+    oracle: str
+    dtype: str
+    shape: str  # batch x time x features -> units
+    tolerance: dict
+    fields: dict  # h/c -> stats
+    passed: bool
+    ratio: float  # worst |err| / tolerance over h and c (<= 1 passes)
+    oracle_mode: dict = None  # float64 reference against TF: what is TF's own rounding
+    variants: dict = field(default_factory=dict)  # wrong semantics -> ratio to tolerance
+    error: str = None
+    per_step: dict = field(default_factory=dict)  # h/c -> max |err| per step (not in JSON)
+
+    @property
+    def nearest_wrong(self):
+        if not self.variants:
+            return None, None
+        name = min(self.variants, key=self.variants.get)
+        return name, self.variants[name]
+
+    @property
+    def blind_to(self):
+        return sorted(n for n, r in self.variants.items() if r <= 1.0)
+
+
+def _case_from_golden(golden):
+    inputs = golden.inputs
+    return Case(golden.kind, golden.config, inputs["x"], inputs["weights"], inputs["h0"], inputs["c0"],
+                inputs["mask"], notes=golden.meta.get("notes", ""), name=golden.case_id)
+
+
+def _field_stats(f):
+    return {"max_abs": f.max_abs, "max_rel": f.max_rel, "max_ulp": f.max_ulp, "worst_step_row_unit": list(f.worst),
+            "ratio": f.ratio, "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"), "passed": f.passed}
+
+
+def evaluate(case_id, source, case, desired, oracle_label):
+    ref = from_config(case.kind, case.config)
+    dtype = ref.policy.compute
+    trace = ref.run(case.x, case.weights, h0=case.h0, c0=case.c0, mask=case.mask)
+    result = compare(trace, desired, dtype)
+    row = Row(
+        case=case_id, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
+        shape=f"{case.x.shape[0]}x{case.x.shape[1]}x{case.x.shape[2]}->{ref.units}",
+        tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol},
+        fields={k: _field_stats(result.fields[k]) for k in ("h", "c", "final_h", "final_c")},
+        passed=result.passed, ratio=result.ratio,
+        per_step={k: per_step_max_abs(trace, desired, k) for k in ("h", "c")},
+    )
+    if dtype != np.float64:
+        r64 = compare(ref.run(case.x, case.weights, h0=case.h0, c0=case.c0, mask=case.mask, oracle=True), desired, dtype)
+        row.oracle_mode = {"ratio": r64.ratio, "h_max_abs": r64.fields["h"].max_abs, "c_max_abs": r64.fields["c"].max_abs}
+    for name, fn in applicable(case):
+        wrong = fn(case)
+        if wrong is not None:
+            with np.errstate(all="ignore"):
+                row.variants[name] = compare(wrong, desired, dtype).ratio
+    return row
+
+
+def collect(pool, with_live=True, progress=True):
+    jobs = [("golden", cid) for cid in store.case_ids()]
+    if with_live:
+        for kind, fn in sorted(SWEEPS.items()):
+            jobs.extend(("live", (kind, name, case)) for name, case in fn())
+    try:
+        from tqdm import tqdm
+        iterator = tqdm(jobs, desc="parity", unit="case", disable=not progress)
+    except ImportError:  # pragma: no cover
+        iterator = jobs
+    rows = []
+    for source, job in iterator:
+        if source == "golden":
+            golden = store.load(job)
+            prov = golden.meta["provenance"]
+            label = f"golden ({prov.get('oracle', '?')}: TF {prov.get('tensorflow', '?')})"
+            rows.append(evaluate(job, "golden", _case_from_golden(golden), golden.expected, label))
+            continue
+        kind, name, case = job
+        oracle = pool.for_kind(kind)
+        try:
+            desired = oracle.run(kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask)
+            info = oracle.hello()
+        except OracleError as exc:
+            rows.append(Row(name, "live", kind, ORACLE_OF_KIND[kind], case.config.get("dtype", "float32"), "",
+                            {}, {}, False, float("inf"), error=str(exc).splitlines()[0]))
+            continue
+        label = f"{info.get('oracle')}: TF {info.get('tensorflow')}" + (f", Keras {info['keras']}" if "keras" in info else "")
+        rows.append(evaluate(name, "live", case, desired, label))
+    return rows
+
+
+def fingerprint(pool):
+    env = {
+        "python": platform.python_version(), "numpy": np.__version__, "numpy_blas": provenance.numpy_blas(),
+        "cpu": provenance.cpu_model(), "cpu_flags": provenance.cpu_flags(), "onednn": provenance.onednn_setting(),
+        "platform": platform.platform(), "oracles": {},
+    }
+    for name in sorted({ORACLE_OF_KIND[k] for k in SWEEPS}):
+        try:
+            env["oracles"][name] = pool.get(name).hello()
+        except OracleError as exc:
+            env["oracles"][name] = {"error": str(exc).splitlines()[0]}
+    return env
+
+
+def _fmt(v, spec=".2e"):
+    return "n/a" if v is None else format(v, spec)
+
+
+def _discrimination(row):
+    name, ratio = row.nearest_wrong
+    if name is None:
+        return "no wrong variant applies"
+    if row.blind_to:
+        return f"BLIND to {', '.join(row.blind_to)}"
+    return f"{ratio:.3g}x tol ({name})"
+
+
+def write_markdown(rows, env, path):
+    lines = ["# lstm_ref parity report", "",
+             f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
+             "`ratio` is the worst |ref - tf| / (atol + rtol |tf|) over h and c (<= 1 passes); "
+             "`oracle mode` is the same for the float64 reference (TF's own rounding); "
+             "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
+             "can tell it from the truth).", "",
+             "| case | source | kind | oracle | dtype | shape | h max abs | h max rel | h max ulp | h worst (step,row,unit) "
+             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol | ratio | margin | oracle mode | nearest wrong | verdict |",
+             "|" + "---|" * 20]
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 12 + f"ERROR: {r.error} |")
+            continue
+        h, c = r.fields["h"], r.fields["c"]
+        lines.append(
+            f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | {r.shape} "
+            f"| {_fmt(h['max_abs'])} | {_fmt(h['max_rel'])} | {h['max_ulp']:.3g} | {tuple(h['worst_step_row_unit'])} "
+            f"| {_fmt(c['max_abs'])} | {_fmt(c['max_rel'])} | {c['max_ulp']:.3g} | {tuple(c['worst_step_row_unit'])} "
+            f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} | {r.ratio:.3g} | {1 / r.ratio if r.ratio else float('inf'):.3g}x "
+            f"| {_fmt(r.oracle_mode and r.oracle_mode['ratio'], '.3g')} | {_discrimination(r)} | {'PASS' if r.passed else 'FAIL'} |"
+        )
+    blind = [r for r in rows if r.blind_to or (not r.variants and not r.error)]
+    lines += ["", "## Cases that prove little", ""]
+    lines += [f"- `{r.case}`: {_discrimination(r)}" for r in blind] or ["- none"]
+    lines += ["", "## Environment", "", "```json", json.dumps(env, indent=1), "```", ""]
+    path.write_text("\n".join(lines))
+
+
+def write_json(rows, env, path):
+    payload = {"environment": env, "cases": []}
+    for r in rows:
+        d = asdict(r)
+        d.pop("per_step")
+        d["nearest_wrong"], d["nearest_wrong_ratio"] = r.nearest_wrong
+        d["blind_to"] = r.blind_to
+        payload["cases"].append(d)
+    path.write_text(json.dumps(payload, indent=1, default=float))
+
+
+def _plot(row):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 2.2), dpi=90)
+    for name, style in (("h", "-"), ("c", "--")):
+        errors = np.maximum(row.per_step[name], 1e-18)
+        ax.semilogy(np.arange(len(errors)), errors, style, label=f"{name}", marker="." if len(errors) < 30 else None)
+    ax.set_xlabel("time step (processing order)")
+    ax.set_ylabel("max |ref - tf|")
+    ax.set_title(row.case, fontsize=8)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}
+th{background:#f0f0f0;position:sticky;top:0}td.l{text-align:left}tr.fail td{background:#fdd}.blind{color:#a60}
+.plots{display:flex;flex-wrap:wrap;gap:8px}.plots figure{margin:0;border:1px solid #ddd;padding:4px}
+.plots figcaption{font-size:11px;max-width:380px}pre{background:#f7f7f7;padding:8px;font-size:11px}"""
+
+
+def write_html(rows, env, path):
+    import html
+
+    head = ["case", "source", "kind", "oracle", "dtype", "shape", "h max abs", "h max ulp", "h worst (step,row,unit)",
+            "c max abs", "c max ulp", "c worst (step,row,unit)", "ratio", "oracle mode", "nearest wrong", "verdict"]
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title><style>{_CSS}</style></head><body>",
+           "<h1>lstm_ref parity report</h1>",
+           f"<p>{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. ratio = worst |ref&minus;tf| / "
+           "(atol + rtol|tf|) over h and c; oracle mode = the float64 reference against TF; nearest wrong = smallest "
+           "ratio reached by a plausible wrong semantics (&gt; 1: the case can tell it apart).</p>",
+           "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        if r.error:
+            out.append(f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td colspan='{len(head) - 1}' class='l'>ERROR: {html.escape(r.error)}</td></tr>")
+            continue
+        h, c = r.fields["h"], r.fields["c"]
+        cells = [r.case, r.source, r.kind, r.oracle, r.dtype, r.shape, _fmt(h["max_abs"]), f"{h['max_ulp']:.3g}",
+                 str(tuple(h["worst_step_row_unit"])), _fmt(c["max_abs"]), f"{c['max_ulp']:.3g}",
+                 str(tuple(c["worst_step_row_unit"])), f"{r.ratio:.3g}", _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
+                 _discrimination(r), "PASS" if r.passed else "FAIL"]
+        tds = "".join(f"<td class='{'l' if i < 5 or i == 14 else ''}{' blind' if i == 14 and r.blind_to else ''}'>{html.escape(str(v))}</td>"
+                      for i, v in enumerate(cells))
+        out.append(f"<tr class='{'' if r.passed else 'fail'}'>{tds}</tr>")
+    out.append("</table><h2>Error against time step</h2><div class='plots'>")
+    for r in rows:
+        if r.error:
+            continue
+        out.append(f"<figure><img alt='error per step for {html.escape(r.case)}' src='data:image/png;base64,{_plot(r)}'>"
+                   f"<figcaption>{html.escape(r.case)}: {html.escape(_discrimination(r))}</figcaption></figure>")
+    out.append(f"</div><h2>Environment</h2><pre>{html.escape(json.dumps(env, indent=1))}</pre></body></html>")
+    path.write_text("\n".join(out))
+
+
+def print_summary(rows):
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover
+        for r in rows:
+            print(r.case, "PASS" if r.passed else "FAIL", f"{r.ratio:.3g}")
+        return
+    table = Table(title="lstm_ref parity", show_lines=False)
+    for col in ("case", "dtype", "h max abs", "c max abs", "ratio", "oracle mode", "nearest wrong", "verdict"):
+        table.add_column(col, justify="left" if col in ("case", "nearest wrong") else "right")
+    for r in rows:
+        if r.error:
+            table.add_row(r.case, r.dtype, "", "", "", "", r.error[:60], "[red]ERROR")
+            continue
+        table.add_row(r.case, r.dtype, _fmt(r.fields["h"]["max_abs"]), _fmt(r.fields["c"]["max_abs"]), f"{r.ratio:.3g}",
+                      _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
+                      ("[yellow]" if r.blind_to else "") + _discrimination(r),
+                      "[green]PASS" if r.passed else "[red]FAIL")
+    console = Console(width=160)
+    console.print(table)
+    failed = [r.case for r in rows if not r.passed]
+    console.print(f"{len(rows) - len(failed)}/{len(rows)} within tolerance" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+
+
+def main(out_dir=REPORTS, with_live=True, progress=True):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pool = OraclePool()
+    try:
+        env = fingerprint(pool) if with_live else {}
+        rows = collect(pool, with_live=with_live, progress=progress)
+    finally:
+        pool.close()
+    write_json(rows, env, out_dir / "parity.json")
+    write_markdown(rows, env, out_dir / "parity.md")
+    write_html(rows, env, out_dir / "parity.html")
+    print_summary(rows)
+    print(f"wrote {out_dir / 'parity.md'}, {out_dir / 'parity.json'}, {out_dir / 'parity.html'}")
+    return 0 if all(r.passed for r in rows) else 1

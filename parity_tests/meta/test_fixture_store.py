@@ -1,0 +1,76 @@
+"""The golden store: checksums, corruption, format versions, determinism."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import lstm_ref
+from lstm_ref.golden import store
+
+CASE = "keras_seed_the_mice_had"
+
+
+@pytest.fixture
+def copy_dir(tmp_path):
+    for name in (f"{CASE}.npz", store.MANIFEST):
+        shutil.copy(store.FIXTURES / name, tmp_path / name)
+    return tmp_path
+
+
+def test_loads_and_verifies(copy_dir):
+    golden = store.load(CASE, copy_dir)
+    assert golden.kind == "keras.layers.LSTM"
+    assert golden.meta["format_version"] == store.FORMAT_VERSION
+    for key in ("tensorflow", "keras", "numpy", "python", "cpu", "onednn"):
+        assert key in golden.meta["provenance"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "append"])
+def test_damaged_file_is_refused_naming_it(copy_dir, damage):
+    path = copy_dir / f"{CASE}.npz"
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip_byte":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data += b"\0"
+    path.write_bytes(bytes(data))
+    with pytest.raises(lstm_ref.FixtureError, match=rf"{CASE}\.npz: sha256 mismatch"):
+        store.load(CASE, copy_dir)
+
+
+def test_unlisted_and_missing_files(copy_dir):
+    manifest = json.loads((copy_dir / store.MANIFEST).read_text())
+    manifest["files"]["ghost.npz"] = "0" * 64
+    (copy_dir / store.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(lstm_ref.FixtureError, match="ghost.npz: listed .* but missing"):
+        store.load("ghost", copy_dir)
+    with pytest.raises(lstm_ref.FixtureError, match="not listed"):
+        store.load("nope", copy_dir)
+
+
+def test_unknown_format_version_is_refused(copy_dir):
+    manifest = json.loads((copy_dir / store.MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (copy_dir / store.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(lstm_ref.FixtureError, match="format_version 99"):
+        store.load(CASE, copy_dir)
+
+
+def test_pickled_payload_is_refused(copy_dir):
+    """A fixture carrying an object array cannot load: allow_pickle=False."""
+    golden = store.load(CASE, copy_dir)
+    inputs = {"x": np.array([object()], dtype=object)}
+    with pytest.raises(ValueError):
+        store.encode(golden.meta, inputs, golden.expected)
+
+
+def test_encoding_is_deterministic(copy_dir):
+    golden = store.load(CASE, copy_dir)
+    inputs = {"x": golden.inputs["x"], **{f"w:{k}": v for k, v in golden.inputs["weights"].items()}}
+    once = store.encode(golden.meta, inputs, golden.expected)
+    assert once == store.encode(golden.meta, inputs, golden.expected)
+    assert store.sha256(once) == store.read_manifest(copy_dir)["files"][f"{CASE}.npz"]
