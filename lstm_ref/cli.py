@@ -11,7 +11,20 @@ def main(argv=None):
     rep.add_argument("--out", default="reports")
     rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
     rep.add_argument("--no-progress", action="store_true")
+    chk = sub.add_parser("check", help="compare every LSTM layer of a saved model (or a TF1 checkpoint) with lstm_ref")
+    chk.add_argument("model", help=".keras or .h5 file, or a TF1 checkpoint with --scope")
+    chk.add_argument("--input", help="x.npy fed to the model (default: random)")
+    chk.add_argument("--batch", type=int, default=2)
+    chk.add_argument("--time", type=int, default=7, help="steps of random input when the model leaves time open")
+    chk.add_argument("--seed", type=int, default=0)
+    chk.add_argument("--scope", help="checkpoint variable scope of the cell, e.g. rnn/lstm_cell")
+    chk.add_argument("--kind", help="cell kind for a checkpoint, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
+    chk.add_argument("--config", help="cell constructor kwargs as JSON, for a checkpoint")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from .check import main as check_main
+
+        return check_main(args)
     if args.command == "report":
         from .report import main as report_main
 

@@ -99,5 +99,43 @@ def activation(meta, arrays):
     return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
 
 
+def _lstm_layers(model):
+    found, skipped = [], []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.Bidirectional):
+            skipped.append((layer.name, "Bidirectional wrappers are not unpacked yet"))
+        elif type(layer) is keras.layers.LSTM:
+            found.append(layer)
+        elif getattr(layer, "compute_mask", None) and type(layer).__name__ in ("Masking", "Embedding") \
+                and (getattr(layer, "mask_zero", False) or type(layer).__name__ == "Masking"):
+            raise ValueError(f"layer {layer.name!r} produces a mask; checking masked models is not supported yet")
+    return found, skipped
+
+
+def model_lstm_layers(meta, arrays):
+    """Every keras.layers.LSTM in a saved model, with the input it receives."""
+    model = keras.saving.load_model(meta["path"], compile=False)
+    layers, skipped = _lstm_layers(model)
+    if "x" in arrays:
+        x = arrays["x"]
+    else:
+        rng = np.random.default_rng(meta["seed"])
+        shape = [meta["batch"]] + [meta["time"] if d is None else d for d in model.inputs[0].shape[1:]]
+        dtype = model.inputs[0].dtype
+        x = rng.standard_normal(shape).astype(dtype)
+    out, described = {}, []
+    for i, layer in enumerate(layers):
+        feed = keras.Model(model.inputs, layer.input)
+        layer_x = np.asarray(feed(x))
+        config = layer.get_config()
+        weights = {v.name: np.asarray(v.numpy()) for v in layer.weights}
+        result = run({"config": config}, {"x": layer_x, **{f"w:{k}": v for k, v in weights.items()}})[1]
+        out[f"{i}:x"] = layer_x
+        out.update({f"{i}:w:{k}": v for k, v in weights.items()})
+        out.update({f"{i}:{k}": v for k, v in result.items()})
+        described.append({"name": layer.name, "config": json.loads(json.dumps(config))})
+    return {"layers": described, "skipped": skipped}, out
+
+
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation})
+    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstm_layers": model_lstm_layers})

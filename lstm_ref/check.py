@@ -1,0 +1,100 @@
+"""``lstm-ref check MODEL``: every LSTM layer of a user's saved Keras model,
+reference against TF, on the user's inputs or on random ones.
+
+The model is opened inside the Keras 3 oracle worker (``.keras`` or ``.h5``);
+the worker returns each ``keras.layers.LSTM``'s config, weights and the
+input it receives (computed by the model's own preceding layers).  Each layer
+is then compared exactly as the tests compare: ``lstm_ref.compare`` and the
+one tolerance table.  A TF1 checkpoint is checked by scope, with the cell's
+kind and config given on the command line.
+"""
+
+import json
+
+import numpy as np
+
+from . import from_config
+from .compare import compare
+from .oracles.client import OraclePool
+
+
+def _row(name, kind, config, x, weights, desired, h0=None, c0=None):
+    ref = from_config(kind, config)
+    trace = ref.run(x, weights, h0=h0, c0=c0)
+    result = compare(trace, desired, ref.policy.compute)
+    h, c = result.fields["h"], result.fields["c"]
+    return {
+        "layer": name, "kind": kind, "dtype": ref.policy.name, "shape": "x".join(map(str, x.shape)),
+        "h_max_abs": h.max_abs, "h_worst": h.worst, "c_max_abs": c.max_abs, "c_worst": c.worst,
+        "ratio": result.ratio, "passed": result.passed,
+    }
+
+
+def check_keras_model(path, x=None, batch=2, time=7, seed=0, pool=None):
+    own_pool = pool is None
+    pool = pool or OraclePool()
+    try:
+        worker = pool.get("keras3")
+        arrays = {} if x is None else {"x": x}
+        meta, out = worker.request({"op": "model_lstm_layers", "path": str(path), "batch": batch, "time": time,
+                                    "seed": seed}, arrays)
+        rows = []
+        for i, layer in enumerate(meta["layers"]):
+            weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
+            desired = {k: out[f"{i}:{k}"] for k in ("h", "c", "final_h", "final_c")}
+            rows.append(_row(layer["name"], "keras.layers.LSTM", layer["config"], out[f"{i}:x"], weights, desired))
+        return rows, meta.get("skipped", [])
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def check_checkpoint(path, scope, kind, config, x, pool=None):
+    from .checkpoints import load_weights
+    from .oracles.client import ORACLE_OF_KIND
+
+    weights = load_weights(path, scope)
+    own_pool = pool is None
+    pool = pool or OraclePool()
+    try:
+        desired = pool.get(ORACLE_OF_KIND[kind]).run(kind, config, x, weights)
+        return [_row(scope, kind, config, x, weights, desired)], []
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def print_rows(rows, skipped):
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover
+        for r in rows:
+            print(r)
+        return
+    table = Table(title="lstm-ref check")
+    for col in ("layer", "kind", "dtype", "x shape", "h max abs", "h worst (step,row,unit)", "c max abs",
+                "c worst (step,row,unit)", "ratio", "verdict"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["layer"], r["kind"], r["dtype"], r["shape"], f"{r['h_max_abs']:.2e}", str(r["h_worst"]),
+                      f"{r['c_max_abs']:.2e}", str(r["c_worst"]), f"{r['ratio']:.3g}",
+                      "[green]PASS" if r["passed"] else "[red]FAIL")
+    Console(width=160).print(table)
+    for name, why in skipped:
+        print(f"skipped {name}: {why}")
+
+
+def main(args):
+    x = None if args.input is None else np.load(args.input, allow_pickle=False)
+    if args.scope:
+        if not (args.kind and args.config) or x is None:
+            raise SystemExit("a checkpoint needs --scope, --kind, --config (JSON) and --input x.npy")
+        rows, skipped = check_checkpoint(args.model, args.scope, args.kind, json.loads(args.config), x)
+    else:
+        rows, skipped = check_keras_model(args.model, x, batch=args.batch, time=args.time, seed=args.seed)
+    if not rows:
+        print(f"no keras.layers.LSTM layer found in {args.model}")
+        return 2
+    print_rows(rows, skipped)
+    return 0 if all(r["passed"] for r in rows) else 1
