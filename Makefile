@@ -36,7 +36,8 @@ fixtures: venvs
 fixtures-check: venvs
 	$(PY) -m lstm_ref.golden check
 
-bench: venvs
+bench: $(STAMP)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PY) -m lstm_ref.bench
 
 mutants: venvs

@@ -14,14 +14,13 @@ import json
 import numpy as np
 
 from . import from_config
-from .compare import compare
+from .compare import run_and_compare
 from .oracles.client import OraclePool
 
 
 def _row(name, kind, config, x, weights, desired, h0=None, c0=None):
     ref = from_config(kind, config)
-    trace = ref.run(x, weights, h0=h0, c0=c0)
-    result = compare(trace, desired, ref.policy.compute)
+    _, _, result = run_and_compare(ref, desired, x, weights, h0, c0)
     h, c = result.fields["h"], result.fields["c"]
     return {
         "layer": name, "kind": kind, "dtype": ref.policy.name, "shape": "x".join(map(str, x.shape)),

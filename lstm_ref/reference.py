@@ -155,6 +155,13 @@ class Reference:
     def _check_mask(self, mask):
         """Hook: families whose TF API cannot express some masks refuse them."""
 
+    def float64_config(self) -> dict:
+        """The config under which TF, run in float64, computes what oracle
+        mode computes: the same kwargs with ``dtype="float64"``, and any
+        constant the reference rounds to the compute dtype (as TF does)
+        given already rounded."""
+        return {**self.config, "dtype": "float64"}
+
     def run(self, x, weights, h0=None, c0=None, mask=None, *, oracle=False):
         """Run the reference and return a :class:`~lstm_ref.trace.Trace`.
 

@@ -16,31 +16,61 @@ import numpy as np
 class Tolerance:
     atol: float
     rtol: float
+    rounding: float = 0.0  # times the reference's own rounding error (compare.own_rounding)
 
 
-# Measured with `python -m parity_tests.measure_tolerances 400` (TF 2.21.0,
-# Keras 3.15.1, NumPy 2.4.6, AMD EPYC, oneDNN on): the worst t such that
-# |ref - tf| <= t (1 + |tf|) held on every step, row and unit of 400
-# derandomized live draws (all activations, masks, go_backwards, states,
-# saturating gates, sequences up to 80 steps).
+# Measured with `python -m parity_tests.measure_tolerances 300` (TF 2.21.0,
+# Keras 3.15.1, tf_keras 2.21, tfa 0.23 on TF 2.15.1, NumPy 2.4.6, AMD EPYC,
+# oneDNN on) over ~1,600 derandomized live draws of all five kinds (all
+# activations, masks, go_backwards, states, clips, saturating gates, up to
+# 80 steps).  ``t`` is the worst value with |ref - tf| <= t (1 + |tf|); ``k``
+# the worst factor on the reference's own rounding error (see
+# ``compare.own_rounding``) still needed on top of atol/rtol.
+#
+# Where the state cancels two large terms (c of a few hundred with relu6 and
+# a tanh forget gate, say), both sides lose the same absolute precision, and
+# no fixed relative bound fits both that and a well-conditioned case without
+# going blind on the latter: that is what ``rounding`` is for.
 TOLERANCES = {
-    # worst 3.2e-15 (14 eps) in both modes over 91 draws; 2e-14 is ~6x that.
-    "float64": Tolerance(atol=2e-14, rtol=2e-14),
-    # worst 3.9e-7 (3.3 eps) for the float32 reference, 3.7e-7 in oracle
-    # mode, over 137 draws (worst: softmax/softsign, 80 steps); 2e-6 is ~5x.
-    "float32": Tolerance(atol=2e-6, rtol=2e-6),
-    # worst 6.3e-3 (6.4 eps) for the float16 reference over 172 draws, but
-    # 2.8e-2 in oracle mode: TF's own float16 rounding (log_softmax /
-    # hard_shrink, mixed_float16) is that far from exact arithmetic, and the
-    # oracle-mode decomposition must stay readable under the same table.
-    # 5e-2 is 1.8x the oracle-mode worst, 8x the float16-reference worst.
-    "float16": Tolerance(atol=5e-2, rtol=5e-2),
+    # plain t: 7.3e-15 worst over 321 float64 draws, but 8.5e-13 when oracle
+    # mode is compared with TF in float64 on float32 draws (1,140 twins; the
+    # cancelling-c Keras case); no wider type to estimate float64's own
+    # rounding, so 2e-12 (2.4x) with no rounding term.
+    "float64": Tolerance(atol=2e-12, rtol=2e-12),
+    # plain t: 3.9e-7 (3.3 eps) on well-conditioned draws; 9.5e-5 on the
+    # cancelling-c Keras case, which needs k = 5.3 on top of 2e-6: 16 is 3x.
+    "float32": Tolerance(atol=2e-6, rtol=2e-6, rounding=16.0),
+    # plain t: 6.3e-3 for the float16 reference (Keras), 2.8e-2 for TF's own
+    # float16 rounding (oracle mode), 5.1e-2 contrib (k = 0.03 on top of
+    # 5e-2); 5e-2 with rounding 16, as float32.
+    "float16": Tolerance(atol=5e-2, rtol=5e-2, rounding=16.0),
 }
 
 
-def tolerance_for(dtype) -> Tolerance:
+# Per-kind overrides, joined with the dtype entry by taking the max (as JAX
+# does).  Each is a measured amplification of *TF's own* rounding, shown by
+# oracle mode being as far from TF as the reference is; none hides a
+# semantic difference (the report's discrimination column shows the margin
+# to the nearest wrong semantics).
+OVERRIDES = {
+    # Layer norm divides by sqrt(var + eps): rounding in a gate block is
+    # amplified by gamma / sigma, up to 1e6 with contrib's eps = 1e-12.
+    # Worst float32 measured: 7.1e-6 (golden ln_contrib_per_gate: 3.7e-6 in h,
+    # 7.1e-6 in c; oracle mode 9.9e-6), 1.4e-6 over 194 live draws; 2e-5 is 2.8x.
+    ("tf.contrib.rnn.LayerNormBasicLSTMCell", "float32"): Tolerance(atol=2e-5, rtol=2e-5),
+    # Worst float32 over 209 live draws: 3.0e-6 (oracle mode 3.8e-6); 1e-5 is 3.3x.
+    ("tfa.rnn.LayerNormLSTMCell", "float32"): Tolerance(atol=1e-5, rtol=1e-5),
+}
+
+
+def tolerance_for(dtype, kind=None) -> Tolerance:
     name = np.dtype(dtype).name
     try:
-        return TOLERANCES[name]
+        base = TOLERANCES[name]
     except KeyError:
         raise KeyError(f"no tolerance for dtype {name!r}; the table has {sorted(TOLERANCES)}") from None
+    override = OVERRIDES.get((kind, name))
+    if override is None:
+        return base
+    return Tolerance(atol=max(base.atol, override.atol), rtol=max(base.rtol, override.rtol),
+                     rounding=max(base.rounding, override.rounding))

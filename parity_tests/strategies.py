@@ -11,6 +11,9 @@ import os
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lstm_ref import from_config
 
 MAX_BATCH = int(os.environ.get("LSTM_PARITY_MAX_BATCH", 4))
 MAX_TIME = int(os.environ.get("LSTM_PARITY_MAX_TIME", 10))
@@ -136,4 +139,192 @@ def keras_lstm_examples(draw):
     if tame and h0 is not None:
         h0, c0 = h0 * 0.1, c0 * 0.1
     mask = draw(masks(batch, time), label="mask")
+    return config, x, weights, h0, c0, mask
+
+
+# -- TF1 cells ------------------------------------------------------------
+
+BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
+FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
+
+# Bounded activations keep m bounded.  The others let m, and through the
+# recurrence c, grow (exp(c) at c = 12 turns a 1-ulp difference in c into
+# 130 ulp in m; linear c reaches |c| = 245 in 80 steps), which is
+# conditioning, not semantics: their draws use small weights, biases and
+# states and short sequences.  "exponential" is left out of the sweep: h =
+# sig(o) exp(c) feeds back through the kernel's h rows, so even tame draws
+# reach h ~ 1e5 in 5 steps (measured: 135 ulp, 1.3x the float32 tolerance);
+# test_activation_matches_tf_keras covers it alone.
+TF1_BOUNDED = [None, "tanh", "sigmoid", "hard_sigmoid", "softsign", "relu6"]
+TF1_UNBOUNDED = ["linear", "relu", "elu", "selu", "gelu", "swish", "mish", "softplus", "leaky_relu"]
+tf1_dtypes = st.sampled_from(["float32", "float32", "float64", "float16"])
+
+
+@st.composite
+def right_padded_masks(draw, batch, time):
+    """None, or a right-padded mask whose rows may be empty (length 0)."""
+    if not draw(st.booleans(), label="has_mask"):
+        return None
+    lengths = draw(st.lists(st.integers(0, time), min_size=batch, max_size=batch), label="lengths")
+    return np.arange(time)[None, :] < np.asarray(lengths)[:, None]
+
+
+@st.composite
+def tf1_examples(draw, kind=None):
+    """(kind, config, x, weights, h0, c0, mask) over the whole TF1 option space."""
+    kind = kind or draw(st.sampled_from([BASIC, FULL]), label="kind")
+    activation = draw(st.sampled_from(TF1_BOUNDED + TF1_UNBOUNDED), label="activation")
+    tame = activation in TF1_UNBOUNDED
+    u = draw(units, label="num_units")
+    config = {"num_units": u, "dtype": draw(tf1_dtypes, label="dtype")}
+    if activation is not None or draw(st.booleans(), label="explicit_activation_none"):
+        config["activation"] = activation
+    if draw(st.booleans(), label="set_forget_bias"):
+        config["forget_bias"] = draw(st.sampled_from([0.0, 1.0, 2.5, -1.0, 0.3]), label="forget_bias")
+    if kind == FULL:
+        config["use_peepholes"] = draw(st.booleans(), label="use_peepholes")
+        config["cell_clip"] = draw(st.none() | st.sampled_from([0.0, 0.2, 0.7, 3.0]), label="cell_clip")
+        config["num_proj"] = draw(st.none() | st.integers(1, MAX_UNITS), label="num_proj")
+        config["proj_clip"] = draw(st.none() | st.sampled_from([0.05, 0.3, 1.0]), label="proj_clip")
+        if draw(st.booleans(), label="inert_keys"):
+            config.update(initializer="zeros", num_unit_shards=1, num_proj_shards=None, reuse=None)
+    ref = from_config(kind, config)
+    var = ref.policy.variable.name
+    out = ref.out_units
+    batch, feat = draw(batches, label="batch"), draw(features, label="features")
+    time = draw(st.integers(1, 6) if tame else times, label="time")
+    rng = np.random.default_rng(draw(seeds, label="weight_seed"))
+    if tame:
+        x_scales = [draw(st.sampled_from([0.05, 0.2, -0.3]), label=f"gate_scale[{g}]") for g in range(4)]
+        h_scales = [s * 0.5 for s in x_scales[::-1]]
+    else:
+        x_scales = draw(gate_blocks(), label="kernel_x_scales")  # i, j, f, o
+        h_scales = draw(gate_blocks(allow_saturation=False), label="kernel_h_scales")
+    weights = {
+        "kernel": np.concatenate([
+            per_gate_array(rng, (feat, 4 * u), x_scales, var),
+            per_gate_array(rng, (out, 4 * u), h_scales, var),
+        ]),
+        "bias": per_gate_array(rng, (4 * u,), [s * (0.1 if tame else 1.0) for s in (0.5, -0.3, 1.0, 0.2)], var),
+    }
+    if kind == FULL and config["use_peepholes"]:
+        p_scale = draw(st.sampled_from([0.1] if tame else [0.1, 0.5, 1.5]), label="peephole_scale")
+        for name, sign in (("w_f_diag", 1), ("w_i_diag", -1), ("w_o_diag", 1)):
+            weights[name] = (sign * p_scale * rng.standard_normal(u)).astype(var)
+    if kind == FULL and config["num_proj"] is not None:
+        weights["projection/kernel"] = (draw(st.sampled_from([0.3, 1.0]), label="proj_scale")
+                                        * rng.standard_normal((u, out))).astype(var)
+    x = rng.standard_normal((batch, time, feat)).astype(var)
+    h0, c0 = draw(initial_states(batch, out, u, var), label="initial_state")
+    if tame and h0 is not None:
+        h0, c0 = h0 * 0.1, c0 * 0.1
+    mask = draw(right_padded_masks(batch, time), label="mask")
+    return kind, config, x, weights, h0, c0, mask
+
+
+# -- layer-norm cells -----------------------------------------------------
+
+CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
+TFA = "tfa.rnn.LayerNormLSTMCell"
+
+# Layer-norm cells: smaller caps (each contrib step runs five norms).
+LN_MAX_UNITS = int(os.environ.get("LSTM_PARITY_MAX_UNITS", 5))
+LN_MAX_TIME = int(os.environ.get("LSTM_PARITY_MAX_TIME", 8))
+LN_MAX_BATCH = int(os.environ.get("LSTM_PARITY_MAX_BATCH", 3))
+LN_MAX_FEATURES = int(os.environ.get("LSTM_PARITY_MAX_FEATURES", 4))
+
+
+ln_gate_scales = st.tuples(*[st.sampled_from([0.05, 0.3, 1.0, -0.7, 2.0])] * 4)
+
+
+def _array(data, shape, dtype, label, scale=1.0):
+    arr = data.draw(
+        hnp.arrays(np.float32, shape, elements=st.floats(-1, 1, width=32)) | hnp.arrays(
+            np.float64, shape, elements=st.floats(-1, 1)).map(lambda a: a.astype(np.float32)),
+        label=label,
+    )
+    return (arr * np.float32(scale)).astype(dtype)
+
+
+def _per_gate(data, shape, dtype, label):
+    """Kernel blocks at different scales.  A fixed pattern that differs per
+    unit is added, so that no gate block is constant across units: layer norm
+    of a (near-)constant block amplifies 1-ulp differences in its input by
+    up to 1/sqrt(epsilon) (1e6 for contrib), which is TF's ill-conditioning,
+    not a semantic difference (see test_contrib_port_norm_is_tf_layer_norm)."""
+    scales = data.draw(ln_gate_scales, label=f"{label} gate scales")
+    width = shape[-1] // 4
+    k, j = np.meshgrid(np.arange(shape[0]), np.arange(width), indexing="ij")
+    pattern = 0.4 * np.sin(1.0 + 1.7 * k + 2.3 * j)
+    blocks = [_array(data, (shape[0], width), np.float64, f"{label} block {g}", s) + s * pattern
+              for g, s in enumerate(scales)]
+    return np.concatenate(blocks, axis=-1).astype(dtype)
+
+
+def draw_weights(data, ref, input_dim):
+    out = {}
+    var = ref.policy.variable
+    for name, shape in ref.weight_shapes(input_dim).items():
+        if name.endswith("/gamma"):
+            out[name] = (1 + _array(data, shape, np.float64, name, 0.8)).astype(var)
+        elif name.endswith("/beta") or name == "bias":
+            out[name] = _array(data, shape, var, name, 0.5)
+        else:  # kernels: different scale per gate block
+            out[name] = _per_gate(data, shape, var, name)
+    return out
+
+
+def draw_mask(data, batch, time, right_padded):
+    if not data.draw(st.booleans(), label="use mask"):
+        return None
+    if right_padded:
+        lengths = data.draw(hnp.arrays(np.int64, batch, elements=st.integers(0, time)), label="sequence lengths")
+        return np.arange(time)[None, :] < lengths[:, None]
+    return data.draw(hnp.arrays(np.bool_, (batch, time)), label="mask")
+
+
+def draw_run(data, ref, right_padded=False):
+    batch = data.draw(st.integers(1, LN_MAX_BATCH), label="batch")
+    time = data.draw(st.integers(1, LN_MAX_TIME), label="time")
+    features = data.draw(st.integers(1, LN_MAX_FEATURES), label="features")
+    compute = ref.policy.compute
+    x = _array(data, (batch, time, features), compute, "x", data.draw(st.sampled_from([0.1, 1.0, 3.0]), label="x scale"))
+    weights = draw_weights(data, ref, features)
+    h0 = c0 = None
+    if data.draw(st.booleans(), label="initial state"):
+        h0 = _array(data, (batch, ref.units), compute, "h0")
+        c0 = _array(data, (batch, ref.units), compute, "c0", 2.0)
+    return x, weights, h0, c0, draw_mask(data, batch, time, right_padded)
+
+
+contrib_configs = st.fixed_dictionaries(
+    {"num_units": st.integers(1, LN_MAX_UNITS)},
+    optional={
+        "forget_bias": st.sampled_from([0.0, 1.0, -0.5, 2.5]),
+        "activation": st.sampled_from(["tanh", "relu", "softsign", "sigmoid"]),
+        "layer_norm": st.booleans(),
+        "dtype": st.sampled_from(["float32", "float64", "float16"]),
+    },
+)
+
+tfa_configs = st.fixed_dictionaries(
+    {"units": st.integers(1, LN_MAX_UNITS)},
+    optional={
+        "activation": st.sampled_from(["tanh", "relu", "softsign"]),
+        "recurrent_activation": st.sampled_from(["sigmoid", "hard_sigmoid"]),
+        "use_bias": st.booleans(),
+        "norm_epsilon": st.sampled_from([1e-3, 1e-5, 1e-2]),  # 1e-5 < 1.001e-5: non-fused
+        "go_backwards": st.booleans(),
+        "zero_output_for_mask": st.booleans(),
+        "dtype": st.sampled_from(["float32", "float64", "float16", "mixed_float16"]),
+    },
+).filter(lambda c: not (c.get("dtype") == "mixed_float16" and c.get("norm_epsilon", 1e-3) < 1.001e-5))
+
+
+@st.composite
+def layer_norm_examples(draw, kind):
+    """(config, x, weights, h0, c0, mask) for a layer-norm kind."""
+    config = draw(contrib_configs if "contrib" in kind else tfa_configs, label="config")
+    data = draw(st.data())
+    x, weights, h0, c0, mask = draw_run(data, from_config(kind, config), right_padded="contrib" in kind)
     return config, x, weights, h0, c0, mask

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 from hypothesis import given, note
-from hypothesis import strategies as st
 
 import lstm_ref
 from lstm_ref import activations
-from lstm_ref.compare import assert_parity
+from lstm_ref.compare import assert_parity, assert_run_parity
 
+from . import pytest_helpers as ph
 from . import strategies as hh
 
 KIND = "keras.layers.LSTM"
@@ -20,20 +20,19 @@ def test_keras_lstm_matches_tf_every_step(oracle_for, example):
     config, x, weights, h0, c0, mask = example
     note(f"config={config} x.shape={x.shape} mask={None if mask is None else mask.astype(int).tolist()}")
     ref = lstm_ref.from_config(KIND, config)
-    trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask)
     desired = oracle_for(KIND).run(KIND, config, x, weights, h0, c0, mask)
-    assert_parity(trace, desired, ref.policy.compute, context=f"{KIND} {config}, x.shape={x.shape}")
+    assert_run_parity(ref, desired, x, weights, h0, c0, mask, context=f"{KIND} {config}, x.shape={x.shape}")
 
 
 @given(example=hh.keras_lstm_examples())
-def test_keras_lstm_oracle_mode_matches_tf(oracle_for, example):
-    """The float64 reference lands within the case dtype's tolerance too:
-    what is left is TF's own rounding, not semantics."""
+def test_keras_lstm_oracle_mode_is_tf_in_float64(oracle_for, example):
+    """Oracle mode is float64 arithmetic on the inputs as TF holds them."""
     config, x, weights, h0, c0, mask = example
     ref = lstm_ref.from_config(KIND, config)
     trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
-    desired = oracle_for(KIND).run(KIND, config, x, weights, h0, c0, mask)
-    assert_parity(trace, desired, ref.policy.compute, context=f"oracle mode {KIND} {config}, x.shape={x.shape}")
+    twin = ph.float64_twin(ref, config, x, weights, h0, c0, mask)
+    desired = oracle_for(KIND).run(KIND, *twin)
+    assert_parity(trace, desired, np.float64, kind=KIND, context=f"oracle mode {KIND} {config}, x.shape={x.shape}")
 
 
 ACTIVATION_NAMES = sorted(activations.KERAS3)

@@ -1,0 +1,393 @@
+"""Layer-normalised LSTMs in NumPy: TF1 contrib's per-gate cell and tfa's.
+
+Two different cells share the name "layer-norm LSTM"; they normalise
+different things with different epsilons:
+
+``tf.contrib.rnn.LayerNormBasicLSTMCell`` (TF 1.x,
+``tensorflow/contrib/rnn/python/ops/rnn_cell.py``, r1.15 L1342-L1463)
+  * one kernel over ``concat([x, h])``, gate order **i, j, f, o**, and **no
+    bias** when ``layer_norm=True`` (``_linear`` adds one only without it);
+  * each gate block is normalised *separately* (scopes ``input``,
+    ``transform``, ``forget``, ``output``), and so is the new cell state
+    (``state``): the carried ``c`` is the normalised one;
+  * the normaliser is ``tf.contrib.layers.layer_norm``
+    (``contrib/layers/python/layers/layers.py``): ``nn.moments`` (biased
+    variance, float16 statistics in float32) then ``nn.batch_normalization``
+    with a hard-coded ``variance_epsilon = 1e-12`` (``1e-3`` for float16,
+    r1.14+; r1.13 and earlier used 1e-12 for every dtype);
+  * ``norm_gain``/``norm_shift`` only initialise gamma/beta: with explicit
+    weights they change nothing;
+  * ``dropout_keep_prob < 1`` applies dropout on *every* call -- the cell has
+    no training flag -- so its forward numbers are random; refused here;
+  * a constant kernel (the classic "all weights 0.1" example) makes every gate
+    block constant across units, layer norm maps a constant block to its
+    ``beta``, and with ``beta = 0`` the cell outputs exactly zero forever.
+
+``tfa.rnn.LayerNormLSTMCell`` (``tensorflow_addons/rnn/layer_norm_lstm_cell.py``,
+tfa 0.23 on TF 2.15 / Keras 2.15)
+  * a Keras ``LSTMCell`` (gate order **i, f, c, o**) with three Keras
+    ``LayerNormalization`` sublayers: ``kernel_norm`` over ``x @ kernel``
+    (all four gates *jointly*, 4u wide), ``recurrent_norm`` over
+    ``h @ recurrent_kernel`` (jointly), and ``state_norm`` over the new ``c``;
+    the bias is added *after* the norms, and the carried ``c`` is normalised;
+  * ``norm_epsilon`` defaults to 1e-3;
+  * Keras 2.15 ``LayerNormalization`` takes two different paths
+    (``keras/src/layers/normalization/layer_normalization.py``): the *fused*
+    one, ``(x - mean) * rsqrt(var + eps)`` then ``* gamma + beta``, when the
+    variables are float32 (policies ``float32`` and ``mixed_float16``) and
+    ``eps >= 1.001e-5``; otherwise ``nn.moments`` + ``nn.batch_normalization``
+    (``x * inv + (beta - mean * inv)``);
+  * the sublayers are created without ``dtype``, so they follow the *global*
+    Keras policy: a cell whose ``dtype`` differs from the global policy fails
+    in ``BiasAdd`` (checked on TF 2.15.1).  The reference models the only
+    working set-up, global policy == the cell's ``dtype``;
+  * Keras 2's ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)``, not Keras 3's.
+
+For tfa, ``go_backwards`` and ``zero_output_for_mask`` are accepted although
+they are not cell arguments: they are the ``keras.layers.RNN`` options of the
+layer the cell runs in (the oracle passes them there), and the runner
+implements them for every family.  For contrib the run follows
+``tf.compat.v1.nn.dynamic_rnn``: ``sequence_length`` can only express
+right-padded masks, and past a row's length its output is zero.
+"""
+
+import numpy as np
+
+from . import activations
+from .errors import ConfigError, InputError
+from .reference import Reference, register
+
+CONTRIB_EPSILON = {"float16": 1e-3}  # every other dtype: 1e-12
+CONTRIB_EPSILON_DEFAULT = 1e-12
+FUSED_MIN_EPSILON = 1.001e-5  # keras LayerNormalization._fused_can_be_used
+
+
+def _stat_dtype(dtype):
+    """TF computes float16 layer-norm statistics in float32."""
+    return np.promote_types(dtype, np.float32)
+
+
+def _rsqrt(v):
+    """``tf.math.rsqrt``: for half, Eigen evaluates in float and rounds once."""
+    work = _stat_dtype(v.dtype)
+    w = v.astype(work, copy=False)
+    with np.errstate(divide="ignore"):
+        return (1 / np.sqrt(w)).astype(v.dtype, copy=False)
+
+
+def _moments(x):
+    """``tf.nn.moments(x, [-1], keepdims=True)``: two passes, biased variance
+    ``mean((x - mean)**2)``, float16 inputs reduced in float32 and the results
+    rounded back to float16."""
+    y = x.astype(_stat_dtype(x.dtype), copy=False)
+    mean = y.mean(axis=-1, keepdims=True)
+    variance = np.square(y - mean).mean(axis=-1, keepdims=True)
+    return mean.astype(x.dtype), variance.astype(x.dtype)
+
+
+def batch_norm_layer_norm(x, gamma, beta, epsilon):
+    """Layer norm over the last axis as ``tf.nn.moments`` +
+    ``tf.nn.batch_normalization`` compute it (TF ``nn_impl.py``)::
+
+        mean, var = moments(x)                 # biased variance
+        inv = rsqrt(var + epsilon) * gamma     # epsilon inside the rsqrt
+        out = x * inv + (beta - mean * inv)
+
+    Every step after the moments runs in ``x.dtype`` (float16 included), as
+    TF does.  Used by contrib's ``layer_norm`` and by Keras 2's non-fused path.
+    """
+    mean, variance = _moments(x)
+    inv = _rsqrt(variance + np.asarray(epsilon, dtype=x.dtype)) * gamma
+    return x * inv + (beta - mean * inv)
+
+
+def fused_layer_norm(x, gamma, beta, epsilon):
+    """Keras 2's fused layer norm: ``fused_batch_norm`` (scale 1, offset 0) on
+    the rows, then ``* gamma + beta`` in ``x.dtype``::
+
+        mean, var = mean(x), mean((x - mean)**2)    # in float32 for float16 x
+        out = (x - mean) * rsqrt(var + epsilon)     # rounded to x.dtype
+        out = out * gamma + beta
+
+    Epsilon sits inside the rsqrt, as in ``batch_norm_layer_norm``; what
+    differs is where gamma enters and where float16 rounds.
+    """
+    work = _stat_dtype(x.dtype)
+    y = x.astype(work, copy=False)
+    mean = y.mean(axis=-1, keepdims=True)
+    centred = y - mean
+    variance = np.square(centred).mean(axis=-1, keepdims=True)
+    normed = (centred * _rsqrt(variance + np.asarray(epsilon, dtype=work))).astype(x.dtype)
+    return normed * gamma + beta
+
+
+# ---------------------------------------------------------------------------
+# tf.contrib.rnn.LayerNormBasicLSTMCell
+
+
+# Names a config may give for contrib's ``activation`` (a TF callable there,
+# ``math_ops.tanh`` by default); each maps to the same TF op as the Keras 3
+# activation of that name.
+CONTRIB_ACTIVATIONS = ("tanh", "sigmoid", "relu", "relu6", "softsign", "elu", "linear")
+
+
+@register
+class LayerNormBasicLSTMCell(Reference):
+    kind = "tf.contrib.rnn.LayerNormBasicLSTMCell"
+    OPTIONS = {
+        "num_units": None,
+        "forget_bias": 1.0,
+        "activation": "tanh",
+        "layer_norm": True,
+        # Not a constructor argument: TF1 cells take their dtype from the
+        # inputs given to dynamic_rnn.  It fixes the variables' dtype too.
+        "dtype": None,
+    }
+    INERT = frozenset({
+        "input_size",  # deprecated and unused in the cell
+        "norm_gain", "norm_shift",  # initial values of gamma/beta only
+        "dropout_keep_prob",  # 1.0 only (see REFUSED)
+        "dropout_prob_seed", "reuse", "name",
+    })
+    REFUSED = {
+        "dropout_keep_prob": (
+            lambda v: v != 1,
+            "the cell applies dropout on every call when keep_prob < 1 (it has no training flag), "
+            "so its forward numbers are random",
+        ),
+        "dtype": (
+            lambda v: isinstance(v, str) and v.startswith("mixed"),
+            "TF1 cells have no mixed-precision policy; pass float16, float32 or float64",
+        ),
+    }
+    zero_output_for_mask = True  # dynamic_rnn zeroes outputs past sequence_length
+
+    NORMS = ("input", "transform", "forget", "output", "state")
+
+    def _configure(self, options):
+        if options["num_units"] is None:
+            raise ConfigError(f"{self.kind}: config['num_units'] is required")
+        self.units = self.out_units = self._positive_int("num_units")
+        self.layer_norm = self._bool("layer_norm")
+        fb = options["forget_bias"]
+        if isinstance(fb, bool) or not isinstance(fb, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{self.kind}: config['forget_bias'] must be a real number, got {fb!r}")
+        self.forget_bias = float(fb)
+        name = options["activation"]
+        if name not in CONTRIB_ACTIVATIONS:
+            raise ConfigError(
+                f"{self.kind}: config['activation']={name!r} is not supported; expected one of "
+                f"{list(CONTRIB_ACTIVATIONS)} (the TF op of that name)"
+            )
+        self.activation = activations.get(name, role="activation")
+        self.epsilon = CONTRIB_EPSILON.get(self.policy.compute.name, CONTRIB_EPSILON_DEFAULT)
+
+    def weight_shapes(self, input_dim):
+        h = self.units
+        shapes = {"kernel": (input_dim + h, 4 * h)}
+        if self.layer_norm:
+            for scope in self.NORMS:
+                shapes[f"{scope}/gamma"] = (h,)
+                shapes[f"{scope}/beta"] = (h,)
+        else:
+            shapes["bias"] = (4 * h,)
+        return shapes
+
+    def _check_mask(self, mask):
+        if mask is None:
+            return
+        # A right-padded row is non-increasing along time: True... then False...
+        if (mask[:, 1:] & ~mask[:, :-1]).any():
+            raise InputError(
+                f"{self.kind}: runs under tf.compat.v1.nn.dynamic_rnn, whose sequence_length can only "
+                "express right-padded masks (True... then False...); got a mask with a gap or left padding"
+            )
+
+    def project_input(self, params, x):
+        # concat([x, h]) @ kernel == x @ kernel[:in] + h @ kernel[in:]; the
+        # x half does not depend on the state.
+        return x @ params["kernel"][: x.shape[-1]]
+
+    def _norm(self, params, scope, v):
+        return batch_norm_layer_norm(v, params[f"{scope}/gamma"], params[f"{scope}/beta"], self.epsilon)
+
+    def recurrence(self, params, xz_t, state):
+        """``LayerNormBasicLSTMCell.call``, gate order i, j, f, o::
+
+            z = concat([x_t, h]) @ kernel         (+ bias only if not layer_norm)
+            i, j, f, o = split(z, 4)
+            i, j, f, o = LN_input(i), LN_transform(j), LN_forget(f), LN_output(o)
+            new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
+            new_c = LN_state(new_c)
+            new_h = activation(new_c) * sigmoid(o)      output = new_h
+
+        (the LN_* only with ``layer_norm=True``; each is
+        :func:`batch_norm_layer_norm` with its own gamma/beta).
+        """
+        h_prev, c_prev = state
+        z = xz_t + h_prev @ params["kernel"][-self.units:]
+        if not self.layer_norm:
+            z = z + params["bias"]
+        i, j, f, o = np.split(z, 4, axis=-1)
+        if self.layer_norm:
+            i = self._norm(params, "input", i)
+            j = self._norm(params, "transform", j)
+            f = self._norm(params, "forget", f)
+            o = self._norm(params, "output", o)
+        g = self.activation(j)
+        sig = activations.sigmoid
+        c = c_prev * sig(f + np.asarray(self.forget_bias, dtype=f.dtype)) + sig(i) * g
+        if self.layer_norm:
+            c = self._norm(params, "state", c)
+        h = self.activation(c) * sig(o)
+        return h, (h, c)
+
+
+# ---------------------------------------------------------------------------
+# tfa.rnn.LayerNormLSTMCell
+
+
+def tf215_matmul(a, b):
+    """``a @ b`` as TF 2.15's CPU MatMul computes it.  For float16 Eigen
+    accumulates in *half*, rounding after every product and every add, in k
+    order (measured bitwise on TF 2.15.1; TF 2.21 accumulates in float32)."""
+    if a.dtype != np.float16:
+        return a @ b
+    acc = np.zeros(a.shape[:-1] + b.shape[-1:], dtype=np.float16)
+    for k in range(a.shape[-1]):
+        acc = acc + a[..., k, None] * b[k]
+    return acc
+
+
+def keras2_hard_sigmoid(x):
+    """Keras 2.15 ``backend.hard_sigmoid``: ``clip(x * 0.2 + 0.5, 0, 1)``."""
+    return np.clip(x * np.asarray(0.2, x.dtype) + np.asarray(0.5, x.dtype), 0, 1).astype(x.dtype, copy=False)
+
+
+# Keras 2.15 activations by name; all but hard_sigmoid are the same TF op as
+# Keras 3's activation of that name (keras/src/activations.py, backend.py).
+KERAS2_ACTIVATIONS = {
+    "tanh": activations.tanh,
+    "sigmoid": activations.sigmoid,
+    "hard_sigmoid": keras2_hard_sigmoid,
+    "relu": activations.relu,
+    "linear": activations.linear,
+    "softsign": activations.softsign,
+    "elu": activations.elu,
+    "selu": activations.selu,
+    "swish": activations.silu,
+    "exponential": activations.exponential,
+}
+
+
+def keras2_activation(name, role):
+    if name is None:
+        return activations.linear
+    if not isinstance(name, str) or name not in KERAS2_ACTIVATIONS:
+        raise ConfigError(
+            f"config[{role!r}]={name!r} is not supported; expected one of {sorted(KERAS2_ACTIVATIONS)} "
+            "(Keras 2.15 definitions)"
+        )
+    return KERAS2_ACTIVATIONS[name]
+
+
+@register
+class LayerNormLSTMCell(Reference):
+    kind = "tfa.rnn.LayerNormLSTMCell"
+    OPTIONS = {
+        "units": None,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "norm_epsilon": 1e-3,
+        "dtype": None,
+        # keras.layers.RNN options of the layer the cell runs in (see module docstring)
+        "go_backwards": False,
+        "zero_output_for_mask": False,
+    }
+    INERT = frozenset({
+        "name", "trainable", "unit_forget_bias",
+        "kernel_initializer", "recurrent_initializer", "bias_initializer",
+        "norm_gamma_initializer", "norm_beta_initializer",
+        "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+        "kernel_constraint", "recurrent_constraint", "bias_constraint",
+        "dropout", "recurrent_dropout",  # inference: Keras passes training=False
+    })
+
+    NORMS = ("kernel_norm", "recurrent_norm", "state_norm")
+
+    def _configure(self, options):
+        if options["units"] is None:
+            raise ConfigError(f"{self.kind}: config['units'] is required")
+        self.units = self.out_units = self._positive_int("units")
+        self.activation = keras2_activation(options["activation"], "activation")
+        self.recurrent_activation = keras2_activation(options["recurrent_activation"], "recurrent_activation")
+        self.use_bias = self._bool("use_bias")
+        self.go_backwards = self._bool("go_backwards")
+        self.zero_output_for_mask = self._bool("zero_output_for_mask")
+        eps = options["norm_epsilon"]
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not eps >= 0:
+            raise ConfigError(f"{self.kind}: config['norm_epsilon'] must be a real number >= 0, got {eps!r}")
+        self.norm_epsilon = float(eps)
+        for key in ("dropout", "recurrent_dropout"):
+            value = self.config.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"{self.kind}: config[{key!r}] must be in [0, 1], got {value!r}")
+        # Keras 2.15 LayerNormalization._fused_can_be_used: float32 variables
+        # (float32, mixed_float16) and epsilon >= 1.001e-5.
+        self.fused = self.policy.variable == np.float32 and self.norm_epsilon >= FUSED_MIN_EPSILON
+        if self.policy.name == "mixed_float16" and not self.fused:
+            # Keras would then cast the float16 input to float32 and use the
+            # float32 gamma/beta uncast: a third path, not modelled.
+            raise ConfigError(
+                f"{self.kind}: mixed_float16 with norm_epsilon < {FUSED_MIN_EPSILON} (Keras' non-fused "
+                "mixed-precision layer norm) is not supported"
+            )
+
+    def weight_shapes(self, input_dim):
+        u = self.units
+        shapes = {"kernel": (input_dim, 4 * u), "recurrent_kernel": (u, 4 * u)}
+        if self.use_bias:
+            shapes["bias"] = (4 * u,)
+        for name, width in (("kernel_norm", 4 * u), ("recurrent_norm", 4 * u), ("state_norm", u)):
+            shapes[f"{name}/gamma"] = (width,)
+            shapes[f"{name}/beta"] = (width,)
+        return shapes
+
+    def _norm(self, params, name, v):
+        gamma, beta = params[f"{name}/gamma"], params[f"{name}/beta"]
+        if self.fused:
+            return fused_layer_norm(v, gamma, beta, self.norm_epsilon)
+        return batch_norm_layer_norm(v, gamma, beta, self.norm_epsilon)
+
+    def project_input(self, params, x):
+        # kernel_norm(x @ kernel) does not depend on the state: hoisted.
+        return self._norm(params, "kernel_norm", tf215_matmul(x, params["kernel"]))
+
+    def recurrence(self, params, xz_t, state):
+        """``LayerNormLSTMCell.call`` (tfa 0.23), Keras gate order i, f, c, o::
+
+            z  = kernel_norm(x_t @ kernel) + recurrent_norm(h @ recurrent_kernel)
+            z  = z + bias                                   (if use_bias)
+            zi, zf, zc, zo = split(z, 4)
+            i = recurrent_activation(zi)      f = recurrent_activation(zf)
+            c = f * c_prev + i * activation(zc)
+            o = recurrent_activation(zo)
+            c = state_norm(c)                 # the carried c is normalised
+            h = o * activation(c)             output = h
+
+        ``xz_t`` is ``kernel_norm(x_t @ kernel)``; the two 4u-wide norms
+        normalise all four gates jointly.
+        """
+        h_prev, c_prev = state
+        z = xz_t + self._norm(params, "recurrent_norm", tf215_matmul(h_prev, params["recurrent_kernel"]))
+        if self.use_bias:
+            z = z + params["bias"]
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_prev + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        c = self._norm(params, "state_norm", c)
+        h = o * self.activation(c)
+        return h, (h, c)

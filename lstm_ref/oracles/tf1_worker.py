@@ -1,0 +1,147 @@
+"""Oracle worker for ``tf.compat.v1.nn.rnn_cell.BasicLSTMCell`` / ``LSTMCell``
+driven by ``tf.compat.v1.nn.dynamic_rnn`` (TF 2.x eager, CPU, tf_keras cells).
+
+Runs with ``TF_USE_LEGACY_KERAS=1`` (set by the client before TF loads).
+
+Per-step ``c`` comes from TF itself: the real cell is wrapped in an RNNCell
+whose output is ``concat([m, c])`` and the wrapper runs through the same
+``dynamic_rnn`` call.  ``dynamic_rnn`` zeroes outputs past a row's
+``sequence_length`` and carries the state, so for those (right-padded) steps
+the carried ``c`` is the row's final ``c`` that ``dynamic_rnn`` returns.
+Every request cross-checks, bitwise, the wrapper's ``m`` against the real
+cell's ``dynamic_rnn`` outputs and the wrapper's final state against the real
+one.
+"""
+
+import json
+
+import numpy as np
+
+from lstm_ref.oracles import protocol, provenance
+
+import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
+
+tf1 = tf.compat.v1
+
+CLASSES = {
+    "tf.compat.v1.nn.rnn_cell.BasicLSTMCell": tf1.nn.rnn_cell.BasicLSTMCell,
+    "tf.compat.v1.nn.rnn_cell.LSTMCell": tf1.nn.rnn_cell.LSTMCell,
+}
+
+
+class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
+    """Wraps a built cell so that its output is ``concat([m, c])``."""
+
+    def __init__(self, cell):
+        super().__init__(dtype=cell.dtype)
+        self._cell = cell
+
+    @property
+    def state_size(self):
+        return self._cell.state_size
+
+    @property
+    def output_size(self):
+        return self._cell.output_size + self._cell.state_size.c
+
+    def call(self, inputs, state):
+        m, new_state = self._cell(inputs, state)
+        return tf.concat([m, new_state.c], axis=-1), new_state
+
+
+_CACHE = {}
+
+
+def _cells(kind, config, input_dim):
+    key = (kind, json.dumps(config, sort_keys=True), input_dim)
+    if key not in _CACHE:
+        _CACHE.clear()  # one live cell at a time keeps memory flat
+        cell = CLASSES[kind](**config)
+        cell.build((None, input_dim))
+        _CACHE[key] = (cell, _EmitCarry(cell))
+    return _CACHE[key]
+
+
+def _short_name(var):
+    # Eager names are "<cell scope>/kernel:0", "<cell scope>/projection/kernel:0".
+    return var.name.split("/", 1)[1].rsplit(":", 1)[0]
+
+
+def hello(meta, arrays):
+    import tf_keras
+
+    info = provenance.base()
+    info.update(tensorflow=tf.__version__, tf_keras=tf_keras.__version__, oracle="tf1")
+    return info, {}
+
+
+def _sequence_length(mask):
+    lengths = mask.sum(axis=1)
+    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        raise ValueError("mask is not right-padded; dynamic_rnn's sequence_length cannot express it")
+    return lengths.astype(np.int32)
+
+
+def run(meta, arrays):
+    kind, config = meta["kind"], meta["config"]
+    x = arrays["x"]
+    cell, probe = _cells(kind, config, x.shape[-1])
+    dtype = tf.as_dtype(cell.dtype or "float32")
+    for var in cell.weights:
+        var.assign(np.asarray(arrays["w:" + _short_name(var)]).astype(var.dtype.as_numpy_dtype))
+    batch = x.shape[0]
+    units, out_units = cell.state_size.c, cell.state_size.h
+    np_dtype = dtype.as_numpy_dtype
+    h0 = arrays.get("h0", np.zeros((batch, out_units))).astype(np_dtype)
+    c0 = arrays.get("c0", np.zeros((batch, units))).astype(np_dtype)
+    xs = tf.constant(x.astype(np_dtype))
+    lengths = _sequence_length(arrays["mask"].astype(bool)) if "mask" in arrays else None
+    kw = {"sequence_length": None if lengths is None else tf.constant(lengths)}
+    init = tf1.nn.rnn_cell.LSTMStateTuple(tf.constant(c0), tf.constant(h0))
+    if "h0" not in arrays:
+        kw["dtype"] = dtype  # dynamic_rnn builds cell.zero_state itself
+        init = None
+    out, state = tf1.nn.dynamic_rnn(cell, xs, initial_state=init, **kw)
+    h_seq, final_c, final_h = out.numpy(), state.c.numpy(), state.h.numpy()
+    p_out, p_state = tf1.nn.dynamic_rnn(probe, xs, initial_state=init, **kw)
+    p_out = p_out.numpy()
+    probe_m, probe_c = p_out[..., :out_units], p_out[..., out_units:]
+    if not np.array_equal(probe_m, h_seq, equal_nan=True):
+        raise AssertionError("cross-check: wrapped cell's m differs from dynamic_rnn's outputs")
+    if not (np.array_equal(p_state.c.numpy(), final_c, equal_nan=True)
+            and np.array_equal(p_state.h.numpy(), final_h, equal_nan=True)):
+        raise AssertionError("cross-check: wrapped cell's final state differs from dynamic_rnn's")
+    if lengths is not None:
+        # Past its length a row's outputs are zeros and its c is carried: the
+        # final c dynamic_rnn returns (c0 for a row of length 0).
+        valid = np.arange(x.shape[1])[None, :] < lengths[:, None]
+        probe_c = np.where(valid[..., None], probe_c, final_c[:, None, :])
+        last = lengths - 1
+        rows = np.flatnonzero(lengths > 0)
+        if not np.array_equal(probe_c[rows, last[rows]], final_c[rows], equal_nan=True):
+            raise AssertionError("cross-check: c at the last valid step differs from the final c")
+    return {}, {"h": h_seq, "c": probe_c, "final_h": final_h, "final_c": final_c}
+
+
+def step(meta, arrays):
+    """One eager call of the real cell: ``(m, c)`` from ``x_t``, ``h``, ``c``."""
+    x = arrays["x"]
+    cell, _ = _cells(meta["kind"], meta["config"], x.shape[-1])
+    for var in cell.weights:
+        var.assign(np.asarray(arrays["w:" + _short_name(var)]).astype(var.dtype.as_numpy_dtype))
+    dt = tf.as_dtype(cell.dtype or "float32").as_numpy_dtype
+    state = tf1.nn.rnn_cell.LSTMStateTuple(tf.constant(arrays["c0"].astype(dt)), tf.constant(arrays["h0"].astype(dt)))
+    m, new = cell(tf.constant(x.astype(dt)), state)
+    return {}, {"m": m.numpy(), "c": new.c.numpy()}
+
+
+def activation(meta, arrays):
+    """``tf_keras.activations.get(name)`` as legacy cells resolve a string."""
+    from tf_keras.src import activations
+
+    fn = activations.get(meta["name"])
+    return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
+
+
+if __name__ == "__main__":
+    protocol.serve({"hello": hello, "run": run, "step": step, "activation": activation})

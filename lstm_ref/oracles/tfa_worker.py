@@ -1,0 +1,167 @@
+"""Oracle worker for ``tfa.rnn.LayerNormLSTMCell`` (TF 2.15.1, Keras 2.15,
+tensorflow-addons 0.23, NumPy < 2), run as ``tf.keras.layers.RNN(cell)``.
+
+The cell builds its three ``LayerNormalization`` sublayers without a dtype,
+so they follow the *global* policy; a cell whose ``dtype`` differs from it
+fails in ``BiasAdd``.  The worker therefore sets the global policy to the
+config's ``dtype`` while it builds and runs the layer, and restores it.
+
+``go_backwards`` and ``zero_output_for_mask`` are taken off the config and
+given to ``keras.layers.RNN``: they are the layer's options, not the cell's.
+
+Per-step ``c`` comes from TF: the layer's own cell is wrapped so that every
+step also emits its new ``c`` next to ``h``, and the wrapper runs through the
+same ``RNN`` machinery (always with ``zero_output_for_mask=False``, so that a
+masked step repeats the last emitted ``c``: the carried one).  Every request
+cross-checks the wrapper's ``h`` against the real layer's sequence and its
+final ``(h, c)`` against the layer's returned state, bitwise.
+"""
+
+import json
+import warnings
+
+import numpy as np
+
+from lstm_ref.oracles import protocol, provenance
+
+warnings.filterwarnings("ignore", module="tensorflow_addons")  # the end-of-life notice
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_addons as tfa  # noqa: E402
+
+KIND = "tfa.rnn.LayerNormLSTMCell"
+RNN_OPTIONS = ("go_backwards", "zero_output_for_mask")
+
+
+class _EmitCarry(tf.keras.layers.Layer):
+    """Wraps a cell so that its output is ``concat([h, c])``."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.state_size = cell.state_size
+        self.output_size = 2 * cell.units
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        h, new_states = self.cell(inputs, states, training=training)
+        return tf.concat([h, new_states[1]], axis=-1), new_states
+
+
+class _GlobalPolicy:
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.saved = tf.keras.mixed_precision.global_policy()
+        tf.keras.mixed_precision.set_global_policy(self.name)
+
+    def __exit__(self, *exc):
+        tf.keras.mixed_precision.set_global_policy(self.saved)
+
+
+_CACHE = {}  # (config JSON, input_dim) -> (layer, probe), oldest first
+_CACHE_SIZE = 8
+
+
+def _policy_name(config):
+    return config.get("dtype") or "float32"
+
+
+def _layers(config, input_dim):
+    key = (json.dumps(config, sort_keys=True), input_dim)
+    if key not in _CACHE:
+        cell_kwargs = {k: v for k, v in config.items() if k not in RNN_OPTIONS}
+        rnn_kwargs = {k: config[k] for k in RNN_OPTIONS if k in config}
+        with _GlobalPolicy(_policy_name(config)):
+            cell = tfa.rnn.LayerNormLSTMCell(**cell_kwargs)
+            layer = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True, **rnn_kwargs)
+            layer.build((None, None, input_dim))
+            probe = tf.keras.layers.RNN(
+                _EmitCarry(cell, dtype=cell.dtype_policy),
+                return_sequences=True,
+                return_state=True,
+                go_backwards=layer.go_backwards,
+                zero_output_for_mask=False,
+            )
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (layer, probe)
+    return _CACHE[key]
+
+
+def _variables(cell):
+    out = {"kernel": cell.kernel, "recurrent_kernel": cell.recurrent_kernel}
+    if cell.use_bias:
+        out["bias"] = cell.bias
+    for norm in (cell.kernel_norm, cell.recurrent_norm, cell.state_norm):
+        out[f"{norm.name}/gamma"] = norm.gamma
+        out[f"{norm.name}/beta"] = norm.beta
+    return out
+
+
+def hello(meta, arrays):
+    import keras
+
+    info = provenance.base()
+    info.update(tensorflow=tf.__version__, keras=keras.__version__, tensorflow_addons=tfa.__version__, oracle="tfa")
+    return info, {}
+
+
+def run(meta, arrays):
+    if meta["kind"] != KIND:
+        raise ValueError(f"tfa oracle serves {KIND!r} only, got {meta['kind']!r}")
+    config = meta["config"]
+    x = arrays["x"]
+    layer, probe = _layers(config, x.shape[-1])
+    cell = layer.cell
+    variables = _variables(cell)
+    if sorted(variables) != sorted(k[2:] for k in arrays if k.startswith("w:")):
+        raise ValueError(f"weights {sorted(k[2:] for k in arrays if k.startswith('w:'))} != cell's {sorted(variables)}")
+    for name, var in variables.items():
+        var.assign(arrays[f"w:{name}"].astype(var.dtype.name))
+    extra = {}
+    compute = cell.compute_dtype
+    if "h0" in arrays:
+        extra["initial_state"] = [tf.constant(arrays["h0"], compute), tf.constant(arrays["c0"], compute)]
+    if "mask" in arrays:
+        extra["mask"] = tf.constant(arrays["mask"].astype(bool))
+    with _GlobalPolicy(_policy_name(config)):
+        xt = tf.constant(x)
+        h_seq, final_h, final_c = (t.numpy() for t in layer(xt, **extra))
+        hc_seq, probe_h, probe_c_final = (t.numpy() for t in probe(xt, **extra))
+    units = cell.units
+    probe_seq_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
+    c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
+    expect_h = probe_seq_h
+    if "mask" in arrays:
+        mask = arrays["mask"].astype(bool)
+        m = mask[:, ::-1] if layer.go_backwards else mask
+        seen = np.logical_or.accumulate(m, axis=1)
+        probe_c = np.where(seen[..., None], probe_c, c0[:, None, :])
+        if layer.zero_output_for_mask:
+            expect_h = np.where(m[..., None], probe_seq_h, 0).astype(h_seq.dtype)
+    checks = (
+        (expect_h, h_seq, "wrapped cell's h differs from the RNN layer's sequence"),
+        (probe_h, final_h, "wrapped cell's final h differs from the layer's returned h"),
+        (probe_c_final, final_c, "wrapped cell's final c differs from the layer's returned c"),
+        (probe_c[:, -1], final_c, "wrapped cell's last emitted c differs from the layer's returned c"),
+    )
+    for got, want, what in checks:
+        if not np.array_equal(got, want, equal_nan=True):
+            raise AssertionError(f"cross-check: {what}")
+    return {}, {"h": h_seq, "c": probe_c, "final_h": final_h, "final_c": final_c}
+
+
+def layer_norm_path(meta, arrays):
+    """Which LayerNormalization path (fused or not) the cell's sublayers take."""
+    config = meta["config"]
+    layer, _ = _layers(config, int(meta["input_dim"]))
+    cell = layer.cell
+    return {n.name: bool(n._fused) for n in (cell.kernel_norm, cell.recurrent_norm, cell.state_norm)}, {}
+
+
+if __name__ == "__main__":
+    protocol.serve({"hello": hello, "run": run, "layer_norm_path": layer_norm_path})
