@@ -20,7 +20,7 @@ from .oracles.client import OraclePool
 
 def _row(name, kind, config, x, weights, desired, h0=None, c0=None):
     ref = from_config(kind, config)
-    _, _, result = run_and_compare(ref, desired, x, weights, h0, c0)
+    *_, result = run_and_compare(ref, desired, x, weights, h0, c0)
     h, c = result.fields["h"], result.fields["c"]
     return {
         "layer": name, "kind": kind, "dtype": ref.policy.name, "shape": "x".join(map(str, x.shape)),

@@ -68,7 +68,12 @@ def own_rounding(actual, exact):
     return err.max(axis=-1, keepdims=True)
 
 
-def _field(name, actual, desired, dtype, tol, exact=None):
+def own_rounding_of(trace, exact) -> dict:
+    """:func:`own_rounding` for every field of a trace and its oracle-mode twin."""
+    return {name: own_rounding(getattr(trace, name), getattr(exact, name)) for name in FIELDS}
+
+
+def _field(name, actual, desired, dtype, tol, own=None):
     a = np.asarray(actual, dtype=np.float64)
     d = np.asarray(desired, dtype=np.float64)
     if a.shape != d.shape:
@@ -81,8 +86,8 @@ def _field(name, actual, desired, dtype, tol, exact=None):
     diff = np.where(np.isnan(diff), np.inf, diff)  # a lone NaN, or inf against finite
     finite_d = np.where(np.isfinite(d), d, 0.0)
     bound = tol.atol + tol.rtol * np.abs(finite_d)
-    if exact is not None and tol.rounding:
-        bound = bound + tol.rounding * own_rounding(a, exact)
+    if own is not None and tol.rounding:
+        bound = bound + tol.rounding * own
     ratio = diff / bound
     rel = diff / np.maximum(np.abs(np.where(finite_d == 0, 1.0, finite_d)), np.finfo(dtype).tiny)
     ulp = np.where(same, 0.0, ulp_distance(np.where(same, 0.0, a), finite_d, dtype))
@@ -112,23 +117,24 @@ def _field(name, actual, desired, dtype, tol, exact=None):
     )
 
 
-def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str = None, exact=None) -> Comparison:
+def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str = None, own=None) -> Comparison:
     """Compare a reference :class:`~lstm_ref.trace.Trace` with an oracle's
     ``{"h", "c", "final_h", "final_c"}``, under the table's tolerance for the
     compute ``dtype`` and ``kind`` (or an explicit ``tolerance``).
 
-    ``exact`` is the same run in oracle mode (float64).  When given, the bound
-    grows by ``tolerance.rounding`` times the reference's own rounding error
-    (:func:`own_rounding`): TF rounds as the reference does, so where the
-    case amplifies rounding, both sides drift together.  Without it the
-    bound is the plain ``atol + rtol |tf|``.
+    ``own`` is the correct reference's own rounding error per field
+    (:func:`own_rounding_of` its trace and its oracle-mode trace).  When
+    given, the bound grows by ``tolerance.rounding`` times it: TF rounds as
+    the reference does, so where the case amplifies rounding, both sides
+    drift together.  Without it the bound is the plain ``atol + rtol |tf|``.
+    A wrong-semantics variant is judged with the correct reference's ``own``.
     """
     dtype = np.dtype(dtype)
     tol = tolerance or tolerance_for(dtype, kind)
     result = Comparison(dtype=dtype.name, tolerance=tol)
     for name in FIELDS:
         result.fields[name] = _field(name, getattr(trace, name), desired[name], dtype, tol,
-                                     None if exact is None else getattr(exact, name))
+                                     None if own is None else own[name])
     return result
 
 
@@ -164,9 +170,9 @@ def failure_note(result: Comparison, trace, desired, context: str) -> str:
 
 
 def assert_parity(trace, desired: dict, dtype, context: str = "", tolerance: Tolerance = None,
-                  kind: str = None, exact=None) -> Comparison:
+                  kind: str = None, own=None) -> Comparison:
     """Raise ``AssertionError`` naming the first diverging step, row and unit."""
-    result = compare(trace, desired, dtype, tolerance, kind, exact)
+    result = compare(trace, desired, dtype, tolerance, kind, own)
     if not result.passed:
         raise AssertionError(failure_note(result, trace, desired, context))
     return result
@@ -174,15 +180,18 @@ def assert_parity(trace, desired: dict, dtype, context: str = "", tolerance: Tol
 
 def run_and_compare(ref, desired: dict, x, weights, h0=None, c0=None, mask=None):
     """Run ``ref`` (and, below float64, its oracle mode for the rounding
-    allowance) and compare with ``desired``: ``(trace, exact, Comparison)``."""
+    allowance) and compare with ``desired``: ``(trace, exact, own, Comparison)``."""
     trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask)
-    exact = None if ref.policy.compute == np.float64 else ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
-    return trace, exact, compare(trace, desired, ref.policy.compute, kind=ref.kind, exact=exact)
+    exact = own = None
+    if ref.policy.compute != np.float64:
+        exact = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
+        own = own_rounding_of(trace, exact)
+    return trace, exact, own, compare(trace, desired, ref.policy.compute, kind=ref.kind, own=own)
 
 
 def assert_run_parity(ref, desired: dict, x, weights, h0=None, c0=None, mask=None, context: str = "") -> Comparison:
     """:func:`run_and_compare`, raising with a note that reproduces a failure."""
-    trace, _, result = run_and_compare(ref, desired, x, weights, h0, c0, mask)
+    trace, _, _, result = run_and_compare(ref, desired, x, weights, h0, c0, mask)
     if not result.passed:
         raise AssertionError(failure_note(result, trace, desired, context or repr(ref)))
     return result

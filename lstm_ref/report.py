@@ -71,7 +71,7 @@ def _field_stats(f):
 def evaluate(case_id, source, case, desired, oracle_label):
     ref = from_config(case.kind, case.config)
     dtype = ref.policy.compute
-    trace, exact, result = run_and_compare(ref, desired, case.x, case.weights, case.h0, case.c0, case.mask)
+    trace, exact, own, result = run_and_compare(ref, desired, case.x, case.weights, case.h0, case.c0, case.mask)
     row = Row(
         case=case_id, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
         shape=f"{case.x.shape[0]}x{case.x.shape[1]}x{case.x.shape[2]}->{ref.units}",
@@ -87,7 +87,7 @@ def evaluate(case_id, source, case, desired, oracle_label):
         wrong = fn(case)
         if wrong is not None:
             with np.errstate(all="ignore"):
-                row.variants[name] = compare(wrong, desired, dtype, kind=case.kind, exact=exact).ratio
+                row.variants[name] = compare(wrong, desired, dtype, kind=case.kind, own=own).ratio
     return row
 
 

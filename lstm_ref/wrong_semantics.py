@@ -119,3 +119,122 @@ def _keras_default_activation(case):
 
 def applicable(case):
     return [(name, fn) for name, applies, fn in VARIANTS.get(case.kind, []) if applies(case)]
+
+
+# -- TF1 cells ------------------------------------------------------------------
+
+def _with_config(case, **changes):
+    config = {**case.config, **changes}
+    return run_case(case_like(case, config), from_config(case.kind, config))
+
+
+def case_like(case, config, **changes):
+    from dataclasses import replace
+
+    return replace(case, config=config, **changes)
+
+
+for _kind in ("tf.compat.v1.nn.rnn_cell.BasicLSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"):
+    variant(_kind, "gate order i,f,j,o")(lambda case: run_case(case, weights=permute_gate_blocks(case.weights, (0, 2, 1, 3))))
+    variant(_kind, "forget_bias missing", applies=lambda case: case.config.get("forget_bias", 1.0) != 0)(
+        lambda case: _with_config(case, forget_bias=0.0))
+    variant(_kind, "forget_bias doubled", applies=lambda case: case.config.get("forget_bias", 1.0) != 0)(
+        lambda case: _with_config(case, forget_bias=2 * case.config.get("forget_bias", 1.0)))
+
+_FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
+variant(_FULL, "c not clipped", applies=lambda case: case.config.get("cell_clip") is not None)(
+    lambda case: _with_config(case, cell_clip=None))
+variant(_FULL, "proj_clip missing",
+        applies=lambda case: case.config.get("proj_clip") is not None and case.config.get("num_proj"))(
+    lambda case: _with_config(case, proj_clip=None))
+variant(_FULL, "peepholes ignored", applies=lambda case: case.config.get("use_peepholes"))(
+    lambda case: run_case(case_like(case, {**case.config, "use_peepholes": False}),
+                          weights={k: v for k, v in case.weights.items() if not k.endswith("_diag")}))
+
+
+# -- layer-norm cells -------------------------------------------------------------
+
+_CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
+_TFA = "tfa.rnn.LayerNormLSTMCell"
+
+
+def _patched_norm(case, skip=None, per_gate=False, epsilon=None):
+    """The real reference with its norm bent: a scope skipped, a 4u-wide norm
+    done per gate block, or another epsilon."""
+    ref = from_config(case.kind, case.config)
+    real = ref._norm
+    if epsilon is not None:
+        for attr in ("epsilon", "norm_epsilon"):
+            if hasattr(ref, attr):
+                setattr(ref, attr, epsilon)
+
+    def norm(params, scope, v):
+        if scope == skip:
+            return v
+        if per_gate and v.shape[-1] == 4 * ref.units:
+            parts = []
+            for g, block in enumerate(np.split(v, 4, axis=-1)):
+                sub = {f"{scope}/gamma": np.split(params[f"{scope}/gamma"], 4)[g],
+                       f"{scope}/beta": np.split(params[f"{scope}/beta"], 4)[g]}
+                parts.append(real(sub, scope, block))
+            return np.concatenate(parts, axis=-1)
+        return real(params, scope, v)
+
+    ref._norm = norm
+    return run_case(case, ref)
+
+
+def _contrib_joint(case):
+    """All four gates normalised together (with the four gammas side by side)."""
+    from .layer_norm_cells import batch_norm_layer_norm
+
+    ref = from_config(case.kind, case.config)
+    scopes = ("input", "transform", "forget", "output")
+    real = ref._norm
+
+    def recurrence(params, xz_t, state):  # contrib's recurrence with one joint norm
+        h_prev, c_prev = state
+        z = xz_t + h_prev @ params["kernel"][-ref.units:]
+        z = batch_norm_layer_norm(z, np.concatenate([params[f"{s}/gamma"] for s in scopes]),
+                                  np.concatenate([params[f"{s}/beta"] for s in scopes]), ref.epsilon)
+        i, j, f, o = np.split(z, 4, axis=-1)
+        sig = activations.sigmoid
+        c = c_prev * sig(f + np.asarray(ref.forget_bias, dtype=f.dtype)) + sig(i) * ref.activation(j)
+        c = real(params, "state", c)
+        h = ref.activation(c) * sig(o)
+        return h, (h, c)
+
+    ref.recurrence = recurrence
+    return run_case(case, ref)
+
+
+_LN = lambda case: case.config.get("layer_norm", True)  # noqa: E731
+variant(_CONTRIB, "gate order i,f,j,o", applies=_LN)(
+    lambda case: run_case(case, weights=permute_gate_blocks(case.weights, (0, 2, 1, 3), keys=("kernel",))))
+variant(_CONTRIB, "forget_bias missing", applies=lambda case: case.config.get("forget_bias", 1.0) != 0)(
+    lambda case: _with_config(case, forget_bias=0.0))
+variant(_CONTRIB, "joint layer norm instead of per-gate", applies=_LN)(_contrib_joint)
+variant(_CONTRIB, "Keras epsilon 1e-3 instead of 1e-12",
+        applies=lambda case: _LN(case) and case.config.get("dtype", "float32") != "float16")(
+    lambda case: _patched_norm(case, epsilon=1e-3))
+variant(_CONTRIB, "no state norm", applies=_LN)(lambda case: _patched_norm(case, skip="state"))
+
+_TFA_4U = ("kernel", "recurrent_kernel", "bias", "kernel_norm/gamma", "kernel_norm/beta",
+           "recurrent_norm/gamma", "recurrent_norm/beta")
+variant(_TFA, "gate order i,f,o,c")(
+    lambda case: run_case(case, weights=permute_gate_blocks(case.weights, (0, 1, 3, 2), keys=_TFA_4U)))
+variant(_TFA, "per-gate layer norm instead of joint")(lambda case: _patched_norm(case, per_gate=True))
+variant(_TFA, "no state norm")(lambda case: _patched_norm(case, skip="state_norm"))
+variant(_TFA, "contrib epsilon 1e-12 instead of norm_epsilon")(lambda case: _patched_norm(case, epsilon=1e-12))
+variant(_TFA, "bias added before the norms", applies=lambda case: "bias" in case.weights)(
+    lambda case: _tfa_bias_first(case))
+
+
+def _tfa_bias_first(case):
+    weights = dict(case.weights)
+    # kernel_norm(x K + b): emulate by appending a constant-one input feature
+    # whose kernel row is the bias, and dropping the bias after the norms.
+    x1 = np.concatenate([case.x, np.ones(case.x.shape[:2] + (1,), case.x.dtype)], axis=-1)
+    weights["kernel"] = np.concatenate([case.weights["kernel"], case.weights["bias"][None]], axis=0)
+    weights["bias"] = np.zeros_like(case.weights["bias"])
+    return run_case(case_like(case, case.config, x=x1), weights=weights)

@@ -1,0 +1,155 @@
+"""``make mutants``: inject plausible semantic bugs into lstm_ref, one at a
+time, run the parity suite against each, and print the mutation score.
+
+Each mutant is a list of exact (file, old, new) source edits, applied to a
+scratch copy of the repository; the suite runs there with ``pytest -x``
+(goldens, oracle mode against TF in float64, and the family's live tests).
+A mutant that survives means a test case is missing: add the case.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+K, T1, LN, ACT, RUN, REF = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
+                            "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py")
+KERAS_TESTS = ["parity_tests/test_keras_lstm.py"]
+TF1_TESTS = ["parity_tests/test_tf1_cells.py"]
+LN_TESTS = ["parity_tests/test_layer_norm_cells.py"]
+
+MUTANTS = [
+    ("Keras gate order read as i,f,o,c", KERAS_TESTS, [
+        (K, "z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)", "z_i, z_f, z_o, z_c = np.split(z, 4, axis=-1)")]),
+    ("Keras gate order read as i,c,f,o", KERAS_TESTS, [
+        (K, "z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)", "z_i, z_c, z_f, z_o = np.split(z, 4, axis=-1)")]),
+    ("TF1 order i,j,f,o read as i,f,j,o", TF1_TESTS, [
+        (T1, "i, j, f, o = self._gates(params, xz_t, h_prev)", "i, f, j, o = self._gates(params, xz_t, h_prev)")]),
+    ("forget_bias missing", TF1_TESTS, [
+        (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)", "c = c_prev * sig(f) + sig(i)")]),
+    ("forget_bias doubled", TF1_TESTS, [
+        (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)",
+         "c = c_prev * sig(f + 2 * self._const(self.forget_bias, f)) + sig(i)")]),
+    ("forget_bias added outside the sigmoid", TF1_TESTS, [
+        (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)",
+         "c = c_prev * (sig(f) + self._const(self.forget_bias, f)) + sig(i)")]),
+    ("Keras 2 hard_sigmoid under Keras 3", KERAS_TESTS, [
+        (ACT, "    return relu6(x + _c(x, 3)) / _c(x, 6)", "    return np.clip(_c(x, 0.2) * x + _c(x, 0.5), _c(x, 0), _c(x, 1))")]),
+    ("go_backwards output flipped back to input order", KERAS_TESTS, [
+        (RUN, "return Trace(h=hs, c=cs, final_h=h, final_c=c)",
+         "return Trace(h=hs[:, ::-1] if cell.go_backwards else hs, c=cs[:, ::-1] if cell.go_backwards else cs, final_h=h, final_c=c)")]),
+    ("mask zeroes the output", KERAS_TESTS, [
+        (RUN, "0 if cell.zero_output_for_mask else prev_out", "0")]),
+    ("mask ignored", KERAS_TESTS, [(RUN, "        if mask is not None:\n            m = mask", "        if False:\n            m = mask")]),
+    ("h0 used as the previous output before the first valid step", KERAS_TESTS, [
+        (RUN, "prev_out = np.zeros_like(h0)", "prev_out = h0")]),
+    ("output peephole sees the unclipped c", TF1_TESTS, [
+        (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:",
+         "        c_raw = c\n        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:"),
+        (T1, 'm = sig(o + params["w_o_diag"] * c) * self.activation(c)', 'm = sig(o + params["w_o_diag"] * c_raw) * self.activation(c)')]),
+    ("c not clipped", TF1_TESTS, [
+        (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)",
+         "        if False:\n            c = self._clip(c, self.cell_clip)")]),
+    ("cell_clip applied after the output", TF1_TESTS, [
+        (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:",
+         "        if self.use_peepholes:"),
+        (T1, "        if self.num_proj is not None:\n            m = m @",
+         "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.num_proj is not None:\n            m = m @")]),
+    ("proj_clip missing", TF1_TESTS, [(T1, "            if self.proj_clip is not None:", "            if False:")]),
+    ("tfa: per-gate layer norm instead of joint", LN_TESTS, [
+        (LN, '''        gamma, beta = params[f"{name}/gamma"], params[f"{name}/beta"]
+        if self.fused:''', '''        gamma, beta = params[f"{name}/gamma"], params[f"{name}/beta"]
+        if v.shape[-1] == 4 * self.units:
+            return np.concatenate([fused_layer_norm(b, g, bb, self.norm_epsilon) for b, g, bb in
+                                   zip(np.split(v, 4, -1), np.split(gamma, 4), np.split(beta, 4))], axis=-1)
+        if self.fused:''')]),
+    ("contrib: joint layer norm instead of per-gate", LN_TESTS, [
+        (LN, '''        i, j, f, o = np.split(z, 4, axis=-1)
+        if self.layer_norm:
+            i = self._norm(params, "input", i)''', '''        scopes = ("input", "transform", "forget", "output")
+        if self.layer_norm:
+            z = batch_norm_layer_norm(z, np.concatenate([params[f"{s}/gamma"] for s in scopes]),
+                                      np.concatenate([params[f"{s}/beta"] for s in scopes]), self.epsilon)
+        i, j, f, o = np.split(z, 4, axis=-1)
+        if False:
+            i = self._norm(params, "input", i)''')]),
+    ("contrib: Keras' epsilon 1e-3 instead of 1e-12", LN_TESTS, [(LN, "CONTRIB_EPSILON_DEFAULT = 1e-12", "CONTRIB_EPSILON_DEFAULT = 1e-3")]),
+    ("tfa: no state norm", LN_TESTS, [(LN, '        c = self._norm(params, "state_norm", c)\n', "")]),
+    ("contrib: no state norm", LN_TESTS, [(LN, '            c = self._norm(params, "state", c)\n', "            pass\n")]),
+    ("tfa: bias added before the norms", LN_TESTS, [
+        (LN, '''        return self._norm(params, "kernel_norm", tf215_matmul(x, params["kernel"]))''',
+         '''        xk = tf215_matmul(x, params["kernel"])
+        return self._norm(params, "kernel_norm", xk + params["bias"] if self.use_bias else xk)'''),
+        (LN, '''        if self.use_bias:
+            z = z + params["bias"]
+        z_i, z_f, z_c, z_o''', '''        z_i, z_f, z_c, z_o''')]),
+    ("float32 accumulation in float64 oracle mode", KERAS_TESTS, [
+        (K, '        xk = x @ params["kernel"]',
+         '        xk = (x.astype(np.float32) @ params["kernel"].astype(np.float32)).astype(x.dtype)')]),
+]
+
+
+def scratch_copy(dest: Path):
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+
+
+def apply(dest: Path, edits):
+    for rel, old, new in edits:
+        path = dest / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(f"mutant edit does not apply exactly once in {rel}: {old[:70]!r}")
+        path.write_text(text.replace(old, new))
+
+
+def run_suite(dest: Path, tests, timeout):
+    env = {**os.environ, "PYTHONPATH": str(dest), "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
+           "LSTM_PARITY_TFA_PYTHON": str(ROOT / ".venv-tfa" / "bin" / "python"), "HYPOTHESIS_PROFILE": "ci"}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:randomly", "-p", "no:cacheprovider",
+           "parity_tests/test_golden.py", *tests]
+    try:
+        proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    summary = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))][:1]
+    return proc.returncode, (summary[0] if summary else proc.stdout.strip().splitlines()[-1:] or [""])[0][:110]
+
+
+def main():
+    only = sys.argv[1:]
+    caught = 0
+    chosen = [m for m in MUTANTS if not only or any(o in m[0] for o in only)]
+    with tempfile.TemporaryDirectory(prefix="lstm-mutants-") as tmp:
+        base = Path(tmp) / "clean"
+        base.mkdir()
+        scratch_copy(base)
+        code, _ = run_suite(base, [], 900)
+        if code != 0:
+            raise SystemExit("the unmutated suite fails; fix that first")
+        for i, (name, tests, edits) in enumerate(chosen, 1):
+            dest = Path(tmp) / f"m{i}"
+            shutil.copytree(base, dest)
+            apply(dest, edits)
+            t0 = time.perf_counter()
+            code, detail = run_suite(dest, tests, 900)
+            killed = code not in (0, None)
+            caught += killed
+            print(f"[{i:2d}/{len(chosen)}] {'CAUGHT  ' if killed else 'SURVIVED'} {name}  ({time.perf_counter() - t0:.0f}s) {detail}",
+                  flush=True)
+            shutil.rmtree(dest, ignore_errors=True)
+    print(f"\nmutation score: {caught}/{len(chosen)} caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
