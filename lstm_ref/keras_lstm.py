@@ -18,11 +18,10 @@ Surprises worth knowing, all checked against TF 2.21 / Keras 3.15:
     ``clip(0.2 x + 0.5, 0, 1)``.
 """
 
-import numpy as np
 
 from . import activations
 from .errors import ConfigError
-from .reference import Reference, register
+from .reference import Reference, register, split_gates
 
 
 @register
@@ -94,10 +93,11 @@ class KerasLSTM(Reference):
         ``xz_t`` is ``x_t @ kernel`` (plus the bias with implementation 1).
         """
         h_prev, c_prev = state
-        z = xz_t + h_prev @ params["recurrent_kernel"]
+        z = h_prev @ params["recurrent_kernel"]
+        z += xz_t  # == x_t @ kernel + h @ recurrent_kernel, TF's rounding
         if self.use_bias and self.implementation == 2:
-            z = z + params["bias"]
-        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+            z += params["bias"]
+        z_i, z_f, z_c, z_o = split_gates(z)  # np.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_prev + i * self.activation(z_c)

@@ -18,6 +18,12 @@ REGISTRY: dict = {}
 _OMIT = object()
 
 
+def split_gates(z, n=4):
+    """``np.split(z, n, axis=-1)`` as views, without its Python overhead."""
+    width = z.shape[-1] // n
+    return [z[..., k * width:(k + 1) * width] for k in range(n)]
+
+
 def register(cls):
     """Class decorator: make ``cls`` reachable as ``from_config(cls.kind, ...)``."""
     REGISTRY[cls.kind] = cls
@@ -129,7 +135,7 @@ class Reference:
                     f"(units={self.units}, x features={input_dim})"
                 )
             # Variables hold the policy's variable dtype; layers cast at use.
-            out[name] = arr.astype(self.policy.variable).astype(dtype)
+            out[name] = arr.astype(self.policy.variable, copy=False).astype(dtype, copy=False)
         return out
 
     def _state(self, name, value, batch, width, dtype):
@@ -138,7 +144,7 @@ class Reference:
         arr = self._real_array(name, value, InputError)
         if arr.shape != (batch, width):
             raise InputError(f"{self.kind}: {name} has shape {arr.shape}, expected (batch, {width}) = {(batch, width)}")
-        return arr.astype(self.policy.compute).astype(dtype)
+        return arr.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
 
     def _mask(self, mask, batch, time):
         if mask is None:
@@ -181,7 +187,7 @@ class Reference:
         params = self.params(weights, features, dtype)
         mask = self._mask(mask, batch, time)
         self._check_mask(mask)
-        xs = x.astype(self.policy.compute).astype(dtype)
+        xs = x.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
         h0 = self._state("h0", h0, batch, self.out_units, dtype)
         c0 = self._state("c0", c0, batch, self.units, dtype)
         return run_sequence(self, params, xs, h0, c0, mask)

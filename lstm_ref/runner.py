@@ -29,19 +29,21 @@ def run_sequence(cell, params, x, h0, c0, mask):
     batch, time = x.shape[:2]
     xz = cell.project_input(params, x)  # (batch, time, gates): one GEMM
     h, c = h0, c0
-    hs = np.empty((batch, time, h0.shape[-1]), dtype=h0.dtype)
-    cs = np.empty((batch, time, c0.shape[-1]), dtype=c0.dtype)
+    # Time-major buffers: each step writes one contiguous block.
+    hs = np.empty((time, batch, h0.shape[-1]), dtype=h0.dtype)
+    cs = np.empty((time, batch, c0.shape[-1]), dtype=c0.dtype)
     prev_out = np.zeros_like(h0)
-    for t in range(time):
-        out, (h_new, c_new) = cell.recurrence(params, xz[:, t], (h, c))
-        if mask is not None:
-            m = mask[:, t, None]
-            h = np.where(m, h_new, h)
-            c = np.where(m, c_new, c)
-            out = np.where(m, out, 0 if cell.zero_output_for_mask else prev_out).astype(out.dtype, copy=False)
-        else:
-            h, c = h_new, c_new
-        hs[:, t] = out
-        cs[:, t] = c
-        prev_out = out
-    return Trace(h=hs, c=cs, final_h=h, final_c=c)
+    with np.errstate(over="ignore", under="ignore"):  # exp overflow in a saturated gate is expected
+        for t in range(time):
+            out, (h_new, c_new) = cell.recurrence(params, xz[:, t], (h, c))
+            if mask is not None:
+                m = mask[:, t, None]
+                h = np.where(m, h_new, h)
+                c = np.where(m, c_new, c)
+                out = np.where(m, out, 0 if cell.zero_output_for_mask else prev_out).astype(out.dtype, copy=False)
+            else:
+                h, c = h_new, c_new
+            hs[t] = out
+            cs[t] = c
+            prev_out = out
+    return Trace(h=hs.transpose(1, 0, 2).copy(), c=cs.transpose(1, 0, 2).copy(), final_h=h, final_c=c)

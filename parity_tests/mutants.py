@@ -25,9 +25,9 @@ LN_TESTS = ["parity_tests/test_layer_norm_cells.py"]
 
 MUTANTS = [
     ("Keras gate order read as i,f,o,c", KERAS_TESTS, [
-        (K, "z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)", "z_i, z_f, z_o, z_c = np.split(z, 4, axis=-1)")]),
+        (K, "z_i, z_f, z_c, z_o = split_gates(z)", "z_i, z_f, z_o, z_c = split_gates(z)")]),
     ("Keras gate order read as i,c,f,o", KERAS_TESTS, [
-        (K, "z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)", "z_i, z_c, z_f, z_o = np.split(z, 4, axis=-1)")]),
+        (K, "z_i, z_f, z_c, z_o = split_gates(z)", "z_i, z_c, z_f, z_o = split_gates(z)")]),
     ("TF1 order i,j,f,o read as i,f,j,o", TF1_TESTS, [
         (T1, "i, j, f, o = self._gates(params, xz_t, h_prev)", "i, f, j, o = self._gates(params, xz_t, h_prev)")]),
     ("forget_bias missing", TF1_TESTS, [
@@ -41,11 +41,11 @@ MUTANTS = [
     ("Keras 2 hard_sigmoid under Keras 3", KERAS_TESTS, [
         (ACT, "    return relu6(x + _c(x, 3)) / _c(x, 6)", "    return np.clip(_c(x, 0.2) * x + _c(x, 0.5), _c(x, 0), _c(x, 1))")]),
     ("go_backwards output flipped back to input order", KERAS_TESTS, [
-        (RUN, "return Trace(h=hs, c=cs, final_h=h, final_c=c)",
-         "return Trace(h=hs[:, ::-1] if cell.go_backwards else hs, c=cs[:, ::-1] if cell.go_backwards else cs, final_h=h, final_c=c)")]),
+        (RUN, "    return Trace(h=hs.transpose(1, 0, 2).copy(),",
+         "    hs, cs = (hs[::-1], cs[::-1]) if cell.go_backwards else (hs, cs)\n    return Trace(h=hs.transpose(1, 0, 2).copy(),")]),
     ("mask zeroes the output", KERAS_TESTS, [
         (RUN, "0 if cell.zero_output_for_mask else prev_out", "0")]),
-    ("mask ignored", KERAS_TESTS, [(RUN, "        if mask is not None:\n            m = mask", "        if False:\n            m = mask")]),
+    ("mask ignored", KERAS_TESTS, [(RUN, "            if mask is not None:\n                m = mask", "            if False:\n                m = mask")]),
     ("h0 used as the previous output before the first valid step", KERAS_TESTS, [
         (RUN, "prev_out = np.zeros_like(h0)", "prev_out = h0")]),
     ("output peephole sees the unclipped c", TF1_TESTS, [
