@@ -195,15 +195,23 @@ def _plot(row):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(4.2, 2.2), dpi=90)
+    fig, ax = plt.subplots(figsize=(4.2, 2.3), dpi=90)
+    floor = row.tolerance["atol"] * 1e-6  # where an exact (0) step is drawn
+    exact = True
     for name, style in (("h", "-"), ("c", "--")):
-        errors = np.maximum(row.per_step[name], 1e-18)
-        ax.semilogy(np.arange(len(errors)), errors, style, label=f"{name}", marker="." if len(errors) < 30 else None)
-    ax.set_xlabel("time step (processing order)")
-    ax.set_ylabel("max |ref - tf|")
-    ax.set_title(row.case, fontsize=8)
-    ax.legend(fontsize=7)
+        errors = np.asarray(row.per_step[name], dtype=np.float64)
+        exact &= bool((errors == 0).all())
+        ax.semilogy(np.arange(len(errors)), np.maximum(errors, floor), style, label=name,
+                    marker="." if len(errors) < 30 else None)
+    ax.axhline(row.tolerance["atol"], color="red", lw=0.8, ls=":", label="atol")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("time step (processing order)", fontsize=8)
+    ax.set_ylabel("max |ref - tf|", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(row.case + ("  (bitwise equal)" if exact else ""), fontsize=8)
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -212,37 +220,70 @@ def _plot(row):
     return base64.b64encode(buf.getvalue()).decode()
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1700px}
 table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;position:sticky;top:0}td.l{text-align:left}tr.fail td{background:#fdd}.blind{color:#a60}
+th{background:#f0f0f0;position:sticky;top:0}td.l,th.l{text-align:left}tr.fail td{background:#fdd}td.blind{color:#a60}
+td.pass{color:#070;font-weight:600}td.failv{color:#b00;font-weight:700}.wrap{overflow-x:auto}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots figure{margin:0;border:1px solid #ddd;padding:4px}
-.plots figcaption{font-size:11px;max-width:380px}pre{background:#f7f7f7;padding:8px;font-size:11px}"""
+.plots figcaption{font-size:11px;max-width:380px;white-space:normal}pre{background:#f7f7f7;padding:8px;font-size:11px}
+.summary td{text-align:right}.summary td:first-child{text-align:left}"""
+
+
+def _short(kind):
+    return kind.rsplit(".", 1)[-1] + (" (contrib)" if "contrib" in kind else " (tfa)" if kind.startswith("tfa") else
+                                      " (TF1)" if "compat.v1" in kind else " (Keras 3)")
+
+
+def _kind_summary(rows):
+    out = ["<table class='summary'><tr><th class='l'>kind</th><th>cases</th><th>pass</th><th>worst ratio</th>"
+           "<th>worst h max abs</th><th>prove little</th></tr>"]
+    for kind in sorted({r.kind for r in rows}):
+        mine = [r for r in rows if r.kind == kind and not r.error]
+        errors = sum(1 for r in rows if r.kind == kind and r.error)
+        worst = max((r.ratio for r in mine), default=float("nan"))
+        worst_h = max((r.fields["h"]["max_abs"] for r in mine), default=float("nan"))
+        blind = sum(1 for r in mine if r.blind_to or not r.variants)
+        out.append(f"<tr><td>{_short(kind)}</td><td>{len(mine) + errors}</td><td>{sum(r.passed for r in mine)}</td>"
+                   f"<td>{worst:.3g}</td><td>{worst_h:.2e}</td><td>{blind}</td></tr>")
+    return "".join(out) + "</table>"
 
 
 def write_html(rows, env, path):
     import html
 
-    head = ["case", "source", "kind", "oracle", "dtype", "shape", "h max abs", "h max ulp", "h worst (step,row,unit)",
-            "c max abs", "c max ulp", "c worst (step,row,unit)", "ratio", "oracle mode", "nearest wrong", "verdict"]
+    head = ["case", "kind", "dtype", "verdict", "ratio", "nearest wrong semantics", "oracle mode", "h max abs",
+            "h max rel", "h worst (step,row,unit)", "c max abs", "c max rel", "c worst (step,row,unit)",
+            "h / c max ulp", "shape", "oracle"]
+    left = {"case", "kind", "nearest wrong semantics", "oracle"}
+    n_pass = sum(r.passed for r in rows)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title><style>{_CSS}</style></head><body>",
            "<h1>lstm_ref parity report</h1>",
-           f"<p>{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. ratio = worst |ref&minus;tf| / "
-           "(atol + rtol|tf|) over h and c; oracle mode = the float64 reference against TF; nearest wrong = smallest "
-           "ratio reached by a plausible wrong semantics (&gt; 1: the case can tell it apart).</p>",
-           "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+           f"<p><b>{n_pass}/{len(rows)} cases within tolerance.</b> <i>ratio</i> = worst |ref&minus;tf| / bound over h, c "
+           "and the final states (&le; 1 passes; the bound is atol + rtol|tf| + rounding &times; the reference's own "
+           "rounding error, see <code>lstm_ref/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "
+           "reference: TF's own rounding. <i>nearest wrong semantics</i> = the smallest ratio a plausible wrong "
+           "semantics reaches: &gt; 1 means the case can tell it from the truth; BLIND lists those it cannot.</p>",
+           _kind_summary(rows), "<h2>Cases</h2><div class='wrap'><table><tr>"
+           + "".join(f"<th class='{'l' if h in left else ''}'>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         if r.error:
-            out.append(f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td colspan='{len(head) - 1}' class='l'>ERROR: {html.escape(r.error)}</td></tr>")
+            out.append(f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td class='l'>{_short(r.kind)}</td>"
+                       f"<td>{r.dtype}</td><td class='failv'>ERROR</td><td colspan='{len(head) - 4}' class='l'>"
+                       f"{html.escape(r.error)}</td></tr>")
             continue
         h, c = r.fields["h"], r.fields["c"]
-        cells = [r.case, r.source, r.kind, r.oracle, r.dtype, r.shape, _fmt(h["max_abs"]), f"{h['max_ulp']:.3g}",
-                 str(tuple(h["worst_step_row_unit"])), _fmt(c["max_abs"]), f"{c['max_ulp']:.3g}",
-                 str(tuple(c["worst_step_row_unit"])), f"{r.ratio:.3g}", _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
-                 _discrimination(r), "PASS" if r.passed else "FAIL"]
-        tds = "".join(f"<td class='{'l' if i < 5 or i == 14 else ''}{' blind' if i == 14 and r.blind_to else ''}'>{html.escape(str(v))}</td>"
-                      for i, v in enumerate(cells))
+        cells = [
+            (f"{r.case} ({r.source})", "l"), (_short(r.kind), "l"), (r.dtype, ""),
+            ("PASS" if r.passed else "FAIL", "pass" if r.passed else "failv"), (f"{r.ratio:.3g}", ""),
+            (_discrimination(r), "l blind" if r.blind_to else "l"), (_fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"), ""),
+            (_fmt(h["max_abs"]), ""), (_fmt(h["max_rel"]), ""), (str(tuple(h["worst_step_row_unit"])), ""),
+            (_fmt(c["max_abs"]), ""), (_fmt(c["max_rel"]), ""), (str(tuple(c["worst_step_row_unit"])), ""),
+            (f"{h['max_ulp']:.3g} / {c['max_ulp']:.3g}", ""), (r.shape, ""), (r.oracle, "l"),
+        ]
+        tds = "".join(f"<td class='{cls}'>{html.escape(str(v))}</td>" for v, cls in cells)
         out.append(f"<tr class='{'' if r.passed else 'fail'}'>{tds}</tr>")
-    out.append("</table><h2>Error against time step</h2><div class='plots'>")
+    out.append("</table></div><h2 id='plots'>Error against time step</h2>"
+               "<p>max over rows and units of |ref&minus;tf| per step, for h and c; the dotted line is atol.</p><div class='plots'>")
     for r in rows:
         if r.error:
             continue

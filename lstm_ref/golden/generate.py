@@ -3,9 +3,10 @@
     python -m lstm_ref.golden generate [--force] [--only ID ...]
     python -m lstm_ref.golden check
 
-``generate`` writes every case into a temporary directory next to
-``fixtures/`` and swaps it in only when all cases succeeded, so a crash leaves
-the old goldens intact.  It refuses to replace goldens whose numbers changed
+``generate`` writes every case (or, with ``--only``, the named ones next to
+copies of the others) into a temporary directory beside ``fixtures/`` and
+swaps it in only when all cases succeeded, so a crash leaves the old
+goldens intact.  It refuses to replace goldens whose numbers changed
 unless ``--force`` is given, and prints a per-case diff table either way.
 ``check`` regenerates into a temporary directory and compares with the
 committed files: the command to run after upgrading TF.
@@ -31,7 +32,9 @@ def build_case(case_id, fn):
 
 def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
     cases = load_all_cases()
-    digests = {}
+    unknown = sorted(set(only or ()) - set(cases))
+    if unknown:
+        raise SystemExit(f"unknown case id(s) {unknown}")
     ids = [c for c in sorted(cases) if not only or c in only]
     for i, case_id in enumerate(ids, 1):
         case = build_case(case_id, cases[case_id])
@@ -48,9 +51,9 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
         }
         data = store.encode(meta, case.inputs(), {k: out[k] for k in store.OUTPUTS})
         (directory / f"{case_id}.npz").write_bytes(data)
-        digests[f"{case_id}.npz"] = store.sha256(data)
         if progress:
-            print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr)
+            print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr, flush=True)
+    digests = {p.name: store.sha256(p.read_bytes()) for p in sorted(directory.glob("*.npz"))}
     store.write_manifest(directory, digests)
     return digests
 
@@ -111,7 +114,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lstm_ref.golden")
     parser.add_argument("command", choices=["generate", "check"])
     parser.add_argument("--force", action="store_true", help="replace goldens whose numbers changed")
-    parser.add_argument("--only", nargs="*", help="case ids (generate into a temp dir and compare)")
+    parser.add_argument("--only", nargs="*", help="regenerate just these case ids; the others are kept")
     parser.add_argument("--dir", type=Path, default=store.FIXTURES)
     args = parser.parse_args(argv)
     target = args.dir.resolve()
@@ -119,15 +122,15 @@ def main(argv=None):
     pool = OraclePool()
     tmp = Path(tempfile.mkdtemp(prefix=".fixtures-new-", dir=target.parent))
     try:
+        if args.only and target.exists():  # a partial run keeps every other golden
+            for path in target.glob("*.npz"):
+                shutil.copy2(path, tmp / path.name)
         generate_into(tmp, pool, only=args.only)
         rows = diff_table(target, tmp)
         print_table(rows)
         changed = [r for r in rows if r[1] != "identical"]
         if args.command == "check":
             print(f"\n{len(rows) - len(changed)} identical, {len(changed)} differ from {target}")
-            return 1 if changed else 0
-        if args.only:
-            print("\n--only compares without writing")
             return 1 if changed else 0
         numbers_changed = [r for r in changed if r[1] not in ("added",)]
         if numbers_changed and not args.force and target.exists():

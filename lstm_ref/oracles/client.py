@@ -103,8 +103,12 @@ class Oracle:
                         del self._stderr[:-50]
                         continue
                     if not data:
+                        try:
+                            code = self.proc.wait(timeout=5)
+                        except subprocess.TimeoutExpired:
+                            code = "unknown: closed its output but is still running"
                         raise OracleError(
-                            f"oracle {self.spec.name!r} exited (code {self.proc.poll()}); stderr tail:\n{self.stderr_tail()}"
+                            f"oracle {self.spec.name!r} exited (code {code}); stderr tail:\n{self.stderr_tail()}"
                         )
                     chunks.append(data)
                     got += len(data)

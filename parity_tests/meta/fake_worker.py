@@ -1,0 +1,30 @@
+"""A worker that misbehaves on request, for the client's crash/hang tests."""
+
+import os
+import time
+
+from lstm_ref.oracles import protocol
+
+
+def hello(meta, arrays):
+    return {"oracle": "fake", "pid": os.getpid()}, {}
+
+
+def echo(meta, arrays):
+    return {"pid": os.getpid()}, arrays
+
+
+def crash(meta, arrays):
+    os._exit(3)
+
+
+def hang(meta, arrays):
+    time.sleep(3600)
+
+
+def fail(meta, arrays):
+    raise RuntimeError("the framework raised")
+
+
+if __name__ == "__main__":
+    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail})

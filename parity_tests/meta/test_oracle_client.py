@@ -1,0 +1,59 @@
+"""Oracle workers that crash or hang are restarted; the request that hit it
+fails with a clear message and never hangs the suite."""
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lstm_ref.oracles.client import Oracle, OracleError, OracleSpec, OracleUnavailable
+
+SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
+
+
+@pytest.fixture
+def worker():
+    oracle = Oracle(SPEC, timeout=3.0)
+    yield oracle
+    oracle.close()
+
+
+def test_round_trip_keeps_arrays_exact(worker):
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float16)
+    _, out = worker.request({"op": "echo"}, {"x": x})
+    np.testing.assert_array_equal(out["x"], x, strict=True)
+
+
+def test_crash_fails_the_request_and_the_next_one_restarts(worker):
+    first = worker.request({"op": "echo"}, {})[0]["pid"]
+    with pytest.raises(OracleError, match=r"oracle 'fake' exited \(code 3\)"):
+        worker.request({"op": "crash"}, {})
+    assert worker.request({"op": "echo"}, {})[0]["pid"] != first
+
+
+def test_hang_times_out_and_the_next_request_restarts(worker):
+    first = worker.request({"op": "echo"}, {})[0]["pid"]
+    start = time.monotonic()
+    with pytest.raises(OracleError, match=r"did not answer within 3s"):
+        worker.request({"op": "hang"}, {})
+    assert time.monotonic() - start < 10
+    assert worker.request({"op": "echo"}, {})[0]["pid"] != first
+
+
+def test_framework_error_is_reported_and_the_worker_survives(worker):
+    first = worker.request({"op": "echo"}, {})[0]["pid"]
+    with pytest.raises(OracleError, match="the framework raised"):
+        worker.request({"op": "fail"}, {})
+    assert worker.request({"op": "echo"}, {})[0]["pid"] == first
+
+
+def test_missing_environment_is_named():
+    oracle = Oracle(OracleSpec("ghost", "x", "/nonexistent/python"))
+    with pytest.raises(OracleUnavailable, match="interpreter /nonexistent/python not found"):
+        oracle.hello()
+
+
+def test_interpreter_override(monkeypatch):
+    monkeypatch.setenv("LSTM_PARITY_FAKE_PYTHON", sys.executable)
+    assert OracleSpec("fake", "m", "/nope").interpreter() == sys.executable
