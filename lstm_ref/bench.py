@@ -143,7 +143,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lstm_ref.bench")
     parser.add_argument("--shapes", default="all", help="'all' or indices, e.g. 0,1")
     parser.add_argument("--min-time", type=float, default=1.0)
-    parser.add_argument("--slow-limit", type=float, default=20.0, help="skip a peer slower than this many x Keras")
+    parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")
+    parser.add_argument("--suite-examples", type=int, default=200)
+    parser.add_argument("--memory-examples", type=int, default=2000)
     args = parser.parse_args(argv)
     shapes = SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")]
 
@@ -181,6 +183,10 @@ def main(argv=None):
         print(f"| {name} | " + " | ".join(peer_rows[name]) + " |")
     goal = all(r[1] <= 0.85 for r in rows)
     print(f"\ngoal time ratio <= 0.85 at every shape: {'met' if goal else 'NOT met'}")
+    if not args.no_suite:
+        from . import throughput
+
+        throughput.main(n=args.suite_examples, memory_n=args.memory_examples)
     return 0
 
 

@@ -39,7 +39,7 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
     for i, case_id in enumerate(ids, 1):
         case = build_case(case_id, cases[case_id])
         oracle = pool.get(ORACLE_OF_KIND[case.kind])
-        out = oracle.run(case.kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask)
+        out = oracle.run(case.kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask, cross_check=True)
         meta = {
             "format_version": store.FORMAT_VERSION,
             "case_id": case_id,

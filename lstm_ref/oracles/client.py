@@ -145,13 +145,15 @@ class Oracle:
             self._start()
         return self.info
 
-    def run(self, kind, config, x, weights, h0=None, c0=None, mask=None):
-        """Per-step h, c and the final states from the real framework."""
+    def run(self, kind, config, x, weights, h0=None, c0=None, mask=None, cross_check=False):
+        """Per-step h, c and the final states from the real framework
+        (``cross_check``: ask the worker to re-run the framework's own layer
+        and compare, where it samples that)."""
         arrays = {"x": x, **{f"w:{k}": v for k, v in weights.items()}}
         for name, value in (("h0", h0), ("c0", c0), ("mask", mask)):
             if value is not None:
                 arrays[name] = value
-        reply, out = self.request({"op": "run", "kind": kind, "config": config}, arrays)
+        reply, out = self.request({"op": "run", "kind": kind, "config": config, "cross_check": cross_check}, arrays)
         return out
 
     def close(self):

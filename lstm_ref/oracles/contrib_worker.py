@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.oracles import protocol, provenance
+from lstm_ref.oracles import memory, protocol, provenance
 
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is set by the client)
 
@@ -128,6 +128,7 @@ def _dynamic_rnn(cell, x, h0, c0, lengths):
 
 _CACHE = {}  # config JSON -> traced function, oldest first
 _CACHE_SIZE = 8
+_reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
 
 
 def _runner(config, weights, input_dim):
@@ -136,6 +137,7 @@ def _runner(config, weights, input_dim):
     it static) and leaves batch and time free."""
     key = (json.dumps(config, sort_keys=True), input_dim)
     if key not in _CACHE:
+        _reset.before_build()
         kwargs = dict(
             forget_bias=float(config.get("forget_bias", 1.0)),
             activation=config.get("activation", "tanh"),

@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.oracles import protocol, provenance
+from lstm_ref.oracles import memory, protocol, provenance
 
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 
@@ -50,12 +50,14 @@ class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
 
 
 _CACHE = {}
+_reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
 
 
 def _cells(kind, config, input_dim):
     key = (kind, json.dumps(config, sort_keys=True), input_dim)
     if key not in _CACHE:
-        _CACHE.clear()  # one live cell at a time keeps memory flat
+        _reset.before_build()
+        _CACHE.clear()  # one live cell at a time
         cell = CLASSES[kind](**config)
         cell.build((None, input_dim))
         _CACHE[key] = (cell, _EmitCarry(cell))

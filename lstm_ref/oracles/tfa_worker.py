@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from lstm_ref.oracles import protocol, provenance
+from lstm_ref.oracles import memory, protocol, provenance
 
 warnings.filterwarnings("ignore", module="tensorflow_addons")  # the end-of-life notice
 
@@ -64,6 +64,7 @@ class _GlobalPolicy:
 
 _CACHE = {}  # (config JSON, input_dim) -> (layer, probe), oldest first
 _CACHE_SIZE = 8
+_reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
 
 
 def _policy_name(config):
@@ -73,6 +74,7 @@ def _policy_name(config):
 def _layers(config, input_dim):
     key = (json.dumps(config, sort_keys=True), input_dim)
     if key not in _CACHE:
+        _reset.before_build()
         cell_kwargs = {k: v for k, v in config.items() if k not in RNN_OPTIONS}
         rnn_kwargs = {k: config[k] for k in RNN_OPTIONS if k in config}
         with _GlobalPolicy(_policy_name(config)):
