@@ -12,7 +12,7 @@ def main(argv=None):
     rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
     rep.add_argument("--no-progress", action="store_true")
     chk = sub.add_parser("check", help="compare every LSTM layer of a saved model (or a TF1 checkpoint) with lstm_ref")
-    chk.add_argument("model", help=".keras or .h5 file, or a TF1 checkpoint with --scope")
+    chk.add_argument("model", help=".keras or .h5 file; or, with --scope, a SavedModel dir or a TF1 checkpoint")
     chk.add_argument("--input", help="x.npy fed to the model (default: random)")
     chk.add_argument("--batch", type=int, default=2)
     chk.add_argument("--time", type=int, default=7, help="steps of random input when the model leaves time open")

@@ -42,3 +42,24 @@ def test_check_uses_the_users_input(oracle_pool, saved_model, tmp_path):
     rows, _ = check_keras_model(saved_model, x=x, pool=oracle_pool)
     assert rows[0]["shape"] == "3x11x4"
     assert rows[1]["shape"] == "3x11x3"  # the Dense layer's output, computed by the model
+
+
+EXPORT = textwrap.dedent("""
+    import sys, keras
+    inp = keras.Input((None, 4))
+    out = keras.layers.LSTM(5, return_sequences=True, go_backwards=True, name="enc")(inp)
+    keras.Model(inp, out).export(sys.argv[1])
+""")
+
+
+def test_check_a_savedmodel_by_scope(oracle_pool, tmp_path):
+    """A SavedModel (Keras 3 ``model.export``) has no layer objects to walk:
+    the cell is named by its variable scope, with its kind and config."""
+    from lstm_ref.check import check_checkpoint
+
+    path = tmp_path / "exported"
+    subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True, capture_output=True)
+    x = np.random.default_rng(4).standard_normal((2, 6, 4)).astype("float32")
+    rows, _ = check_checkpoint(path, "enc/lstm_cell", "keras.layers.LSTM", {"units": 5, "go_backwards": True}, x,
+                               pool=oracle_pool)
+    assert rows[0]["passed"] and rows[0]["layer"] == "enc/lstm_cell"
