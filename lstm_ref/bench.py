@@ -144,7 +144,7 @@ def main(argv=None):
     parser.add_argument("--shapes", default="all", help="'all' or indices, e.g. 0,1")
     parser.add_argument("--min-time", type=float, default=1.0)
     parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")
-    parser.add_argument("--suite-examples", type=int, default=200)
+    parser.add_argument("--suite-examples", type=int, default=2000)
     parser.add_argument("--memory-examples", type=int, default=2000)
     args = parser.parse_args(argv)
     shapes = SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")]

@@ -21,7 +21,7 @@ Surprises worth knowing, all checked against TF 2.21 / Keras 3.15:
 
 from . import activations
 from .errors import ConfigError
-from .reference import Reference, register, split_gates
+from .reference import KERAS_CELL_INERT, Reference, register, split_gates
 
 
 @register
@@ -37,14 +37,8 @@ class KerasLSTM(Reference):
         "implementation": 2,  # 1 adds the bias before the recurrent term
         "dtype": None,
     }
-    INERT = frozenset({
-        "name", "trainable", "return_sequences", "return_state", "unroll", "seed",
-        "unit_forget_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
-        "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
-        "kernel_constraint", "recurrent_constraint", "bias_constraint",
-        "dropout", "recurrent_dropout",  # inference: dropout is off
-        "stateful", "use_cudnn",
-    })
+    INERT = KERAS_CELL_INERT | {"return_sequences", "return_state", "unroll", "activity_regularizer",
+                                "stateful", "use_cudnn"}
     REFUSED = {
         "stateful": (bool, "the reference has no memory between calls; pass the carried state as h0/c0"),
         "use_cudnn": (lambda v: v is True, "the reference mirrors the CPU path; cuDNN is a different kernel"),

@@ -15,6 +15,17 @@ from .runner import run_sequence
 
 REGISTRY: dict = {}
 
+# Keras cell kwargs with no effect on the forward numbers once the weights are
+# given: names, initializers, regularizers, constraints, and dropout (off at
+# inference).
+KERAS_CELL_INERT = frozenset({
+    "name", "trainable", "seed", "unit_forget_bias",
+    "kernel_initializer", "recurrent_initializer", "bias_initializer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint",
+    "dropout", "recurrent_dropout",
+})
+
 _OMIT = object()
 
 

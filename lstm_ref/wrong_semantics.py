@@ -8,6 +8,8 @@ reference by permuting weights, swapping a function, or post-processing the
 trace; the reference itself carries no switch for them.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import activations, from_config
@@ -129,8 +131,6 @@ def _with_config(case, **changes):
 
 
 def case_like(case, config, **changes):
-    from dataclasses import replace
-
     return replace(case, config=config, **changes)
 
 

@@ -127,7 +127,7 @@ def _dynamic_rnn(cell, x, h0, c0, lengths):
 
 
 _CACHE = {}  # config JSON -> traced function, oldest first
-_CACHE_SIZE = 8
+_CACHE_SIZE = 64
 _reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
 
 

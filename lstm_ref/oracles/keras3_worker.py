@@ -30,6 +30,10 @@ class _EmitCarry(keras.layers.Layer):
         self.state_size = cell.state_size
         self.output_size = 2 * cell.units
 
+    def build(self, input_shape):
+        if not self.cell.built:
+            self.cell.build(input_shape)
+
     def call(self, inputs, states, training=False):
         h, new_states = self.cell(inputs, states, training=training)
         return tf.concat([h, new_states[1]], axis=-1), new_states

@@ -63,7 +63,7 @@ class _GlobalPolicy:
 
 
 _CACHE = {}  # (config JSON, input_dim) -> (layer, probe), oldest first
-_CACHE_SIZE = 8
+_CACHE_SIZE = 64
 _reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
 
 

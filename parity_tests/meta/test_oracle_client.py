@@ -57,3 +57,12 @@ def test_missing_environment_is_named():
 def test_interpreter_override(monkeypatch):
     monkeypatch.setenv("LSTM_PARITY_FAKE_PYTHON", sys.executable)
     assert OracleSpec("fake", "m", "/nope").interpreter() == sys.executable
+
+
+def test_worker_is_recycled_after_max_requests():
+    oracle = Oracle(SPEC, timeout=5.0, max_requests=3)
+    try:
+        pids = [oracle.request({"op": "echo"}, {})[0]["pid"] for _ in range(7)]
+    finally:
+        oracle.close()
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5] != pids[6]
