@@ -31,6 +31,10 @@ def timeit(fn, min_time=1.0, min_repeats=3, max_repeats=50):
     return statistics.median(times)
 
 
+def settle(seconds=0.5):
+    time.sleep(seconds)
+
+
 def lstm_flops(b, t, d, u):
     """Multiply-adds of the two matmuls, counted as 2 flops each."""
     return 2.0 * b * t * (d + u) * 4 * u
@@ -157,8 +161,11 @@ def main(argv=None):
     for b, t, d, u in shapes:
         x, w = make_case(b, t, d, u)
         ref = lstm_ref.from_config("keras.layers.LSTM", {"units": u})
-        t_keras = timeit(keras_compiled(x, w, u), args.min_time)
+        # The reference first, then a pause: TF's thread pools spin for a
+        # while after work and would steal the CPU from whatever runs next.
         t_ref = timeit(lambda: ref.run(x, w), args.min_time)
+        t_keras = timeit(keras_compiled(x, w, u), args.min_time)
+        settle()
         gflops = lstm_flops(b, t, d, u) / t_ref / 1e9
         rows.append(((b, t, d, u), t_ref / t_keras, gflops, gflops / peak))
         profile = gemm_profile(x, w, t_ref)
@@ -172,6 +179,7 @@ def main(argv=None):
                 peer_rows[name].append("too slow to time")
                 continue
             peer_rows[name].append(f"{timeit(fn, args.min_time, min_repeats=1) / t_keras:.2f}")
+            settle()
         peer_rows.setdefault("lstm_ref", []).append(f"{t_ref / t_keras:.2f}")
         print(f"{(b, t, d, u)}: lstm_ref / Keras compiled = {t_ref / t_keras:.2f}, {gflops:.1f} GFLOP/s "
               f"({100 * gflops / peak:.0f}% of GEMM peak); profile: {profile}", flush=True)
