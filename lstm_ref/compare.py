@@ -88,7 +88,8 @@ def _field(name, actual, desired, dtype, tol, own=None):
     bound = tol.atol + tol.rtol * np.abs(finite_d)
     if own is not None and tol.rounding:
         bound = bound + tol.rounding * own
-    ratio = diff / bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / bound)  # an exact match passes even a zero tolerance
     rel = diff / np.maximum(np.abs(np.where(finite_d == 0, 1.0, finite_d)), np.finfo(dtype).tiny)
     ulp = np.where(same, 0.0, ulp_distance(np.where(same, 0.0, a), finite_d, dtype))
     # Arrays are (batch, time, units) or (batch, units); report (step, row, unit).

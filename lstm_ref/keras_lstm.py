@@ -56,9 +56,7 @@ class KerasLSTM(Reference):
         self.implementation = options["implementation"]
         if self.implementation not in (1, 2):
             raise ConfigError(f"{self.kind}: config['implementation'] must be 1 or 2, got {self.implementation!r}")
-        for key in ("dropout", "recurrent_dropout"):
-            if not 0 <= self.config.get(key, 0) <= 1:
-                raise ConfigError(f"{self.kind}: config[{key!r}] must be in [0, 1], got {self.config[key]!r}")
+        self._dropout_rates()
         if self.config.get("recurrent_dropout", 0):
             self.implementation = 1  # LSTMCell.__init__ does the same
 

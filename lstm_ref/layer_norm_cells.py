@@ -162,10 +162,6 @@ class LayerNormBasicLSTMCell(Reference):
             "the cell applies dropout on every call when keep_prob < 1 (it has no training flag), "
             "so its forward numbers are random",
         ),
-        "dtype": (
-            lambda v: isinstance(v, str) and v.startswith("mixed"),
-            "TF1 cells have no mixed-precision policy; pass float16, float32 or float64",
-        ),
     }
     zero_output_for_mask = True  # dynamic_rnn zeroes outputs past sequence_length
 
@@ -187,6 +183,9 @@ class LayerNormBasicLSTMCell(Reference):
                 f"{list(CONTRIB_ACTIVATIONS)} (the TF op of that name)"
             )
         self.activation = activations.get(name, role="activation")
+        if self.policy.variable != self.policy.compute:  # the resolved policy: a name or a serialized dict
+            raise ConfigError(f"{self.kind}: config['dtype']={self.policy.name!r} is not supported: TF1 cells have "
+                              "no mixed-precision policy; pass float16, float32 or float64")
         self.epsilon = CONTRIB_EPSILON.get(self.policy.compute.name, CONTRIB_EPSILON_DEFAULT)
         if self.layer_norm and self.units == 1 and self.policy.compute != np.float64:
             warnings.warn(SINGLE_UNIT_NOISE, stacklevel=3)
@@ -331,10 +330,7 @@ class LayerNormLSTMCell(Reference):
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not eps >= 0:
             raise ConfigError(f"{self.kind}: config['norm_epsilon'] must be a real number >= 0, got {eps!r}")
         self.norm_epsilon = float(eps)
-        for key in ("dropout", "recurrent_dropout"):
-            value = self.config.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"{self.kind}: config[{key!r}] must be in [0, 1], got {value!r}")
+        self._dropout_rates()
         # Keras 2.15 LayerNormalization._fused_can_be_used: float32 variables
         # (float32, mixed_float16) and epsilon >= 1.001e-5.
         self.fused = self.policy.variable == np.float32 and self.norm_epsilon >= FUSED_MIN_EPSILON

@@ -113,6 +113,15 @@ class Reference:
             raise ConfigError(f"{self.kind}: config[{key!r}] must be a positive integer, got {value!r}")
         return int(value)
 
+    def _dropout_rates(self):
+        """Keras' dropout/recurrent_dropout: inert at inference, but a value
+        Keras would reject is still refused."""
+        for key in ("dropout", "recurrent_dropout"):
+            value = self.config.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not 0 <= value <= 1:
+                raise ConfigError(f"{self.kind}: config[{key!r}] must be a number in [0, 1], got {value!r}")
+
     def _bool(self, key):
         value = self.options[key]
         if not isinstance(value, (bool, np.bool_)):

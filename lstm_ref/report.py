@@ -75,7 +75,7 @@ def evaluate(case_id, source, case, desired, oracle_label):
     row = Row(
         case=case_id, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
         shape=f"{case.x.shape[0]}x{case.x.shape[1]}x{case.x.shape[2]}->{ref.units}",
-        tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol},
+        tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol, "rounding": result.tolerance.rounding},
         fields={k: _field_stats(result.fields[k]) for k in ("h", "c", "final_h", "final_c")},
         passed=result.passed, ratio=result.ratio,
         per_step={k: per_step_max_abs(trace, desired, k) for k in ("h", "c")},
@@ -153,12 +153,13 @@ def _discrimination(row):
 def write_markdown(rows, env, path):
     lines = ["# lstm_ref parity report", "",
              f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
-             "`ratio` is the worst |ref - tf| / (atol + rtol |tf|) over h and c (<= 1 passes); "
+             "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
+             "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/tolerances.py); "
              "`oracle mode` is the same for the float64 reference (TF's own rounding); "
              "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
              "can tell it from the truth).", "",
              "| case | source | kind | oracle | dtype | shape | h max abs | h max rel | h max ulp | h worst (step,row,unit) "
-             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol | ratio | margin | oracle mode | nearest wrong | verdict |",
+             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol / rounding | ratio | margin | oracle mode | nearest wrong | verdict |",
              "|" + "---|" * 20]
     for r in rows:
         if r.error:
@@ -169,7 +170,7 @@ def write_markdown(rows, env, path):
             f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | {r.shape} "
             f"| {_fmt(h['max_abs'])} | {_fmt(h['max_rel'])} | {h['max_ulp']:.3g} | {tuple(h['worst_step_row_unit'])} "
             f"| {_fmt(c['max_abs'])} | {_fmt(c['max_rel'])} | {c['max_ulp']:.3g} | {tuple(c['worst_step_row_unit'])} "
-            f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} | {r.ratio:.3g} | {1 / r.ratio if r.ratio else float('inf'):.3g}x "
+            f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} / {r.tolerance['rounding']:g} | {r.ratio:.3g} | {1 / r.ratio if r.ratio else float('inf'):.3g}x "
             f"| {_fmt(r.oracle_mode and r.oracle_mode['ratio'], '.3g')} | {_discrimination(r)} | {'PASS' if r.passed else 'FAIL'} |"
         )
     blind = [r for r in rows if r.blind_to or (not r.variants and not r.error)]

@@ -47,7 +47,7 @@ def test_activation_matches_keras(oracle_for, name, dtype):
     meta, out = oracle_for(KIND).request({"op": "activation", "name": name}, {"x": x})
     theirs = out["y"]
     assert ours.dtype == theirs.dtype
-    tol = lstm_ref.tolerances.tolerance_for(dtype)
+    tol = lstm_ref.tolerances.activation_tolerance(dtype)
     np.testing.assert_allclose(ours, theirs, rtol=tol.rtol, atol=tol.atol, err_msg=f"activation {name} ({dtype})")
 
 

@@ -76,7 +76,7 @@ def test_activation_matches_tf_keras(oracle_for, name, dtype):
     ours = tf_keras_activation(name)(x)
     _, out = oracle_for(FULL).request({"op": "activation", "name": name}, {"x": x})
     assert ours.dtype == out["y"].dtype
-    tol = lstm_ref.tolerances.tolerance_for(dtype)
+    tol = lstm_ref.tolerances.activation_tolerance(dtype)
     np.testing.assert_allclose(ours, out["y"], rtol=tol.rtol, atol=tol.atol, err_msg=f"activation {name} ({dtype})")
 
 

@@ -74,3 +74,12 @@ def test_encoding_is_deterministic(copy_dir):
     once = store.encode(golden.meta, inputs, golden.expected)
     assert once == store.encode(golden.meta, inputs, golden.expected)
     assert store.sha256(once) == store.read_manifest(copy_dir)["files"][f"{CASE}.npz"]
+
+
+def test_every_registered_case_has_a_listed_golden_file():
+    """A golden cannot drop out of the suite by leaving the manifest."""
+    from lstm_ref.golden import load_all_cases
+
+    listed = set(store.case_ids())
+    on_disk = {p.stem for p in store.FIXTURES.glob("*.npz")}
+    assert listed == set(load_all_cases()) == on_disk
