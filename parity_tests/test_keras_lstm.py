@@ -29,10 +29,8 @@ def test_keras_lstm_oracle_mode_is_tf_in_float64(oracle_for, example):
     """Oracle mode is float64 arithmetic on the inputs as TF holds them."""
     config, x, weights, h0, c0, mask = example
     ref = lstm_ref.from_config(KIND, config)
-    trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
-    twin = ph.float64_twin(ref, config, x, weights, h0, c0, mask)
-    desired = oracle_for(KIND).run(KIND, *twin)
-    assert_parity(trace, desired, np.float64, kind=KIND, context=f"oracle mode {KIND} {config}, x.shape={x.shape}")
+    ph.assert_oracle_mode_is_tf_float64(oracle_for(KIND), ref, x, weights, h0, c0, mask,
+                                        context=f"{KIND} {config}, x.shape={x.shape}")
 
 
 ACTIVATION_NAMES = sorted(activations.KERAS3)

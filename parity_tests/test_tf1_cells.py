@@ -8,7 +8,7 @@ from hypothesis import given, note
 
 import lstm_ref
 from lstm_ref import ConfigError, InputError, WeightError
-from lstm_ref.compare import assert_parity, assert_run_parity
+from lstm_ref.compare import assert_run_parity
 from lstm_ref.tf1_cells import _TF_KERAS_NAMES, tf_keras_activation
 
 from . import pytest_helpers as ph
@@ -38,9 +38,8 @@ def test_tf1_oracle_mode_is_tf_in_float64(oracle_for, example):
     kind, config, x, weights, h0, c0, mask = example
     note(_describe(kind, config, x, mask))
     ref = lstm_ref.from_config(kind, config)
-    trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
-    desired = oracle_for(kind).run(kind, *ph.float64_twin(ref, config, x, weights, h0, c0, mask))
-    assert_parity(trace, desired, np.float64, kind=kind, context="oracle mode " + _describe(kind, config, x, mask))
+    ph.assert_oracle_mode_is_tf_float64(oracle_for(kind), ref, x, weights, h0, c0, mask,
+                                        context=_describe(kind, config, x, mask))
 
 
 @pytest.mark.live
