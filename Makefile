@@ -31,14 +31,14 @@ report: venvs
 	$(PY) -m lstm_ref report
 
 fixtures: venvs
-	$(PY) -m lstm_ref.golden generate $(FIXTURES_ARGS)
+	$(PY) -m lstm_ref.harness.golden generate $(FIXTURES_ARGS)
 
 fixtures-check: venvs
-	$(PY) -m lstm_ref.golden check
+	$(PY) -m lstm_ref.harness.golden check
 
 bench: $(STAMP)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
-	$(PY) -m lstm_ref.bench
+	$(PY) -m lstm_ref.harness.bench
 
 mutants: venvs
 	$(PY) -m parity_tests.mutants

@@ -10,7 +10,12 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from lstm_ref.oracles.client import ORACLE_OF_KIND, OraclePool, OracleUnavailable
+from lstm_ref.harness.oracles.client import OraclePool, OracleUnavailable
+
+# A test that uses one of these fixtures talks to a framework: it is marked
+# ``live`` automatically, so that ``pytest -m "not live"`` runs everything
+# else with NumPy alone (no TensorFlow installed).
+LIVE_FIXTURES = {"oracle_pool", "oracle_for", "tensorflow_process"}
 
 settings.register_profile(
     "ci",
@@ -56,12 +61,24 @@ def oracle_for(oracle_pool):
     return get
 
 
+@pytest.fixture(scope="session")
+def tensorflow_process():
+    """For tests that import a framework into the test process itself (a
+    Keras 3 model, a TF checkpoint writer): they are live tests."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
+
 def pytest_report_header(config):
     import numpy
 
-    import lstm_ref
+    from lstm_ref.harness.records import RECORDS
 
-    lines = [f"lstm_ref kinds: {', '.join(lstm_ref.KINDS)}", f"numpy {numpy.__version__}"]
-    lines.append("oracles: " + ", ".join(f"{k} -> {v}" for k, v in sorted(ORACLE_OF_KIND.items())))
+    lines = [f"numpy {numpy.__version__}"]
+    lines.append("kinds -> oracles: " + ", ".join(f"{r.kind} -> {r.oracle.name}" for r in RECORDS))
     lines.append(f"hypothesis profile: {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")
     return lines

@@ -5,25 +5,55 @@
     >>> trace = ref.run(x, weights)          # weights keyed by TF variable name
     >>> trace.h, trace.c, trace.final_h, trace.final_c
 
-``lstm_ref.KINDS`` lists the TF classes covered.
+``lstm_ref.KINDS`` lists the TF classes covered.  This package is the core:
+it needs NumPy (and SciPy for exact gelu) and nothing else.  Everything that
+talks to a framework lives in :mod:`lstm_ref.harness`.
+
+The families are loaded on first use, so that importing a submodule (an
+oracle worker imports ``lstm_ref.harness.oracles.protocol`` and nothing
+else) does not load them.
 """
 
-from . import keras_lstm  # noqa: F401  (each family module registers its kinds)
+import importlib
+import pkgutil
 
-for _family in ("tf1_cells", "layer_norm_cells"):
-    try:
-        __import__(f"{__name__}.{_family}")
-    except ModuleNotFoundError as _exc:  # a family not written yet
-        if _exc.name != f"{__name__}.{_family}":
-            raise
 from .errors import ConfigError, FixtureError, InputError, LstmRefError, WeightError
-from .reference import REGISTRY, Reference, from_config
-from .trace import Trace
-
-KINDS = tuple(sorted(REGISTRY))
 
 __all__ = [
-    "KINDS", "ConfigError", "FixtureError", "InputError", "LstmRefError", "Reference",
-    "Trace", "WeightError", "from_config",
+    "KINDS", "Case", "ConfigError", "FixtureError", "InputError", "LstmRefError", "Reference", "Trace",
+    "WeightError", "from_config",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Modules of the core that are not cell families; every other module of this
+# package is a family, and registers its kinds with ``@register`` on import.
+_INFRASTRUCTURE = {"activations", "case", "dtypes", "errors", "reference", "runner", "trace", "variants"}
+
+
+def load_families():
+    """Import every family module (a failing one raises) and return the registry."""
+    from .reference import REGISTRY
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.ispkg and not info.name.startswith("_") and info.name not in _INFRASTRUCTURE:
+            importlib.import_module(f"{__name__}.{info.name}")
+    return REGISTRY
+
+
+def __getattr__(name):
+    if name in ("from_config", "REGISTRY", "Reference"):
+        load_families()
+        from . import reference
+
+        return getattr(reference, name)
+    if name == "KINDS":
+        return tuple(sorted(load_families()))
+    if name == "Trace":
+        from .trace import Trace
+
+        return Trace
+    if name == "Case":
+        from .case import Case
+
+        return Case
+    raise AttributeError(f"module 'lstm_ref' has no attribute {name!r}")

@@ -15,10 +15,15 @@ import numpy as np
 
 from .errors import ConfigError
 
-try:  # scipy is a declared dependency; erfc is only needed by exact gelu
-    from scipy.special import erfc as _scipy_erfc
-except ImportError:  # pragma: no cover
-    _scipy_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _scipy_erfc(x):
+    """SciPy's erfc, imported on first use (only exact gelu needs it)."""
+    try:
+        from scipy.special import erfc
+    except ImportError:  # pragma: no cover - scipy is a declared dependency
+        erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    return erfc(x)
 
 
 def _up(fn):
@@ -215,3 +220,38 @@ def get(name, *, role: str):
         raise ConfigError(
             f"config[{role!r}]={name!r} is not a Keras 3 activation; expected one of {sorted(KERAS3)}"
         ) from None
+
+
+# -- Keras 2: tf_keras 2.21 (TF1 cells, tf_keras.layers.LSTM) and Keras 2.15 (tfa)
+
+
+def keras2_hard_sigmoid(x):
+    """Keras 2's ``backend.hard_sigmoid`` (tf_keras 2.21, Keras 2.15):
+    ``clip(x * 0.2 + 0.5, 0, 1)``, in that op order and in the input's dtype."""
+    dt = x.dtype
+    return np.clip(x * np.asarray(0.2, dt) + np.asarray(0.5, dt), np.asarray(0, dt), np.asarray(1, dt))
+
+
+# Names ``tf_keras.activations.get`` resolves (checked with tf_keras 2.21);
+# all but hard_sigmoid end in the same tf.nn op as the Keras 3 function of
+# that name, so they compute the same numbers.
+TF_KERAS_NAMES = (
+    "elu", "exponential", "gelu", "hard_sigmoid", "leaky_relu", "linear", "log_softmax", "mish", "relu",
+    "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign", "swish", "tanh",
+)
+# The subset the Keras 2.15 cells of tensorflow-addons are tested with.
+KERAS215_NAMES = ("elu", "exponential", "hard_sigmoid", "linear", "relu", "selu", "sigmoid", "softsign",
+                  "swish", "tanh")
+
+
+def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 2)"):
+    """Look up a Keras 2 activation by name: ``None`` is linear (as
+    ``tf_keras.activations.get``), ``hard_sigmoid`` is Keras 2's, every
+    other name in ``names`` is the Keras 3 function of that name."""
+    if name is None:
+        return linear
+    if isinstance(name, dict):  # serialized form, e.g. from get_config()
+        name = name.get("config", name.get("class_name"))
+    if not isinstance(name, str) or name not in names:
+        raise ConfigError(f"config[{role!r}]={name!r} is not a {where} activation; expected one of {sorted(names)}")
+    return keras2_hard_sigmoid if name == "hard_sigmoid" else KERAS3[name]

@@ -18,10 +18,12 @@ Surprises worth knowing, all checked against TF 2.21 / Keras 3.15:
     ``clip(0.2 x + 0.5, 0, 1)``.
 """
 
+import numpy as np
 
 from . import activations
 from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
+from .variants import Variant, drop_mask, flip_sequences, has_partial_mask, permute_gates, set_config
 
 
 @register
@@ -48,8 +50,8 @@ class KerasLSTM(Reference):
         if options["units"] is None:
             raise ConfigError(f"{self.kind}: config['units'] is required")
         self.units = self.out_units = self._positive_int("units")
-        self.activation = activations.get(options["activation"], role="activation")
-        self.recurrent_activation = activations.get(options["recurrent_activation"], role="recurrent_activation")
+        self.activation = self.resolve_activation(options["activation"], "activation")
+        self.recurrent_activation = self.resolve_activation(options["recurrent_activation"], "recurrent_activation")
         self.use_bias = self._bool("use_bias")
         self.go_backwards = self._bool("go_backwards")
         self.zero_output_for_mask = self._bool("zero_output_for_mask")
@@ -59,6 +61,10 @@ class KerasLSTM(Reference):
         self._dropout_rates()
         if self.config.get("recurrent_dropout", 0):
             self.implementation = 1  # LSTMCell.__init__ does the same
+
+    def resolve_activation(self, name, role):
+        """How this kind turns a config's activation name into a function."""
+        return activations.get(name, role=role)
 
     def weight_shapes(self, input_dim):
         shapes = {"kernel": (input_dim, 4 * self.units), "recurrent_kernel": (self.units, 4 * self.units)}
@@ -96,3 +102,57 @@ class KerasLSTM(Reference):
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, (h, c)
+
+
+# -- wrong ports this kind is confused with (the report's discrimination column)
+
+
+class _Keras2HardSigmoid(KerasLSTM):
+    """A port that takes ``hard_sigmoid`` to be Keras 2's clip(0.2 x + 0.5)."""
+
+    def resolve_activation(self, name, role):
+        return activations.keras2_hard_sigmoid if name == "hard_sigmoid" else super().resolve_activation(name, role)
+
+
+class _MaskOutputFlipped(KerasLSTM):
+    """A port that zeroes masked outputs where Keras repeats the previous one
+    (and the other way round)."""
+
+    def _configure(self, options):
+        super()._configure(options)
+        self.zero_output_for_mask = not self.zero_output_for_mask
+
+
+def _add_to_forget_bias(weights, case):
+    units = weights["bias"].shape[0] // 4
+    weights["bias"] = weights["bias"].copy()
+    weights["bias"][units:2 * units] += 1
+    return weights
+
+
+def _h0_before_first_valid_step(trace, case):
+    mask = case.mask[:, ::-1] if case.config.get("go_backwards") else case.mask
+    before_first = ~np.logical_or.accumulate(mask, axis=1)
+    return trace.replace(h=np.where(before_first[..., None], case.initial_state["h0"].astype(trace.h.dtype)[:, None, :],
+                                    trace.h))
+
+
+def _uses(name):
+    return lambda case: name in (case.config.get("activation", "tanh"), case.config.get("recurrent_activation", "sigmoid"))
+
+
+KERAS_LSTM_VARIANTS = (
+    Variant("gate order i,f,o,c", weights=permute_gates((0, 1, 3, 2))),
+    Variant("gate order i,c,f,o (TF1's i,j,f,o)", weights=permute_gates((0, 2, 1, 3))),
+    Variant("forget bias +1 at run time (TF1 habit)", applies=lambda case: "bias" in case.weights,
+            weights=_add_to_forget_bias),
+    Variant("Keras 2 hard_sigmoid", applies=_uses("hard_sigmoid"), reference=_Keras2HardSigmoid),
+    Variant("go_backwards output flipped back", applies=lambda case: case.config.get("go_backwards", False),
+            trace=flip_sequences),
+    Variant("mask zeroes the output", applies=has_partial_mask, reference=_MaskOutputFlipped),
+    Variant("mask ignored", applies=has_partial_mask, inputs=drop_mask),
+    Variant("h0 as the output before the first valid step",
+            applies=lambda case: has_partial_mask(case) and "h0" in case.initial_state, trace=_h0_before_first_valid_step),
+    Variant("tanh in place of the configured activation",
+            applies=lambda case: case.config.get("activation", "tanh") != "tanh", config=set_config(activation="tanh")),
+)

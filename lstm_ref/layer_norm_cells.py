@@ -56,8 +56,9 @@ import warnings
 import numpy as np
 
 from . import activations
-from .errors import ConfigError, InputError
+from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register
+from .variants import Variant, permute_gates, set_config
 
 CONTRIB_EPSILON = {"float16": 1e-3}  # every other dtype: 1e-12
 SINGLE_UNIT_NOISE = (
@@ -202,14 +203,8 @@ class LayerNormBasicLSTMCell(Reference):
         return shapes
 
     def _check_mask(self, mask):
-        if mask is None:
-            return
-        # A right-padded row is non-increasing along time: True... then False...
-        if (mask[:, 1:] & ~mask[:, :-1]).any():
-            raise InputError(
-                f"{self.kind}: runs under tf.compat.v1.nn.dynamic_rnn, whose sequence_length can only "
-                "express right-padded masks (True... then False...); got a mask with a gap or left padding"
-            )
+        self._require_right_padded(mask, "the cell runs under tf.compat.v1.nn.dynamic_rnn, whose sequence_length "
+                                         "can only express right padding")
 
     def project_input(self, params, x):
         # concat([x, h]) @ kernel == x @ kernel[:in] + h @ kernel[in:]; the
@@ -218,6 +213,11 @@ class LayerNormBasicLSTMCell(Reference):
 
     def _norm(self, params, scope, v):
         return batch_norm_layer_norm(v, params[f"{scope}/gamma"], params[f"{scope}/beta"], self.epsilon)
+
+    def _normalise_gates(self, params, z):
+        """Each gate block normalised on its own: ``LN_input(i)``,
+        ``LN_transform(j)``, ``LN_forget(f)``, ``LN_output(o)``."""
+        return [self._norm(params, scope, block) for scope, block in zip(self.NORMS, np.split(z, 4, axis=-1))]
 
     def recurrence(self, params, xz_t, state):
         """``LayerNormBasicLSTMCell.call``, gate order i, j, f, o::
@@ -236,12 +236,10 @@ class LayerNormBasicLSTMCell(Reference):
         z = xz_t + h_prev @ params["kernel"][-self.units:]
         if not self.layer_norm:
             z = z + params["bias"]
-        i, j, f, o = np.split(z, 4, axis=-1)
         if self.layer_norm:
-            i = self._norm(params, "input", i)
-            j = self._norm(params, "transform", j)
-            f = self._norm(params, "forget", f)
-            o = self._norm(params, "output", o)
+            i, j, f, o = self._normalise_gates(params, z)
+        else:
+            i, j, f, o = np.split(z, 4, axis=-1)
         g = self.activation(j)
         sig = activations.sigmoid
         c = c_prev * sig(f + np.asarray(self.forget_bias, dtype=f.dtype)) + sig(i) * g
@@ -267,36 +265,9 @@ def tf215_matmul(a, b):
     return acc
 
 
-def keras2_hard_sigmoid(x):
-    """Keras 2.15 ``backend.hard_sigmoid``: ``clip(x * 0.2 + 0.5, 0, 1)``."""
-    return np.clip(x * np.asarray(0.2, x.dtype) + np.asarray(0.5, x.dtype), 0, 1).astype(x.dtype, copy=False)
-
-
-# Keras 2.15 activations by name; all but hard_sigmoid are the same TF op as
-# Keras 3's activation of that name (keras/src/activations.py, backend.py).
-KERAS2_ACTIVATIONS = {
-    "tanh": activations.tanh,
-    "sigmoid": activations.sigmoid,
-    "hard_sigmoid": keras2_hard_sigmoid,
-    "relu": activations.relu,
-    "linear": activations.linear,
-    "softsign": activations.softsign,
-    "elu": activations.elu,
-    "selu": activations.selu,
-    "swish": activations.silu,
-    "exponential": activations.exponential,
-}
-
-
 def keras2_activation(name, role):
-    if name is None:
-        return activations.linear
-    if not isinstance(name, str) or name not in KERAS2_ACTIVATIONS:
-        raise ConfigError(
-            f"config[{role!r}]={name!r} is not supported; expected one of {sorted(KERAS2_ACTIVATIONS)} "
-            "(Keras 2.15 definitions)"
-        )
-    return KERAS2_ACTIVATIONS[name]
+    """Keras 2.15 activations by name (``keras/src/activations.py``)."""
+    return activations.get_keras2(name, role=role, names=activations.KERAS215_NAMES, where="Keras 2.15")
 
 
 @register
@@ -389,3 +360,92 @@ class LayerNormLSTMCell(Reference):
         c = self._norm(params, "state_norm", c)
         h = o * self.activation(c)
         return h, (h, c)
+
+
+# -- wrong ports these kinds are confused with (the report's discrimination column)
+
+
+class _ContribJointNorm(LayerNormBasicLSTMCell):
+    """A port that normalises all four gates together (with the four gammas
+    and betas side by side), as tfa and Keras-style cells do."""
+
+    def _normalise_gates(self, params, z):
+        scopes = self.NORMS[:4]
+        gamma = np.concatenate([params[f"{s}/gamma"] for s in scopes])
+        beta = np.concatenate([params[f"{s}/beta"] for s in scopes])
+        return np.split(batch_norm_layer_norm(z, gamma, beta, self.epsilon), 4, axis=-1)
+
+
+class _ContribKerasEpsilon(LayerNormBasicLSTMCell):
+    """A port with Keras' layer-norm epsilon (1e-3) in place of contrib's 1e-12."""
+
+    def _configure(self, options):
+        super()._configure(options)
+        self.epsilon = 1e-3
+
+
+def _skip_norm(cls, skipped):
+    """A port of ``cls`` that leaves out the norm named ``skipped``."""
+    def _norm(self, params, scope, v):
+        return v if scope == skipped else cls._norm(self, params, scope, v)
+    return type(f"{cls.__name__}Without_{skipped}", (cls,), {"_norm": _norm, "__doc__": f"No {skipped} norm."})
+
+
+class _TfaPerGateNorm(LayerNormLSTMCell):
+    """A port that normalises each gate block of the 4u-wide norms on its own
+    (contrib's way)."""
+
+    def _norm(self, params, name, v):
+        if v.shape[-1] != 4 * self.units:
+            return super()._norm(params, name, v)
+        parts = []
+        for g, block in enumerate(np.split(v, 4, axis=-1)):
+            sub = {f"{name}/gamma": np.split(params[f"{name}/gamma"], 4)[g],
+                   f"{name}/beta": np.split(params[f"{name}/beta"], 4)[g]}
+            parts.append(super()._norm(sub, name, block))
+        return np.concatenate(parts, axis=-1)
+
+
+class _TfaContribEpsilon(LayerNormLSTMCell):
+    """A port with contrib's epsilon 1e-12 in place of ``norm_epsilon`` (the
+    layer-norm path stays the one the real epsilon selects)."""
+
+    def _configure(self, options):
+        super()._configure(options)
+        self.norm_epsilon = 1e-12
+
+
+def _bias_before_norms(case):
+    """kernel_norm(x K + b): a constant-one input feature whose kernel row is
+    the bias, and a zero bias after the norms."""
+    x1 = np.concatenate([case.x, np.ones(case.x.shape[:2] + (1,), case.x.dtype)], axis=-1)
+    weights = {**case.weights, "kernel": np.concatenate([case.weights["kernel"], case.weights["bias"][None]], axis=0),
+               "bias": np.zeros_like(case.weights["bias"])}
+    return case.replace(x=x1, weights=weights)
+
+
+def _contrib_norms(case):
+    return case.config.get("layer_norm", True)
+
+
+TFA_4U = ("kernel", "recurrent_kernel", "bias", "kernel_norm/gamma", "kernel_norm/beta",
+          "recurrent_norm/gamma", "recurrent_norm/beta")
+
+CONTRIB_VARIANTS = (
+    Variant("gate order i,f,j,o", applies=_contrib_norms, weights=permute_gates((0, 2, 1, 3), keys=("kernel",))),
+    Variant("forget_bias missing", applies=lambda case: case.config.get("forget_bias", 1.0) != 0,
+            config=set_config(forget_bias=0.0)),
+    Variant("joint layer norm instead of per-gate", applies=_contrib_norms, reference=_ContribJointNorm),
+    Variant("Keras epsilon 1e-3 instead of 1e-12",
+            applies=lambda case: _contrib_norms(case) and case.config.get("dtype", "float32") != "float16",
+            reference=_ContribKerasEpsilon),
+    Variant("no state norm", applies=_contrib_norms, reference=_skip_norm(LayerNormBasicLSTMCell, "state")),
+)
+
+TFA_VARIANTS = (
+    Variant("gate order i,f,o,c", weights=permute_gates((0, 1, 3, 2), keys=TFA_4U)),
+    Variant("per-gate layer norm instead of joint", reference=_TfaPerGateNorm),
+    Variant("no state norm", reference=_skip_norm(LayerNormLSTMCell, "state_norm")),
+    Variant("contrib epsilon 1e-12 instead of norm_epsilon", reference=_TfaContribEpsilon),
+    Variant("bias added before the norms", applies=lambda case: "bias" in case.weights, inputs=_bias_before_norms),
+)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .dtypes import resolve_policy
 from .errors import ConfigError, InputError, WeightError
-from .runner import run_sequence
+from .runner import is_right_padded, run_sequence
 
 REGISTRY: dict = {}
 
@@ -43,6 +43,10 @@ def register(cls):
 
 def from_config(kind: str, config: dict):
     """Build the reference for TF class path ``kind`` from its constructor kwargs."""
+    if kind not in REGISTRY:
+        from . import load_families  # the families register themselves on import
+
+        load_families()
     try:
         cls = REGISTRY[kind]
     except (KeyError, TypeError):
@@ -68,6 +72,15 @@ class Reference:
     REFUSED: ClassVar[dict] = {}  # key -> (predicate on value, reason)
     zero_output_for_mask = False
     go_backwards = False
+    # What the family carries and what a run returns; nothing downstream
+    # hard-codes h or c.  STATE is the carried state in the order
+    # ``recurrence`` takes and returns it (given to ``run`` as ``<name>0``);
+    # OUTPUT names the per-step output, TRACED_STATES the states recorded
+    # at every step.  A trace holds OUTPUT, TRACED_STATES and
+    # ``final_<state>`` for every state (see :meth:`fields`).
+    STATE: ClassVar[tuple] = ("h", "c")
+    TRACED_STATES: ClassVar[tuple] = ("c",)
+    OUTPUT: ClassVar[str] = "h"
 
     def __init__(self, config: dict):
         if not isinstance(config, dict):
@@ -103,8 +116,20 @@ class Reference:
         raise NotImplementedError
 
     def step(self, params, x_t, state):
-        """One time step: ``(output, (h, c))`` from ``x_t`` and ``(h, c)``."""
+        """One time step: ``(output, state)`` from ``x_t`` and ``state``
+        (tuples in ``STATE`` order)."""
         return self.recurrence(params, self.project_input(params, x_t), state)
+
+    @classmethod
+    def fields(cls) -> tuple:
+        """The fields of a trace: per-step output, per-step traced states,
+        then every final state."""
+        return (cls.OUTPUT, *cls.TRACED_STATES, *(f"final_{s}" for s in cls.STATE))
+
+    def state_width(self, name: str) -> int:
+        """Width of carried state ``name``: the output width for h, the cell
+        width for everything else (override for other states)."""
+        return self.out_units if name == "h" else self.units
 
     # -- shared validation and the public entry point ----------------------
     def _positive_int(self, key):
@@ -181,6 +206,14 @@ class Reference:
     def _check_mask(self, mask):
         """Hook: families whose TF API cannot express some masks refuse them."""
 
+    def _require_right_padded(self, mask, why):
+        """Refuse a mask a sequence length cannot express, naming the rows."""
+        if mask is None:
+            return
+        bad = np.flatnonzero(~is_right_padded(mask))
+        if bad.size:
+            raise InputError(f"{self.kind}: mask row(s) {bad.tolist()} are not right-padded (True then False); {why}")
+
     def float64_config(self) -> dict:
         """The config under which TF, run in float64, computes what oracle
         mode computes: the same kwargs with ``dtype="float64"``, and any
@@ -188,12 +221,14 @@ class Reference:
         given already rounded."""
         return {**self.config, "dtype": "float64"}
 
-    def run(self, x, weights, h0=None, c0=None, mask=None, *, oracle=False):
+    def run(self, x, weights, *, mask=None, oracle=False, **initial_state):
         """Run the reference and return a :class:`~lstm_ref.trace.Trace`.
 
-        ``oracle=True`` computes in float64 from inputs first rounded to the
-        layer's compute dtype, which separates TF's own rounding from a
-        semantic difference.
+        ``initial_state`` gives every carried state as ``<name>0`` (``h0=``,
+        ``c0=`` for the LSTM families), all of them or none; ``mask`` is
+        (batch, time) in input order.  ``oracle=True`` computes in float64
+        from inputs first rounded to the layer's compute dtype, which
+        separates TF's own rounding from a semantic difference.
         """
         x = self._real_array("x", x, InputError)
         if x.ndim != 3:
@@ -201,16 +236,25 @@ class Reference:
         batch, time, features = x.shape
         if time == 0 or batch == 0:
             raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
-        if (h0 is None) != (c0 is None):
-            raise InputError(f"{self.kind}: give both h0 and c0 or neither (TF takes the initial state as a pair)")
         dtype = np.dtype(np.float64) if oracle else self.policy.compute
+        state0 = self._initial_state(initial_state, batch, dtype)
         params = self.params(weights, features, dtype)
         mask = self._mask(mask, batch, time)
         self._check_mask(mask)
         xs = x.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
-        h0 = self._state("h0", h0, batch, self.out_units, dtype)
-        c0 = self._state("c0", c0, batch, self.units, dtype)
-        return run_sequence(self, params, xs, h0, c0, mask)
+        return run_sequence(self, params, xs, state0, mask)
+
+    def _initial_state(self, given, batch, dtype):
+        names = [f"{s}0" for s in self.STATE]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise InputError(f"{self.kind}: unknown argument(s) {unknown}; the initial state is given as {names}")
+        given = {k: v for k, v in given.items() if v is not None}
+        if given and len(given) != len(names):
+            missing = [n for n in names if n not in given]
+            raise InputError(f"{self.kind}: give all of {names} or none (TF takes the initial state whole); "
+                             f"missing {missing}")
+        return tuple(self._state(f"{s}0", given.get(f"{s}0"), batch, self.state_width(s), dtype) for s in self.STATE)
 
     def __repr__(self):
         return f"lstm_ref.from_config({self.kind!r}, {self.config!r})"

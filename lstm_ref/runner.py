@@ -3,6 +3,9 @@
 It owns everything that is not the cell's equations: go_backwards, masks,
 initial states, preallocated outputs and the hoisted input projection (one
 GEMM for all time steps, since ``x_t @ kernel`` does not depend on the state).
+It knows nothing of h or c: the family declares its carried state
+(``STATE``), which of those states it records at every step
+(``TRACED_STATES``) and the name of its per-step output (``OUTPUT``).
 
 Masking follows ``keras/src/backend/tensorflow/rnn.py`` (``rnn``): at a masked
 step the carried states keep their previous value, and the output is the
@@ -16,34 +19,47 @@ import numpy as np
 from .trace import Trace
 
 
-def run_sequence(cell, params, x, h0, c0, mask):
+def is_right_padded(mask) -> np.ndarray:
+    """Per row: is it True... then False... (what a sequence length expresses)?"""
+    mask = np.asarray(mask, bool)
+    return ~(mask[:, 1:] & ~mask[:, :-1]).any(axis=1)
+
+
+def run_sequence(cell, params, x, state0, mask):
     """Run ``cell`` over ``x`` (batch, time, features) in processing order.
 
-    ``cell`` provides ``project_input(params, x)`` and
-    ``recurrence(params, xz_t, (h, c)) -> (output, (h, c))`` and the flags
-    ``go_backwards`` and ``zero_output_for_mask``.
+    ``cell`` provides ``project_input(params, x)``,
+    ``recurrence(params, xz_t, state) -> (output, state)`` with ``state`` a
+    tuple in ``cell.STATE`` order, the declarations ``OUTPUT``, ``STATE`` and
+    ``TRACED_STATES``, and the flags ``go_backwards`` and
+    ``zero_output_for_mask``.  ``state0`` is the initial state tuple.
     """
     if cell.go_backwards:
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
     batch, time = x.shape[:2]
     xz = cell.project_input(params, x)  # (batch, time, gates): one GEMM
-    h, c = h0, c0
+    state = tuple(state0)
+    traced = [(name, cell.STATE.index(name)) for name in cell.TRACED_STATES]
+    dtype = state[0].dtype
     # Time-major buffers: each step writes one contiguous block.
-    hs = np.empty((time, batch, h0.shape[-1]), dtype=h0.dtype)
-    cs = np.empty((time, batch, c0.shape[-1]), dtype=c0.dtype)
-    prev_out = np.zeros_like(h0)
+    outs = np.empty((time, batch, cell.out_units), dtype=dtype)
+    seqs = {name: np.empty((time, batch, state[i].shape[-1]), dtype=dtype) for name, i in traced}
+    prev_out = np.zeros((batch, cell.out_units), dtype=dtype)
     with np.errstate(over="ignore", under="ignore"):  # exp overflow in a saturated gate is expected
         for t in range(time):
-            out, (h_new, c_new) = cell.recurrence(params, xz[:, t], (h, c))
+            out, new_state = cell.recurrence(params, xz[:, t], state)
             if mask is not None:
                 m = mask[:, t, None]
-                h = np.where(m, h_new, h)
-                c = np.where(m, c_new, c)
+                state = tuple(np.where(m, new, old) for new, old in zip(new_state, state))
                 out = np.where(m, out, 0 if cell.zero_output_for_mask else prev_out).astype(out.dtype, copy=False)
             else:
-                h, c = h_new, c_new
-            hs[t] = out
-            cs[t] = c
+                state = new_state
+            outs[t] = out
+            for name, i in traced:
+                seqs[name][t] = state[i]
             prev_out = out
-    return Trace(h=hs.transpose(1, 0, 2).copy(), c=cs.transpose(1, 0, 2).copy(), final_h=h, final_c=c)
+    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}
+    fields.update((name, seq.transpose(1, 0, 2).copy()) for name, seq in seqs.items())
+    fields.update((f"final_{name}", value) for name, value in zip(cell.STATE, state))
+    return Trace(fields)

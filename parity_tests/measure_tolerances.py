@@ -1,6 +1,6 @@
-"""Measure the errors that justify ``lstm_ref/tolerances.py``.
+"""Measure the errors that justify ``lstm_ref/harness/tolerances.py`` and the records' overrides.
 
-    python -m parity_tests.measure_tolerances [N] [KIND ...]
+    python -m parity_tests.measure_tolerances [N] [KIND or record id ...]
 
 Draws N derandomized examples per kind from the live-test strategies and
 runs the reference (in the case dtype and in oracle mode) and the oracle.
@@ -21,32 +21,17 @@ from collections import defaultdict
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-import lstm_ref
-from lstm_ref.compare import own_rounding
-from lstm_ref.oracles.client import OraclePool
-from lstm_ref.tolerances import tolerance_for
+from lstm_ref.harness.compare import own_rounding
+from lstm_ref.harness.oracles.client import OraclePool
+from lstm_ref.harness.records import RECORDS
+from lstm_ref.harness.tolerances import tolerance_for
 
 from . import pytest_helpers as ph
-from . import strategies as hh
-
-
-def _tf1(kind):
-    return hh.tf1_examples(kind=kind).map(lambda e: e[1:])
-
-
-EXAMPLES = {
-    "keras.layers.LSTM": hh.keras_lstm_examples,
-    hh.BASIC: lambda: _tf1(hh.BASIC),
-    hh.FULL: lambda: _tf1(hh.FULL),
-    hh.CONTRIB: lambda: hh.layer_norm_examples(hh.CONTRIB),
-    hh.TFA: lambda: hh.layer_norm_examples(hh.TFA),
-}
-FIELDS = ("h", "c", "final_h", "final_c")
 
 
 def _pairs(trace, desired):
-    for name in FIELDS:
-        a = np.asarray(getattr(trace, name), np.float64)
+    for name in trace.fields:
+        a = np.asarray(trace[name], np.float64)
         d = np.asarray(desired[name], np.float64)
         ok = np.isfinite(a) & np.isfinite(d)
         yield name, a, d, ok
@@ -63,7 +48,7 @@ def plain_t(trace, desired):
 def rounding_k(trace, exact, desired, tol):
     worst = 0.0
     for name, a, d, ok in _pairs(trace, desired):
-        own = np.broadcast_to(own_rounding(a, getattr(exact, name)), a.shape)
+        own = np.broadcast_to(own_rounding(a, exact[name]), a.shape)
         excess = np.abs(a - d) - (tol.atol + tol.rtol * np.abs(d))
         bad = ok & (excess > 0)
         if bad.any():
@@ -84,32 +69,33 @@ def measure(n, kinds=None):
             s["worst_example"] = example
 
     try:
-        for kind, strategy in EXAMPLES.items():
-            if kinds and kind not in kinds:
+        for kind_record in RECORDS:
+            kind = kind_record.kind
+            if kinds and kind not in kinds and kind_record.id not in kinds:
                 continue
             oracle = pool.for_kind(kind)
 
             @settings(max_examples=n, derandomize=True, database=None, deadline=None,
                       suppress_health_check=list(HealthCheck))
-            @given(example=strategy())
-            def run(example):
-                config, x, weights, h0, c0, mask = example
-                ref = lstm_ref.from_config(kind, config)
+            @given(case=kind_record.examples())
+            def run(case):
+                ref = case.reference()
                 dtype = ref.policy.compute
-                desired = oracle.run(kind, config, x, weights, h0, c0, mask)
-                trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask)
+                desired = oracle.run(case)
+                trace = case.run(ref)
                 key = (kind, dtype.name)
                 stats[key]["n"] += 1
-                record(key, "plain", plain_t(trace, desired), config, x, example)
+                record(key, "plain", plain_t(trace, desired), case.config, case.x, case)
                 if dtype == np.float64:
                     return
-                exact = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
-                record(key, "rounding", rounding_k(trace, exact, desired, tolerance_for(dtype, kind)), config, x, example)
-                if ph.has_float64_twin(kind, config):
-                    twin = oracle.run(kind, *ph.float64_twin(ref, config, x, weights, h0, c0, mask))
+                exact = case.run(ref, oracle=True)
+                record(key, "rounding", rounding_k(trace, exact, desired, tolerance_for(dtype, kind)), case.config,
+                       case.x, case)
+                if kind_record.float64_twin(case):
+                    twin = oracle.run(ph.float64_twin(case, ref))
                     key64 = (kind, "float64 twin")
                     stats[key64]["n"] += 1
-                    record(key64, "plain", plain_t(exact, twin), config, x, example)
+                    record(key64, "plain", plain_t(exact, twin), case.config, case.x, case)
 
             run()
     finally:

@@ -1,10 +1,12 @@
 """``make mutants``: inject plausible semantic bugs into lstm_ref, one at a
 time, run the parity suite against each, and print the mutation score.
 
-Each mutant is a list of exact (file, old, new) source edits, applied to a
-scratch copy of the repository; the suite runs there with ``pytest -x``
-(goldens, oracle mode against TF in float64, and the family's live tests).
-A mutant that survives means a test case is missing: add the case.
+Each mutant names the kind whose semantics it breaks (a record id) and is a
+list of exact (file, old, new) source edits, applied to a scratch copy of
+the repository; the suite runs there with ``pytest -x``: the goldens, that
+kind's record-driven live tests (``test_kinds.py``) and its own test modules
+(``KindRecord.tests``).  A mutant that survives means a test case is missing:
+add the case.
 """
 
 import os
@@ -19,76 +21,71 @@ ROOT = Path(__file__).resolve().parents[1]
 
 K, T1, LN, ACT, RUN, REF = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
                             "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py")
-KERAS_TESTS = ["parity_tests/test_keras_lstm.py"]
-TF1_TESTS = ["parity_tests/test_tf1_cells.py"]
-LN_TESTS = ["parity_tests/test_layer_norm_cells.py"]
+# Record ids: which kind a mutant breaks, and so which tests run.
+KERAS3, BASIC, LSTMCELL, CONTRIB, TFA = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa"
 
 MUTANTS = [
-    ("Keras gate order read as i,f,o,c", KERAS_TESTS, [
+    ("Keras gate order read as i,f,o,c", KERAS3, [
         (K, "z_i, z_f, z_c, z_o = split_gates(z)", "z_i, z_f, z_o, z_c = split_gates(z)")]),
-    ("Keras gate order read as i,c,f,o", KERAS_TESTS, [
+    ("Keras gate order read as i,c,f,o", KERAS3, [
         (K, "z_i, z_f, z_c, z_o = split_gates(z)", "z_i, z_c, z_f, z_o = split_gates(z)")]),
-    ("TF1 order i,j,f,o read as i,f,j,o", TF1_TESTS, [
+    ("TF1 order i,j,f,o read as i,f,j,o", BASIC, [
         (T1, "i, j, f, o = self._gates(params, xz_t, h_prev)", "i, f, j, o = self._gates(params, xz_t, h_prev)")]),
-    ("forget_bias missing", TF1_TESTS, [
+    ("forget_bias missing", BASIC, [
         (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)", "c = c_prev * sig(f) + sig(i)")]),
-    ("forget_bias doubled", TF1_TESTS, [
+    ("forget_bias doubled", BASIC, [
         (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)",
          "c = c_prev * sig(f + 2 * self._const(self.forget_bias, f)) + sig(i)")]),
-    ("forget_bias added outside the sigmoid", TF1_TESTS, [
+    ("forget_bias added outside the sigmoid", BASIC, [
         (T1, "c = c_prev * sig(f + self._const(self.forget_bias, f)) + sig(i)",
          "c = c_prev * (sig(f) + self._const(self.forget_bias, f)) + sig(i)")]),
-    ("Keras 2 hard_sigmoid under Keras 3", KERAS_TESTS, [
+    ("Keras 2 hard_sigmoid under Keras 3", KERAS3, [
         (ACT, "    return relu6(x + _c(x, 3)) / _c(x, 6)", "    return np.clip(_c(x, 0.2) * x + _c(x, 0.5), _c(x, 0), _c(x, 1))")]),
-    ("go_backwards output flipped back to input order", KERAS_TESTS, [
-        (RUN, "    return Trace(h=hs.transpose(1, 0, 2).copy(),",
-         "    hs, cs = (hs[::-1], cs[::-1]) if cell.go_backwards else (hs, cs)\n    return Trace(h=hs.transpose(1, 0, 2).copy(),")]),
-    ("mask zeroes the output", KERAS_TESTS, [
+    ("go_backwards output flipped back to input order", KERAS3, [
+        (RUN, "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}",
+         "    if cell.go_backwards:\n        outs, seqs = outs[::-1], {k: v[::-1] for k, v in seqs.items()}\n"
+         "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}")]),
+    ("mask zeroes the output", KERAS3, [
         (RUN, "0 if cell.zero_output_for_mask else prev_out", "0")]),
-    ("mask ignored", KERAS_TESTS, [(RUN, "            if mask is not None:\n                m = mask", "            if False:\n                m = mask")]),
-    ("h0 used as the previous output before the first valid step", KERAS_TESTS, [
-        (RUN, "prev_out = np.zeros_like(h0)", "prev_out = h0")]),
-    ("output peephole sees the unclipped c", TF1_TESTS, [
+    ("mask ignored", KERAS3, [(RUN, "            if mask is not None:\n                m = mask", "            if False:\n                m = mask")]),
+    ("h0 used as the previous output before the first valid step", KERAS3, [
+        (RUN, "prev_out = np.zeros((batch, cell.out_units), dtype=dtype)", "prev_out = state[cell.STATE.index('h')]")]),
+    ("output peephole sees the unclipped c", LSTMCELL, [
         (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:",
          "        c_raw = c\n        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:"),
         (T1, 'm = sig(o + params["w_o_diag"] * c) * self.activation(c)', 'm = sig(o + params["w_o_diag"] * c_raw) * self.activation(c)')]),
-    ("c not clipped", TF1_TESTS, [
+    ("c not clipped", LSTMCELL, [
         (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)",
          "        if False:\n            c = self._clip(c, self.cell_clip)")]),
-    ("cell_clip applied after the output", TF1_TESTS, [
+    ("cell_clip applied after the output", LSTMCELL, [
         (T1, "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.use_peepholes:",
          "        if self.use_peepholes:"),
         (T1, "        if self.num_proj is not None:\n            m = m @",
          "        if self.cell_clip is not None:\n            c = self._clip(c, self.cell_clip)\n        if self.num_proj is not None:\n            m = m @")]),
-    ("proj_clip missing", TF1_TESTS, [(T1, "            if self.proj_clip is not None:", "            if False:")]),
-    ("tfa: per-gate layer norm instead of joint", LN_TESTS, [
+    ("proj_clip missing", LSTMCELL, [(T1, "            if self.proj_clip is not None:", "            if False:")]),
+    ("tfa: per-gate layer norm instead of joint", TFA, [
         (LN, '''        gamma, beta = params[f"{name}/gamma"], params[f"{name}/beta"]
         if self.fused:''', '''        gamma, beta = params[f"{name}/gamma"], params[f"{name}/beta"]
         if v.shape[-1] == 4 * self.units:
             return np.concatenate([fused_layer_norm(b, g, bb, self.norm_epsilon) for b, g, bb in
                                    zip(np.split(v, 4, -1), np.split(gamma, 4), np.split(beta, 4))], axis=-1)
         if self.fused:''')]),
-    ("contrib: joint layer norm instead of per-gate", LN_TESTS, [
-        (LN, '''        i, j, f, o = np.split(z, 4, axis=-1)
-        if self.layer_norm:
-            i = self._norm(params, "input", i)''', '''        scopes = ("input", "transform", "forget", "output")
-        if self.layer_norm:
-            z = batch_norm_layer_norm(z, np.concatenate([params[f"{s}/gamma"] for s in scopes]),
-                                      np.concatenate([params[f"{s}/beta"] for s in scopes]), self.epsilon)
-        i, j, f, o = np.split(z, 4, axis=-1)
-        if False:
-            i = self._norm(params, "input", i)''')]),
-    ("contrib: Keras' epsilon 1e-3 instead of 1e-12", LN_TESTS, [(LN, "CONTRIB_EPSILON_DEFAULT = 1e-12", "CONTRIB_EPSILON_DEFAULT = 1e-3")]),
-    ("tfa: no state norm", LN_TESTS, [(LN, '        c = self._norm(params, "state_norm", c)\n', "")]),
-    ("contrib: no state norm", LN_TESTS, [(LN, '            c = self._norm(params, "state", c)\n', "            pass\n")]),
-    ("tfa: bias added before the norms", LN_TESTS, [
+    ("contrib: joint layer norm instead of per-gate", CONTRIB, [
+        (LN, "        return [self._norm(params, scope, block) for scope, block in zip(self.NORMS, np.split(z, 4, axis=-1))]",
+         "        gamma = np.concatenate([params[f'{s}/gamma'] for s in self.NORMS[:4]])\n"
+         "        beta = np.concatenate([params[f'{s}/beta'] for s in self.NORMS[:4]])\n"
+         "        return np.split(batch_norm_layer_norm(z, gamma, beta, self.epsilon), 4, axis=-1)")]),
+    ("contrib: Keras' epsilon 1e-3 instead of 1e-12", CONTRIB, [(LN, "CONTRIB_EPSILON_DEFAULT = 1e-12", "CONTRIB_EPSILON_DEFAULT = 1e-3")]),
+    ("tfa: no state norm", TFA, [(LN, '        c = self._norm(params, "state_norm", c)\n', "")]),
+    ("contrib: no state norm", CONTRIB, [(LN, '            c = self._norm(params, "state", c)\n', "            pass\n")]),
+    ("tfa: bias added before the norms", TFA, [
         (LN, '''        return self._norm(params, "kernel_norm", tf215_matmul(x, params["kernel"]))''',
          '''        xk = tf215_matmul(x, params["kernel"])
         return self._norm(params, "kernel_norm", xk + params["bias"] if self.use_bias else xk)'''),
         (LN, '''        if self.use_bias:
             z = z + params["bias"]
         z_i, z_f, z_c, z_o''', '''        z_i, z_f, z_c, z_o''')]),
-    ("float32 accumulation in float64 oracle mode", KERAS_TESTS, [
+    ("float32 accumulation in float64 oracle mode", KERAS3, [
         (K, '        xk = x @ params["kernel"]',
          '        xk = (x.astype(np.float32) @ params["kernel"].astype(np.float32)).astype(x.dtype)')]),
 ]
@@ -112,11 +109,23 @@ def apply(dest: Path, edits):
         path.write_text(text.replace(old, new))
 
 
-def run_suite(dest: Path, tests, timeout):
+def tests_of(record_id):
+    """The goldens, the kind's record-driven live tests and its own modules."""
+    from lstm_ref.harness.records import RECORDS
+
+    if record_id is None:
+        return []
+    record = next(r for r in RECORDS if r.id == record_id)
+    kinds = [f"parity_tests/test_kinds.py::{t}[{record.id}]"
+             for t in ("test_matches_its_framework_every_step", "test_oracle_mode_is_its_framework_in_float64")]
+    return kinds + list(record.tests)
+
+
+def run_suite(dest: Path, record_id, timeout):
     env = {**os.environ, "PYTHONPATH": str(dest), "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
            "LSTM_PARITY_TFA_PYTHON": str(ROOT / ".venv-tfa" / "bin" / "python"), "HYPOTHESIS_PROFILE": "ci"}
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:randomly", "-p", "no:cacheprovider",
-           "parity_tests/test_golden.py", *tests]
+           "parity_tests/test_golden.py", *tests_of(record_id)]
     try:
         proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -133,7 +142,7 @@ def main():
         base = Path(tmp) / "clean"
         base.mkdir()
         scratch_copy(base)
-        code, _ = run_suite(base, [], 900)
+        code, _ = run_suite(base, None, 900)
         if code != 0:
             raise SystemExit("the unmutated suite fails; fix that first")
         for i, (name, tests, edits) in enumerate(chosen, 1):

@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from lstm_ref.check import check_keras_model
+from lstm_ref.harness.check import check_keras_model
 
 pytestmark = pytest.mark.live
 
@@ -55,7 +55,7 @@ EXPORT = textwrap.dedent("""
 def test_check_a_savedmodel_by_scope(oracle_pool, tmp_path):
     """A SavedModel (Keras 3 ``model.export``) has no layer objects to walk:
     the cell is named by its variable scope, with its kind and config."""
-    from lstm_ref.check import check_checkpoint
+    from lstm_ref.harness.check import check_checkpoint
 
     path = tmp_path / "exported"
     subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True, capture_output=True)

@@ -1,4 +1,4 @@
-"""``lstm_ref.checkpoints.load_weights`` on checkpoints that TF writes here.
+"""``lstm_ref.harness.checkpoints.load_weights`` on checkpoints that TF writes here.
 
 The writer runs in a subprocess (``TF_USE_LEGACY_KERAS=1``, TF1 graph mode),
 because the test process has Keras 3 loaded: it trains a ``dynamic_rnn`` over
@@ -20,8 +20,8 @@ import pytest
 
 import lstm_ref
 from lstm_ref import WeightError
-from lstm_ref.checkpoints import load_weights
-from lstm_ref.compare import assert_parity
+from lstm_ref.harness.checkpoints import load_weights
+from lstm_ref.harness.compare import assert_parity
 
 KIND = "tf.compat.v1.nn.rnn_cell.LSTMCell"
 CONFIG = {"num_units": 4, "use_peepholes": True, "num_proj": 3, "cell_clip": 0.8, "proj_clip": 0.5,
@@ -88,7 +88,7 @@ def _write(script, directory):
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def written(tensorflow_process, tmp_path_factory):
     directory = tmp_path_factory.mktemp("tf_checkpoints")
     _write(TF1_WRITER, directory)
     _write(TF2_WRITER, directory)

@@ -1,52 +1,24 @@
-"""Layer-norm LSTMs: contrib's LayerNormBasicLSTMCell and tfa's LayerNormLSTMCell.
+"""Layer-norm LSTMs: contrib's LayerNormBasicLSTMCell and tfa's LayerNormLSTMCell,
+beyond the record-driven sweeps of ``test_kinds.py`` and the bad-input rows
+of their records:
 
-* live Hypothesis sweeps of each reference against its oracle;
 * the two proofs that the contrib oracle (a port: tf.contrib cannot be
   installed) is faithful: bitwise BasicLSTMCell with layer_norm=False, and a
   normaliser equal to tf_keras' own non-fused LayerNormalization;
-* the Keras 3 cells of ``lstm_ref.keras_layer_norm`` against the references;
-* bad inputs as data.
+* the Keras 3 cells of ``lstm_ref.harness.keras_layer_norm`` against the references;
+* the degenerate cases (the seed's fixed point, one unit) measured.
 """
-
-import re
 
 import numpy as np
 import pytest
-from hypothesis import given, note
-from hypothesis import strategies as st
 
 import lstm_ref
-from lstm_ref.compare import assert_run_parity
-from lstm_ref.errors import ConfigError, InputError, WeightError
-from lstm_ref.tolerances import tolerance_for
+from lstm_ref.case import Case
+from lstm_ref.harness.compare import assert_run_parity
+from lstm_ref.harness.tolerances import tolerance_for
 
-from . import strategies as hh
-from .strategies import CONTRIB, TFA
-
-def _check(oracle_for, kind, config, data):
-    ref = lstm_ref.from_config(kind, config)
-    x, weights, h0, c0, mask = hh.draw_run(data, ref, right_padded=(kind == CONTRIB))
-    out = oracle_for(kind).run(kind, config, x, weights, h0, c0, mask)
-    result = assert_run_parity(
-        ref, out, x, weights, h0, c0, mask,
-        context=f"lstm_ref.from_config({kind!r}, {config!r}).run(x, weights, h0, c0, mask); x shape {x.shape}",
-    )
-    note(f"max |ref - tf|: {max(f.max_abs for f in result.fields.values()):.3g}")
-    return result
-
-
-# -- live sweeps ----------------------------------------------------------------
-
-
-@given(config=hh.contrib_configs, data=st.data())
-def test_contrib_matches_port(oracle_for, config, data):
-    _check(oracle_for, CONTRIB, config, data)
-
-
-@given(config=hh.tfa_configs, data=st.data())
-def test_tfa_matches_tensorflow_addons(oracle_for, config, data):
-    _check(oracle_for, TFA, config, data)
-
+CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
+TFA = "tfa.rnn.LayerNormLSTMCell"
 
 # -- the contrib port is faithful ---------------------------------------------------
 
@@ -118,12 +90,12 @@ def test_contrib_port_norm_is_tf_layer_norm(oracle_for, dtype):
     (TFA, {"units": 4}),
     (TFA, {"units": 3, "use_bias": False, "norm_epsilon": 1e-2, "dtype": "float64"}),
 ])
-def test_keras3_layer_norm_cells_match_references(kind, config):
+def test_keras3_layer_norm_cells_match_references(tensorflow_process, kind, config):
     import keras
 
-    from lstm_ref.oracles.keras3_worker import _EmitCarry
+    from lstm_ref.harness.oracles.keras3_worker import _EmitCarry
 
-    from lstm_ref import keras_layer_norm as kln
+    from lstm_ref.harness import keras_layer_norm as kln
 
     ref = lstm_ref.from_config(kind, config)
     dtype = ref.policy.name
@@ -146,72 +118,12 @@ def test_keras3_layer_norm_cells_match_references(kind, config):
     hc, final_h, final_c = (np.asarray(t) for t in probe(x))
     u = ref.units
     out = {"h": hc[..., :u], "c": hc[..., u:], "final_h": final_h, "final_c": final_c}
-    assert_run_parity(ref, out, x, weights, context=f"keras_layer_norm cell for {kind} {config}")
-
-
-# -- bad inputs are data -------------------------------------------------------------
-
-_OK_X = np.zeros((1, 2, 3), np.float32)
-
-
-def _contrib_w(units=2, features=3, layer_norm=True):
-    ref = lstm_ref.from_config(CONTRIB, {"num_units": units, "layer_norm": layer_norm})
-    return {k: np.ones(s, np.float32) for k, s in ref.weight_shapes(features).items()}
-
-
-def _tfa_w(units=2, features=3):
-    ref = lstm_ref.from_config(TFA, {"units": units})
-    return {k: np.ones(s, np.float32) for k, s in ref.weight_shapes(features).items()}
-
-
-BAD = [
-    # (id, call, exception, message pattern)
-    ("contrib no units", lambda: lstm_ref.from_config(CONTRIB, {}), ConfigError, "num_units.*required"),
-    ("contrib dropout", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "dropout_keep_prob": 0.9}),
-     ConfigError, "dropout on every call"),
-    ("contrib mixed", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "dtype": "mixed_float16"}),
-     ConfigError, "no mixed-precision"),
-    ("contrib mixed as a serialized policy", lambda: lstm_ref.from_config(
-        CONTRIB, {"num_units": 2, "dtype": {"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}}),
-     ConfigError, "no mixed-precision"),
-    ("contrib go_backwards", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "go_backwards": True}),
-     ConfigError, "unknown config key"),
-    ("contrib activation", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "activation": "gelu"}),
-     ConfigError, "activation"),
-    ("contrib forget_bias", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "forget_bias": "1"}),
-     ConfigError, "forget_bias"),
-    ("contrib left-padded mask", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2}).run(
-        _OK_X, _contrib_w(), mask=np.array([[False, True]])), InputError, "right-padded"),
-    ("contrib bias with layer_norm", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2}).run(
-        _OK_X, {**_contrib_w(), "bias": np.ones(8, np.float32)}), WeightError, "unknown weight"),
-    ("contrib gamma missing without layer_norm is fine, bias missing is not",
-     lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2, "layer_norm": False}).run(
-         _OK_X, {"kernel": np.ones((5, 8), np.float32)}), WeightError, "missing weight.*bias"),
-    ("contrib kernel shape", lambda: lstm_ref.from_config(CONTRIB, {"num_units": 2}).run(
-        _OK_X, {**_contrib_w(), "kernel": np.ones((3, 8), np.float32)}), WeightError, "shape"),
-    ("tfa no units", lambda: lstm_ref.from_config(TFA, {}), ConfigError, "units.*required"),
-    ("tfa epsilon", lambda: lstm_ref.from_config(TFA, {"units": 2, "norm_epsilon": -1.0}), ConfigError, "norm_epsilon"),
-    ("tfa mixed non-fused", lambda: lstm_ref.from_config(TFA, {"units": 2, "dtype": "mixed_float16", "norm_epsilon": 1e-6}),
-     ConfigError, "non-fused"),
-    ("tfa keras3 activation", lambda: lstm_ref.from_config(TFA, {"units": 2, "activation": "gelu"}),
-     ConfigError, "Keras 2.15"),
-    ("tfa dropout range", lambda: lstm_ref.from_config(TFA, {"units": 2, "dropout": 1.5}), ConfigError, "dropout"),
-    ("tfa norm weight shape", lambda: lstm_ref.from_config(TFA, {"units": 2}).run(
-        _OK_X, {**_tfa_w(), "state_norm/gamma": np.ones(8, np.float32)}), WeightError, "state_norm/gamma.*shape"),
-    ("tfa contrib names", lambda: lstm_ref.from_config(TFA, {"units": 2}).run(_OK_X, _contrib_w()),
-     WeightError, "unknown weight"),
-]
-
-
-@pytest.mark.parametrize("call,exc,pattern", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_inputs(call, exc, pattern):
-    with pytest.raises(exc, match=re.compile(pattern, re.S)):
-        call()
+    assert_run_parity(Case(kind, config, x, weights), out, ref, context=f"keras_layer_norm cell for {kind} {config}")
 
 
 def test_seed_scenario_is_all_zero():
     """The seed (kernel 0.1, gamma 1, beta 0) is a degenerate fixed point."""
-    from lstm_ref.golden.case import one_hot_the_mice_had
+    from lstm_ref.case import one_hot_the_mice_had
 
     ref = lstm_ref.from_config(CONTRIB, {"num_units": 5})
     w = {k: np.full(s, 0.1 if k == "kernel" else float(k.endswith("gamma")), np.float32)
@@ -233,7 +145,7 @@ def test_single_unit_contrib_layer_norm_is_rounding_noise(oracle_for):
     x = rng.standard_normal((3, 8, 5)).astype(np.float32)
     w = {k: (0.5 * rng.standard_normal(s) + (1.0 if k.endswith("gamma") else 0.0)).astype(np.float32)
          for k, s in ref.weight_shapes(5).items()}
-    out = oracle_for(CONTRIB).run(CONTRIB, config, x, w)
+    out = oracle_for(CONTRIB).run(Case(CONTRIB, config, x, w))
     trace = ref.run(x, w)
     exact = ref.run(x, w, oracle=True)
     # |x * inv| is about 2e5 here, where a float32 ulp is 2**-6: measured

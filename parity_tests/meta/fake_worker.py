@@ -3,7 +3,7 @@
 import os
 import time
 
-from lstm_ref.oracles import protocol
+from lstm_ref.harness.oracles import protocol
 
 
 def hello(meta, arrays):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstm_ref.compare import assert_parity, compare
+from lstm_ref.harness.compare import assert_parity, compare
 from lstm_ref.trace import Trace
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lstm_ref
-from lstm_ref.golden import store
+from lstm_ref.harness.golden import store
 
 CASE = "keras_seed_the_mice_had"
 
@@ -70,7 +70,7 @@ def test_pickled_payload_is_refused(copy_dir):
 
 def test_encoding_is_deterministic(copy_dir):
     golden = store.load(CASE, copy_dir)
-    inputs = {"x": golden.inputs["x"], **{f"w:{k}": v for k, v in golden.inputs["weights"].items()}}
+    inputs = golden.case.arrays()
     once = store.encode(golden.meta, inputs, golden.expected)
     assert once == store.encode(golden.meta, inputs, golden.expected)
     assert store.sha256(once) == store.read_manifest(copy_dir)["files"][f"{CASE}.npz"]
@@ -78,7 +78,7 @@ def test_encoding_is_deterministic(copy_dir):
 
 def test_every_registered_case_has_a_listed_golden_file():
     """A golden cannot drop out of the suite by leaving the manifest."""
-    from lstm_ref.golden import load_all_cases
+    from lstm_ref.harness.golden import load_all_cases
 
     listed = set(store.case_ids())
     on_disk = {p.stem for p in store.FIXTURES.glob("*.npz")}

@@ -1,13 +1,12 @@
-"""The test helpers themselves: strategies draw what they say, and every
-mutant still applies to the current source (so `make mutants` cannot rot)."""
+"""The test helpers themselves: masks and weights are what they say, and
+every mutant still applies to the current source (so `make mutants` cannot
+rot).  The strategies are checked per kind in ``test_records.py``."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
-import lstm_ref
+from lstm_ref.case import MASK_PATTERNS, make_mask, per_gate
 from parity_tests import mutants
-from parity_tests import strategies as hh
 
 
 @pytest.mark.parametrize("name, tests, edits", mutants.MUTANTS, ids=[m[0] for m in mutants.MUTANTS])
@@ -22,17 +21,17 @@ def test_there_are_at_least_15_mutants():
 
 
 def test_per_gate_blocks_differ():
-    w = hh.per_gate_array(np.random.default_rng(0), (3, 8), [0.1, -1.0, 2.0, 0.5], "float32")
+    w = per_gate(np.random.default_rng(0), (3, 8), [0.1, -1.0, 2.0, 0.5], "float32")
     blocks = np.split(w, 4, axis=-1)
     scales = [np.abs(b).mean() for b in blocks]
     assert len({round(s, 3) for s in scales}) == 4
 
 
-@pytest.mark.parametrize("pattern", ["right", "left", "holes", "fully_masked_row", "random"])
+@pytest.mark.parametrize("pattern", MASK_PATTERNS[1:])
 def test_mask_patterns_are_what_they_say(pattern):
     rng = np.random.default_rng(1)
     for _ in range(20):
-        mask = hh.make_mask(rng, pattern, 4, 7)
+        mask = make_mask(rng, pattern, 4, 7)
         steps_on = mask.astype(int)
         if pattern == "right":  # True... then False...
             assert (np.diff(steps_on, axis=1) <= 0).all() and mask[:, 0].all()
@@ -42,23 +41,4 @@ def test_mask_patterns_are_what_they_say(pattern):
             assert mask[:, 0].all()
         elif pattern == "fully_masked_row":
             assert (~mask).all(axis=1).any()
-    assert hh.make_mask(rng, "none", 2, 3) is None
-
-
-@settings(max_examples=30)
-@given(example=hh.keras_lstm_examples())
-def test_keras_examples_are_valid_calls(example):
-    config, x, weights, h0, c0, mask = example
-    ref = lstm_ref.from_config("keras.layers.LSTM", config)
-    assert x.ndim == 3 and ref.weight_shapes(x.shape[-1]) == {k: v.shape for k, v in weights.items()}
-    assert (h0 is None) == (c0 is None)
-    assert mask is None or mask.shape == x.shape[:2]
-
-
-@settings(max_examples=30)
-@given(example=hh.tf1_examples())
-def test_tf1_masks_are_right_padded(example):
-    kind, config, x, weights, h0, c0, mask = example
-    lstm_ref.from_config(kind, config).run(x, weights, h0=h0, c0=c0, mask=mask)  # no InputError
-    if mask is not None:
-        assert (np.diff(mask.astype(int), axis=1) <= 0).all()
+    assert make_mask(rng, "none", 2, 3) is None

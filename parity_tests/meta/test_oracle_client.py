@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from lstm_ref.oracles.client import Oracle, OracleError, OracleSpec, OracleUnavailable
+from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleSpec, OracleUnavailable
 
 SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
 

@@ -1,4 +1,11 @@
-"""Regenerating goldens: atomic, refuses silent changes, deterministic."""
+"""Regenerating goldens: atomic, refuses silent changes, deterministic.
+
+Determinism is a property of one machine: TF's float32 results can move by
+an ulp between CPUs (measured: ``keras_per_gate_basic`` by 1.19e-7 on a CPU
+without AVX-512 against the one that wrote the goldens), and each file
+records the platform it was made on.  So the tests first regenerate their
+cases here (``goldens``), then check that regenerating again changes no byte.
+"""
 
 import shutil
 import signal
@@ -8,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from lstm_ref.golden import store
+from lstm_ref.harness.golden import store
 
 pytestmark = pytest.mark.live
 CASES = ["keras_seed_the_mice_had", "keras_per_gate_basic", "keras_initial_state", "keras_long_sequence",
@@ -16,7 +23,7 @@ CASES = ["keras_seed_the_mice_had", "keras_per_gate_basic", "keras_initial_state
 
 
 def generate(directory, *args):
-    return [sys.executable, "-m", "lstm_ref.golden", "generate", "--dir", str(directory), *args]
+    return [sys.executable, "-m", "lstm_ref.harness.golden", "generate", "--dir", str(directory), *args]
 
 
 def snapshot(directory):
@@ -24,9 +31,19 @@ def snapshot(directory):
 
 
 @pytest.fixture
-def goldens(tmp_path):
+def copied(tmp_path):
     directory = tmp_path / "fixtures"
     shutil.copytree(store.FIXTURES, directory)
+    return directory
+
+
+@pytest.fixture
+def goldens(copied):
+    """A copy of the goldens with CASES[:2] regenerated on this machine."""
+    directory = copied
+    proc = subprocess.run(generate(directory, "--only", *CASES[:2], "--force"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return directory
 
 
@@ -42,8 +59,9 @@ def test_changed_goldens_are_refused_without_force(goldens):
     """A golden from 'another TF version' (outputs nudged, re-encoded, manifest
     updated): regeneration prints the diff and refuses; --force replaces it."""
     case = CASES[0]
+    made_here = (goldens / f"{case}.npz").read_bytes()
     old = store.load(case, goldens)
-    inputs = {"x": old.inputs["x"], **{f"w:{k}": v for k, v in old.inputs["weights"].items()}}
+    inputs = old.case.arrays()
     nudged = {k: (v + np.float32(1e-3)).astype(v.dtype) for k, v in old.expected.items()}
     data = store.encode(old.meta, inputs, nudged)
     (goldens / f"{case}.npz").write_bytes(data)
@@ -60,11 +78,11 @@ def test_changed_goldens_are_refused_without_force(goldens):
 
     proc = subprocess.run(generate(goldens, "--only", case, "--force"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (goldens / f"{case}.npz").read_bytes() == (store.FIXTURES / f"{case}.npz").read_bytes()
-    assert store.load(case, goldens).expected["h"].tolist() == store.load(case).expected["h"].tolist()
+    assert (goldens / f"{case}.npz").read_bytes() == made_here
 
 
-def test_killed_regeneration_leaves_old_goldens_intact(goldens):
+def test_killed_regeneration_leaves_old_goldens_intact(copied):
+    goldens = copied
     before = snapshot(goldens)
     proc = subprocess.Popen(generate(goldens, "--force", "--only", *CASES), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

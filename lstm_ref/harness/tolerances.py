@@ -47,20 +47,13 @@ TOLERANCES = {
 }
 
 
-# Per-kind overrides, joined with the dtype entry by taking the max (as JAX
-# does).  Each is a measured amplification of *TF's own* rounding, shown by
-# oracle mode being as far from TF as the reference is; none hides a
-# semantic difference (the report's discrimination column shows the margin
-# to the nearest wrong semantics).
-OVERRIDES = {
-    # Layer norm divides by sqrt(var + eps): rounding in a gate block is
-    # amplified by gamma / sigma, up to 1e6 with contrib's eps = 1e-12.
-    # Worst float32 measured: 7.1e-6 (golden ln_contrib_per_gate: 3.7e-6 in h,
-    # 7.1e-6 in c; oracle mode 9.9e-6), 1.4e-6 over 194 live draws; 2e-5 is 2.8x.
-    ("tf.contrib.rnn.LayerNormBasicLSTMCell", "float32"): Tolerance(atol=2e-5, rtol=2e-5),
-    # Worst float32 over 209 live draws: 3.0e-6 (oracle mode 3.8e-6); 1e-5 is 3.3x.
-    ("tfa.rnn.LayerNormLSTMCell", "float32"): Tolerance(atol=1e-5, rtol=1e-5),
-}
+# Per-kind overrides live in each kind's record (``records.py``,
+# ``KindRecord.tolerances``), each with its measurement; they are joined with
+# the dtype entry by taking the max (as JAX does).  Each is a measured
+# amplification of *TF's own* rounding, shown by oracle mode being as far
+# from TF as the reference is; none hides a semantic difference (the
+# report's discrimination column shows the margin to the nearest wrong
+# semantics).
 
 
 # One activation op alone (no recurrence): |ours - tf| <= k eps (1 + |tf|).
@@ -81,7 +74,12 @@ def tolerance_for(dtype, kind=None) -> Tolerance:
         base = TOLERANCES[name]
     except KeyError:
         raise KeyError(f"no tolerance for dtype {name!r}; the table has {sorted(TOLERANCES)}") from None
-    override = OVERRIDES.get((kind, name))
+    override = None
+    if kind is not None:
+        from .records import BY_KIND  # records import this module
+
+        record = BY_KIND.get(kind)
+        override = record and (record.tolerances or {}).get(name)
     if override is None:
         return base
     return Tolerance(atol=max(base.atol, override.atol), rtol=max(base.rtol, override.rtol),

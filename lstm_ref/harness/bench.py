@@ -144,7 +144,7 @@ PEERS = [("PyTorch nn.LSTM (CPU)", torch_lstm), ("ONNX Runtime LSTM", onnxruntim
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lstm_ref.bench")
+    parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.bench")
     parser.add_argument("--shapes", default="all", help="'all' or indices, e.g. 0,1")
     parser.add_argument("--min-time", type=float, default=1.0)
     parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import from_config
 from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
-from .golden.case import Case
 from .oracles import provenance
-from .oracles.client import ORACLE_OF_KIND, OracleError, OraclePool
-from .sweep import SWEEPS
-from .wrong_semantics import applicable
+from .oracles.client import OracleError, OraclePool
+from .records import RECORDS, record_of
 
 REPORTS = Path("reports")
 
@@ -57,45 +54,39 @@ class Row:
         return sorted(n for n, r in self.variants.items() if r <= 1.0)
 
 
-def _case_from_golden(golden):
-    inputs = golden.inputs
-    return Case(golden.kind, golden.config, inputs["x"], inputs["weights"], inputs["h0"], inputs["c0"],
-                inputs["mask"], notes=golden.meta.get("notes", ""), name=golden.case_id)
-
-
 def _field_stats(f):
     return {"max_abs": f.max_abs, "max_rel": f.max_rel, "max_ulp": f.max_ulp, "worst_step_row_unit": list(f.worst),
             "ratio": f.ratio, "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"), "passed": f.passed}
 
 
-def evaluate(case_id, source, case, desired, oracle_label):
-    ref = from_config(case.kind, case.config)
+def evaluate(source, case, desired, oracle_label):
+    ref = case.reference()
     dtype = ref.policy.compute
-    trace, exact, own, result = run_and_compare(ref, desired, case.x, case.weights, case.h0, case.c0, case.mask)
+    trace, exact, own, result = run_and_compare(case, desired, ref)
+    sequences = [name for name in trace.fields if np.ndim(trace[name]) == 3]
     row = Row(
-        case=case_id, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
+        case=case.name, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
         shape=f"{case.x.shape[0]}x{case.x.shape[1]}x{case.x.shape[2]}->{ref.units}",
         tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol, "rounding": result.tolerance.rounding},
-        fields={k: _field_stats(result.fields[k]) for k in ("h", "c", "final_h", "final_c")},
+        fields={k: _field_stats(f) for k, f in result.fields.items()},
         passed=result.passed, ratio=result.ratio,
-        per_step={k: per_step_max_abs(trace, desired, k) for k in ("h", "c")},
+        per_step={k: per_step_max_abs(trace, desired, k) for k in sequences},
     )
     if exact is not None:
         r64 = compare(exact, desired, dtype, kind=case.kind)
-        row.oracle_mode = {"ratio": r64.ratio, "h_max_abs": r64.fields["h"].max_abs, "c_max_abs": r64.fields["c"].max_abs}
-    for name, fn in applicable(case):
-        wrong = fn(case)
-        if wrong is not None:
+        row.oracle_mode = {"ratio": r64.ratio, **{f"{k}_max_abs": r64.fields[k].max_abs for k in sequences}}
+    for variant in record_of(case.kind).variants:
+        if variant.applies(case):
             with np.errstate(all="ignore"):
-                row.variants[name] = compare(wrong, desired, dtype, kind=case.kind, own=own).ratio
+                row.variants[variant.name] = compare(variant.run(case), desired, dtype, kind=case.kind, own=own).ratio
     return row
 
 
 def collect(pool, with_live=True, progress=True):
     jobs = [("golden", cid) for cid in store.case_ids()]
     if with_live:
-        for kind, fn in sorted(SWEEPS.items()):
-            jobs.extend(("live", (kind, name, case)) for name, case in fn())
+        for record in RECORDS:
+            jobs.extend(("live", case) for case in record.sweep())
     try:
         from tqdm import tqdm
         iterator = tqdm(jobs, desc="parity", unit="case", disable=not progress)
@@ -107,19 +98,19 @@ def collect(pool, with_live=True, progress=True):
             golden = store.load(job)
             prov = golden.meta["provenance"]
             label = f"golden ({prov.get('oracle', '?')}: TF {prov.get('tensorflow', '?')})"
-            rows.append(evaluate(job, "golden", _case_from_golden(golden), golden.expected, label))
+            rows.append(evaluate("golden", golden.case, golden.expected, label))
             continue
-        kind, name, case = job
-        oracle = pool.for_kind(kind)
+        case = job
+        oracle = pool.for_kind(case.kind)
         try:
-            desired = oracle.run(kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask)
+            desired = oracle.run(case)
             info = oracle.hello()
         except OracleError as exc:
-            rows.append(Row(name, "live", kind, ORACLE_OF_KIND[kind], case.config.get("dtype", "float32"), "",
+            rows.append(Row(case.name, "live", case.kind, oracle.spec.name, case.config.get("dtype", "float32"), "",
                             {}, {}, False, float("inf"), error=str(exc).splitlines()[0]))
             continue
         label = f"{info.get('oracle')}: TF {info.get('tensorflow')}" + (f", Keras {info['keras']}" if "keras" in info else "")
-        rows.append(evaluate(name, "live", case, desired, label))
+        rows.append(evaluate("live", case, desired, label))
     return rows
 
 
@@ -129,7 +120,7 @@ def fingerprint(pool):
         "cpu": provenance.cpu_model(), "cpu_flags": provenance.cpu_flags(), "onednn": provenance.onednn_setting(),
         "platform": platform.platform(), "oracles": {},
     }
-    for name in sorted({ORACLE_OF_KIND[k] for k in SWEEPS}):
+    for name in sorted({record.oracle.name for record in RECORDS}):
         try:
             env["oracles"][name] = pool.get(name).hello()
         except OracleError as exc:
@@ -165,7 +156,7 @@ def write_markdown(rows, env, path):
         if r.error:
             lines.append(f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 12 + f"ERROR: {r.error} |")
             continue
-        h, c = r.fields["h"], r.fields["c"]
+        h, c = _main_fields(r)
         lines.append(
             f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | {r.shape} "
             f"| {_fmt(h['max_abs'])} | {_fmt(h['max_rel'])} | {h['max_ulp']:.3g} | {tuple(h['worst_step_row_unit'])} "
@@ -201,8 +192,8 @@ def _plot(row):
     fig, ax = plt.subplots(figsize=(4.2, 2.3), dpi=90)
     floor = row.tolerance["atol"] * 1e-6  # where an exact (0) step is drawn
     exact = True
-    for name, style in (("h", "-"), ("c", "--")):
-        errors = np.asarray(row.per_step[name], dtype=np.float64)
+    for (name, errors), style in zip(row.per_step.items(), ("-", "--", ":", "-.")):
+        errors = np.asarray(errors, dtype=np.float64)
         exact &= bool((errors == 0).all())
         ax.semilogy(np.arange(len(errors)), np.maximum(errors, floor), style, label=name,
                     marker="." if len(errors) < 30 else None)
@@ -231,8 +222,13 @@ td.pass{color:#070;font-weight:600}td.failv{color:#b00;font-weight:700}.wrap{ove
 
 
 def _short(kind):
-    return kind.rsplit(".", 1)[-1] + (" (contrib)" if "contrib" in kind else " (tfa)" if kind.startswith("tfa") else
-                                      " (TF1)" if "compat.v1" in kind else " (Keras 3)")
+    return record_of(kind).label
+
+
+def _main_fields(row):
+    """(output, first traced state) of the row's family: the h and c columns."""
+    reference = record_of(row.kind).reference
+    return row.fields[reference.OUTPUT], row.fields[reference.TRACED_STATES[0]]
 
 
 def _kind_summary(rows):
@@ -242,7 +238,7 @@ def _kind_summary(rows):
         mine = [r for r in rows if r.kind == kind and not r.error]
         errors = sum(1 for r in rows if r.kind == kind and r.error)
         worst = max((r.ratio for r in mine), default=float("nan"))
-        worst_h = max((r.fields["h"]["max_abs"] for r in mine), default=float("nan"))
+        worst_h = max((_main_fields(r)[0]["max_abs"] for r in mine), default=float("nan"))
         blind = sum(1 for r in mine if r.blind_to or not r.variants)
         out.append(f"<tr><td>{_short(kind)}</td><td>{len(mine) + errors}</td><td>{sum(r.passed for r in mine)}</td>"
                    f"<td>{worst:.3g}</td><td>{worst_h:.2e}</td><td>{blind}</td></tr>")
@@ -272,7 +268,7 @@ def write_html(rows, env, path):
                        f"<td>{r.dtype}</td><td class='failv'>ERROR</td><td colspan='{len(head) - 4}' class='l'>"
                        f"{html.escape(r.error)}</td></tr>")
             continue
-        h, c = r.fields["h"], r.fields["c"]
+        h, c = _main_fields(r)
         cells = [
             (f"{r.case} ({r.source})", "l"), (_short(r.kind), "l"), (r.dtype, ""),
             ("PASS" if r.passed else "FAIL", "pass" if r.passed else "failv"), (f"{r.ratio:.3g}", ""),
@@ -309,7 +305,8 @@ def print_summary(rows):
         if r.error:
             table.add_row(r.case, r.dtype, "", "", "", "", r.error[:60], "[red]ERROR")
             continue
-        table.add_row(r.case, r.dtype, _fmt(r.fields["h"]["max_abs"]), _fmt(r.fields["c"]["max_abs"]), f"{r.ratio:.3g}",
+        h, c = _main_fields(r)
+        table.add_row(r.case, r.dtype, _fmt(h["max_abs"]), _fmt(c["max_abs"]), f"{r.ratio:.3g}",
                       _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
                       ("[yellow]" if r.blind_to else "") + _discrimination(r),
                       "[green]PASS" if r.passed else "[red]FAIL")

@@ -4,7 +4,7 @@ reference against TF, on the user's inputs or on random ones.
 The model is opened inside the Keras 3 oracle worker (``.keras`` or ``.h5``);
 the worker returns each ``keras.layers.LSTM``'s config, weights and the
 input it receives (computed by the model's own preceding layers).  Each layer
-is then compared exactly as the tests compare: ``lstm_ref.compare`` and the
+is then compared exactly as the tests compare: ``lstm_ref.harness.compare`` and the
 one tolerance table.  A TF1 checkpoint is checked by scope, with the cell's
 kind and config given on the command line.
 """
@@ -13,17 +13,18 @@ import json
 
 import numpy as np
 
-from . import from_config
+from ..case import Case
 from .compare import run_and_compare
 from .oracles.client import OraclePool
 
 
-def _row(name, kind, config, x, weights, desired, h0=None, c0=None):
-    ref = from_config(kind, config)
-    *_, result = run_and_compare(ref, desired, x, weights, h0, c0)
-    h, c = result.fields["h"], result.fields["c"]
+def _row(name, case, desired):
+    ref = case.reference()
+    *_, result = run_and_compare(case, desired, ref)
+    h, c = result.fields[ref.OUTPUT], result.fields[ref.TRACED_STATES[0]]
+    x = case.x
     return {
-        "layer": name, "kind": kind, "dtype": ref.policy.name, "shape": "x".join(map(str, x.shape)),
+        "layer": name, "kind": case.kind, "dtype": ref.policy.name, "shape": "x".join(map(str, x.shape)),
         "h_max_abs": h.max_abs, "h_worst": h.worst, "c_max_abs": c.max_abs, "c_worst": c.worst,
         "ratio": result.ratio, "passed": result.passed,
     }
@@ -40,8 +41,9 @@ def check_keras_model(path, x=None, batch=2, time=7, seed=0, pool=None):
         rows = []
         for i, layer in enumerate(meta["layers"]):
             weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
-            desired = {k: out[f"{i}:{k}"] for k in ("h", "c", "final_h", "final_c")}
-            rows.append(_row(layer["name"], "keras.layers.LSTM", layer["config"], out[f"{i}:x"], weights, desired))
+            case = Case("keras.layers.LSTM", layer["config"], out[f"{i}:x"], weights, name=layer["name"])
+            desired = {k: out[f"{i}:{k}"] for k in case.reference().fields()}
+            rows.append(_row(layer["name"], case, desired))
         return rows, meta.get("skipped", [])
     finally:
         if own_pool:
@@ -50,14 +52,13 @@ def check_keras_model(path, x=None, batch=2, time=7, seed=0, pool=None):
 
 def check_checkpoint(path, scope, kind, config, x, pool=None):
     from .checkpoints import load_weights
-    from .oracles.client import ORACLE_OF_KIND
 
-    weights = load_weights(path, scope)
+    case = Case(kind, config, x, load_weights(path, scope), name=scope)
     own_pool = pool is None
     pool = pool or OraclePool()
     try:
-        desired = pool.get(ORACLE_OF_KIND[kind]).run(kind, config, x, weights)
-        return [_row(scope, kind, config, x, weights, desired)], []
+        desired = pool.for_kind(kind).run(case)
+        return [_row(scope, case, desired)], []
     finally:
         if own_pool:
             pool.close()

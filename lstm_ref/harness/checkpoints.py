@@ -1,6 +1,6 @@
 """Load one cell's variables from a TensorFlow checkpoint or SavedModel.
 
-    >>> w = lstm_ref.checkpoints.load_weights("train/model.ckpt-1000", "rnn/lstm_cell")
+    >>> w = lstm_ref.harness.checkpoints.load_weights("train/model.ckpt-1000", "rnn/lstm_cell")
     >>> sorted(w)                    # keyed as the references want them
     ['bias', 'kernel', 'projection/kernel', 'w_f_diag', 'w_i_diag', 'w_o_diag']
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WeightError
+from ..errors import WeightError
 
 _ATTR = "/.ATTRIBUTES/VARIABLE_VALUE"
 

@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance
 
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is set by the client)
 

@@ -11,8 +11,6 @@ import numpy as np
 
 from .tolerances import Tolerance, tolerance_for
 
-FIELDS = ("h", "c", "final_h", "final_c")
-
 
 @dataclass
 class FieldStats:
@@ -70,7 +68,7 @@ def own_rounding(actual, exact):
 
 def own_rounding_of(trace, exact) -> dict:
     """:func:`own_rounding` for every field of a trace and its oracle-mode twin."""
-    return {name: own_rounding(getattr(trace, name), getattr(exact, name)) for name in FIELDS}
+    return {name: own_rounding(trace[name], exact[name]) for name in trace.fields}
 
 
 def _field(name, actual, desired, dtype, tol, own=None):
@@ -120,8 +118,9 @@ def _field(name, actual, desired, dtype, tol, own=None):
 
 def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str = None, own=None) -> Comparison:
     """Compare a reference :class:`~lstm_ref.trace.Trace` with an oracle's
-    ``{"h", "c", "final_h", "final_c"}``, under the table's tolerance for the
-    compute ``dtype`` and ``kind`` (or an explicit ``tolerance``).
+    outputs (a dict with the trace's fields: ``h``, ``c``, ``final_h``,
+    ``final_c`` for the LSTMs), under the table's tolerance for the compute
+    ``dtype`` and ``kind`` (or an explicit ``tolerance``).
 
     ``own`` is the correct reference's own rounding error per field
     (:func:`own_rounding_of` its trace and its oracle-mode trace).  When
@@ -133,15 +132,17 @@ def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str 
     dtype = np.dtype(dtype)
     tol = tolerance or tolerance_for(dtype, kind)
     result = Comparison(dtype=dtype.name, tolerance=tol)
-    for name in FIELDS:
-        result.fields[name] = _field(name, getattr(trace, name), desired[name], dtype, tol,
-                                     None if own is None else own[name])
+    missing = sorted(set(trace.fields) - set(desired))
+    if missing:
+        raise AssertionError(f"the oracle returned no {missing}; it returned {sorted(desired)}")
+    for name in trace.fields:
+        result.fields[name] = _field(name, trace[name], desired[name], dtype, tol, None if own is None else own[name])
     return result
 
 
 def per_step_max_abs(trace, desired: dict, name: str):
     """max over (row, unit) of |ref - tf| at each step, for plots."""
-    a = np.asarray(getattr(trace, name), dtype=np.float64)
+    a = np.asarray(trace[name], dtype=np.float64)
     d = np.asarray(desired[name], dtype=np.float64)
     return np.nanmax(np.abs(a - d), axis=(0, 2))
 
@@ -154,11 +155,11 @@ def failure_note(result: Comparison, trace, desired, context: str) -> str:
             continue
         step, row, unit = f.first_fail or f.worst
         if step is None:
-            ref_v = getattr(trace, f.name)[row, unit]
+            ref_v = trace[f.name][row, unit]
             tf_v = desired[f.name][row, unit]
             where = f"row {row}, unit {unit}"
         else:
-            ref_v = getattr(trace, f.name)[row, step, unit]
+            ref_v = trace[f.name][row, step, unit]
             tf_v = desired[f.name][row, step, unit]
             where = f"step {step}, row {row}, unit {unit}"
         lines.append(
@@ -179,20 +180,22 @@ def assert_parity(trace, desired: dict, dtype, context: str = "", tolerance: Tol
     return result
 
 
-def run_and_compare(ref, desired: dict, x, weights, h0=None, c0=None, mask=None):
-    """Run ``ref`` (and, below float64, its oracle mode for the rounding
-    allowance) and compare with ``desired``: ``(trace, exact, own, Comparison)``."""
-    trace = ref.run(x, weights, h0=h0, c0=c0, mask=mask)
+def run_and_compare(case, desired: dict, ref=None):
+    """Run the reference on ``case`` (and, below float64, its oracle mode for
+    the rounding allowance) and compare with ``desired``:
+    ``(trace, exact, own, Comparison)``."""
+    ref = ref or case.reference()
+    trace = case.run(ref)
     exact = own = None
     if ref.policy.compute != np.float64:
-        exact = ref.run(x, weights, h0=h0, c0=c0, mask=mask, oracle=True)
+        exact = case.run(ref, oracle=True)
         own = own_rounding_of(trace, exact)
     return trace, exact, own, compare(trace, desired, ref.policy.compute, kind=ref.kind, own=own)
 
 
-def assert_run_parity(ref, desired: dict, x, weights, h0=None, c0=None, mask=None, context: str = "") -> Comparison:
+def assert_run_parity(case, desired: dict, ref=None, context: str = "") -> Comparison:
     """:func:`run_and_compare`, raising with a note that reproduces a failure."""
-    trace, _, _, result = run_and_compare(ref, desired, x, weights, h0, c0, mask)
+    trace, _, _, result = run_and_compare(case, desired, ref)
     if not result.passed:
-        raise AssertionError(failure_note(result, trace, desired, context or repr(ref)))
+        raise AssertionError(failure_note(result, trace, desired, context or case.describe()))
     return result

@@ -1,7 +1,7 @@
 """Regenerate golden fixtures from the real frameworks.
 
-    python -m lstm_ref.golden generate [--force] [--only ID ...]
-    python -m lstm_ref.golden check
+    python -m lstm_ref.harness.golden generate [--force] [--only ID ...]
+    python -m lstm_ref.harness.golden check
 
 ``generate`` writes every case (or, with ``--only``, the named ones next to
 copies of the others) into a temporary directory beside ``fixtures/`` and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..oracles.client import ORACLE_OF_KIND, OraclePool
+from ..oracles.client import OraclePool
 from . import load_all_cases, store
 
 
@@ -38,8 +38,9 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
     ids = [c for c in sorted(cases) if not only or c in only]
     for i, case_id in enumerate(ids, 1):
         case = build_case(case_id, cases[case_id])
-        oracle = pool.get(ORACLE_OF_KIND[case.kind])
-        out = oracle.run(case.kind, case.config, case.x, case.weights, case.h0, case.c0, case.mask, cross_check=True)
+        oracle = pool.for_kind(case.kind)
+        out = oracle.run(case, cross_check=True)
+        fields = case.reference().fields()
         meta = {
             "format_version": store.FORMAT_VERSION,
             "case_id": case_id,
@@ -49,7 +50,7 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
             "meta": case.meta,
             "provenance": oracle.hello(),
         }
-        data = store.encode(meta, case.inputs(), {k: out[k] for k in store.OUTPUTS})
+        data = store.encode(meta, case.arrays(), {k: out[k] for k in fields})
         (directory / f"{case_id}.npz").write_bytes(data)
         if progress:
             print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr, flush=True)
@@ -79,15 +80,18 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
         except Exception as exc:  # noqa: BLE001
             rows.append((case_id, f"old unreadable: {exc}", ""))
             continue
-        same_inputs = _same(old.inputs, new.inputs) and old.config == new.config
+        same_inputs = _same(old.case.arrays(), new.case.arrays()) and old.config == new.config
+        if old.expected.keys() != new.expected.keys():
+            rows.append((case_id, "fields changed", ""))
+            continue
         worst = max(
             float(np.max(np.abs(old.expected[k].astype(np.float64) - new.expected[k].astype(np.float64))))
             if old.expected[k].shape == new.expected[k].shape else float("inf")
-            for k in store.OUTPUTS
+            for k in new.expected
         )
         if not same_inputs:
             status = "inputs changed"
-        elif worst == 0 and all(np.array_equal(old.expected[k], new.expected[k]) for k in store.OUTPUTS):
+        elif worst == 0 and all(np.array_equal(old.expected[k], new.expected[k]) for k in new.expected):
             status = "identical"
         else:
             status = "outputs changed"
@@ -111,7 +115,7 @@ def print_table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lstm_ref.golden")
+    parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.golden")
     parser.add_argument("command", choices=["generate", "check"])
     parser.add_argument("--force", action="store_true", help="replace goldens whose numbers changed")
     parser.add_argument("--only", nargs="*", help="regenerate just these case ids; the others are kept")

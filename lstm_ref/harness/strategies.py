@@ -1,5 +1,7 @@
 """Hypothesis strategies, array-api-tests style: module-level strategies plus
-``@st.composite`` builders for configs, weights, masks and states.
+``@st.composite`` builders for configs, weights, masks and states.  Every
+example strategy draws a :class:`lstm_ref.case.Case`; each kind's record
+names its strategy.
 
 Size caps come from the environment (``LSTM_PARITY_MAX_BATCH``, ``_TIME``,
 ``_FEATURES``, ``_UNITS``, ``_LONG_TIME``).  Weights are drawn per gate block,
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lstm_ref import from_config
+from lstm_ref.case import MASK_PATTERNS, Case, make_mask, per_gate
 
 MAX_BATCH = int(os.environ.get("LSTM_PARITY_MAX_BATCH", 4))
 MAX_TIME = int(os.environ.get("LSTM_PARITY_MAX_TIME", 10))
@@ -29,7 +32,7 @@ seeds = st.integers(0, 2**32 - 1)
 # Per-gate scale: small, moderate, and saturating (|z| of order 10).
 gate_scales = st.sampled_from([0.05, 0.3, 0.7, 1.0, 1.5]).flatmap(lambda s: st.sampled_from([s, -s]))
 saturating_scales = st.sampled_from([4.0, 8.0, -6.0])
-mask_patterns = st.sampled_from(["none", "right", "left", "holes", "fully_masked_row", "random"])
+mask_patterns = st.sampled_from(MASK_PATTERNS)
 
 # With gates in [-1, 1] and a bounded activation the state stays bounded.
 # Other activations let c grow geometrically and amplify rounding (exp(c),
@@ -47,32 +50,6 @@ def gate_blocks(draw, n_gates=4, allow_saturation=True):
     """One scale per gate block."""
     scale = st.one_of(gate_scales, saturating_scales) if allow_saturation else gate_scales
     return [draw(scale, label=f"gate_scale[{g}]") for g in range(n_gates)]
-
-
-def per_gate_array(rng, shape, scales, dtype):
-    blocks = np.split(rng.standard_normal(shape), len(scales), axis=-1)
-    return np.concatenate([b * s for b, s in zip(blocks, scales)], axis=-1).astype(dtype)
-
-
-def make_mask(rng, pattern, batch, time):
-    """A (batch, time) bool mask of the named pattern (None for "none")."""
-    if pattern == "none":
-        return None
-    lengths = rng.integers(1, time + 1, size=batch)
-    steps = np.arange(time)
-    if pattern == "right":
-        mask = steps[None] < lengths[:, None]
-    elif pattern == "left":
-        mask = steps[None] >= (time - lengths)[:, None]
-    elif pattern == "holes":
-        mask = rng.random((batch, time)) < 0.6
-        mask[:, 0] = True
-    elif pattern == "fully_masked_row":
-        mask = rng.random((batch, time)) < 0.6
-        mask[rng.integers(batch)] = False
-    else:
-        mask = rng.random((batch, time)) < 0.5
-    return mask
 
 
 @st.composite
@@ -101,7 +78,7 @@ def variable_dtype(policy_name):
 
 @st.composite
 def keras_lstm_examples(draw):
-    """(config, x, weights, h0, c0, mask) for ``keras.layers.LSTM``."""
+    """A :class:`Case` of ``keras.layers.LSTM``."""
     activation = draw(st.sampled_from(BOUNDED + UNBOUNDED), label="activation")
     recurrent_activation = draw(st.sampled_from(GATE_SAFE + ["relu6"] + UNBOUNDED), label="recurrent_activation")
     tame = activation not in BOUNDED or recurrent_activation not in GATE_SAFE
@@ -129,17 +106,17 @@ def keras_lstm_examples(draw):
         k_scales = draw(gate_blocks(), label="kernel_scales")
         r_scales = draw(gate_blocks(allow_saturation=False), label="recurrent_scales")
     weights = {
-        "kernel": per_gate_array(rng, (feat, 4 * u), k_scales, var),
-        "recurrent_kernel": per_gate_array(rng, (u, 4 * u), r_scales, var),
+        "kernel": per_gate(rng, (feat, 4 * u), k_scales, var),
+        "recurrent_kernel": per_gate(rng, (u, 4 * u), r_scales, var),
     }
     if config["use_bias"]:
-        weights["bias"] = per_gate_array(rng, (4 * u,), [0.5, 1.0, -0.5, 0.2], var)
+        weights["bias"] = per_gate(rng, (4 * u,), [0.5, 1.0, -0.5, 0.2], var)
     x = rng.standard_normal((batch, time, feat)).astype(var)
     h0, c0 = draw(initial_states(batch, u, u, var), label="initial_state")
     if tame and h0 is not None:
         h0, c0 = h0 * 0.1, c0 * 0.1
     mask = draw(masks(batch, time), label="mask")
-    return config, x, weights, h0, c0, mask
+    return Case("keras.layers.LSTM", config, x, weights, mask, h0=h0, c0=c0)
 
 
 # -- TF1 cells ------------------------------------------------------------
@@ -171,7 +148,7 @@ def right_padded_masks(draw, batch, time):
 
 @st.composite
 def tf1_examples(draw, kind=None):
-    """(kind, config, x, weights, h0, c0, mask) over the whole TF1 option space."""
+    """A :class:`Case` of a TF1 cell, over the whole TF1 option space."""
     kind = kind or draw(st.sampled_from([BASIC, FULL]), label="kind")
     activation = draw(st.sampled_from(TF1_BOUNDED + TF1_UNBOUNDED), label="activation")
     tame = activation in TF1_UNBOUNDED
@@ -202,10 +179,10 @@ def tf1_examples(draw, kind=None):
         h_scales = draw(gate_blocks(allow_saturation=False), label="kernel_h_scales")
     weights = {
         "kernel": np.concatenate([
-            per_gate_array(rng, (feat, 4 * u), x_scales, var),
-            per_gate_array(rng, (out, 4 * u), h_scales, var),
+            per_gate(rng, (feat, 4 * u), x_scales, var),
+            per_gate(rng, (out, 4 * u), h_scales, var),
         ]),
-        "bias": per_gate_array(rng, (4 * u,), [s * (0.1 if tame else 1.0) for s in (0.5, -0.3, 1.0, 0.2)], var),
+        "bias": per_gate(rng, (4 * u,), [s * (0.1 if tame else 1.0) for s in (0.5, -0.3, 1.0, 0.2)], var),
     }
     if kind == FULL and config["use_peepholes"]:
         p_scale = draw(st.sampled_from([0.1] if tame else [0.1, 0.5, 1.5]), label="peephole_scale")
@@ -219,7 +196,7 @@ def tf1_examples(draw, kind=None):
     if tame and h0 is not None:
         h0, c0 = h0 * 0.1, c0 * 0.1
     mask = draw(right_padded_masks(batch, time), label="mask")
-    return kind, config, x, weights, h0, c0, mask
+    return Case(kind, config, x, weights, mask, h0=h0, c0=c0)
 
 
 # -- layer-norm cells -----------------------------------------------------
@@ -331,8 +308,8 @@ tfa_configs = st.fixed_dictionaries(
 
 @st.composite
 def layer_norm_examples(draw, kind):
-    """(config, x, weights, h0, c0, mask) for a layer-norm kind."""
+    """A :class:`Case` of a layer-norm kind."""
     config = draw(contrib_configs if "contrib" in kind else tfa_configs, label="config")
     data = draw(st.data())
     x, weights, h0, c0, mask = draw_run(data, from_config(kind, config), right_padded="contrib" in kind)
-    return config, x, weights, h0, c0, mask
+    return Case(kind, config, x, weights, mask, h0=h0, c0=c0)

@@ -49,10 +49,8 @@ def _right_padded(lengths, time):
 
 def _clip_shares(case):
     """Share of c / m values on the clip bound, from the float64 reference."""
-    import lstm_ref  # late: lstm_ref imports this package's siblings lazily
-
-    ref = lstm_ref.from_config(case.kind, case.config)
-    trace = ref.run(case.x, case.weights, h0=case.h0, c0=case.c0, mask=case.mask, oracle=True)
+    ref = case.reference()
+    trace = case.run(ref, oracle=True)
     valid = np.ones(trace.c.shape[:2], bool) if case.mask is None else case.mask.astype(bool)
     meta = {}
     if getattr(ref, "cell_clip", None) is not None:

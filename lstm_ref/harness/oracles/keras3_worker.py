@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance
 
 import keras  # noqa: E402  (after the protocol import: keeps the worker's start order obvious)
 import tensorflow as tf  # noqa: E402

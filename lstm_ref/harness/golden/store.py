@@ -1,8 +1,10 @@
 """Golden fixture files: deterministic writing, verified loading.
 
-Each case is ``fixtures/<case id>.npz``: the inputs (``x``, ``w:<name>``,
-``h0``, ``c0``, ``mask``), TF's outputs (``out:h``, ``out:c``,
-``out:final_h``, ``out:final_c``) and ``__meta__`` (JSON: format version,
+Each case is ``fixtures/<case id>.npz``: the case's arrays as
+``Case.arrays`` names them (``x``, ``w:<name>``, ``<state>0``, ``mask``), TF's
+outputs under ``out:<field>`` for every field the family declares
+(``out:h``, ``out:c``, ``out:final_h``, ``out:final_c`` for the LSTMs) and
+``__meta__`` (JSON: format version,
 kind, config, notes, provenance).  ``fixtures/MANIFEST.json`` records each
 file's sha256.  Files are written with a fixed zip timestamp and sorted
 entries, so that regenerating on the same machine is bitwise identical.
@@ -11,28 +13,27 @@ entries, so that regenerating on the same machine is bitwise identical.
 import hashlib
 import io
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import FixtureError
+from ...case import Case
+from ...errors import FixtureError
 
 FORMAT_VERSION = 1
-import os
-
-FIXTURES = Path(os.environ.get("LSTM_PARITY_FIXTURES") or Path(__file__).resolve().parents[2] / "fixtures")
+FIXTURES = Path(os.environ.get("LSTM_PARITY_FIXTURES") or Path(__file__).resolve().parents[3] / "fixtures")
 MANIFEST = "MANIFEST.json"
-OUTPUTS = ("h", "c", "final_h", "final_c")
 
 
 @dataclass
 class Golden:
     case_id: str
     meta: dict
-    inputs: dict  # x, weights, h0, c0, mask
-    expected: dict  # h, c, final_h, final_c
+    case: Case  # the inputs, as a Case named after the file
+    expected: dict  # TF's outputs: field name -> array
 
     @property
     def kind(self):
@@ -107,12 +108,9 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
     if meta.get("format_version") != FORMAT_VERSION:
         raise FixtureError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
-    inputs = {
-        "x": entries.pop("x"),
-        "weights": {k[2:]: entries.pop(k) for k in list(entries) if k.startswith("w:")},
-        **{k: entries.pop(k, None) for k in ("h0", "c0", "mask")},
-    }
-    return Golden(case_id, meta, inputs, expected)
+    case = Case.from_arrays(meta["kind"], meta["config"], entries, name=case_id, notes=meta.get("notes", ""),
+                            meta=meta.get("meta", {}))
+    return Golden(case_id, meta, case, expected)
 
 
 def case_ids(directory: Path = FIXTURES) -> list:

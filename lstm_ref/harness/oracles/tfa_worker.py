@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from lstm_ref.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance
 
 warnings.filterwarnings("ignore", module="tensorflow_addons")  # the end-of-life notice
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import protocol
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class OracleError(RuntimeError):
@@ -46,19 +46,11 @@ class OracleSpec:
 _LEGACY = {"TF_USE_LEGACY_KERAS": "1"}  # tf.compat.v1 cells need tf_keras, set before TF loads
 
 ORACLES = {
-    "keras3": OracleSpec("keras3", "lstm_ref.oracles.keras3_worker", "sys.executable"),
-    "tf1": OracleSpec("tf1", "lstm_ref.oracles.tf1_worker", "sys.executable", _LEGACY),
-    "contrib": OracleSpec("contrib", "lstm_ref.oracles.contrib_worker", "sys.executable", _LEGACY),
-    "tfa": OracleSpec("tfa", "lstm_ref.oracles.tfa_worker", ".venv-tfa/bin/python"),
-}
-
-# kind -> oracle name
-ORACLE_OF_KIND = {
-    "keras.layers.LSTM": "keras3",
-    "tf.compat.v1.nn.rnn_cell.BasicLSTMCell": "tf1",
-    "tf.compat.v1.nn.rnn_cell.LSTMCell": "tf1",
-    "tf.contrib.rnn.LayerNormBasicLSTMCell": "contrib",
-    "tfa.rnn.LayerNormLSTMCell": "tfa",
+    # Which kind each oracle serves is said by the kind's record (records.py).
+    "keras3": OracleSpec("keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable"),
+    "tf1": OracleSpec("tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY),
+    "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY),
+    "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python"),
 }
 
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": ""}
@@ -156,15 +148,13 @@ class Oracle:
             self._start()
         return self.info
 
-    def run(self, kind, config, x, weights, h0=None, c0=None, mask=None, cross_check=False):
-        """Per-step h, c and the final states from the real framework
-        (``cross_check``: ask the worker to re-run the framework's own layer
-        and compare, where it samples that)."""
-        arrays = {"x": x, **{f"w:{k}": v for k, v in weights.items()}}
-        for name, value in (("h0", h0), ("c0", c0), ("mask", mask)):
-            if value is not None:
-                arrays[name] = value
-        reply, out = self.request({"op": "run", "kind": kind, "config": config, "cross_check": cross_check}, arrays)
+    def run(self, case, cross_check=False):
+        """The real framework's outputs on ``case`` (a :class:`lstm_ref.case.Case`):
+        every field its family declares, e.g. per-step h, c and the final
+        states (``cross_check``: ask the worker to re-run the framework's own
+        layer and compare, where it samples that)."""
+        meta = {"op": "run", "kind": case.kind, "config": case.config, "cross_check": cross_check}
+        reply, out = self.request(meta, case.arrays())
         return out
 
     def close(self):
@@ -195,7 +185,9 @@ class OraclePool:
         return self._workers[name]
 
     def for_kind(self, kind: str) -> Oracle:
-        return self.get(ORACLE_OF_KIND[kind])
+        from ..records import record_of  # records name their oracle
+
+        return self.get(record_of(kind).oracle.name)
 
     def close(self):
         for worker in self._workers.values():

@@ -1,0 +1,140 @@
+"""One record per kind: everything the harness knows about it, in one place.
+
+In the spirit of PyTorch's ``OpInfo``: tests, the report, ``check``, the
+bench, ``make mutants`` and ``measure_tolerances`` iterate :data:`RECORDS`
+and hard-code no kind.  ``parity_tests/meta/test_records.py`` fails when a
+registered kind has no record or a record is incomplete.
+
+Adding a kind is one family module in ``lstm_ref/`` (the reference, its
+variants) plus one record here (and its goldens).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import keras_lstm, layer_norm_cells, load_families, tf1_cells
+from ..variants import always
+from . import error_inputs, sweep
+from .oracles.client import ORACLES, OracleSpec
+from .tolerances import Tolerance
+
+
+def _strategy(name, *args):
+    """The Hypothesis strategy ``strategies.<name>(*args)``, built on demand
+    (Hypothesis is a test dependency, not the core's)."""
+    def build():
+        from . import strategies
+
+        return getattr(strategies, name)(*args)
+    build.__name__ = name
+    return build
+
+
+@dataclass(frozen=True)
+class KindRecord:
+    kind: str  # the TF class path, as lstm_ref.from_config takes it
+    id: str  # short, unique, not a substring of another id: test ids, -k, report rows
+    label: str  # what a reader calls it
+    reference: type  # the family's Reference subclass
+    oracle: OracleSpec  # the worker and environment that run the real thing
+    examples: Callable  # () -> Hypothesis strategy of lstm_ref.case.Case
+    sweep: Callable  # (seed) -> iterator of named Cases, for the report
+    goldens: str  # module of lstm_ref.harness.golden holding its @golden cases
+    variants: tuple  # lstm_ref.variants.Variant: the wrong ports it is confused with
+    error_inputs: tuple  # error_inputs.ErrorInput rows
+    throughput_config: Callable  # (rng) -> a small config, for `make bench`'s examples/s
+    tests: tuple  # its own test modules, run by `make mutants` (with test_kinds.py -k id)
+    # Per compute dtype, joined with the dtype table by taking the max; each
+    # with the measurement that justifies it.
+    tolerances: dict = None
+    # Whether TF run in float64 on the rounded inputs is what oracle mode
+    # computes (contrib's float16 epsilon differs from its float64 one).
+    float64_twin: Callable = always
+
+
+RECORDS = (
+    KindRecord(
+        kind="keras.layers.LSTM", id="keras3", label="LSTM (Keras 3)", reference=keras_lstm.KerasLSTM,
+        oracle=ORACLES["keras3"], examples=_strategy("keras_lstm_examples"), sweep=sweep.keras_sweep,
+        goldens="keras_cases", variants=keras_lstm.KERAS_LSTM_VARIANTS, error_inputs=error_inputs.KERAS_LSTM,
+        throughput_config=lambda rng: {
+            "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
+            "activation": str(rng.choice(["tanh", "relu", "gelu"])),
+            "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
+        tests=("parity_tests/test_keras_lstm.py",),
+    ),
+    KindRecord(
+        kind="tf.compat.v1.nn.rnn_cell.BasicLSTMCell", id="tf1_basic", label="BasicLSTMCell (TF1)",
+        reference=tf1_cells.BasicLSTMCell, oracle=ORACLES["tf1"],
+        examples=_strategy("tf1_examples", "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"), sweep=sweep.basic_sweep,
+        goldens="tf1_cases", variants=tf1_cells.BASIC_LSTM_CELL_VARIANTS, error_inputs=error_inputs.BASIC_LSTM_CELL,
+        throughput_config=lambda rng: {"num_units": int(rng.integers(1, 7)),
+                                       "forget_bias": float(rng.choice([0.0, 1.0]))},
+        tests=("parity_tests/test_tf1_cells.py",),
+    ),
+    KindRecord(
+        kind="tf.compat.v1.nn.rnn_cell.LSTMCell", id="tf1_lstmcell", label="LSTMCell (TF1)",
+        reference=tf1_cells.LSTMCell, oracle=ORACLES["tf1"],
+        examples=_strategy("tf1_examples", "tf.compat.v1.nn.rnn_cell.LSTMCell"), sweep=sweep.lstmcell_sweep,
+        goldens="tf1_cases", variants=tf1_cells.LSTM_CELL_VARIANTS, error_inputs=error_inputs.LSTM_CELL,
+        throughput_config=lambda rng: {"num_units": int(rng.integers(1, 7)), "use_peepholes": bool(rng.integers(2)),
+                                       "cell_clip": float(rng.choice([0.5, 3.0]))},
+        tests=("parity_tests/test_tf1_cells.py",),
+    ),
+    KindRecord(
+        kind="tf.contrib.rnn.LayerNormBasicLSTMCell", id="contrib", label="LayerNormBasicLSTMCell (contrib)",
+        reference=layer_norm_cells.LayerNormBasicLSTMCell, oracle=ORACLES["contrib"],
+        examples=_strategy("layer_norm_examples", "tf.contrib.rnn.LayerNormBasicLSTMCell"), sweep=sweep.contrib_sweep,
+        goldens="layer_norm_cases", variants=layer_norm_cells.CONTRIB_VARIANTS, error_inputs=error_inputs.CONTRIB,
+        throughput_config=lambda rng: {"num_units": int(rng.integers(2, 7))},  # 1 unit: rounding noise
+        tests=("parity_tests/test_layer_norm_cells.py",),
+        tolerances={
+            # Layer norm divides by sqrt(var + eps): rounding in a gate block is
+            # amplified by gamma / sigma, up to 1e6 with contrib's eps = 1e-12.
+            # Worst float32 measured: 7.1e-6 (golden ln_contrib_per_gate: 3.7e-6 in h,
+            # 7.1e-6 in c; oracle mode 9.9e-6), 1.4e-6 over 194 live draws; 2e-5 is 2.8x.
+            "float32": Tolerance(atol=2e-5, rtol=2e-5),
+        },
+        # contrib's layer-norm epsilon is 1e-3 in float16 but 1e-12 in float64.
+        float64_twin=lambda case: case.config.get("dtype") != "float16",
+    ),
+    KindRecord(
+        kind="tfa.rnn.LayerNormLSTMCell", id="tfa", label="LayerNormLSTMCell (tfa)",
+        reference=layer_norm_cells.LayerNormLSTMCell, oracle=ORACLES["tfa"],
+        examples=_strategy("layer_norm_examples", "tfa.rnn.LayerNormLSTMCell"), sweep=sweep.tfa_sweep,
+        goldens="layer_norm_cases", variants=layer_norm_cells.TFA_VARIANTS, error_inputs=error_inputs.TFA,
+        throughput_config=lambda rng: {"units": int(rng.integers(1, 7))},
+        tests=("parity_tests/test_layer_norm_cells.py",),
+        tolerances={
+            # Worst float32 over 209 live draws: 3.0e-6 (oracle mode 3.8e-6); 1e-5 is 3.3x.
+            "float32": Tolerance(atol=1e-5, rtol=1e-5),
+        },
+    ),
+)
+
+BY_KIND = {record.kind: record for record in RECORDS}
+
+
+def record_of(kind: str) -> KindRecord:
+    try:
+        return BY_KIND[kind]
+    except (KeyError, TypeError):
+        raise KeyError(f"no record for kind {kind!r}; records exist for {sorted(BY_KIND)}") from None
+
+
+def unrecorded_kinds() -> list:
+    """Registered reference kinds that have no record (must be empty)."""
+    return sorted(set(load_families()) - set(BY_KIND))
+
+
+def throughput_example(record, rng):
+    """A small live example for `make bench`: config, x and weights drawn from ``rng``."""
+    from ..case import Case, build_weights
+
+    config = record.throughput_config(rng)
+    ref = record.reference(config)
+    batch, time, features = int(rng.integers(1, 4)), int(rng.integers(1, 10)), int(rng.integers(1, 6))
+    x = rng.standard_normal((batch, time, features)).astype(np.float32)
+    return Case(record.kind, config, x, build_weights(ref, rng, features))
