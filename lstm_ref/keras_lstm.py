@@ -23,7 +23,10 @@ import numpy as np
 from . import activations
 from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
-from .variants import Variant, drop_mask, flip_sequences, has_partial_mask, permute_gates, set_config
+from .variants import (
+    Variant, activation_read_as, drop_mask, flip_sequences, has_partial_mask, mask_output_flipped, permute_gates,
+    set_config,
+)
 
 
 @register
@@ -107,22 +110,6 @@ class KerasLSTM(Reference):
 # -- wrong ports this kind is confused with (the report's discrimination column)
 
 
-class _Keras2HardSigmoid(KerasLSTM):
-    """A port that takes ``hard_sigmoid`` to be Keras 2's clip(0.2 x + 0.5)."""
-
-    def resolve_activation(self, name, role):
-        return activations.keras2_hard_sigmoid if name == "hard_sigmoid" else super().resolve_activation(name, role)
-
-
-class _MaskOutputFlipped(KerasLSTM):
-    """A port that zeroes masked outputs where Keras repeats the previous one
-    (and the other way round)."""
-
-    def _configure(self, options):
-        super()._configure(options)
-        self.zero_output_for_mask = not self.zero_output_for_mask
-
-
 def _add_to_forget_bias(weights, case):
     units = weights["bias"].shape[0] // 4
     weights["bias"] = weights["bias"].copy()
@@ -146,10 +133,10 @@ KERAS_LSTM_VARIANTS = (
     Variant("gate order i,c,f,o (TF1's i,j,f,o)", weights=permute_gates((0, 2, 1, 3))),
     Variant("forget bias +1 at run time (TF1 habit)", applies=lambda case: "bias" in case.weights,
             weights=_add_to_forget_bias),
-    Variant("Keras 2 hard_sigmoid", applies=_uses("hard_sigmoid"), reference=_Keras2HardSigmoid),
+    Variant("Keras 2 hard_sigmoid", applies=_uses("hard_sigmoid"), reference=activation_read_as(KerasLSTM, "hard_sigmoid", activations.keras2_hard_sigmoid)),
     Variant("go_backwards output flipped back", applies=lambda case: case.config.get("go_backwards", False),
             trace=flip_sequences),
-    Variant("mask zeroes the output", applies=has_partial_mask, reference=_MaskOutputFlipped),
+    Variant("mask zeroes the output", applies=has_partial_mask, reference=mask_output_flipped(KerasLSTM)),
     Variant("mask ignored", applies=has_partial_mask, inputs=drop_mask),
     Variant("h0 as the output before the first valid step",
             applies=lambda case: has_partial_mask(case) and "h0" in case.initial_state, trace=_h0_before_first_valid_step),

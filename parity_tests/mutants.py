@@ -19,10 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-K, T1, LN, ACT, RUN, REF = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
-                            "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py")
+K, T1, LN, ACT, RUN, REF, K2 = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
+                                "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py",
+                                "lstm_ref/tf_keras_lstm.py")
 # Record ids: which kind a mutant breaks, and so which tests run.
-KERAS3, BASIC, LSTMCELL, CONTRIB, TFA = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa"
+KERAS3, BASIC, LSTMCELL, CONTRIB, TFA, KERAS2 = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "tf_keras"
 
 MUTANTS = [
     ("Keras gate order read as i,f,o,c", KERAS3, [
@@ -85,6 +86,17 @@ MUTANTS = [
         (LN, '''        if self.use_bias:
             z = z + params["bias"]
         z_i, z_f, z_c, z_o''', '''        z_i, z_f, z_c, z_o''')]),
+    ("tf_keras: Keras 3 hard_sigmoid under Keras 2", KERAS2, [
+        (K2, "        return activations.get_keras2(name, role=role)",
+         "        return activations.hard_sigmoid if name == 'hard_sigmoid' else activations.get_keras2(name, role=role)")]),
+    ("tf_keras: activation=None read as tanh (the TF1 cells' rule)", KERAS2, [
+        (K2, "        return activations.get_keras2(name, role=role)",
+         "        return activations.tanh if name is None else activations.get_keras2(name, role=role)")]),
+    ("tf_keras: unrolled go_backwards zeroing without TF's bug", KERAS2, [
+        (K2, "        self.zero_by_unreversed_mask = self.unroll and self.go_backwards and self.zero_output_for_mask",
+         "        self.zero_by_unreversed_mask = False")]),
+    ("tf_keras: gate order read as i,f,o,c", KERAS2, [
+        (K2, "z_i, z_f, z_c, z_o = split_gates(z)", "z_i, z_f, z_o, z_c = split_gates(z)")]),
     ("float32 accumulation in float64 oracle mode", KERAS3, [
         (K, '        xk = x @ params["kernel"]',
          '        xk = (x.astype(np.float32) @ params["kernel"].astype(np.float32)).astype(x.dtype)')]),

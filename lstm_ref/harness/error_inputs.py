@@ -192,3 +192,32 @@ TFA = (
     E("c0_without_h0", T2, InputError, r"give all of \['h0', 'c0'\] or none", {"c0": zeros(BATCH, 2)}),
     E("mask_of_floats", T2, InputError, "mask must be a bool array", {"mask": np.ones((BATCH, TIME), "float32")}),
 )
+
+# -- tf_keras.layers.LSTM (Keras 2) -----------------------------------------------------
+TF_KERAS_LSTM = (
+    E("config_typo", {"units": 3, "go_backward": True}, ConfigError, r"unknown config key\(s\) \['go_backward'\]"),
+    E("keras3_only_key", {"units": 3, "use_cudnn": True}, ConfigError, r"unknown config key\(s\) \['use_cudnn'\]"),
+    E("units_missing", {}, ConfigError, r"config\['units'\] is required"),
+    E("units_zero", {"units": 0}, ConfigError, r"config\['units'\] must be a positive integer, got 0"),
+    E("stateful_refused", {"units": 3, "stateful": True}, ConfigError, r"config\['stateful'\]=True is not supported"),
+    E("keras3_only_activation", {"units": 3, "activation": "hard_tanh"}, ConfigError,
+      r"config\['activation'\]='hard_tanh' is not a tf_keras \(Keras 2\) activation"),
+    E("keras3_only_recurrent_activation", {"units": 3, "recurrent_activation": "hard_silu"}, ConfigError,
+      r"'hard_silu' is not a tf_keras"),
+    E("implementation_3", {"units": 3, "implementation": 3}, ConfigError, r"implementation'\] must be 0, 1 or 2"),
+    E("implementation_bool", {"units": 3, "implementation": True}, ConfigError, r"must be 0, 1 or 2, got True"),
+    E("unroll_int", {"units": 3, "unroll": 1}, ConfigError, r"config\['unroll'\] must be True or False"),
+    E("time_major_string", {"units": 3, "time_major": "yes"}, ConfigError, r"config\['time_major'\] must be True or False"),
+    E("bfloat16", {"units": 3, "dtype": "mixed_bfloat16"}, ConfigError, r"mixed_bfloat16.*not supported"),
+    E("policy_without_name", {"units": 3, "dtype": {"class_name": "Policy"}}, ConfigError, r"cannot read a policy name"),
+    E("recurrent_dropout_above_one", {"units": 3, "recurrent_dropout": 1.5}, ConfigError,
+      r"recurrent_dropout'\] must be a number in \[0, 1\]"),
+    E("missing_bias", U, WeightError, r"missing weight\(s\) \['bias'\]", {"weights": {"bias": None}}),
+    E("unexpected_bias", {"units": 3, "use_bias": False}, WeightError, r"unknown weight\(s\) \['bias'\]",
+      {"weights": {"bias": zeros(12)}}),
+    E("scoped_name", U, WeightError, r"lstm_cell/kernel:0", {"weights": {"kernel": None, "lstm_cell/kernel:0": zeros(3, 12)}}),
+    E("time_major_mask", {"units": 3, "time_major": True}, InputError,
+      r"mask has shape \(4, 2\), expected \(batch, time\) = \(2, 4\)", {"mask": np.ones((TIME, BATCH), bool)}),
+    E("h0_without_c0", U, InputError, r"give all of \['h0', 'c0'\] or none", {"h0": zeros(BATCH, 3)}),
+    E("h0_wrong_shape", U, InputError, r"h0 has shape \(2, 4\), expected \(batch, 3\)", states(4, 3)),
+)

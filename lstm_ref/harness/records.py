@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import keras_lstm, layer_norm_cells, load_families, tf1_cells
+from .. import keras_lstm, layer_norm_cells, load_families, tf1_cells, tf_keras_lstm
 from ..variants import always
 from . import error_inputs, sweep
 from .oracles.client import ORACLES, OracleSpec
@@ -64,6 +64,17 @@ RECORDS = (
             "activation": str(rng.choice(["tanh", "relu", "gelu"])),
             "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
         tests=("parity_tests/test_keras_lstm.py",),
+    ),
+    KindRecord(
+        kind="tf_keras.layers.LSTM", id="tf_keras", label="LSTM (Keras 2, tf_keras)",
+        reference=tf_keras_lstm.TfKerasLSTM, oracle=ORACLES["tf_keras"], examples=_strategy("tf_keras_lstm_examples"),
+        sweep=sweep.tf_keras_sweep, goldens="tf_keras_cases", variants=tf_keras_lstm.TF_KERAS_LSTM_VARIANTS,
+        error_inputs=error_inputs.TF_KERAS_LSTM,
+        throughput_config=lambda rng: {
+            "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
+            "activation": str(rng.choice(["tanh", "tanh", "relu"])),
+            "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
+        tests=("parity_tests/test_tf_keras_lstm.py",),
     ),
     KindRecord(
         kind="tf.compat.v1.nn.rnn_cell.BasicLSTMCell", id="tf1_basic", label="BasicLSTMCell (TF1)",

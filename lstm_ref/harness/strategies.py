@@ -94,9 +94,17 @@ def keras_lstm_examples(draw):
         config["zero_output_for_mask"] = True
     if draw(st.booleans(), label="implementation_1?"):
         config["implementation"] = 1
+    return draw(keras_layer_run("keras.layers.LSTM", config, tame, st.integers(1, 6) if tame else times))
+
+
+@st.composite
+def keras_layer_run(draw, kind, config, tame, time_steps):
+    """The arrays of a Keras-style LSTM layer (kernel, recurrent_kernel,
+    bias) for ``config``: per-gate kernels (small ones when ``tame``),
+    states and a mask of any pattern."""
     var = variable_dtype(config["dtype"])
     batch, feat = draw(batches, label="batch"), draw(features, label="features")
-    time = draw(st.integers(1, 6) if tame else times, label="time")
+    time = draw(time_steps, label="time")
     u = config["units"]
     rng = np.random.default_rng(draw(seeds, label="weight_seed"))
     if tame:
@@ -116,7 +124,69 @@ def keras_lstm_examples(draw):
     if tame and h0 is not None:
         h0, c0 = h0 * 0.1, c0 * 0.1
     mask = draw(masks(batch, time), label="mask")
-    return Case("keras.layers.LSTM", config, x, weights, mask, h0=h0, c0=c0)
+    return Case(kind, config, x, weights, mask, h0=h0, c0=c0)
+
+
+# -- tf_keras.layers.LSTM (Keras 2) ---------------------------------------------
+#
+# The option space that changes the numbers: the activations tf_keras knows
+# (Keras 2 ``hard_sigmoid``, ``None`` = linear), the code path (tanh/sigmoid
+# with a bias and no unroll take ``standard_lstm``, anything else the cell
+# loop), ``implementation`` 0/1/2 and ``recurrent_dropout`` (which forces 1
+# off ``standard_lstm``), ``unroll`` (with go_backwards and
+# zero_output_for_mask: TF's unrolled-mask bug), masks of every pattern,
+# go_backwards, initial states, use_bias, and dtype policies.  Layout and
+# inert keys (``time_major``, ``return_*``, ``dropout``, initializers) are
+# drawn too, so that a key TF accepts is never refused or mis-read.
+
+# tf_keras.activations.get names (tf_keras 2.21); None is linear.  Bounded
+# gates keep c bounded; the others let c grow geometrically and amplify
+# rounding (conditioning, not semantics): their draws use small weights and
+# short sequences, as keras_lstm_examples does.
+TF_KERAS_GATE_SAFE = ["sigmoid", "hard_sigmoid", "tanh", "softsign", "softmax"]
+TF_KERAS_BOUNDED = TF_KERAS_GATE_SAFE + ["relu6"]
+TF_KERAS_UNBOUNDED = [None, "linear", "relu", "elu", "selu", "gelu", "silu", "swish", "mish", "softplus",
+                      "leaky_relu", "exponential", "log_softmax"]
+activations_ = st.one_of(st.just("tanh"), st.sampled_from(TF_KERAS_BOUNDED + TF_KERAS_UNBOUNDED))
+recurrent_activations = st.one_of(st.just("sigmoid"),
+                                  st.sampled_from(TF_KERAS_GATE_SAFE + ["relu6"] + TF_KERAS_UNBOUNDED))
+tf_keras_times = st.one_of(st.integers(1, MAX_TIME), st.just(LONG_TIME))
+
+
+@st.composite
+def tf_keras_lstm_examples(draw):
+    """A :class:`~lstm_ref.case.Case` of ``tf_keras.layers.LSTM``."""
+    # One draw in three is pinned to standard_lstm (tanh, sigmoid, bias, no
+    # unroll, no recurrent dropout); the rest draw every option freely.
+    standard = draw(st.integers(0, 2), label="standard_lstm?") == 0
+    activation = "tanh" if standard else draw(activations_, label="activation")
+    recurrent_activation = "sigmoid" if standard else draw(recurrent_activations, label="recurrent_activation")
+    # exponential feeds exp(c) back through the recurrent kernel: even tame
+    # draws reach h ~ 1e5 (see strategies.py); keep it to a few steps.
+    tame = activation not in TF_KERAS_BOUNDED or recurrent_activation not in TF_KERAS_GATE_SAFE
+    config = {
+        "units": draw(units, label="units"),
+        "activation": activation,
+        "recurrent_activation": recurrent_activation,
+        "use_bias": True if standard else draw(st.booleans(), label="use_bias"),
+        "go_backwards": draw(st.booleans(), label="go_backwards"),
+        "dtype": draw(dtypes, label="dtype"),
+    }
+    for key in ("zero_output_for_mask", "unroll", "time_major", "return_state"):
+        if not (standard and key == "unroll") and draw(st.booleans(), label=f"{key}?"):
+            config[key] = True
+    implementation = draw(st.sampled_from([None, 1, 2, 0]), label="implementation")
+    if implementation is not None:
+        config["implementation"] = implementation
+    if draw(st.booleans(), label="dropout?"):
+        config["dropout"] = draw(st.sampled_from([0.0, 0.1, 0.5]), label="dropout")
+        config["recurrent_dropout"] = 0.0 if standard else draw(st.sampled_from([0.0, 0.2]), label="recurrent_dropout")
+    if draw(st.booleans(), label="inert_keys?"):
+        config.update(unit_forget_bias=draw(st.booleans(), label="unit_forget_bias"), name="lstm_drawn",
+                      trainable=True, return_sequences=True, stateful=False, bias_initializer="zeros",
+                      kernel_regularizer=None, activity_regularizer=None)
+    tame_time = st.integers(1, 4 if activation == "exponential" else 6)
+    return draw(keras_layer_run("tf_keras.layers.LSTM", config, tame, tame_time if tame else tf_keras_times))
 
 
 # -- TF1 cells ------------------------------------------------------------

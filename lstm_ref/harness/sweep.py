@@ -96,3 +96,28 @@ def tfa_sweep(seed=0):
         yield _case(rng, f"sweep_tfa_{i:02d}_{dtype}_{pattern}", kind,
                     {"units": int(rng.integers(2, 7)), "dtype": dtype, **extra}, mask=pattern,
                     scales=(0.7, -0.5, 1.1, 0.4))
+
+
+def tf_keras_sweep(seed=0):
+    """Both code paths (standard_lstm: tanh/sigmoid, bias, no unroll; the cell
+    loop otherwise), implementation 0/1/2, unroll with go_backwards and
+    zero_output_for_mask (TF's unrolled-mask bug), Keras 2 hard_sigmoid and
+    activation=None, every mask pattern, every dtype."""
+    rng = np.random.default_rng(seed + 5)
+    kind = "tf_keras.layers.LSTM"
+    options = [
+        {},
+        {"implementation": 1},
+        {"recurrent_activation": "hard_sigmoid", "implementation": 1},
+        {"activation": "softsign", "implementation": 0, "unroll": True},
+        {"unroll": True, "go_backwards": True, "zero_output_for_mask": True},
+        {"go_backwards": True, "time_major": True},
+        {"activation": None, "use_bias": False},
+    ]
+    grid = itertools.product(["float32", "float64", "float16", "mixed_float16"], options)
+    for i, (dtype, extra) in enumerate(grid):
+        pattern = ALL_MASKS[i % len(ALL_MASKS)]
+        tame = extra.get("activation", "tanh") is None  # linear c: keep it short and small
+        yield _case(rng, f"sweep_tf_keras_{i:02d}_{dtype}_{pattern}", kind,
+                    {"units": int(rng.integers(2, 7)), "dtype": dtype, **extra}, mask=pattern,
+                    time=5 if tame else None, scales=(0.2, -0.15, 0.3, 0.1) if tame else None, states=i % 3 == 0)

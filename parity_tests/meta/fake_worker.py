@@ -26,5 +26,9 @@ def fail(meta, arrays):
     raise RuntimeError("the framework raised")
 
 
+def refuse(meta, arrays):
+    raise protocol.UserError("input 'x' expects 3 dims, got 2")
+
+
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail})
+    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail, "refuse": refuse})

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleSpec, OracleUnavailable
+from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleInputError, OracleSpec, OracleUnavailable
 
 SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
 
@@ -45,6 +45,13 @@ def test_framework_error_is_reported_and_the_worker_survives(worker):
     first = worker.request({"op": "echo"}, {})[0]["pid"]
     with pytest.raises(OracleError, match="the framework raised"):
         worker.request({"op": "fail"}, {})
+    assert worker.request({"op": "echo"}, {})[0]["pid"] == first
+
+
+def test_a_refused_request_gives_the_message_alone(worker):
+    first = worker.request({"op": "echo"}, {})[0]["pid"]
+    with pytest.raises(OracleInputError, match=r"^input 'x' expects 3 dims, got 2$"):
+        worker.request({"op": "refuse"}, {})
     assert worker.request({"op": "echo"}, {})[0]["pid"] == first
 
 

@@ -27,6 +27,11 @@ class OracleUnavailable(OracleError):
     """The oracle's environment is not installed here."""
 
 
+class OracleInputError(OracleError, ValueError):
+    """The worker refused the request itself (``protocol.UserError``): the
+    message is for the user, e.g. "input 'x' expects 3 dims, got 2"."""
+
+
 @dataclass(frozen=True)
 class OracleSpec:
     name: str
@@ -49,6 +54,7 @@ ORACLES = {
     # Which kind each oracle serves is said by the kind's record (records.py).
     "keras3": OracleSpec("keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable"),
     "tf1": OracleSpec("tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY),
+    "tf_keras": OracleSpec("tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY),
     "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY),
     "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python"),
 }
@@ -131,6 +137,8 @@ class Oracle:
                 raise
             raise OracleError(f"oracle {self.spec.name!r} pipe broke: {exc}") from exc
         reply, out = protocol.decode(body)
+        if "user_error" in reply:
+            raise OracleInputError(reply["user_error"])
         if "error" in reply:
             raise OracleError(f"oracle {self.spec.name!r} failed on {meta.get('op')!r}:\n{reply['error']}")
         return reply, out

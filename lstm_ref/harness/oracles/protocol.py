@@ -15,6 +15,12 @@ import numpy as np
 _LEN = struct.Struct(">Q")
 
 
+class UserError(ValueError):
+    """Raised by a handler when the *request* is wrong (a file that is not a
+    model, inputs of the wrong shape): the client gets the message alone, to
+    show the user, not a traceback."""
+
+
 def encode(meta: dict, arrays: dict) -> bytes:
     buf = io.BytesIO()
     payload = {k: np.asarray(v) for k, v in arrays.items()}
@@ -66,6 +72,8 @@ def serve(handlers: dict) -> None:
         try:
             handler = handlers[meta["op"]]
             reply_meta, reply_arrays = handler(meta, arrays)
+        except UserError as exc:
+            reply_meta, reply_arrays = {"user_error": str(exc)}, {}
         except Exception:  # noqa: BLE001 - any oracle failure goes back to the client
             reply_meta, reply_arrays = {"error": traceback.format_exc()}, {}
         out.write(encode(reply_meta, reply_arrays))
