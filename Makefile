@@ -24,6 +24,10 @@ $(TFA_STAMP): pyproject.toml
 	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check -e '.[oracle-tfa]'
 	touch $@
 
+# Two processes (the machine's two cores); the tests that share saved models
+# run in one of them (conftest.py, xdist_group).  PYTEST_ARGS= runs serially.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
 test: venvs
 	$(PY) -m pytest $(PYTEST_ARGS)
 

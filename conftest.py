@@ -62,15 +62,41 @@ def oracle_for(oracle_pool):
 
 
 @pytest.fixture(scope="session")
+def keras3_models(tmp_path_factory, tensorflow_process):
+    """Real Keras 3 models saved by Keras (``parity_tests/saved_models.py``): ``{file name: path}``."""
+    from parity_tests import saved_models
+
+    return saved_models.build("keras3", tmp_path_factory.mktemp("keras3_models"))
+
+
+@pytest.fixture(scope="session")
+def tf_keras_models(tmp_path_factory, tensorflow_process):
+    """Real Keras 2 (tf_keras) models, .h5 and SavedModel directories: ``{name: path}``."""
+    from parity_tests import saved_models
+
+    return saved_models.build("tf_keras", tmp_path_factory.mktemp("tf_keras_models"))
+
+
+@pytest.fixture(scope="session")
 def tensorflow_process():
     """For tests that import a framework into the test process itself (a
     Keras 3 model, a TF checkpoint writer): they are live tests."""
 
 
+# Saved models are built once per process; under pytest-xdist's
+# ``--dist loadgroup`` (make test) the tests that use them share one worker.
+MODEL_GROUPS = ("tf_keras_models", "keras3_models")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if LIVE_FIXTURES & names or set(MODEL_GROUPS) & names:
             item.add_marker(pytest.mark.live)
+        group = next((g for g in MODEL_GROUPS if g in names), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_report_header(config):

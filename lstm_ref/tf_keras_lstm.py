@@ -83,13 +83,22 @@ import numpy as np
 
 from . import activations
 from .errors import ConfigError
-from .keras_lstm import KERAS_LSTM_VARIANTS
-from .reference import KERAS_CELL_INERT, Reference, register, split_gates
+from .keras_lstm import KERAS_LSTM_VARIANTS, KerasLSTM
+from .reference import KERAS_CELL_INERT, register
 from .variants import Variant, activation_read_as, has_partial_mask, mask_output_flipped
 
 
 @register
-class TfKerasLSTM(Reference):
+class TfKerasLSTM(KerasLSTM):
+    """Keras 3's recurrence and weights (``KerasLSTM.recurrence``: ``z = (x_t
+    @ kernel + h @ recurrent_kernel) + bias``, gate order i, f, c, o, with
+    ``implementation=1`` adding the bias first), which is also what
+    ``standard_lstm``'s ``step`` and ``LSTMCell.call``'s fused branch do
+    (both call ``tf.sigmoid``/``tf.tanh``, the ops tf_keras' ``sigmoid`` and
+    ``tanh`` end in); what differs is configured here: Keras 2 activations,
+    which code path honours ``implementation``, and TF's unrolled masking
+    bug (module docstring)."""
+
     kind = "tf_keras.layers.LSTM"
     OPTIONS = {
         "units": None,
@@ -106,9 +115,7 @@ class TfKerasLSTM(Reference):
         "return_sequences", "return_state", "time_major", "stateful", "activity_regularizer",
         "enable_caching_device", "batch_input_shape",
     }
-    REFUSED = {
-        "stateful": (bool, "the reference has no memory between calls; pass the carried state as h0/c0"),
-    }
+    REFUSED = {"stateful": KerasLSTM.REFUSED["stateful"]}
 
     def _configure(self, options):
         if options["units"] is None:
@@ -146,48 +153,6 @@ class TfKerasLSTM(Reference):
         """``tf_keras.activations.get``: ``None`` is linear, ``hard_sigmoid``
         is Keras 2's, Keras-3-only names are unknown."""
         return activations.get_keras2(name, role=role)
-
-    def weight_shapes(self, input_dim):
-        shapes = {"kernel": (input_dim, 4 * self.units), "recurrent_kernel": (self.units, 4 * self.units)}
-        if self.use_bias:
-            shapes["bias"] = (4 * self.units,)
-        return shapes
-
-    def project_input(self, params, x):
-        xk = x @ params["kernel"]
-        if self.use_bias and self.implementation == 1:
-            xk += params["bias"]  # implementation 1: bias_add(dot(x, k_g), b_g) before the h term
-        return xk
-
-    def recurrence(self, params, xz_t, state):
-        """One step, gate order i, f, c, o (``standard_lstm``'s ``step`` and
-        ``LSTMCell.call``'s fused branch)::
-
-            z          = (x_t @ kernel + h @ recurrent_kernel) + bias
-            zi, zf, zc, zo = split(z, 4)
-            i = recurrent_activation(zi)      f = recurrent_activation(zf)
-            c = f * c_prev + i * activation(zc)
-            o = recurrent_activation(zo)
-            h = o * activation(c)             output = h
-
-        With ``implementation == 1`` off the ``standard_lstm`` path the
-        bias comes first: ``z_g = (x_t @ kernel_g + bias_g) + h @
-        recurrent_kernel_g``.  ``xz_t`` is ``x_t @ kernel`` (plus the bias
-        then).  ``standard_lstm`` calls ``tf.sigmoid``/``tf.tanh``, the ops
-        tf_keras' ``sigmoid``/``tanh`` end in.
-        """
-        h_prev, c_prev = state
-        z = h_prev @ params["recurrent_kernel"]
-        z += xz_t  # x_t @ kernel + h @ recurrent_kernel: one rounding, as TF's `z += dot(h, ...)`
-        if self.use_bias and self.implementation != 1:
-            z += params["bias"]  # bias_add last
-        z_i, z_f, z_c, z_o = split_gates(z)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_prev + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
-        return h, (h, c)
 
     def run(self, x, weights, *, mask=None, oracle=False, **initial_state):
         trace = super().run(x, weights, mask=mask, oracle=oracle, **initial_state)

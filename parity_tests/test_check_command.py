@@ -1,47 +1,213 @@
-"""``lstm-ref check`` on models the test builds, saves and reloads."""
+"""``lstm-ref check`` end to end, as a user runs it: real saved models of
+every architecture and format (``saved_models.py``), relative paths from
+another directory, exit codes and the ``--json`` result.
 
+One command checks every model of a framework (one worker start-up each).
+"""
+
+import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lstm_ref.harness.check import check_keras_model
+ROOT = Path(__file__).resolve().parents[1]
+NOT_MODELS = {"no_lstm.keras"}  # a usage error, tested below
 
-pytestmark = pytest.mark.live
 
-BUILD = textwrap.dedent("""
+# What every model holds, as the walker finds it (``saved_models.py`` builds them):
+def rows_of(result, name):
+    """(layer, source, masked, initial state) of a model's LSTM rows, in order."""
+    return [(r["layer"], r["source"], r["masked"], r["initial_state"]) for r in result["layers"]
+            if Path(r["model"]).name == name and r["status"] != "skipped" and r["source"] != "Bidirectional"]
+
+
+def bidi_rows(names, masked):
+    return [(f"{name}/{d}_lstm", "LSTM", masked, False) for name in names for d in ("forward", "backward")]
+
+
+K3_BIDIS = [f"bi_{m}_{r}" for m in ("concat", "sum", "mul", "ave", "none") for r in ("seq", "last")] + ["bi_state"]
+TFK_BIDIS = ["bi_concat_seq", "bi_sum_last", "bi_mul_seq", "bi_ave_last", "bi_none_seq"]
+
+KERAS3_ROWS = {
+    "embed_lstm.keras": [("lstm", "LSTM", True, False)],
+    "embed_lstm.h5": [("lstm", "LSTM", True, False)],
+    "masking_lstm.keras": [("lstm", "LSTM", True, False)],
+    "explicit_mask.keras": [("lstm", "LSTM", True, False)],
+    "bidi_masked.keras": bidi_rows(K3_BIDIS, True),
+    "bidi_plain.keras": bidi_rows(K3_BIDIS, False),
+    "encdec.keras": [("encoder", "LSTM", False, False), ("decoder", "LSTM", False, True)],
+    "encdec.h5": [("encoder", "LSTM", False, False), ("decoder", "LSTM", False, True)],
+    # Keras 3 drops the decoder's Embedding mask: Layer.__call__ fills in `mask` only for a single tensor argument
+    "encdec_masked.keras": [("encoder", "LSTM", True, False), ("decoder", "LSTM", False, True)],
+    "multi_input.keras": [("lstm_a", "LSTM", False, False), ("lstm_b", "LSTM", False, False)],
+    "shared.keras": [("shared (call 1)", "LSTM", False, False), ("shared (call 2)", "LSTM", False, False)]
+    + [(f"bi/{d}_lstm (call {n})", "LSTM", False, False) for d in ("forward", "backward") for n in (1, 2)],
+    "nested.keras": [("inner_seq/lstm", "LSTM", False, False), ("inner_fn/lstm", "LSTM", False, False)],
+    "rnn_cells.keras": [("rnn_cell", "RNN(LSTMCell)", True, False),
+                        ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
+                        ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False),
+                        ("rnn_stack_back/c0", "RNN(StackedRNNCells)[0]", True, False),
+                        ("rnn_stack_back/c1", "RNN(StackedRNNCells)[1]", True, False)],
+    "returns.keras": [(f"lstm_rs{rs}_st{st}", "LSTM", False, False) for rs in (0, 1) for st in (0, 1)],
+    "mixed_layer.keras": [("lstm16", "LSTM", False, False), ("lstm32", "LSTM", False, False)],
+    "mixed_policy.keras": bidi_rows(["bi"], True) + [("top", "LSTM", True, False)],
+    "others.keras": [("lstm", "LSTM", False, False)],
+}
+KERAS3_ROWS.update({name.replace(".keras", ".h5"): KERAS3_ROWS[name]  # Keras 3's legacy .h5 of the same models
+                    for name in ("bidi_masked.keras", "nested.keras", "rnn_cells.keras", "mixed_policy.keras")})
+
+TF_KERAS_ROWS = {
+    "tf_embed_lstm.h5": [("lstm", "LSTM", True, False)],
+    "tf_embed_lstm": [("lstm", "LSTM", True, False)],
+    "tf_bidi.h5": bidi_rows(TFK_BIDIS, True),
+    "tf_bidi_small": bidi_rows(["bi_concat_seq", "bi_sum_last"], True),
+    "tf_encdec.h5": [("encoder", "LSTM", False, False), ("decoder", "LSTM", False, True)],
+    "tf_encdec": [("encoder", "LSTM", False, False), ("decoder", "LSTM", False, True)],
+    # tf_keras does pass the decoder its mask (RNN.__call__ makes [x, h, c] the inputs; masks [m, None, None])
+    "tf_encdec_masked.h5": [("encoder", "LSTM", True, False), ("decoder", "LSTM", True, True)],
+    "tf_cells.h5": [("rnn_cell", "RNN(LSTMCell)", True, False),
+                    ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
+                    ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False)],
+    "tf_mixed.h5": bidi_rows(["bi"], True) + [("top", "LSTM", True, False)],
+}
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "lstm_ref", "check", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def relative(paths, cwd):
+    return [os.path.relpath(p, cwd) for p in paths]
+
+
+def check_all(models, tmp_path):
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    paths = [p for name, p in sorted(models.items()) if name not in NOT_MODELS]
+    proc = cli(*relative(paths, cwd), "--json", "result.json", "--seed", "3", cwd=cwd)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((cwd / "result.json").read_text())
+    assert result["passed"] is True
+    checked = [r for r in result["layers"] if r["status"] != "skipped"]
+    assert {Path(r["model"]).name for r in result["layers"]} == {p.name for p in paths}
+    assert all(r["status"] == "pass" and r["ratio"] <= 1 for r in checked)
+    # TF agrees with itself bit for bit: each layer's output in the model run is
+    # its class re-run on the recorded inputs; each Bidirectional's output is
+    # the merge of its directions (check.merge_directions).
+    assert all(r["tf_bitwise"] is not False for r in checked)
+    assert all(r["tf_bitwise"] is True for r in checked if r["source"] in ("LSTM", "Bidirectional"))
+    assert "PASS" in proc.stdout and "Traceback" not in proc.stderr
+    return result, proc
+
+
+def test_every_keras3_model_passes(keras3_models, tmp_path):
+    result, proc = check_all(keras3_models, tmp_path)
+    for name, expected in KERAS3_ROWS.items():
+        assert rows_of(result, name) == expected, name
+    merged = [r for r in result["layers"] if r["source"] == "Bidirectional"]
+    assert len([r for r in merged if Path(r["model"]).name == "bidi_plain.keras"]) == len(K3_BIDIS)
+    layers = {(Path(r["model"]).name, r["layer"]) for r in result["layers"] if r["status"] != "skipped"}
+    for expected in [("embed_lstm.keras", "lstm"), ("embed_lstm.h5", "lstm"),
+                     ("bidi_masked.keras", "bi_concat_seq/forward_lstm"),
+                     ("bidi_masked.keras", "bi_none_last (merged)"), ("encdec.keras", "decoder"),
+                     ("nested.keras", "inner_seq/lstm"), ("rnn_cells.keras", "rnn_stack/c1"),
+                     ("mixed_policy.keras", "top"), ("multi_input.keras", "lstm_b")]:
+        assert expected in layers, expected
+    skipped = {r["layer"]: r["reason"] for r in result["layers"] if r["status"] == "skipped"}
+    assert "GRU" in skipped["gru"] or "gru" in skipped["gru"].lower()
+
+
+def test_every_keras2_model_passes(tf_keras_models, tmp_path):
+    result, _ = check_all(tf_keras_models, tmp_path)
+    for name, expected in TF_KERAS_ROWS.items():
+        assert rows_of(result, name) == expected, name
+    kinds = {r["kind"] for r in result["layers"] if r["status"] != "skipped"}
+    assert "tf_keras.layers.LSTM" in kinds
+    formats = {r["format"] for r in result["layers"]}
+    assert any("SavedModel" in f for f in formats) and any("HDF5" in f for f in formats)
+
+
+def test_inputs_by_name_and_as_npz(keras3_models, tmp_path):
+    rng = np.random.default_rng(0)
+    enc, dec = rng.standard_normal((3, 6, 4)).astype("float32"), rng.standard_normal((3, 5, 3)).astype("float32")
+    np.save(tmp_path / "enc.npy", enc)
+    np.save(tmp_path / "dec.npy", dec)
+    np.savez(tmp_path / "both.npz", enc_in=enc, dec_in=dec)
+    model = relative([keras3_models["encdec.keras"]], tmp_path)[0]
+    for args in (["--input", "enc_in=enc.npy", "--input", "dec_in=dec.npy"], ["--input", "both.npz"]):
+        proc = cli(model, *args, "--json", "r.json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = {r["layer"]: r for r in json.loads((tmp_path / "r.json").read_text())["layers"]}
+        assert rows["encoder"]["shape"] == "3x6x4" and rows["decoder"]["shape"] == "3x5x3"
+
+
+def test_large_input_goes_in_batches(keras3_models, tmp_path):
+    tokens = np.random.default_rng(1).integers(1, 20, size=(600, 5))
+    tokens[::3, 3:] = 0  # padding: masks in every batch
+    np.save(tmp_path / "tokens.npy", tokens.astype("int32"))
+    model = relative([keras3_models["embed_lstm.keras"]], tmp_path)[0]
+    proc = cli(model, "--input", "tokens.npy", "--batch-size", "200", "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "r.json").read_text())["layers"]
+    assert row["rows"] == 600 and row["status"] == "pass"
+
+
+BROKEN = textwrap.dedent("""
     import sys, keras
-    inp = keras.Input((None, 4))
-    a = keras.layers.LSTM(5, return_sequences=True, name="enc")(inp)
-    b = keras.layers.Dense(3, activation="tanh")(a)
-    c = keras.layers.LSTM(6, go_backwards=True, recurrent_activation="hard_sigmoid", return_sequences=True, name="mid")(b)
-    d = keras.layers.LSTM(2, activation="gelu", name="dec", dtype="float64")(c)
-    keras.Model(inp, d).save(sys.argv[1])
+    sys.path.insert(0, sys.argv[2])
+    from broken_layers import LeakyLSTM
+    inp = keras.Input((None, 3), name="frames")
+    y = keras.layers.LSTM(4, return_sequences=True, name="good")(inp)
+    y = LeakyLSTM(3, name="leaky")(y)
+    keras.Model(inp, y).save(sys.argv[1])
 """)
 
 
-@pytest.fixture(scope="module", params=["keras", "h5"])
-def saved_model(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / f"three_lstm.{request.param}"
-    subprocess.run([sys.executable, "-c", BUILD, str(path)], check=True, capture_output=True)
-    return path
+def test_a_broken_layer_fails_and_is_named(tmp_path, tensorflow_process):
+    """A model whose LSTM computes something else than keras.layers.LSTM with
+    its config and weights (a subclass with a bug) exits 1 naming the layer.
+    (Editing a saved file's weights cannot do this: the framework and the
+    reference read the same edited weights.)"""
+    model = tmp_path / "broken.keras"
+    subprocess.run([sys.executable, "-c", BROKEN, str(model), str(ROOT / "parity_tests")], check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    layers = os.path.relpath(ROOT / "parity_tests" / "broken_layers.py", tmp_path)
+    proc = cli("broken.keras", "--custom-objects", layers, "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "FAIL" in proc.stdout and "leaky" in proc.stdout.splitlines()[-1]
+    rows = {r["layer"]: r for r in json.loads((tmp_path / "r.json").read_text())["layers"]}
+    assert rows["good"]["status"] == "pass"
+    assert rows["leaky"]["status"] == "fail" and rows["leaky"]["worst"]["field"] == "model:h"
+    assert "custom call or a subclass" in rows["leaky"]["reason"]
+    proc = cli("broken.keras", cwd=tmp_path)  # without its custom layer the model cannot load
+    assert proc.returncode == 2 and "LeakyLSTM" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_check_finds_every_lstm_layer_and_matches(oracle_pool, saved_model):
-    rows, skipped = check_keras_model(saved_model, pool=oracle_pool)
-    assert [r["layer"] for r in rows] == ["enc", "mid", "dec"]
-    assert skipped == []
-    assert all(r["passed"] for r in rows), rows
-    assert rows[2]["dtype"] == "float64"
+@pytest.mark.parametrize("args, message", [
+    (["no_lstm.keras"], r"no LSTM layer in .*no_lstm.keras; it holds: .*GRU"),
+    (["encdec.keras", "--input", "enc_in=x.npy"], r"input 'dec_in' is missing"),
+    (["encdec.keras", "--input", "x.npy"], r"the model has 2 inputs; give each as --input NAME=FILE"),
+    (["embed_lstm.keras", "--input", "x.npy"], r"input 'tokens' expects shape \(None, None\), got \(2, 5, 4\)"),
+    (["masking_lstm.keras", "--input", "x2d.npy"], r"input 'frames' expects shape \(None, None, 3\), got \(5, 4\)"),
+])
+def test_model_input_errors_exit_2(keras3_models, tmp_path, args, message):
+    import re
 
-
-def test_check_uses_the_users_input(oracle_pool, saved_model, tmp_path):
-    x = np.random.default_rng(3).standard_normal((3, 11, 4)).astype("float32")
-    rows, _ = check_keras_model(saved_model, x=x, pool=oracle_pool)
-    assert rows[0]["shape"] == "3x11x4"
-    assert rows[1]["shape"] == "3x11x3"  # the Dense layer's output, computed by the model
+    for name in ("no_lstm.keras", "encdec.keras", "embed_lstm.keras", "masking_lstm.keras"):
+        os.symlink(keras3_models[name], tmp_path / name)
+    np.save(tmp_path / "x.npy", np.zeros((2, 5, 4), "float32"))
+    np.save(tmp_path / "x2d.npy", np.zeros((5, 4), "float32"))
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout[-1000:] + proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
 
 
 EXPORT = textwrap.dedent("""
@@ -52,14 +218,20 @@ EXPORT = textwrap.dedent("""
 """)
 
 
-def test_check_a_savedmodel_by_scope(oracle_pool, tmp_path):
-    """A SavedModel (Keras 3 ``model.export``) has no layer objects to walk:
-    the cell is named by its variable scope, with its kind and config."""
-    from lstm_ref.harness.check import check_checkpoint
-
-    path = tmp_path / "exported"
-    subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True, capture_output=True)
-    x = np.random.default_rng(4).standard_normal((2, 6, 4)).astype("float32")
-    rows, _ = check_checkpoint(path, "enc/lstm_cell", "keras.layers.LSTM", {"units": 5, "go_backwards": True}, x,
-                               pool=oracle_pool)
-    assert rows[0]["passed"] and rows[0]["layer"] == "enc/lstm_cell"
+def test_a_savedmodel_by_scope(tmp_path, tensorflow_process):
+    """A SavedModel from Keras 3's ``model.export`` has no layer objects to
+    walk: the cell is named by its variable scope, with its kind and config;
+    without --scope the refusal says so."""
+    subprocess.run([sys.executable, "-c", EXPORT, str(tmp_path / "exported")], check=True, capture_output=True)
+    np.save(tmp_path / "x.npy", np.random.default_rng(4).standard_normal((2, 6, 4)).astype("float32"))
+    proc = cli("exported", "--scope", "enc/lstm_cell", "--kind", "keras.layers.LSTM", "--config",
+               '{"units": 5, "go_backwards": true}', "--input", "x.npy", "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "r.json").read_text())["layers"]
+    assert row["layer"] == "enc/lstm_cell" and row["status"] == "pass"
+    proc = cli("exported", cwd=tmp_path)
+    assert proc.returncode == 2 and "--scope" in proc.stderr
+    proc = cli("exported", "--scope", "enc/lstm_cell", "--kind", "keras.layers.LSTM", "--config",
+               '{"units": 6}', "--input", "x.npy", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "weight 'kernel' has shape (4, 20), expected (4, 24)" in proc.stderr

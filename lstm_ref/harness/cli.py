@@ -1,35 +1,355 @@
-"""``lstm-ref`` / ``python -m lstm_ref``: the command line."""
+"""``lstm-ref`` / ``python -m lstm_ref``: the command line.
+
+Exit codes follow the Unix tradition (and pytest's): 0 when every checked
+layer or case is within tolerance, 1 when any is not, 2 for a usage or
+input error (a short message on stderr naming the culprit; the traceback
+only under ``--debug``), 3 when a framework worker crashed or hung, which is
+neither a pass nor a parity failure.
+"""
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+EPILOG = """exit codes:
+  0  every checked layer (or case) is within tolerance
+  1  at least one is not: a parity failure
+  2  usage or input error: a short message names the culprit (--debug shows the traceback)
+  3  a framework worker crashed or hung (its stderr is shown under --debug)
+"""
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        """One line, not the whole usage block: the culprit and where help is."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that states every default that is a value (not None, False or [])."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _int_at_least(minimum, words):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1, "at least 1")
+_seed = _int_at_least(0, "0 or more")
+
+
+def build_parser():
+    from .. import __version__
+
+    parser = _Parser(prog="lstm-ref", description="Compare LSTMs with a NumPy reference that reproduces TensorFlow "
+                     "step by step.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"lstm-ref {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chk = sub.add_parser(
+        "check", help="check every LSTM of a saved model (or a checkpoint's cell) against the reference",
+        description="Run the model once and check every LSTM in it (Bidirectional directions, RNN(LSTMCell) "
+                    "cells, ...) step by step, h and c, on exactly the sequence, mask and initial state it "
+                    "receives, against the reference.  Relative paths are taken from the current directory.",
+        epilog=EPILOG)
+    chk.add_argument("model", nargs="+", help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
+                                              "SavedModel directory (several: each is checked); with --scope, one TF "
+                                              "checkpoint or SavedModel directory")
+    chk.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
+                     help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
+                          "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
+                          "--batch/--time/--seed)")
+    chk.add_argument("--batch", type=_positive_int, default=2, help="rows of random input when no --input")
+    chk.add_argument("--time", type=_positive_int, default=7,
+                     help="steps of random input when the model leaves time open")
+    chk.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs")
+    chk.add_argument("--batch-size", type=_positive_int, default=256,
+                     help="rows sent to the framework at a time (memory stays flat for large inputs)")
+    chk.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
+                     help="a Python file defining the model's custom layers (registered with "
+                          "keras.saving.register_keras_serializable), imported before the model loads; repeatable")
+    chk.add_argument("--scope", help="checkpoint mode: the cell's variable scope, e.g. rnn/lstm_cell")
+    chk.add_argument("--kind", help="checkpoint mode: the cell's kind, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
+    chk.add_argument("--config", help="checkpoint mode: the cell's constructor kwargs as JSON, "
+                                      "e.g. '{\"num_units\": 8}'")
+    chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
+    chk.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    chk.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
+    rep = sub.add_parser("report", help="run goldens and the live sweep; write reports/parity.{md,json,html}",
+                         epilog=EPILOG)
+    rep.add_argument("--out", default="reports", help="directory for the report files")
+    rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="lstm-ref", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="run goldens + live sweep, write reports/parity.{md,json,html}")
-    rep.add_argument("--out", default="reports")
-    rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
-    rep.add_argument("--no-progress", action="store_true")
-    chk = sub.add_parser("check", help="compare every LSTM layer of a saved model (or a TF1 checkpoint) with lstm_ref")
-    chk.add_argument("model", help=".keras or .h5 file; or, with --scope, a SavedModel dir or a TF1 checkpoint")
-    chk.add_argument("--input", help="x.npy fed to the model (default: random)")
-    chk.add_argument("--batch", type=int, default=2)
-    chk.add_argument("--time", type=int, default=7, help="steps of random input when the model leaves time open")
-    chk.add_argument("--seed", type=int, default=0)
-    chk.add_argument("--scope", help="checkpoint variable scope of the cell, e.g. rnn/lstm_cell")
-    chk.add_argument("--kind", help="cell kind for a checkpoint, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
-    chk.add_argument("--config", help="cell constructor kwargs as JSON, for a checkpoint")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up lines stay off the terminal
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "check":
-        from .check import main as check_main
+    from ..errors import LstmRefError
+    from .oracles.client import OracleError, OracleInputError
 
-        return check_main(args)
-    if args.command == "report":
+    try:
+        if args.command == "check":
+            return check_command(args)
         from .report import main as report_main
 
-        return report_main(args.out, with_live=not args.no_live, progress=not args.no_progress)
-    return 2
+        return report_main(_user_path(args.out), with_live=not args.no_live, progress=not args.no_progress)
+    except (LstmRefError, OracleInputError, UsageError) as exc:
+        if args.debug:
+            raise
+        print(f"lstm-ref {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OracleError as exc:
+        if args.debug:
+            raise
+        print(f"lstm-ref {args.command}: error: a framework worker failed: {_one_line(exc)} "
+              "(rerun with --debug for its traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(exc):
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _user_path(text) -> Path:
+    """A path as the user means it: relative to where they stand."""
+    return (Path.cwd() / Path(text).expanduser()).resolve()
+
+
+# -- check ----------------------------------------------------------------------
+
+
+def check_command(args):
+    from . import check
+
+    models = [_user_path(m) for m in args.model]
+    if args.scope is None and (args.kind or args.config):
+        raise UsageError("--kind and --config describe a checkpoint's cell and need --scope; "
+                         "a .keras/.h5 model carries its own config")
+    if args.scope is not None:
+        if len(models) != 1:
+            raise UsageError("--scope checks one checkpoint at a time")
+        return _check_checkpoint(args, models[0], check)
+    from .model_format import model_format
+
+    inputs = _read_inputs(args.input)
+    if inputs and len(models) > 1:
+        raise UsageError("--input goes with one model; check several models on drawn inputs, or one at a time")
+    custom = [_user_path(p) for p in args.custom_objects]
+    for path in custom:
+        if not path.is_file():
+            raise UsageError(f"--custom-objects {path}: no such file")
+    formats = [model_format(m) for m in models]  # every file is vetted before any TF starts
+    pool = check.open_pool()
+    reports = []
+    try:
+        for model, (oracle_name, description) in zip(models, formats):
+            results, skipped, _ = check.check_model(
+                model, pool.get(oracle_name), inputs, batch=args.batch, time=args.time, seed=args.seed,
+                batch_size=args.batch_size, progress=_progress(args, "batches"), custom_objects=custom)
+            reports.append((model, description, results, skipped))
+    finally:
+        pool.close()
+    return _finish(args, reports)
+
+
+def _check_checkpoint(args, model, check):
+    import lstm_ref
+
+    if not (args.kind and args.config):
+        raise UsageError("a checkpoint needs --scope, --kind and --config (and --input x.npy)")
+    if args.kind not in lstm_ref.KINDS:
+        raise UsageError(f"unknown --kind {args.kind!r}; expected one of {list(lstm_ref.KINDS)}")
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); "
+                         "write it like '{\"num_units\": 8}'") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"--config must be a JSON object of constructor kwargs, got {args.config!r}")
+    lstm_ref.from_config(args.kind, config)  # an unknown or bad key fails here, before TF runs
+    inputs = _read_inputs(args.input)
+    if len(inputs) != 1:
+        raise UsageError("a checkpoint needs exactly one --input x.npy (batch, time, features)")
+    (x,) = inputs.values()
+    if x.ndim != 3 or x.dtype.kind != "f":
+        raise UsageError(f"--input {args.input[0]}: expected a float array (batch, time, features), got "
+                         f"{x.dtype} of shape {x.shape}")
+    if not model.exists() and not Path(str(model) + ".index").exists():
+        raise UsageError(f"{args.model[0]}: no such checkpoint or SavedModel ({model})")
+    pool = check.open_pool()
+    try:
+        results, skipped = check.check_checkpoint(model, args.scope, args.kind, config, x, pool)
+    finally:
+        pool.close()
+    return _finish(args, [(model, f"checkpoint, scope {args.scope!r}", results, skipped)])
+
+
+def _read_inputs(specs) -> dict:
+    """``--input`` values to ``{name: array}`` ("" for the model's only input)."""
+    import numpy as np
+
+    inputs = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            name, file = "", spec
+        path = _user_path(file)
+        if not path.is_file():
+            raise UsageError(f"--input {spec}: no such file ({path})")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any reading failure names the file
+            raise UsageError(f"--input {spec}: cannot be read as .npy/.npz ({_one_line(exc)})") from None
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            if sep:
+                raise UsageError(f"--input {spec}: an .npz holds every input by name; give it without NAME=")
+            arrays = {k: loaded[k] for k in loaded.files}
+        else:
+            arrays = {name: loaded}
+        for key, value in arrays.items():
+            if key in inputs:
+                raise UsageError(f"--input: input {key or '(the only one)'!r} is given twice")
+            if value.dtype.kind not in "fiub":
+                raise UsageError(f"--input {spec}: {key or 'the array'} has dtype {value.dtype}; expected numbers")
+            inputs[key] = value
+    if "" in inputs and len(inputs) > 1:
+        raise UsageError("--input: give every input as NAME=FILE when there are several")
+    return inputs
+
+
+def _progress(args, unit):
+    if args.no_progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with the report extra
+        return None
+
+    def bar(chunks):
+        return tqdm(chunks, desc="lstm-ref check", unit=unit, file=sys.stderr, disable=None if len(chunks) > 1 else True,
+                    leave=False)
+    return bar
+
+
+def _finish(args, reports):
+    """Print every model's table, write the JSON, and give the exit code."""
+    from .check import LayerResult
+
+    layers, passed = [], True
+    for model, description, results, skipped in reports:
+        rows = results + [LayerResult(layer=name, kind="", status="skipped", reason=reason) for name, reason in skipped]
+        layers += [{"model": str(model), "format": description, **r.as_json()} for r in rows]
+        passed &= all(r.status == "pass" for r in results)
+        print_results(model, description, results, skipped)
+    if args.json:
+        payload = {"passed": passed, "layers": layers}
+        _user_path(args.json).write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _fmt(value, spec=".2e"):
+    return "" if value is None else format(value, spec)
+
+
+def _where(worst):
+    if not worst:
+        return ""
+    step = "" if worst.get("step") is None else f"step {worst['step']}, "
+    return f"{worst['field']}: {step}row {worst['row']}, unit {worst['unit']}"
+
+
+def _label(kind):
+    from .records import BY_KIND
+
+    record = BY_KIND.get(kind)
+    return record.label if record else kind
+
+
+def print_results(model, description, results, skipped):
+    """The table, fitted to the terminal (narrow ones lose the optional
+    columns), then one summary line."""
+    failed = [r for r in results if r.status != "pass"]
+    worst = max((r.ratio for r in results if r.ratio is not None), default=0.0)
+    summary = (f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
+               f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)")
+    if failed:
+        summary += "; over tolerance: " + ", ".join(r.layer for r in failed)
+    if skipped:
+        summary += f"; {len(skipped)} skipped"
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich comes with the report extra
+        for r in results:
+            print(f"{r.layer}  {r.kind}  ratio {r.ratio:.3g}  {r.status.upper()}  {r.reason}")
+        for name, why in skipped:
+            print(f"skipped {name}: {why}")
+        print(summary)
+        return
+    console = Console(highlight=False)
+    wide = console.width >= 150
+    columns = [("layer", lambda r: r.layer), ("kind", lambda r: _label(r.kind)), ("dtype", lambda r: r.dtype),
+               ("x", lambda r: r.shape), ("h max |d|", lambda r: _fmt(r.h_max_abs)),
+               ("c max |d|", lambda r: _fmt(r.c_max_abs)), ("worst at", lambda r: _where(r.worst)),
+               ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
+               ("ratio", lambda r: _fmt(r.ratio, ".3g")),
+               ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL")]
+    if not wide:  # keep what decides: where, how far, verdict
+        columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "ratio", "verdict")
+                   or (c[0] == "worst at" and console.width >= 100)]
+    table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
+    for name, _ in columns:
+        table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
+                         overflow="fold")
+    for r in results:
+        table.add_row(*(get(r) for _, get in columns))
+    console.print(table)
+    tolerances = sorted({(r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
+                         for r in results})
+    for dtype, atol, rtol, rounding in tolerances:
+        console.print(f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
+                      "reference's own rounding (lstm_ref/harness/tolerances.py)")
+    for r in failed:
+        where = _where(r.worst)
+        console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {where}: "
+                      f"ref={r.worst.get('ref')!r} tf={r.worst.get('tf')!r}")
+    for name, why in skipped:
+        console.print(f"skipped {name}: {why}")
+    console.print(("[red]" if failed else "[green]") + summary)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.harness.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
 
 import keras  # noqa: E402  (after the protocol import: keeps the worker's start order obvious)
 import tensorflow as tf  # noqa: E402
@@ -117,43 +117,32 @@ def activation(meta, arrays):
     return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
 
 
-def _lstm_layers(model):
-    found, skipped = [], []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.Bidirectional):
-            skipped.append((layer.name, "Bidirectional wrappers are not unpacked yet"))
-        elif type(layer) is keras.layers.LSTM:
-            found.append(layer)
-        elif getattr(layer, "compute_mask", None) and type(layer).__name__ in ("Masking", "Embedding") \
-                and (getattr(layer, "mask_zero", False) or type(layer).__name__ == "Masking"):
-            raise ValueError(f"layer {layer.name!r} produces a mask; checking masked models is not supported yet")
-    return found, skipped
+def model_lstms(meta, arrays):
+    """Every LSTM in a saved model, each on exactly what it receives in one
+    run of the model (``keras_models``; the same op in ``tf_keras_worker``).
 
+    Request: meta ``{"op": "model_lstms", "path": <absolute path>, "batch":
+    int, "time": int, "seed": int, "custom_objects": [<.py paths>]}``; arrays ``in:<input name>`` for each
+    model input, or none (inputs are then drawn: floats N(0, 1), integers in
+    [1, input_dim) of the model's Embedding with trailing zeros in some rows,
+    booleans with holes; ``None`` dims become batch, then time).  A file Keras
+    cannot load, a model without an LSTM, or inputs of the wrong name, rank or
+    fixed dim raise ``protocol.UserError``.
 
-def model_lstm_layers(meta, arrays):
-    """Every keras.layers.LSTM in a saved model, with the input it receives."""
-    model = keras.saving.load_model(meta["path"], compile=False)
-    layers, skipped = _lstm_layers(model)
-    if "x" in arrays:
-        x = arrays["x"]
-    else:
-        rng = np.random.default_rng(meta["seed"])
-        shape = [meta["batch"]] + [meta["time"] if d is None else d for d in model.inputs[0].shape[1:]]
-        dtype = model.inputs[0].dtype
-        x = rng.standard_normal(shape).astype(dtype)
-    out, described = {}, []
-    for i, layer in enumerate(layers):
-        feed = keras.Model(model.inputs, layer.input)
-        layer_x = np.asarray(feed(x))
-        config = layer.get_config()
-        weights = {v.name: np.asarray(v.numpy()) for v in layer.weights}
-        result = run({"config": config}, {"x": layer_x, **{f"w:{k}": v for k, v in weights.items()}})[1]
-        out[f"{i}:x"] = layer_x
-        out.update({f"{i}:w:{k}": v for k, v in weights.items()})
-        out.update({f"{i}:{k}": v for k, v in result.items()})
-        described.append({"name": layer.name, "config": json.loads(json.dumps(config))})
-    return {"layers": described, "skipped": skipped}, out
+    Reply: meta ``{"inputs": [{"name", "shape", "dtype"}], "layers": [{"path",
+    "kind", "config", "bidirectional", "direction", "source", "class",
+    "return_sequences"}], "merged":
+    [{"path", "merge_mode", "forward", "backward", "return_sequences"}],
+    "skipped": [[path, reason]]}``; arrays ``{i}:x``, ``{i}:w:<name>``,
+    optional ``{i}:mask``, ``{i}:h0``, ``{i}:c0``, and TF's ``{i}:h``,
+    ``{i}:c``, ``{i}:final_h``, ``{i}:final_c`` (``run`` with
+    ``cross_check``); what the layer returned in the model run,
+    ``{i}:model:h`` (its sequence, or last step) and, with return_state,
+    ``{i}:model:final_h``, ``{i}:model:final_c``; ``merged:{j}`` (``merged:{j}:0`` and ``:1`` for
+    ``merge_mode=None``), the Bidirectional layer's output in the model run.
+    """
+    return keras_models.model_lstms(keras, run, meta, arrays)
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstm_layers": model_lstm_layers})
+    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstms": model_lstms})

@@ -38,7 +38,7 @@ import json
 
 import numpy as np
 
-from lstm_ref.harness.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
 
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 import tf_keras  # noqa: E402
@@ -191,5 +191,14 @@ def layer_config(meta, arrays):
     return {"config": json.loads(json.dumps(layer.get_config()))}, {}
 
 
+def model_lstms(meta, arrays):
+    """Every LSTM in a saved Keras 2 model (``.h5`` or a SavedModel directory
+    with ``keras_metadata.pb``), each on what it receives in one run of the
+    model: the op of ``keras3_worker.model_lstms``, kind
+    ``tf_keras.layers.LSTM``."""
+    return keras_models.model_lstms(tf_keras, run, meta, arrays)
+
+
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation, "layer_config": layer_config})
+    protocol.serve({"hello": hello, "run": run, "activation": activation, "layer_config": layer_config,
+                    "model_lstms": model_lstms})

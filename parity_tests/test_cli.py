@@ -1,0 +1,108 @@
+"""The command line: conventions (exit codes, short errors, --version, help)
+and a bad-input table, each row run as a user would, from another directory
+with relative paths.
+
+Every row must exit 2 with one short line on stderr naming the culprit and
+no traceback.  Rows that need a framework to find the fault (a model file
+Keras cannot load, inputs that do not fit the model) use models written by
+TF and are marked live.
+"""
+
+import re
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+
+import lstm_ref
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lstm_ref", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Non-model files of every sort a user may pass by mistake."""
+    d = tmp_path_factory.mktemp("files")
+    np.save(d / "x.npy", np.zeros((2, 5, 4), "float32"))
+    np.save(d / "x2d.npy", np.zeros((5, 4), "float32"))
+    np.save(d / "ints.npy", np.zeros((2, 5, 4), "int32"))
+    np.savez(d / "inputs.npz", enc_in=np.zeros((2, 5, 4), "float32"))
+    (d / "notes.keras").write_text("not a model\n")
+    (d / "notes.npy").write_text("not an array\n")
+    with zipfile.ZipFile(d / "whole.keras", "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"\0" * 4096)
+    data = (d / "whole.keras").read_bytes()
+    (d / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (d / "empty_dir").mkdir()
+    return d
+
+
+CKPT = ["--scope", "rnn/lstm_cell", "--kind", "tf.compat.v1.nn.rnn_cell.LSTMCell"]
+
+# (id, arguments, stderr pattern); paths are relative to the `files` directory
+BAD = [
+    ("no_arguments", [], r"required: COMMAND|the following arguments are required"),
+    ("unknown_command", ["chek", "m.keras"], r"invalid choice: 'chek'"),
+    ("check_without_model", ["check"], r"the following arguments are required: model"),
+    ("missing_model", ["check", "models/forecast.keras"], r"models/forecast.keras.*(no such file|not found)"),
+    ("text_file_as_keras", ["check", "notes.keras"], r"notes.keras"),
+    ("truncated_keras", ["check", "truncated.keras"], r"truncated.keras"),
+    ("npy_as_model", ["check", "x.npy"], r"x.npy"),
+    ("directory_not_a_model", ["check", "empty_dir"], r"empty_dir"),
+    ("batch_zero", ["check", "m.keras", "--batch", "0"], r"--batch: must be at least 1, got 0"),
+    ("batch_not_a_number", ["check", "m.keras", "--batch", "two"], r"--batch: expected a whole number, got 'two'"),
+    ("time_zero", ["check", "m.keras", "--time", "0"], r"--time: must be at least 1"),
+    ("seed_negative", ["check", "m.keras", "--seed", "-1"], r"--seed: must be 0 or more"),
+    ("batch_size_zero", ["check", "m.keras", "--batch-size", "0"], r"--batch-size: must be at least 1"),
+    ("kind_without_scope", ["check", "x.npy", "--kind", "keras.layers.LSTM"], r"--kind and --config.*need --scope"),
+    ("config_without_scope", ["check", "x.npy", "--config", "{}"], r"need --scope"),
+    ("scope_without_kind", ["check", "ckpt", "--scope", "rnn/lstm_cell"], r"needs --scope, --kind and --config"),
+    ("unknown_kind", ["check", "ckpt", "--scope", "s", "--kind", "tf.nn.LSTMCell", "--config", "{}"],
+     r"unknown --kind 'tf.nn.LSTMCell'; expected one of \[.*keras.layers.LSTM"),
+    ("config_not_json", ["check", "ckpt", *CKPT, "--config", "{num_units: 8}"], r"--config is not valid JSON"),
+    ("config_not_object", ["check", "ckpt", *CKPT, "--config", "[8]"], r"--config must be a JSON object"),
+    ("config_unknown_key", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8, "units": 8}', "--input", "x.npy"],
+     r"unknown config key\(s\) \['units'\]"),
+    ("config_missing_units", ["check", "ckpt", *CKPT, "--config", "{}"], r"num_units'\] is required"),
+    ("checkpoint_without_input", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}'], r"exactly one --input"),
+    ("checkpoint_input_2d", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x2d.npy"],
+     r"--input x2d.npy: expected a float array \(batch, time, features\), got float32 of shape \(5, 4\)"),
+    ("checkpoint_input_ints", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "ints.npy"],
+     r"expected a float array"),
+    ("checkpoint_missing", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy"],
+     r"ckpt: no such checkpoint"),
+    ("input_missing_file", ["check", "m.keras", "--input", "nope.npy"], r"--input nope.npy: no such file"),
+    ("input_not_an_array", ["check", "m.keras", "--input", "notes.npy"], r"--input notes.npy: cannot be read"),
+    ("input_given_twice", ["check", "m.keras", "--input", "a=x.npy", "--input", "a=x.npy"], r"'a' is given twice"),
+    ("npz_with_a_name", ["check", "m.keras", "--input", "a=inputs.npz"], r"give it without NAME="),
+    ("unnamed_among_several", ["check", "m.keras", "--input", "x.npy", "--input", "b=x.npy"],
+     r"give every input as NAME=FILE"),
+]
+
+
+@pytest.mark.parametrize("args, pattern", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_exits_2_with_a_short_message(files, args, pattern):
+    proc = cli(*args, cwd=files)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], proc.stderr[-1500:])
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert re.search(pattern, proc.stderr), proc.stderr
+
+
+def test_version_and_help(tmp_path):
+    proc = cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"lstm-ref {lstm_ref.__version__}"
+    proc = cli("check", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for text in ("exit codes:", "0 every checked layer", "1 at least one is not", "2 usage or input error",
+                 "--batch-size", "(default: 256)", "--json PATH", "relative paths"):
+        assert text.lower() in " ".join(proc.stdout.lower().split()), text
