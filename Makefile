@@ -19,19 +19,27 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # TF 2.15 + tensorflow-addons cannot share a venv with TF 2.21 / Keras 3.
+# Only the extra's packages: the tfa worker imports lstm_ref from the work
+# tree (the client sets PYTHONPATH), and no second editable build races the
+# first one for the egg-info when both venvs are built at once.
+TFA_REQUIREMENTS = $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['oracle-tfa']))")
+
 $(TFA_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(TFA_VENV)
-	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check -e '.[oracle-tfa]'
+	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check $(TFA_REQUIREMENTS)
 	touch $@
 
 # Two processes (the machine's two cores); the tests that share saved models
 # run in one of them (conftest.py, xdist_group).  PYTEST_ARGS= runs serially.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-test: venvs
+# The two venvs are built side by side (most of the time is pip unpacking).
+test:
+	$(MAKE) -j2 venvs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-report: venvs
+report:
+	$(MAKE) -j2 venvs
 	$(PY) -m lstm_ref report
 
 fixtures: venvs

@@ -190,24 +190,18 @@ def test_a_broken_layer_fails_and_is_named(tmp_path, tensorflow_process):
     assert proc.returncode == 2 and "LeakyLSTM" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["no_lstm.keras"], r"no LSTM layer in .*no_lstm.keras; it holds: .*GRU"),
-    (["encdec.keras", "--input", "enc_in=x.npy"], r"input 'dec_in' is missing"),
-    (["encdec.keras", "--input", "x.npy"], r"the model has 2 inputs; give each as --input NAME=FILE"),
-    (["embed_lstm.keras", "--input", "x.npy"], r"input 'tokens' expects shape \(None, None\), got \(2, 5, 4\)"),
-    (["masking_lstm.keras", "--input", "x2d.npy"], r"input 'frames' expects shape \(None, None, 3\), got \(5, 4\)"),
-])
-def test_model_input_errors_exit_2(keras3_models, tmp_path, args, message):
+def test_model_input_errors_exit_2(keras3_models, tmp_path):
+    """Faults only the framework can see come back as one line and exit 2
+    (every such message is tested on the worker op in test_model_walk.py)."""
     import re
 
-    for name in ("no_lstm.keras", "encdec.keras", "embed_lstm.keras", "masking_lstm.keras"):
-        os.symlink(keras3_models[name], tmp_path / name)
-    np.save(tmp_path / "x.npy", np.zeros((2, 5, 4), "float32"))
+    os.symlink(keras3_models["encdec.keras"], tmp_path / "encdec.keras")
     np.save(tmp_path / "x2d.npy", np.zeros((5, 4), "float32"))
-    proc = cli(*args, cwd=tmp_path)
+    proc = cli("encdec.keras", "--input", "enc_in=x2d.npy", "--input", "dec_in=x2d.npy", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-1000:] + proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert re.search(message, proc.stderr), proc.stderr
+    assert re.search(r"input 'dec_in' expects shape \(None, None, 3\), got \(5, 4\)|input 'enc_in' expects shape "
+                     r"\(None, None, 4\), got \(5, 4\)", proc.stderr), proc.stderr
 
 
 EXPORT = textwrap.dedent("""

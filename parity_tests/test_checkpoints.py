@@ -135,3 +135,18 @@ def test_tf2_files_reproduce_tf(written, where, scope):
 def test_unknown_scope_or_path_lists_what_is_there(written, where, scope, pattern):
     with pytest.raises(WeightError, match=pattern):
         load_weights(written / where, scope)
+
+
+def test_check_command_on_the_checkpoint(written, tmp_path):
+    """The README's command on this peephole/projection checkpoint: PASS with
+    the right config; with a config that does not fit, the reference's own
+    "unknown weight(s)" message and exit 2, before TF runs the cell."""
+    expected = np.load(written / "expected.npz")
+    np.save(tmp_path / "x.npy", expected["x"])
+    base = [sys.executable, "-m", "lstm_ref", "check", os.path.relpath(written / "ckpt", tmp_path), "--scope",
+            "rnn/lstm_cell", "--kind", KIND, "--input", "x.npy"]
+    proc = subprocess.run([*base, "--config", json.dumps(CONFIG)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc = subprocess.run([*base, "--config", '{"num_units": 4}'], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown weight(s) ['projection/kernel', 'w_f_diag', 'w_i_diag', 'w_o_diag']" in proc.stderr

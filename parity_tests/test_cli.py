@@ -1,11 +1,12 @@
 """The command line: conventions (exit codes, short errors, --version, help)
-and a bad-input table, each row run as a user would, from another directory
-with relative paths.
+and a bad-input table, run from another directory with relative paths.
 
 Every row must exit 2 with one short line on stderr naming the culprit and
-no traceback.  Rows that need a framework to find the fault (a model file
-Keras cannot load, inputs that do not fit the model) use models written by
-TF and are marked live.
+no traceback.  The rows run ``lstm_ref.harness.cli.main`` in this process
+(they fail before any framework starts); a few run as a real ``lstm-ref``
+subprocess too, to prove the same from the outside.  Faults only a
+framework can find (inputs that do not fit a model) are in
+``test_check_command.py`` and ``test_model_walk.py``.
 """
 
 import re
@@ -89,13 +90,33 @@ BAD = [
 ]
 
 
+def run_main(args, cwd, monkeypatch, capsys):
+    from lstm_ref.harness.cli import main
+
+    monkeypatch.chdir(cwd)
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("args, pattern", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_input_exits_2_with_a_short_message(files, args, pattern):
+def test_bad_input_exits_2_with_a_short_message(files, args, pattern, monkeypatch, capsys):
+    code, out, err = run_main(args, files, monkeypatch, capsys)
+    assert code == 2, (code, out[-500:], err[-1500:])
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.search(pattern, err), err
+
+
+@pytest.mark.parametrize("row", ["truncated_keras", "batch_zero", "config_not_json", "input_missing_file"])
+def test_the_same_from_a_real_process(files, row):
+    args, pattern = next(b[1:] for b in BAD if b[0] == row)
     proc = cli(*args, cwd=files)
-    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], proc.stderr[-1500:])
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert re.search(pattern, proc.stderr), proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and re.search(pattern, proc.stderr), proc.stderr
 
 
 def test_version_and_help(tmp_path):

@@ -236,6 +236,7 @@ def test_batches_of_one_input(oracle_pool, keras3_models):
     ({"enc_in": np.zeros((3, 5, 4), "float32"), "dec_in": np.zeros((3, 4, 3), "float32"),
       "x": np.zeros((3, 5, 4), "float32")}, "unknown input 'x'"),
     ({"enc_in": np.zeros((3, 5, 4), "float32"), "dec_in": np.zeros((2, 4, 3), "float32")}, "different batch sizes"),
+    ({"": np.zeros((3, 5, 4), "float32")}, "the model has 2 inputs; give each as --input NAME=FILE"),
 ])
 def test_wrong_inputs_are_user_errors(oracle_pool, keras3_models, inputs, message):
     with pytest.raises(OracleInputError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -93,7 +93,11 @@ def _zip(path):
 
 
 def _hdf5(path):
-    import h5py
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py comes with the oracle and test extras
+        raise InputError(f"{path} is an HDF5 file; telling Keras 2 from Keras 3 .h5 models needs h5py "
+                         "(pip install h5py)") from None
 
     try:
         with h5py.File(path, "r") as f:
