@@ -6,6 +6,7 @@ capped by ``LSTM_PARITY_MAX_*`` environment variables (parity_tests/strategies.p
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,7 +16,7 @@ from lstm_ref.harness.oracles.client import OraclePool, OracleUnavailable
 # A test that uses one of these fixtures talks to a framework: it is marked
 # ``live`` automatically, so that ``pytest -m "not live"`` runs everything
 # else with NumPy alone (no TensorFlow installed).
-LIVE_FIXTURES = {"oracle_pool", "oracle_for", "tensorflow_process"}
+LIVE_FIXTURES = {"oracle_pool", "oracle_for", "tensorflow_process", "keras3_models", "tf_keras_models"}
 
 settings.register_profile(
     "ci",
@@ -61,20 +62,37 @@ def oracle_for(oracle_pool):
     return get
 
 
+def _models_built_once(framework, tmp_path_factory):
+    """Build the framework's saved models once per test run: under
+    pytest-xdist the processes share the base temp directory, and the first
+    one to take the lock builds while the other waits and reuses."""
+    import fcntl
+    import json
+
+    from parity_tests import saved_models
+
+    root = tmp_path_factory.getbasetemp().parent
+    done = root / f"{framework}_models.json"
+    with open(root / f"{framework}_models.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            directory = root / f"{framework}_models"
+            directory.mkdir(exist_ok=True)
+            built = saved_models.build(framework, directory)
+            done.write_text(json.dumps({name: str(path) for name, path in built.items()}))
+    return {name: Path(path) for name, path in json.loads(done.read_text()).items()}
+
+
 @pytest.fixture(scope="session")
 def keras3_models(tmp_path_factory, tensorflow_process):
     """Real Keras 3 models saved by Keras (``parity_tests/saved_models.py``): ``{file name: path}``."""
-    from parity_tests import saved_models
-
-    return saved_models.build("keras3", tmp_path_factory.mktemp("keras3_models"))
+    return _models_built_once("keras3", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tf_keras_models(tmp_path_factory, tensorflow_process):
     """Real Keras 2 (tf_keras) models, .h5 and SavedModel directories: ``{name: path}``."""
-    from parity_tests import saved_models
-
-    return saved_models.build("tf_keras", tmp_path_factory.mktemp("tf_keras_models"))
+    return _models_built_once("tf_keras", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -83,20 +101,10 @@ def tensorflow_process():
     Keras 3 model, a TF checkpoint writer): they are live tests."""
 
 
-# Saved models are built once per process; under pytest-xdist's
-# ``--dist loadgroup`` (make test) the tests that use them share one worker.
-MODEL_GROUPS = ("tf_keras_models", "keras3_models")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        if LIVE_FIXTURES & names or set(MODEL_GROUPS) & names:
+        if LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
-        group = next((g for g in MODEL_GROUPS if g in names), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_report_header(config):

@@ -177,10 +177,7 @@ def _inputs(meta, arrays):
     h0 = tf.constant(arrays["h0"], dtype=dtype) if "h0" in arrays else tf.zeros([batch, units], dtype)
     c0 = tf.constant(arrays["c0"], dtype=dtype) if "c0" in arrays else tf.zeros([batch, units], dtype)
     if "mask" in arrays:
-        mask = arrays["mask"].astype(bool)
-        lengths = mask.sum(axis=1).astype(np.int32)
-        if not np.array_equal(mask, np.arange(time)[None, :] < lengths[:, None]):
-            raise ValueError("dynamic_rnn's sequence_length expresses right-padded masks only")
+        lengths = protocol.sequence_lengths(arrays["mask"])
     else:
         lengths = np.full([batch], time, np.int32)
     return config, x, weights, h0, c0, lengths

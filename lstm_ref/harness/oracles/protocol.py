@@ -21,6 +21,18 @@ class UserError(ValueError):
     show the user, not a traceback."""
 
 
+def sequence_lengths(mask) -> np.ndarray:
+    """The ``sequence_length`` of ``dynamic_rnn`` for a (batch, time) mask:
+    its rows must be right-padded (True... then False...), the only masks a
+    length can express.  For the TF1 workers (the references refuse other
+    masks before a request is sent)."""
+    mask = np.asarray(mask, bool)
+    lengths = mask.sum(axis=1)
+    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        raise ValueError("mask is not right-padded; dynamic_rnn's sequence_length cannot express it")
+    return lengths.astype(np.int32)
+
+
 def encode(meta: dict, arrays: dict) -> bytes:
     buf = io.BytesIO()
     payload = {k: np.asarray(v) for k, v in arrays.items()}

@@ -77,13 +77,6 @@ def hello(meta, arrays):
     return info, {}
 
 
-def _sequence_length(mask):
-    lengths = mask.sum(axis=1)
-    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
-        raise ValueError("mask is not right-padded; dynamic_rnn's sequence_length cannot express it")
-    return lengths.astype(np.int32)
-
-
 def run(meta, arrays):
     kind, config = meta["kind"], meta["config"]
     x = arrays["x"]
@@ -97,7 +90,7 @@ def run(meta, arrays):
     h0 = arrays.get("h0", np.zeros((batch, out_units))).astype(np_dtype)
     c0 = arrays.get("c0", np.zeros((batch, units))).astype(np_dtype)
     xs = tf.constant(x.astype(np_dtype))
-    lengths = _sequence_length(arrays["mask"].astype(bool)) if "mask" in arrays else None
+    lengths = protocol.sequence_lengths(arrays["mask"]) if "mask" in arrays else None
     kw = {"sequence_length": None if lengths is None else tf.constant(lengths)}
     init = tf1.nn.rnn_cell.LSTMStateTuple(tf.constant(c0), tf.constant(h0))
     if "h0" not in arrays:
