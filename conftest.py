@@ -71,7 +71,11 @@ def _models_built_once(framework, tmp_path_factory):
 
     from parity_tests import saved_models
 
-    root = tmp_path_factory.getbasetemp().parent
+    # Under xdist every process has its own basetemp inside the run's one;
+    # run serially, the parent would outlive the run, so stay inside it.
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
     done = root / f"{framework}_models.json"
     with open(root / f"{framework}_models.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

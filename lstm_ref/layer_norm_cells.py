@@ -387,8 +387,9 @@ class _ContribKerasEpsilon(LayerNormBasicLSTMCell):
 def _skip_norm(cls, skipped):
     """A port of ``cls`` that leaves out the norm named ``skipped``."""
     def _norm(self, params, scope, v):
-        return v if scope == skipped else cls._norm(self, params, scope, v)
-    return type(f"{cls.__name__}Without_{skipped}", (cls,), {"_norm": _norm, "__doc__": f"No {skipped} norm."})
+        return v if scope == skipped else super(port, self)._norm(params, scope, v)
+    port = type(f"{cls.__name__}Without_{skipped}", (cls,), {"_norm": _norm, "__doc__": f"No {skipped} norm."})
+    return port
 
 
 class _TfaPerGateNorm(LayerNormLSTMCell):

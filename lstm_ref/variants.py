@@ -120,18 +120,20 @@ def activation_read_as(cls, name, fn):
     """A port of ``cls`` that resolves the activation ``name`` to ``fn``
     (Keras 2's hard_sigmoid for Keras 3's, tanh for None, ...)."""
     def resolve_activation(self, given, role):
-        return fn if given == name else cls.resolve_activation(self, given, role)
+        return fn if given == name else super(port, self).resolve_activation(given, role)
 
-    return type(f"{cls.__name__}_{name}_as_{fn.__name__}", (cls,), {
+    port = type(f"{cls.__name__}_{name}_as_{fn.__name__}", (cls,), {
         "resolve_activation": resolve_activation, "__doc__": f"{cls.kind} with {name!r} read as {fn.__name__}."})
+    return port
 
 
 def mask_output_flipped(cls):
     """A port of ``cls`` that zeroes masked outputs where TF repeats the
     previous one (and repeats where TF zeroes)."""
     def _configure(self, options):
-        cls._configure(self, options)
+        super(port, self)._configure(options)
         self.zero_output_for_mask = not self.zero_output_for_mask
 
-    return type(f"{cls.__name__}_mask_output_flipped", (cls,), {
+    port = type(f"{cls.__name__}_mask_output_flipped", (cls,), {
         "_configure": _configure, "__doc__": mask_output_flipped.__doc__})
+    return port

@@ -36,6 +36,7 @@ def files(tmp_path_factory):
     np.save(d / "x2d.npy", np.zeros((5, 4), "float32"))
     np.save(d / "ints.npy", np.zeros((2, 5, 4), "int32"))
     np.savez(d / "inputs.npz", enc_in=np.zeros((2, 5, 4), "float32"))
+    np.save(d / "empty.npy", np.zeros((0, 5, 4), "float32"))
     (d / "notes.keras").write_text("not a model\n")
     (d / "notes.npy").write_text("not an array\n")
     with zipfile.ZipFile(d / "whole.keras", "w") as z:
@@ -87,6 +88,14 @@ BAD = [
     ("npz_with_a_name", ["check", "m.keras", "--input", "a=inputs.npz"], r"give it without NAME="),
     ("unnamed_among_several", ["check", "m.keras", "--input", "x.npy", "--input", "b=x.npy"],
      r"give every input as NAME=FILE"),
+    ("input_with_no_rows", ["check", "m.keras", "--input", "empty.npy"], r"shape \(0, 5, 4\); expected at least one row"),
+    ("batch_with_input", ["check", "m.keras", "--input", "x.npy", "--batch", "4", "--seed", "1"],
+     r"--batch, --seed have no effect with --input"),
+    ("seed_with_scope", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy", "--seed", "3"],
+     r"--seed has no effect on a checkpoint \(--scope\)"),
+    ("json_into_a_missing_folder", ["check", "m.keras", "--json", "out/result.json"], r"--json out/result.json: cannot "
+     r"write there \(no writable directory"),
+    ("json_is_a_directory", ["check", "m.keras", "--json", "empty_dir"], r"--json empty_dir: is a directory"),
 ]
 
 

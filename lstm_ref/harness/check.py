@@ -38,7 +38,7 @@ class LayerResult:
     status: str  # "pass", "fail" or "skipped"
     reason: str = ""
     dtype: str = ""
-    shape: str = ""  # the x the layer received, batch x time x features
+    shape: str = ""  # the x the layer received, rows x time x features (the worst batch's time)
     ratio: float = None  # worst |ref - tf| / bound (<= 1 passes)
     h_max_abs: float = None
     c_max_abs: float = None
@@ -59,6 +59,8 @@ class LayerResult:
         worst = other if (other.ratio or 0) > (self.ratio or 0) else self
         out = LayerResult(**{**worst.__dict__})
         out.rows = self.rows + other.rows
+        if out.shape:  # the x of every batch: all the rows
+            out.shape = "x".join([str(out.rows)] + out.shape.split("x")[1:])
         out.h_max_abs = _max(self.h_max_abs, other.h_max_abs)
         out.c_max_abs = _max(self.c_max_abs, other.c_max_abs)
         out.status = "fail" if "fail" in (self.status, other.status) else self.status
@@ -120,9 +122,12 @@ def compare_layer(name, case, desired, row_offset=0, returned=None, return_seque
 
 
 def _with_returned(trace, returned, return_sequences):
-    """``trace`` plus its view of what the layer returns (``model:<field>``)."""
-    views = {"model:h": trace.h if return_sequences else trace.h[:, -1],
-             "model:final_h": trace.final_h, "model:final_c": trace.final_c}
+    """``trace`` plus its view of what the layer returns (``model:<field>``):
+    the per-step output (its first field), or its last step without
+    ``return_sequences``, and the final states."""
+    output = next(iter(trace.fields))
+    views = {f"model:{name}": value for name, value in trace.fields.items() if name.startswith("final_")}
+    views[f"model:{output}"] = trace[output] if return_sequences else trace[output][:, -1]
     return Trace({**trace.fields, **{k: views[k] for k in returned}})
 
 
@@ -208,13 +213,15 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
             results[layer["path"]] = results[layer["path"]].merge(row) if layer["path"] in results else row
         for j, group in enumerate(meta.get("merged", [])):
             if group["forward"] not in traces or group["backward"] not in traces:
+                skipped.append((f"{group['path']} (merged)", "a direction was not checked (see its row)"))
                 continue
             desired = [out[k] for k in sorted(k for k in out if k == f"merged:{j}" or k.startswith(f"merged:{j}:"))]
             layer = meta["layers"][group["forward"]]
             dtype = _output(traces[group["forward"]]).dtype
             row = compare_merged(group, traces, exacts, desired, layer["kind"], dtype, offset)
             row.source = "Bidirectional"
-            tf_merge = merge_directions(out[f"{group['forward']}:h"], out[f"{group['backward']}:h"],
+            output = meta["layers"][group["forward"]].get("output", "h")
+            tf_merge = merge_directions(out[f"{group['forward']}:{output}"], out[f"{group['backward']}:{output}"],
                                         group["merge_mode"], group["return_sequences"])
             row.tf_bitwise = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(tf_merge, desired))
             key = row.layer
@@ -224,8 +231,11 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
 
 
 def _layer_case(layer, out, i):
+    from .records import record_of
+
     weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
-    states = {k[len(f"{i}:"):]: out[k] for k in (f"{i}:h0", f"{i}:c0") if k in out}
+    names = [f"{s}0" for s in record_of(layer["kind"]).reference.STATE]  # the family's carried state
+    states = {name: out[f"{i}:{name}"] for name in names if f"{i}:{name}" in out}
     return Case(layer["kind"], layer["config"], out[f"{i}:x"], weights, out.get(f"{i}:mask"), name=layer["path"],
                 **states)
 

@@ -9,6 +9,7 @@ neither a pass nor a parity failure.
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EPILOG = """exit codes:
   0  every checked layer (or case) is within tolerance
   1  at least one is not: a parity failure
-  2  usage or input error: a short message names the culprit (--debug shows the traceback)
+  2  usage or input error (or a framework not installed): a short message names the culprit
+     (--debug shows the traceback)
   3  a framework worker crashed or hung (its stderr is shown under --debug)
 """
 
@@ -85,12 +87,13 @@ def build_parser():
                      help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
                           "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
                           "--batch/--time/--seed)")
-    chk.add_argument("--batch", type=_positive_int, default=2, help="rows of random input when no --input")
-    chk.add_argument("--time", type=_positive_int, default=7,
-                     help="steps of random input when the model leaves time open")
-    chk.add_argument("--seed", type=_seed, default=0, help="seed of the random inputs")
-    chk.add_argument("--batch-size", type=_positive_int, default=256,
-                     help="rows sent to the framework at a time (memory stays flat for large inputs)")
+    chk.add_argument("--batch", type=_positive_int, help="rows of random input when no --input (default: 2)")
+    chk.add_argument("--time", type=_positive_int,
+                     help="steps of random input when the model leaves time open (default: 7)")
+    chk.add_argument("--seed", type=_seed, help="seed of the random inputs (default: 0)")
+    chk.add_argument("--batch-size", type=_positive_int,
+                     help="rows sent to the framework at a time, so that memory stays flat for large inputs "
+                          "(default: 256)")
     chk.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
                      help="a Python file defining the model's custom layers (registered with "
                           "keras.saving.register_keras_serializable), imported before the model loads; repeatable")
@@ -116,7 +119,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from ..errors import LstmRefError
-    from .oracles.client import OracleError, OracleInputError
+    from .oracles.client import OracleError, OracleInputError, OracleUnavailable
 
     try:
         if args.command == "check":
@@ -124,7 +127,7 @@ def main(argv=None):
         from .report import main as report_main
 
         return report_main(_user_path(args.out), with_live=not args.no_live, progress=not args.no_progress)
-    except (LstmRefError, OracleInputError, UsageError) as exc:
+    except (LstmRefError, OracleInputError, OracleUnavailable, UsageError) as exc:
         if args.debug:
             raise
         print(f"lstm-ref {args.command}: error: {_one_line(exc)}", file=sys.stderr)
@@ -152,9 +155,32 @@ def _user_path(text) -> Path:
 # -- check ----------------------------------------------------------------------
 
 
+DRAWN = {"batch": 2, "time": 7, "seed": 0}
+
+
+def _refuse_unused(args, names, why):
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, [])]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no effect {why}; leave "
+                         f"{'it' if len(given) == 1 else 'them'} out")
+
+
+def _json_target(args):
+    """The --json path, checked before any work: its folder must exist."""
+    if not args.json:
+        return None
+    path = _user_path(args.json)
+    if path.is_dir():
+        raise UsageError(f"--json {args.json}: is a directory; give a file name")
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--json {args.json}: cannot write there (no writable directory {path.parent})")
+    return path
+
+
 def check_command(args):
     from . import check
 
+    args.json_path = _json_target(args)
     models = [_user_path(m) for m in args.model]
     if args.scope is None and (args.kind or args.config):
         raise UsageError("--kind and --config describe a checkpoint's cell and need --scope; "
@@ -162,10 +188,13 @@ def check_command(args):
     if args.scope is not None:
         if len(models) != 1:
             raise UsageError("--scope checks one checkpoint at a time")
+        _refuse_unused(args, ("batch", "time", "seed", "batch_size", "custom_objects"), "on a checkpoint (--scope)")
         return _check_checkpoint(args, models[0], check)
     from .model_format import model_format
 
     inputs = _read_inputs(args.input)
+    if inputs:
+        _refuse_unused(args, ("batch", "time", "seed"), "with --input (they shape drawn inputs)")
     if inputs and len(models) > 1:
         raise UsageError("--input goes with one model; check several models on drawn inputs, or one at a time")
     custom = [_user_path(p) for p in args.custom_objects]
@@ -178,8 +207,12 @@ def check_command(args):
     try:
         for model, (oracle_name, description) in zip(models, formats):
             results, skipped, _ = check.check_model(
-                model, pool.get(oracle_name), inputs, batch=args.batch, time=args.time, seed=args.seed,
-                batch_size=args.batch_size, progress=_progress(args, "batches"), custom_objects=custom)
+                model, pool.get(oracle_name), inputs, batch=args.batch or DRAWN["batch"],
+                time=args.time or DRAWN["time"], seed=DRAWN["seed"] if args.seed is None else args.seed,
+                batch_size=args.batch_size or 256, progress=_progress(args, "batches"), custom_objects=custom)
+            if not results:
+                raise UsageError(f"{model}: nothing to check: every LSTM was skipped ("
+                                 + "; ".join(f"{name}: {why}" for name, why in skipped) + ")")
             reports.append((model, description, results, skipped))
     finally:
         pool.close()
@@ -241,6 +274,9 @@ def _read_inputs(specs) -> dict:
         else:
             arrays = {name: loaded}
         for key, value in arrays.items():
+            if value.ndim == 0 or value.shape[0] == 0:
+                raise UsageError(f"--input {spec}: {key or 'the array'} has shape {value.shape}; expected at least "
+                                 "one row")
             if key in inputs:
                 raise UsageError(f"--input: input {key or '(the only one)'!r} is given twice")
             if value.dtype.kind not in "fiub":
@@ -275,10 +311,24 @@ def _finish(args, reports):
         layers += [{"model": str(model), "format": description, **r.as_json()} for r in rows]
         passed &= all(r.status == "pass" for r in results)
         print_results(model, description, results, skipped)
-    if args.json:
-        payload = {"passed": passed, "layers": layers}
-        _user_path(args.json).write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    if args.json_path:
+        payload = {"passed": passed, "layers": [_finite(layer) for layer in layers]}
+        args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _finite(value):
+    """Strict JSON: NaN and infinities (a NaN mismatch, an infinite ratio)
+    become the strings "nan", "inf", "-inf"; NumPy scalars become Python's."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _fmt(value, spec=".2e"):

@@ -145,7 +145,7 @@ def write_markdown(rows, env, path):
     lines = ["# lstm_ref parity report", "",
              f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
              "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
-             "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/tolerances.py); "
+             "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/harness/tolerances.py); "
              "`oracle mode` is the same for the float64 reference (TF's own rounding); "
              "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
              "can tell it from the truth).", "",
@@ -257,7 +257,7 @@ def write_html(rows, env, path):
            "<h1>lstm_ref parity report</h1>",
            f"<p><b>{n_pass}/{len(rows)} cases within tolerance.</b> <i>ratio</i> = worst |ref&minus;tf| / bound over h, c "
            "and the final states (&le; 1 passes; the bound is atol + rtol|tf| + rounding &times; the reference's own "
-           "rounding error, see <code>lstm_ref/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "
+           "rounding error, see <code>lstm_ref/harness/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "
            "reference: TF's own rounding. <i>nearest wrong semantics</i> = the smallest ratio a plausible wrong "
            "semantics reaches: &gt; 1 means the case can tell it from the truth; BLIND lists those it cannot.</p>",
            _kind_summary(rows), "<h2>Cases</h2><div class='wrap'><table><tr>"

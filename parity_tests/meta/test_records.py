@@ -159,3 +159,29 @@ def test_the_core_and_the_wire_need_no_framework():
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_two_faults_compose_into_both():
+    """A pair of variants is both faults at once: each part's change shows
+    in the composed port (the search over pairs relies on it)."""
+    from lstm_ref import activations
+    from lstm_ref.tf_keras_lstm import TF_KERAS_LSTM_VARIANTS
+    from lstm_ref.variants import compose
+
+    by_name = {v.name: v for v in TF_KERAS_LSTM_VARIANTS}
+    pair = compose(by_name["Keras 3 hard_sigmoid"], by_name["activation=None as tanh (TF1 cells' rule)"])
+    case = lstm_ref.Case("tf_keras.layers.LSTM", {"units": 2, "activation": None, "recurrent_activation": "hard_sigmoid"},
+                         np.ones((1, 2, 3), "float32"), {})
+    ref, _ = pair.port(case)
+    assert ref.activation is activations.tanh and ref.recurrent_activation is activations.hard_sigmoid
+    weights = build_weights_for(ref)
+    moved = compose(by_name["gate order i,f,o,c"], by_name["forget bias +1 at run time (TF1 habit)"]).weights(
+        dict(weights), case)
+    assert not np.array_equal(moved["kernel"], weights["kernel"])
+    assert not np.array_equal(moved["bias"][2:4], weights["bias"][2:4])
+
+
+def build_weights_for(ref):
+    from lstm_ref.case import build_weights
+
+    return build_weights(ref, np.random.default_rng(0), 3)

@@ -7,6 +7,7 @@ fails with :class:`OracleError` and the next request starts a fresh worker.
 """
 
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -90,7 +91,15 @@ class Oracle:
             env=env, cwd=ROOT,
         )
         self._stderr = []
-        self.info = self._exchange({"op": "hello"}, {}, timeout=max(self.timeout, 300))[0]
+        try:
+            self.info = self._exchange({"op": "hello"}, {}, timeout=max(self.timeout, 300))[0]
+        except OracleError as exc:
+            missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", str(exc))
+            if missing:
+                raise OracleUnavailable(
+                    f"oracle {self.spec.name!r}: its environment ({python}) has no module {missing.group(1)!r}; "
+                    "`make venvs` builds it") from None
+            raise
 
     def _read_exactly(self, n, deadline):
         chunks, got = [], 0

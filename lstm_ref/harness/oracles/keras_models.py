@@ -139,6 +139,21 @@ def _keras3_op(keras, name):
     return None
 
 
+def carried_c(probe_c, mask, go_backwards, c0):
+    """The carried c at every step, from a probe whose output is
+    ``concat([h, c])`` under Keras' masking (a masked step repeats the
+    previous output): the probe's c at the row's last valid step so far,
+    ``c0`` before any.  ``mask`` is in input order; ``None``: no mask."""
+    if mask is None:
+        return probe_c
+    mask = np.asarray(mask, bool)
+    mask = mask[:, ::-1] if go_backwards else mask
+    steps = np.arange(mask.shape[1])
+    last_valid = np.maximum.accumulate(np.where(mask, steps, -1), axis=1)
+    gathered = np.take_along_axis(probe_c, np.maximum(last_valid, 0)[..., None], axis=1)
+    return np.where(last_valid[..., None] >= 0, gathered, c0[:, None, :])
+
+
 def _root_cause(exc):
     """The innermost message of an exception chain (Keras wraps "Could not
     locate class 'X'" in a generic deserialization error), with the fix
@@ -373,7 +388,10 @@ class _Model:
         full = [batch] + [time if d is None else d for d in shape[1:]]
         if dtype.kind == "f":
             return rng.standard_normal(full).astype(dtype)
-        steps = full[1] if len(full) > 1 else 1
+        if len(full) < 2:  # one value per row: nothing to pad
+            values = rng.random(full) < 0.5 if dtype.kind == "b" else rng.integers(1, self._vocabulary(), size=full)
+            return values.astype(dtype)
+        steps = full[1]
         lengths = rng.integers(max(1, steps // 2), steps + 1, size=batch)
         if batch > 1 and steps > 1:
             lengths[0], lengths[1] = steps, max(1, steps - 1 - int(rng.integers(0, max(1, steps // 2))))
@@ -594,6 +612,8 @@ def model_lstms(keras, run, meta, arrays):
         for n, (_, output) in enumerate(recorded.get(id(layer), [])):
             f_rows, b_rows = index.get((id(fwd), n)), index.get((id(bwd), n))
             if not f_rows or not b_rows or len(fwd.cells) != 1 or len(bwd.cells) != 1:
+                skipped.append([path, "the merged output of a Bidirectional whose directions are not single LSTM "
+                                      "rows is not rebuilt (each direction's rows are checked)"])
                 continue
             outs = _flat(tf, output)
             j = len(merged)

@@ -148,14 +148,7 @@ def run(meta, arrays):
     units = layer.cell.units
     probe_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
     c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
-    if "mask" in arrays:
-        # Carried c = the probe's c at the last valid step so far, c0 before any.
-        mask = arrays["mask"].astype(bool)
-        mask = mask[:, ::-1] if layer.go_backwards else mask
-        steps = np.arange(mask.shape[1])
-        last_valid = np.maximum.accumulate(np.where(mask, steps, -1), axis=1)
-        gathered = np.take_along_axis(probe_c, np.maximum(last_valid, 0)[..., None], axis=1)
-        probe_c = np.where(last_valid[..., None] >= 0, gathered, c0[:, None, :])
+    probe_c = keras_models.carried_c(probe_c, arrays.get("mask"), layer.go_backwards, c0)
     if not np.array_equal(probe_c[:, -1], final_c, equal_nan=True):
         raise AssertionError("cross-check: the carried c rebuilt from the outputs differs from the final c state")
     _requests[0] += 1
