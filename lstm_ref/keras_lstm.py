@@ -49,7 +49,8 @@ class KerasLSTM(Reference):
         "use_cudnn": (lambda v: v is True, "the reference mirrors the CPU path; cuDNN is a different kernel"),
     }
 
-    def _configure(self, options):
+    def _configure_layer(self, options):
+        """What every Keras LSTM layer (Keras 3, tf_keras) takes alike."""
         if options["units"] is None:
             raise ConfigError(f"{self.kind}: config['units'] is required")
         self.units = self.out_units = self._positive_int("units")
@@ -58,6 +59,9 @@ class KerasLSTM(Reference):
         self.use_bias = self._bool("use_bias")
         self.go_backwards = self._bool("go_backwards")
         self.zero_output_for_mask = self._bool("zero_output_for_mask")
+
+    def _configure(self, options):
+        self._configure_layer(options)
         self.implementation = options["implementation"]
         if self.implementation not in (1, 2):
             raise ConfigError(f"{self.kind}: config['implementation'] must be 1 or 2, got {self.implementation!r}")

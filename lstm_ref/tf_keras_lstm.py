@@ -118,14 +118,7 @@ class TfKerasLSTM(KerasLSTM):
     REFUSED = {"stateful": KerasLSTM.REFUSED["stateful"]}
 
     def _configure(self, options):
-        if options["units"] is None:
-            raise ConfigError(f"{self.kind}: config['units'] is required")
-        self.units = self.out_units = self._positive_int("units")
-        self.activation = self.resolve_activation(options["activation"], "activation")
-        self.recurrent_activation = self.resolve_activation(options["recurrent_activation"], "recurrent_activation")
-        self.use_bias = self._bool("use_bias")
-        self.go_backwards = self._bool("go_backwards")
-        self.zero_output_for_mask = self._bool("zero_output_for_mask")
+        self._configure_layer(options)
         self.unroll = self._bool("unroll")
         for key in ("time_major", "return_sequences", "return_state"):
             value = self.config.get(key, False)

@@ -25,16 +25,19 @@ def _x(rng, batch, time, features, dtype="float32", scale=1.0):
     return (scale * rng.standard_normal((batch, time, features))).astype(dtype)
 
 
-@golden("keras_seed_the_mice_had")
-def keras_seed_the_mice_had():
-    x = one_hot_the_mice_had()
-    w = {
+def seed_weights():
+    """The seed's Keras weights: 10 one-hot features, 5 units, everything 0.1."""
+    return {
         "kernel": np.full((10, 20), 0.1, "float32"),
         "recurrent_kernel": np.full((5, 20), 0.1, "float32"),
         "bias": np.full((20,), 0.1, "float32"),
     }
+
+
+@golden("keras_seed_the_mice_had")
+def keras_seed_the_mice_had():
     return Case(
-        KIND, {"units": 5, "return_sequences": True}, x, w,
+        KIND, {"units": 5, "return_sequences": True}, one_hot_the_mice_had(), seed_weights(),
         notes=(
             "The project's seed: one-hot 'the mice had', batch 1, 5 units, every weight and bias 0.1. "
             "All four gates see the same pre-activation and all units are equal, so it cannot tell "

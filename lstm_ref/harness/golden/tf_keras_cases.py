@@ -14,6 +14,7 @@ import numpy as np
 from ...case import build_weights
 from ...tf_keras_lstm import TfKerasLSTM
 from .case import Case, golden, one_hot_the_mice_had
+from .keras_cases import seed_weights
 
 KIND = TfKerasLSTM.kind
 
@@ -50,14 +51,8 @@ def _case(config, seed, batch, time, features, *, mask=None, states=False, notes
 
 @golden("tf_keras_seed_the_mice_had")
 def tf_keras_seed_the_mice_had():
-    x = one_hot_the_mice_had()
-    w = {
-        "kernel": np.full((10, 20), 0.1, "float32"),
-        "recurrent_kernel": np.full((5, 20), 0.1, "float32"),
-        "bias": np.full((20,), 0.1, "float32"),
-    }
     return Case(
-        KIND, {"units": 5, "return_sequences": True}, x, w,
+        KIND, {"units": 5, "return_sequences": True}, one_hot_the_mice_had(), seed_weights(),
         notes=(
             "The project's seed: one-hot 'the mice had', batch 1, 5 units, every weight and bias 0.1 "
             "(standard_lstm path). All four gates see the same pre-activation and all units are equal, so "
