@@ -6,12 +6,14 @@ TFA_VENV := .venv-tfa
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TFA_STAMP := $(TFA_VENV)/.installed
+TORCH_STAMP := .venv-torch/.installed
+ONNX_STAMP := .venv-onnx/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: test report fixtures fixtures-check bench mutants venvs clean
 
-venvs: $(STAMP) $(TFA_STAMP)
+venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +24,22 @@ $(STAMP): pyproject.toml
 # Only the extra's packages: the tfa worker imports lstm_ref from the work
 # tree (the client sets PYTHONPATH), and no second editable build races the
 # first one for the egg-info when both venvs are built at once.
-TFA_REQUIREMENTS = $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['oracle-tfa']))")
+# The same for the torch and onnxruntime oracles: each venv gets its extra.
+extra = $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)']))")
 
 $(TFA_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(TFA_VENV)
-	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check $(TFA_REQUIREMENTS)
+	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check $(call extra,oracle-tfa)
+	touch $@
+
+$(TORCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv .venv-torch
+	.venv-torch/bin/pip install -q --disable-pip-version-check $(call extra,oracle-torch)
+	touch $@
+
+$(ONNX_STAMP): pyproject.toml
+	$(PYTHON) -m venv .venv-onnx
+	.venv-onnx/bin/pip install -q --disable-pip-version-check $(call extra,oracle-onnx)
 	touch $@
 
 # Two processes (the machine's two cores; measured: three are slower); the
@@ -57,4 +70,4 @@ mutants: venvs
 	$(PY) -m parity_tests.mutants
 
 clean:
-	rm -rf $(VENV) $(TFA_VENV) reports .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx reports .pytest_cache .hypothesis

@@ -74,12 +74,15 @@ class Case:
         return f"Case({self.name or self.kind!r}, {self.config!r}, x{np.shape(self.x)})"
 
 
-def per_gate(rng, shape, scales, dtype="float32"):
-    """A weight whose gate blocks (split on the last axis) differ in scale and
-    sign, so that a gate-order bug changes the result.  ``scales`` has one
-    entry per gate block."""
-    blocks = np.split(rng.standard_normal(shape), len(scales), axis=-1)
-    return np.concatenate([b * s for b, s in zip(blocks, scales)], axis=-1).astype(dtype)
+def per_gate(rng, shape, scales, dtype="float32", axis=-1):
+    """A weight whose gate blocks (split on ``axis``, the last by default)
+    differ in scale and sign, so that a gate-order bug changes the result.
+    ``scales`` has one entry per gate block."""
+    blocks = np.split(rng.standard_normal(shape), len(scales), axis=axis)
+    return np.concatenate([b * s for b, s in zip(blocks, scales)], axis=axis).astype(dtype)
+
+
+GATE_BIASES = (0.2, 1.0, -0.3, 0.4)  # per gate block; a second bias gets (-0.1, 0.3, 0.2, -0.2)
 
 
 def build_weights(ref, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_scale=0.5, dtype=None):
@@ -89,6 +92,9 @@ def build_weights(ref, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_s
     a per-unit pattern, so that no layer-norm block is constant; biases per
     gate; peephole diagonals with distinct signs."""
     dtype = dtype or ref.policy.variable
+    if hasattr(ref, "draw_weights"):  # a kind whose layout differs (gates on rows, stacked directions)
+        return {k: np.asarray(v).astype(dtype) for k, v in
+                ref.draw_weights(rng, input_dim, scales, recurrent_scale).items()}
     out = {}
     for name, shape in ref.weight_shapes(input_dim).items():
         width = shape[-1]
@@ -98,7 +104,7 @@ def build_weights(ref, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_s
         elif name.endswith("beta"):
             w = pattern + 0.2 * rng.standard_normal(shape)
         elif len(shape) == 1 and width % 4 == 0 and width // 4 == ref.units:  # a 4-gate bias
-            w = np.repeat([0.2, 1.0, -0.3, 0.4], ref.units) + 0.1 * rng.standard_normal(shape)
+            w = np.repeat(GATE_BIASES, ref.units) + 0.1 * rng.standard_normal(shape)
         elif len(shape) == 1:  # peephole diagonals
             w = (1.0 if "f_" in name else -0.8 if "i_" in name else 1.2) * rng.standard_normal(shape)
         elif width == 4 * ref.units and shape[0] > input_dim and name == "kernel":  # kernel over [x, h]

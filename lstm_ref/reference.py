@@ -183,12 +183,21 @@ class Reference:
             out[name] = arr.astype(self.policy.variable, copy=False).astype(dtype, copy=False)
         return out
 
-    def _state(self, name, value, batch, width, dtype):
+    def state_shape(self, name: str, batch: int) -> tuple:
+        """Shape of carried state ``name`` (``h0=``/``final_h``): ``(batch,
+        width)``; kinds that stack it per layer and direction override."""
+        return (batch, self.state_width(name))
+
+    STATE_SHAPE_DOC = "(batch, {width})"  # how error messages spell state_shape
+
+    def _state(self, name, value, batch, dtype):
+        shape = self.state_shape(name[:-1], batch)
         if value is None:
-            return np.zeros((batch, width), dtype=dtype)
+            return np.zeros(shape, dtype=dtype)
         arr = self._real_array(name, value, InputError)
-        if arr.shape != (batch, width):
-            raise InputError(f"{self.kind}: {name} has shape {arr.shape}, expected (batch, {width}) = {(batch, width)}")
+        if arr.shape != shape:
+            spelled = self.STATE_SHAPE_DOC.format(width=shape[-1])
+            raise InputError(f"{self.kind}: {name} has shape {arr.shape}, expected {spelled} = {shape}")
         return arr.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
 
     def _mask(self, mask, batch, time):
@@ -242,6 +251,11 @@ class Reference:
         mask = self._mask(mask, batch, time)
         self._check_mask(mask)
         xs = x.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
+        return self._run(params, xs, state0, mask)
+
+    def _run(self, params, xs, state0, mask):
+        """The validated run: one cell over the sequence (kinds with layers
+        and directions override)."""
         return run_sequence(self, params, xs, state0, mask)
 
     def _initial_state(self, given, batch, dtype):
@@ -254,7 +268,7 @@ class Reference:
             missing = [n for n in names if n not in given]
             raise InputError(f"{self.kind}: give all of {names} or none (TF takes the initial state whole); "
                              f"missing {missing}")
-        return tuple(self._state(f"{s}0", given.get(f"{s}0"), batch, self.state_width(s), dtype) for s in self.STATE)
+        return tuple(self._state(f"{s}0", given.get(f"{s}0"), batch, dtype) for s in self.STATE)
 
     def __repr__(self):
         return f"lstm_ref.from_config({self.kind!r}, {self.config!r})"

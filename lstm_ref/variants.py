@@ -33,6 +33,10 @@ def always(case) -> bool:
     return True
 
 
+def never(case) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str

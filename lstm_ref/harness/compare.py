@@ -66,14 +66,26 @@ def own_rounding(actual, exact):
     return err.max(axis=-1, keepdims=True)
 
 
+def as_rows(name, arr):
+    """A field as (batch, time, units) or (batch, units): a final state
+    stacked per layer and direction, (slots, batch, width), becomes
+    (batch, slots * width) -- unit ``slot * width + u``."""
+    arr = np.asarray(arr)
+    if name.startswith("final_") and arr.ndim == 3:
+        return arr.transpose(1, 0, 2).reshape(arr.shape[1], -1)
+    return arr
+
+
 def own_rounding_of(trace, exact) -> dict:
     """:func:`own_rounding` for every field of a trace and its oracle-mode twin."""
-    return {name: own_rounding(trace[name], exact[name]) for name in trace.fields}
+    return {name: own_rounding(as_rows(name, trace[name]), as_rows(name, exact[name])) for name in trace.fields}
 
 
 def _field(name, actual, desired, dtype, tol, own=None):
     a = np.asarray(actual, dtype=np.float64)
     d = np.asarray(desired, dtype=np.float64)
+    if a.shape == d.shape:
+        a, d = as_rows(name, a), as_rows(name, d)
     if a.shape != d.shape:
         raise AssertionError(f"{name}: reference shape {a.shape} != oracle shape {d.shape}")
     nan_mismatch = bool((np.isnan(a) != np.isnan(d)).any())
@@ -155,8 +167,8 @@ def failure_note(result: Comparison, trace, desired, context: str) -> str:
             continue
         step, row, unit = f.first_fail or f.worst
         if step is None:
-            ref_v = trace[f.name][row, unit]
-            tf_v = desired[f.name][row, unit]
+            ref_v = as_rows(f.name, trace[f.name])[row, unit]
+            tf_v = as_rows(f.name, desired[f.name])[row, unit]
             where = f"row {row}, unit {unit}"
         else:
             ref_v = trace[f.name][row, step, unit]

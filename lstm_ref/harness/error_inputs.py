@@ -221,3 +221,57 @@ TF_KERAS_LSTM = (
     E("h0_without_c0", U, InputError, r"give all of \['h0', 'c0'\] or none", {"h0": zeros(BATCH, 3)}),
     E("h0_wrong_shape", U, InputError, r"h0 has shape \(2, 4\), expected \(batch, 3\)", states(4, 3)),
 )
+
+# -- torch.nn.LSTM (input_size 3, hidden 3: gate blocks are 12 rows) -----------------
+TORCH = {"input_size": FEATURES, "hidden_size": 3}
+TORCH_BI = {**TORCH, "bidirectional": True, "num_layers": 2}
+TORCH_LSTM = (
+    E("hidden_missing", {"input_size": 3}, ConfigError, r"config\['hidden_size'\] is required"),
+    E("keras_name", {"input_size": 3, "units": 3}, ConfigError, r"unknown config key\(s\) \['units'\]"),
+    E("proj_not_smaller", {**TORCH, "proj_size": 3}, ConfigError, r"proj_size.*smaller than hidden_size"),
+    E("layers_zero", {**TORCH, "num_layers": 0}, ConfigError, r"config\['num_layers'\] must be a positive integer"),
+    E("dtype_half", {**TORCH, "dtype": "float16"}, ConfigError, r"config\['dtype'\]='float16' is not supported"),
+    E("device_cuda", {**TORCH, "device": "cuda"}, ConfigError, r"device.*CPU"),
+    E("dropout_range", {**TORCH, "dropout": 2.0}, ConfigError, r"dropout.*\[0, 1\]"),
+    E("input_size_mismatch", TORCH, InputError, r"x has 4 features, but config\['input_size'\] is 3",
+      {"x": zeros(BATCH, TIME, FEATURES + 1)}),
+    E("keras_layout_weight", TORCH, WeightError, r"weight 'weight_ih_l0' has shape \(3, 12\), expected \(12, 3\)",
+      {"weights": {"weight_ih_l0": zeros(FEATURES, 12)}}),
+    E("reverse_weights_missing", TORCH_BI, WeightError, r"missing weight\(s\) \['weight_hh_l1_reverse'\]",
+      {"weights": {"weight_hh_l1_reverse": None}}),
+    E("one_bias", TORCH, WeightError, r"missing weight\(s\) \['bias_hh_l0'\]", {"weights": {"bias_hh_l0": None}}),
+    E("h0_unstacked", TORCH, InputError,
+      r"h0 has shape \(2, 3\), expected \(num_layers \* num_directions, batch, 3\) = \(1, 2, 3\)", states(3, 3)),
+    E("h0_one_slot_for_two", TORCH_BI, InputError, r"h0 has shape \(1, 2, 3\).*= \(4, 2, 3\)",
+      {"h0": zeros(1, BATCH, 3), "c0": zeros(4, BATCH, 3)}),
+    E("mask_left_padded", TORCH, InputError, r"mask row\(s\) \[0\] are not right-padded", {"mask": LEFT_PADDED}),
+    E("mask_empty_row", TORCH, InputError, r"mask row\(s\) \[1\] have length 0.*pack_padded_sequence",
+      {"mask": np.array([[1, 1, 0, 0], [0, 0, 0, 0]], bool)}),
+)
+
+# -- onnx.LSTM (hidden 3) --------------------------------------------------------------------
+ONNX = {"hidden_size": 3}
+ONNX_BI = {"hidden_size": 3, "direction": "bidirectional"}
+ONNX_LSTM = (
+    E("hidden_missing", {}, ConfigError, r"config\['hidden_size'\] is required"),
+    E("direction_typo", {**ONNX, "direction": "backward"}, ConfigError, r"config\['direction'\] must be one of"),
+    E("clip_zero", {**ONNX, "clip": 0}, ConfigError, r"config\['clip'\] must be a positive number"),
+    E("input_forget_bool_like", {**ONNX, "input_forget": 2}, ConfigError, r"input_forget"),
+    E("activation_unknown", {**ONNX, "activations": ["Sigmoid", "Swish", "Tanh"]}, ConfigError,
+      r"unknown activation\(s\) \['Swish'\]"),
+    E("activations_one_direction_for_two", {**ONNX_BI, "activations": ["Sigmoid", "Tanh", "Tanh"]}, ConfigError,
+      r"3 functions per direction \(6 for direction='bidirectional'\), got 3"),
+    E("alpha_left_over", {**ONNX, "activation_alpha": [0.5]}, ConfigError, r"1 activation_alpha.*left over"),
+    E("layout_2", {**ONNX, "layout": 2}, ConfigError, r"layout must be 0"),
+    E("float64_refused", {**ONNX, "dtype": "float64"}, ConfigError, r"float32 only"),
+    E("W_unstacked", ONNX, WeightError, r"weight 'W' has shape \(12, 3\), expected \(1, 12, 3\)",
+      {"weights": {"W": zeros(12, FEATURES)}}),
+    E("B_one_half", ONNX, WeightError, r"weight 'B' has shape \(1, 12\), expected \(1, 24\)",
+      {"weights": {"B": zeros(1, 12)}}),
+    E("torch_names", ONNX, WeightError, r"unknown weight\(s\) \['weight_ih_l0'\]",
+      {"weights": {"weight_ih_l0": zeros(12, FEATURES)}}),
+    E("R_missing", ONNX, WeightError, r"missing weight\(s\) \['R'\]", {"weights": {"R": None}}),
+    E("initial_h_layout_1", ONNX_BI, InputError, r"h0 has shape \(2, 1, 3\), expected .* = \(2, 2, 3\)",
+      {"h0": zeros(BATCH, 1, 3), "c0": zeros(2, BATCH, 3)}),
+    E("mask_holes", ONNX, InputError, r"mask row\(s\) \[0\] are not right-padded", {"mask": HOLES}),
+)

@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import keras_lstm, layer_norm_cells, load_families, tf1_cells, tf_keras_lstm
-from ..variants import always
+from .. import keras_lstm, layer_norm_cells, load_families, onnx_lstm, tf1_cells, tf_keras_lstm, torch_lstm
+from ..variants import always, never
 from . import error_inputs, sweep
 from .oracles.client import ORACLES, OracleSpec
 from .tolerances import Tolerance
@@ -123,6 +123,25 @@ RECORDS = (
             "float32": Tolerance(atol=1e-5, rtol=1e-5),
         },
     ),
+    KindRecord(
+        kind="torch.nn.LSTM", id="torch", label="LSTM (PyTorch)", reference=torch_lstm.TorchLSTM,
+        oracle=ORACLES["torch"], examples=_strategy("torch_lstm_examples"), sweep=sweep.torch_sweep,
+        goldens="torch_cases", variants=torch_lstm.TORCH_LSTM_VARIANTS, error_inputs=error_inputs.TORCH_LSTM,
+        throughput_config=lambda rng: {
+            "input_size": 3, "hidden_size": int(rng.integers(1, 7)), "num_layers": int(rng.integers(1, 3)),
+            "bidirectional": bool(rng.integers(2))},
+        tests=("parity_tests/test_torch_lstm.py",),
+    ),
+    KindRecord(
+        kind="onnx.LSTM", id="onnx", label="LSTM (ONNX, run by ONNX Runtime)", reference=onnx_lstm.OnnxLSTM,
+        oracle=ORACLES["onnxruntime"], examples=_strategy("onnx_lstm_examples"), sweep=sweep.onnx_sweep,
+        goldens="onnx_cases", variants=onnx_lstm.ONNX_LSTM_VARIANTS, error_inputs=error_inputs.ONNX_LSTM,
+        throughput_config=lambda rng: {
+            "hidden_size": int(rng.integers(1, 7)),
+            "direction": str(rng.choice(["forward", "reverse", "bidirectional"]))},
+        tests=("parity_tests/test_onnx_lstm.py",),
+        float64_twin=never,  # ONNX Runtime's CPU kernel is float32 only
+    ),
 )
 
 BY_KIND = {record.kind: record for record in RECORDS}
@@ -147,5 +166,6 @@ def throughput_example(record, rng):
     config = record.throughput_config(rng)
     ref = record.reference(config)
     batch, time, features = int(rng.integers(1, 4)), int(rng.integers(1, 10)), int(rng.integers(1, 6))
+    features = config.get("input_size", features)
     x = rng.standard_normal((batch, time, features)).astype(np.float32)
     return Case(record.kind, config, x, build_weights(ref, rng, features))

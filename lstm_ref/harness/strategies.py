@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lstm_ref import from_config
-from lstm_ref.case import MASK_PATTERNS, Case, make_mask, per_gate
+from lstm_ref.case import MASK_PATTERNS, Case, build_weights, make_mask, per_gate
 
 MAX_BATCH = int(os.environ.get("LSTM_PARITY_MAX_BATCH", 4))
 MAX_TIME = int(os.environ.get("LSTM_PARITY_MAX_TIME", 10))
@@ -383,3 +383,114 @@ def layer_norm_examples(draw, kind):
     data = draw(st.data())
     x, weights, h0, c0, mask = draw_run(data, from_config(kind, config), right_padded="contrib" in kind)
     return Case(kind, config, x, weights, mask, h0=h0, c0=c0)
+
+
+# -- torch.nn.LSTM and onnx.LSTM: layers, directions, stacked states -----------------
+
+torch_dtypes = st.sampled_from(["float32", "float32", "float32", "float64"])
+
+
+@st.composite
+def stacked_run(draw, ref, min_length=1, tame=False):
+    """x, weights (the one builder, per-gate scales drawn), a right-padded
+    mask (rows as short as ``min_length``) and stacked initial states for a
+    layered kind."""
+    dtype = ref.policy.variable.name
+    batch, feat = draw(batches, label="batch"), draw(features, label="features")
+    if ref.kind == "torch.nn.LSTM":
+        feat = ref.input_size
+    time = draw(st.integers(1, 6) if tame else times, label="time")
+    rng = np.random.default_rng(draw(seeds, label="weight_seed"))
+    if tame:
+        scales = [draw(st.sampled_from([0.05, 0.2, -0.3]), label=f"gate_scale[{g}]") for g in range(4)]
+    else:
+        scales = draw(gate_blocks(), label="gate_scales")
+    recurrent = draw(st.sampled_from([0.3, 0.5, 1.0]), label="recurrent_scale")
+    weights = build_weights(ref, rng, feat, scales=scales, recurrent_scale=recurrent * (0.3 if tame else 1.0))
+    x = rng.standard_normal((batch, time, feat)).astype(dtype)
+    mask = None
+    if draw(st.booleans(), label="has_mask"):
+        lengths = draw(st.lists(st.integers(min_length, time), min_size=batch, max_size=batch), label="lengths")
+        mask = np.arange(time)[None, :] < np.asarray(lengths)[:, None]
+    states = {}
+    if draw(st.booleans(), label="has_initial_state"):
+        scale = draw(st.sampled_from([0.1, 1.0, 3.0]), label="state_scale") * (0.1 if tame else 1.0)
+        states = {f"{s}0": (scale * rng.standard_normal(ref.state_shape(s, batch))).astype(dtype) for s in ref.STATE}
+    return x, weights, mask, states
+
+
+@st.composite
+def torch_lstm_examples(draw):
+    """A :class:`Case` of ``torch.nn.LSTM``: layers, directions, projection,
+    both biases or none, packed lengths, stacked initial states."""
+    hidden = draw(units, label="hidden_size")
+    config = {
+        "input_size": draw(features, label="input_size"),
+        "hidden_size": hidden,
+        "num_layers": draw(st.integers(1, 3), label="num_layers"),
+        "bias": draw(st.booleans(), label="bias"),
+        "bidirectional": draw(st.booleans(), label="bidirectional"),
+        "proj_size": draw(st.integers(0, hidden - 1) if hidden > 1 else st.just(0), label="proj_size"),
+        "dtype": draw(torch_dtypes, label="dtype"),
+    }
+    if draw(st.booleans(), label="layout_kwargs"):
+        config.update(batch_first=draw(st.booleans(), label="batch_first"),
+                      dropout=draw(st.sampled_from([0.0, 0.3]), label="dropout"))
+    ref = from_config("torch.nn.LSTM", config)
+    x, weights, mask, states = draw(stacked_run(ref), label="run")
+    return Case("torch.nn.LSTM", config, x, weights, mask, **states)
+
+
+ONNX_GATES = ["Sigmoid", "Sigmoid", "HardSigmoid", "Tanh", "Softsign"]
+ONNX_BOUNDED = ["Tanh", "Tanh", "Softsign", "ScaledTanh", "Sigmoid"]
+ONNX_UNBOUNDED = ["Relu", "LeakyRelu", "Elu", "Affine", "ThresholdedRelu", "Softplus"]
+
+
+@st.composite
+def onnx_activations(draw, directions):
+    """``activations`` (f, g, h per direction) with ``activation_alpha`` and
+    ``activation_beta`` for the functions that take them, in order."""
+    from lstm_ref.onnx_lstm import ACTIVATIONS
+
+    names, alphas, betas = [], [], []
+    for _ in range(directions):
+        names += [draw(st.sampled_from(ONNX_GATES), label="f"), draw(st.sampled_from(ONNX_BOUNDED + ONNX_UNBOUNDED),
+                                                                    label="g"),
+                  draw(st.sampled_from(ONNX_BOUNDED + ONNX_UNBOUNDED), label="h")]
+    for name in names:
+        _, alpha, beta = ACTIVATIONS[name]
+        if alpha is not None:
+            alphas.append(draw(st.sampled_from([alpha, 0.3, 1.5]), label=f"{name}_alpha"))
+        if beta is not None:
+            betas.append(draw(st.sampled_from([beta, 0.1, 0.7]), label=f"{name}_beta"))
+    config = {"activations": names}
+    given = draw(st.booleans(), label="give_alpha_beta")
+    if given and alphas:
+        config["activation_alpha"] = alphas
+    if given and betas:
+        config["activation_beta"] = betas
+    return config
+
+
+@st.composite
+def onnx_lstm_examples(draw):
+    """A :class:`Case` of ONNX's ``LSTM`` as ONNX Runtime runs it: every
+    direction, clip, input_forget, activations with alpha/beta, optional B
+    and P, sequence_lens (rows of length 0 included) and initial states.
+    ``layout`` is 0: ONNX Runtime's CPU kernel refuses 1."""
+    direction = draw(st.sampled_from(["forward", "reverse", "bidirectional"]), label="direction")
+    config = {"hidden_size": draw(units, label="hidden_size"), "direction": direction}
+    if draw(st.booleans(), label="clip?"):
+        config["clip"] = draw(st.sampled_from([0.3, 1.0, 3.0]), label="clip")
+    if draw(st.integers(0, 4), label="input_forget?") == 0:
+        config["input_forget"] = 1
+    tame = False
+    if draw(st.booleans(), label="activations?"):
+        config.update(draw(onnx_activations(2 if direction == "bidirectional" else 1), label="activations"))
+        tame = any(n in ONNX_UNBOUNDED for n in config["activations"])
+    ref = from_config("onnx.LSTM", config)
+    x, weights, mask, states = draw(stacked_run(ref, min_length=0, tame=tame), label="run")
+    for name in ("B", "P"):
+        if draw(st.integers(0, 3), label=f"drop_{name}") == 0:
+            del weights[name]
+    return Case("onnx.LSTM", config, x, weights, mask, **states)

@@ -30,7 +30,7 @@ def _case(rng, name, kind, config, *, batch=3, time=None, features=None, units_k
     x = rng.standard_normal((batch, time, features)).astype(var)
     initial = {}
     if states:
-        initial = {f"{s}0": rng.standard_normal((batch, ref.state_width(s))).astype(var) for s in ref.STATE}
+        initial = {f"{s}0": rng.standard_normal(ref.state_shape(s, batch)).astype(var) for s in ref.STATE}
     return Case(kind, config, x, weights, make_mask(rng, mask, batch, time), name=name, **initial)
 
 
@@ -121,3 +121,52 @@ def tf_keras_sweep(seed=0):
         yield _case(rng, f"sweep_tf_keras_{i:02d}_{dtype}_{pattern}", kind,
                     {"units": int(rng.integers(2, 7)), "dtype": dtype, **extra}, mask=pattern,
                     time=5 if tame else None, scales=(0.2, -0.15, 0.3, 0.1) if tame else None, states=i % 3 == 0)
+
+
+def _stacked_case(rng, name, kind, config, *, batch=3, time=None, mask="none", states=False, empty_row=False):
+    """A named case of a layered kind: stacked states, lengths >= 1 unless
+    ``empty_row`` (ONNX takes rows of length 0)."""
+    ref = from_config(kind, config)
+    time = time or int(rng.choice([4, 10, 30]))
+    features = config.get("input_size") or int(rng.integers(2, 6))
+    var = ref.policy.variable
+    weights = build_weights(ref, rng, features, scales=tuple(rng.choice([0.3, 0.7, 1.2, -0.8, 3.0], size=4)))
+    x = rng.standard_normal((batch, time, features)).astype(var)
+    m = make_mask(rng, mask, batch, time)
+    if m is not None and empty_row:
+        m[-1] = False
+    initial = {f"{s}0": rng.standard_normal(ref.state_shape(s, batch)).astype(var) for s in ref.STATE} if states else {}
+    return Case(kind, config, x, weights, m, name=name, **initial)
+
+
+def torch_sweep(seed=0):
+    """Layers x directions x projection x bias, both dtypes, packed lengths."""
+    rng = np.random.default_rng(seed + 6)
+    options = [{}, {"bidirectional": True}, {"num_layers": 2}, {"num_layers": 2, "bidirectional": True, "proj_size": 2},
+               {"proj_size": 1, "bias": False}, {"num_layers": 3, "batch_first": True}]
+    for i, (dtype, extra) in enumerate(itertools.product(["float32", "float64"], options)):
+        pattern = RIGHT_PADDED[i % 2]
+        config = {"input_size": int(rng.integers(2, 6)), "hidden_size": int(rng.integers(3, 7)), "dtype": dtype,
+                  **extra}
+        yield _stacked_case(rng, f"sweep_torch_{i:02d}_{dtype}_{pattern}", "torch.nn.LSTM", config, mask=pattern,
+                            states=i % 3 == 0)
+
+
+def onnx_sweep(seed=0):
+    """Every direction, clip, input_forget, non-default activations with
+    alpha/beta, no B or P, sequence_lens with a row of length 0."""
+    rng = np.random.default_rng(seed + 7)
+    options = [{}, {"clip": 0.5}, {"input_forget": 1},
+               {"activations": ["HardSigmoid", "Softsign", "ScaledTanh"], "activation_alpha": [0.3, 1.5],
+                "activation_beta": [0.6, 0.7]}]
+    for i, (direction, extra) in enumerate(itertools.product(["forward", "reverse", "bidirectional"], options)):
+        if "activations" in extra and direction == "bidirectional":
+            extra = {"activations": extra["activations"] * 2, "activation_alpha": extra["activation_alpha"] * 2,
+                     "activation_beta": extra["activation_beta"] * 2}
+        pattern = RIGHT_PADDED[i % 2]
+        case = _stacked_case(rng, f"sweep_onnx_{i:02d}_{direction}_{pattern}", "onnx.LSTM",
+                             {"hidden_size": int(rng.integers(2, 7)), "direction": direction, **extra}, mask=pattern,
+                             states=i % 3 == 0, empty_row=i % 4 == 1)
+        if i % 5 == 2:
+            case = case.replace(weights={k: v for k, v in case.weights.items() if k not in ("B", "P")})
+        yield case

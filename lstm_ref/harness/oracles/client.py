@@ -58,6 +58,8 @@ ORACLES = {
     "tf_keras": OracleSpec("tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY),
     "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY),
     "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python"),
+    "torch": OracleSpec("torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python"),
+    "onnxruntime": OracleSpec("onnxruntime", "lstm_ref.harness.oracles.onnx_worker", ".venv-onnx/bin/python"),
 }
 
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": ""}

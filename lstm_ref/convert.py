@@ -1,0 +1,398 @@
+"""Weight converters between Keras 3, tf_keras, TF1, PyTorch and ONNX.
+
+Every conversion goes through one portable form (:class:`Portable`): per
+layer and direction, a kernel ``(inputs, 4H)`` and a recurrent kernel
+``(width, 4H)`` in Keras' gate order i, f, c, o, an input bias and a
+recurrent bias, optional peepholes and projection, and the semantics that
+decide the numbers (activations, direction, mask convention).  What one
+framework cannot express is refused with the reason, never dropped:
+
+=================  ======================================================
+layout             Keras ``kernel`` (in, 4H) i,f,c,o; TF1 ``kernel`` over
+                   ``[x, h]`` (in + H, 4H) i,j,f,o; PyTorch ``weight_ih``
+                   (4H, in) i,f,g,o; ONNX ``W`` (D, 4H, in) i,o,f,c
+bias               one (Keras, TF1) or two (PyTorch ``bias_ih`` +
+                   ``bias_hh``, ONNX ``Wb`` + ``Rb``): summed one way,
+                   split as (bias, 0) the other
+forget bias        TF1 adds ``forget_bias`` at run time: folded into the
+                   bias one way, ``forget_bias=0`` the other
+go_backwards       Keras returns the sequence in processing order; ONNX
+                   ``reverse`` in input order; PyTorch has no reverse-only
+                   direction (refused)
+mask               a right-padded mask is ``sequence_lens`` /
+                   ``sequence_length`` / a ``PackedSequence``; any other
+                   mask is refused (tensorflow-onnx#2030); past a row's
+                   length Keras repeats the last output and the others
+                   write zeros (``zero_output_for_mask`` says which)
+=================  ======================================================
+
+``convert(case, kind)`` returns a :class:`Conversion`: the target's
+:class:`~lstm_ref.case.Case` on the same numbers, and ``align`` to put the
+source's outputs into the target's layout, so that both frameworks can be
+compared step by step through the reference.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .case import Case
+from .errors import ConfigError
+from .runner import is_right_padded
+
+KERAS3, TF_KERAS = "keras.layers.LSTM", "tf_keras.layers.LSTM"
+BASIC, LSTMCELL = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
+TORCH, ONNX = "torch.nn.LSTM", "onnx.LSTM"
+KINDS = (KERAS3, TF_KERAS, BASIC, LSTMCELL, TORCH, ONNX)
+
+# Gate orders, as permutations of Keras' i, f, c, o blocks.
+FROM_TF1 = (0, 2, 1, 3)  # TF1 i, j, f, o -> Keras i, f, c(=j), o (its own inverse)
+TO_ONNX = (0, 3, 1, 2)  # Keras i, f, c, o -> ONNX i, o, f, c
+FROM_ONNX = (0, 2, 3, 1)  # ONNX i, o, f, c -> Keras i, f, c, o
+
+# Activations every framework here spells, by Keras name.
+_ONNX_NAMES = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
+
+
+class ConversionError(ConfigError):
+    """The source uses something the target framework cannot express."""
+
+
+def permute(w, perm, axis):
+    """``w`` with its 4 (or 3, for peepholes) gate blocks on ``axis`` in order ``perm``."""
+    blocks = np.split(np.asarray(w), len(perm), axis=axis)
+    return np.concatenate([blocks[p] for p in perm], axis=axis)
+
+
+@dataclass
+class Portable:
+    """An LSTM as every framework here can read it (see the module docstring)."""
+    units: int
+    blocks: list  # [layer][direction] -> dict(kernel, recurrent, bias_x, bias_h, projection, peepholes)
+    directions: tuple = ("forward",)
+    activation: str = "tanh"  # g and h
+    recurrent_activation: str = "sigmoid"  # the gates
+    output_in_processing_order: bool = False  # Keras go_backwards
+    zero_output_for_mask: bool = True
+    dtype: str = "float32"
+    notes: list = field(default_factory=list)
+
+    @property
+    def proj(self):
+        p = self.blocks[0][0].get("projection")
+        return 0 if p is None else p.shape[1]
+
+
+@dataclass
+class Conversion:
+    source: Case
+    case: Case  # the target kind's case, on the same numbers
+    portable: Portable
+    notes: list  # what differs by convention, not by number
+
+    def align(self, outputs: dict) -> dict:
+        """The source's outputs (its trace's fields, in its own layout) in the
+        target's layout: states stacked or not, the sequence flipped where
+        one framework returns processing order, padded steps zeroed where
+        the target writes zeros."""
+        src, dst = self.source, self.case
+        h = np.asarray(outputs["h"])
+        if _processing_order(src):
+            h = h[:, ::-1]
+        if src.mask is not None and not _zeroes_padding(src) and _zeroes_padding(dst):
+            h = np.where(np.asarray(src.mask, bool)[..., None], h, 0).astype(h.dtype)
+        if _processing_order(dst):
+            h = h[:, ::-1]
+        out = {"h": h}
+        for name in ("final_h", "final_c"):
+            value = np.asarray(outputs[name])
+            stacked = value if _stacked(src.kind) else value[None]
+            out[name] = stacked if _stacked(dst.kind) else stacked[0]
+        return out
+
+
+def _stacked(kind):
+    return kind in (TORCH, ONNX)
+
+
+def _processing_order(case):
+    return case.kind in (KERAS3, TF_KERAS) and case.config.get("go_backwards", False)
+
+
+def _zeroes_padding(case):
+    if case.kind in (KERAS3, TF_KERAS):
+        return case.config.get("zero_output_for_mask", False)
+    return True
+
+
+def _refuse(cond, source, target, why):
+    if cond:
+        raise ConversionError(f"cannot convert {source} to {target}: {why}")
+
+
+# -- to the portable form ------------------------------------------------------
+
+
+def _from_keras(case):
+    ref = case.reference()
+    names = {"activation": case.config.get("activation", "tanh"),
+             "recurrent_activation": case.config.get("recurrent_activation", "sigmoid")}
+    for role, name in names.items():
+        _refuse(name not in _ONNX_NAMES, case.kind, "a portable form", f"{role}={name!r} is not spelled the same "
+                "everywhere (portable: sigmoid, tanh, relu)")
+    w = case.weights
+    bias = w.get("bias")
+    block = {"kernel": w["kernel"], "recurrent": w["recurrent_kernel"], "bias_x": bias,
+             "bias_h": None if bias is None else np.zeros_like(bias), "projection": None, "peepholes": None}
+    backwards = ref.go_backwards
+    return Portable(ref.units, [[block]], ("reverse",) if backwards else ("forward",), names["activation"],
+                    names["recurrent_activation"], output_in_processing_order=backwards,
+                    zero_output_for_mask=ref.zero_output_for_mask, dtype=ref.policy.name)
+
+
+def _from_tf1(case):
+    ref = case.reference()
+    _refuse(getattr(ref, "cell_clip", None) is not None, case.kind, "a portable form",
+            "cell_clip clips the carried cell state; ONNX's clip bounds gate inputs, and the others have none")
+    _refuse(getattr(ref, "proj_clip", None) is not None, case.kind, "a portable form", "proj_clip has no equivalent")
+    act = case.config.get("activation") or "tanh"
+    _refuse(act not in _ONNX_NAMES, case.kind, "a portable form", f"activation={act!r}")
+    w = case.weights
+    inputs = w["kernel"].shape[0] - ref.out_units
+    kernel = permute(w["kernel"], FROM_TF1, axis=1)
+    bias = permute(w["bias"], FROM_TF1, axis=0).astype(np.float64)
+    bias[ref.units:2 * ref.units] += ref.forget_bias  # folded: TF1 adds it at run time
+    peep = None
+    if getattr(ref, "use_peepholes", False):
+        peep = {"i": w["w_i_diag"], "f": w["w_f_diag"], "o": w["w_o_diag"]}
+    block = {"kernel": kernel[:inputs], "recurrent": kernel[inputs:], "bias_x": bias.astype(w["bias"].dtype),
+             "bias_h": np.zeros_like(w["bias"]), "projection": w.get("projection/kernel"), "peepholes": peep}
+    notes = [f"forget_bias={ref.forget_bias:g} folded into the f block of the bias"] if ref.forget_bias else []
+    return Portable(ref.units, [[block]], ("forward",), act, "sigmoid", dtype=ref.policy.name, notes=notes)
+
+
+def _from_torch(case):
+    ref = case.reference()
+    layers = []
+    for layer in range(ref.num_layers):
+        row = []
+        for d in range(len(ref.directions)):
+            s = ref.suffix(layer, d)
+            w = case.weights
+            hr = w.get(f"weight_hr{s}")
+            row.append({"kernel": np.asarray(w[f"weight_ih{s}"]).T, "recurrent": np.asarray(w[f"weight_hh{s}"]).T,
+                        "bias_x": w.get(f"bias_ih{s}"), "bias_h": w.get(f"bias_hh{s}"),
+                        "projection": None if hr is None else np.asarray(hr).T, "peepholes": None})
+        layers.append(row)
+    return Portable(ref.units, layers, ref.directions, dtype=ref.policy.name)
+
+
+def _from_onnx(case):
+    ref = case.reference()
+    _refuse(ref.clip is not None, case.kind, "a portable form", "clip bounds gate inputs; no other framework has it")
+    _refuse(ref.input_forget, case.kind, "a portable form", "input_forget couples f = 1 - i; no other framework has it")
+    names = case.config.get("activations")
+    if names is not None:
+        f, g, h = names[:3]
+        _refuse(g != h or any(list(names[3 * d:3 * d + 3]) != [f, g, h] for d in range(len(ref.directions)))
+                or case.config.get("activation_alpha") or case.config.get("activation_beta"), case.kind,
+                "a portable form", "activations must be one f and one g = h for every direction, with no alpha/beta")
+        by_onnx = {v: k for k, v in _ONNX_NAMES.items()}
+        _refuse(f not in by_onnx or g not in by_onnx, case.kind, "a portable form",
+                f"activations {names} (portable: {sorted(by_onnx)})")
+        rec, act = by_onnx[f], by_onnx[g]
+    else:
+        rec, act = "sigmoid", "tanh"
+    w = case.weights
+    units = ref.units
+    row = []
+    for d in range(len(ref.directions)):
+        b = None if "B" not in w else np.asarray(w["B"][d])
+        p = None if "P" not in w else np.split(np.asarray(w["P"][d]), 3)  # i, o, f
+        row.append({"kernel": permute(np.asarray(w["W"][d]).T, FROM_ONNX, axis=1),
+                    "recurrent": permute(np.asarray(w["R"][d]).T, FROM_ONNX, axis=1),
+                    "bias_x": None if b is None else permute(b[:4 * units], FROM_ONNX, 0),
+                    "bias_h": None if b is None else permute(b[4 * units:], FROM_ONNX, 0),
+                    "projection": None, "peepholes": None if p is None else {"i": p[0], "o": p[1], "f": p[2]}})
+    return Portable(units, [row], ref.directions, act, rec, dtype=ref.policy.name)
+
+
+# -- from the portable form ------------------------------------------------------
+
+
+def _one_bias(block, target):
+    bx, bh = block["bias_x"], block["bias_h"]
+    if bx is None and bh is None:
+        return None
+    if bx is None or bh is None:
+        return bx if bh is None else bh
+    return (np.asarray(bx, np.float64) + np.asarray(bh, np.float64)).astype(np.asarray(bx).dtype)
+
+
+def _single(p, target):
+    _refuse(len(p.blocks) != 1, "a stacked LSTM", target, f"{len(p.blocks)} layers; convert each layer")
+    _refuse(len(p.directions) != 1, "a bidirectional LSTM", target, "two directions; convert each direction")
+    return p.blocks[0][0]
+
+
+def _no_peepholes(block, target):
+    peep = block["peepholes"]
+    _refuse(peep is not None and any(np.any(np.asarray(v) != 0) for v in peep.values()), "peepholes", target,
+            f"{target} has none")
+
+
+def _to_keras(p, target, config):
+    block = _single(p, target)
+    _no_peepholes(block, target)
+    _refuse(block["projection"] is not None, "a projection", target, f"{target} has none")
+    bias = _one_bias(block, target)
+    out = {"units": p.units, "activation": p.activation, "recurrent_activation": p.recurrent_activation,
+           "use_bias": bias is not None, "go_backwards": p.directions == ("reverse",),
+           "zero_output_for_mask": p.zero_output_for_mask, "dtype": p.dtype}
+    weights = {"kernel": block["kernel"], "recurrent_kernel": block["recurrent"]}
+    if bias is not None:
+        weights["bias"] = bias
+    return {**out, **config}, weights
+
+
+def _to_tf1(p, target, config):
+    block = _single(p, target)
+    _refuse(p.directions != ("forward",), "a reverse LSTM", target, "a TF1 cell runs forward (reverse the inputs "
+            "with tf.reverse_sequence yourself)")
+    _refuse(p.recurrent_activation != "sigmoid", f"recurrent_activation={p.recurrent_activation!r}", target,
+            "TF1 cells use sigmoid for the gates")
+    bias = _one_bias(block, target)
+    if bias is None:
+        bias = np.zeros(4 * p.units, block["kernel"].dtype)
+    weights = {"kernel": permute(np.concatenate([block["kernel"], block["recurrent"]]), FROM_TF1, axis=1),
+               "bias": permute(bias, FROM_TF1, axis=0)}
+    out = {"num_units": p.units, "forget_bias": 0.0, "activation": p.activation, "dtype": p.dtype}
+    if target == BASIC:
+        _no_peepholes(block, target)
+        _refuse(block["projection"] is not None, "a projection", target, "BasicLSTMCell has none (use LSTMCell)")
+    else:
+        if block["peepholes"] is not None:
+            out["use_peepholes"] = True
+            weights.update(w_i_diag=block["peepholes"]["i"], w_f_diag=block["peepholes"]["f"],
+                           w_o_diag=block["peepholes"]["o"])
+        if block["projection"] is not None:
+            out["num_proj"] = block["projection"].shape[1]
+            weights["projection/kernel"] = block["projection"]
+    return {**out, **config}, weights
+
+
+def _to_torch(p, target, config):
+    _refuse(p.directions == ("reverse",), "a reverse-only LSTM", target,
+            "torch.nn.LSTM has no reverse-only direction (flip the input and the output yourself)")
+    _refuse((p.activation, p.recurrent_activation) != ("tanh", "sigmoid"), f"activations ({p.activation}, "
+            f"{p.recurrent_activation})", target, "torch.nn.LSTM uses sigmoid and tanh only")
+    weights = {}
+    for layer, row in enumerate(p.blocks):
+        for d, block in enumerate(row):
+            _no_peepholes(block, target)
+            s = f"_l{layer}" + ("_reverse" if d else "")
+            weights[f"weight_ih{s}"] = np.ascontiguousarray(block["kernel"].T)
+            weights[f"weight_hh{s}"] = np.ascontiguousarray(block["recurrent"].T)
+            if block["bias_x"] is not None or block["bias_h"] is not None:
+                zero = np.zeros(4 * p.units, block["kernel"].dtype)
+                weights[f"bias_ih{s}"] = zero if block["bias_x"] is None else block["bias_x"]
+                weights[f"bias_hh{s}"] = zero if block["bias_h"] is None else block["bias_h"]
+            if block["projection"] is not None:
+                weights[f"weight_hr{s}"] = np.ascontiguousarray(block["projection"].T)
+    first = p.blocks[0][0]
+    out = {"input_size": first["kernel"].shape[0], "hidden_size": p.units, "num_layers": len(p.blocks),
+           "bias": any(k.startswith("bias") for k in weights), "bidirectional": len(p.directions) == 2,
+           "proj_size": p.proj, "dtype": p.dtype}
+    return {**out, **config}, weights
+
+
+def _to_onnx(p, target, config):
+    _refuse(len(p.blocks) != 1, "a stacked LSTM", target, "one ONNX LSTM node is one layer; convert each layer")
+    _refuse(p.proj, "a projection", target, "ONNX's LSTM has none")
+    units = p.units
+    W, R, B, P = [], [], [], []
+    for block in p.blocks[0]:
+        W.append(permute(block["kernel"], TO_ONNX, axis=1).T)
+        R.append(permute(block["recurrent"], TO_ONNX, axis=1).T)
+        zero = np.zeros(4 * units, block["kernel"].dtype)
+        bx = zero if block["bias_x"] is None else block["bias_x"]
+        bh = zero if block["bias_h"] is None else block["bias_h"]
+        B.append(np.concatenate([permute(bx, TO_ONNX, 0), permute(bh, TO_ONNX, 0)]))
+        peep = block["peepholes"]
+        P.append(None if peep is None else np.concatenate([peep["i"], peep["o"], peep["f"]]))
+    weights = {"W": np.stack(W), "R": np.stack(R)}
+    if any(b["bias_x"] is not None or b["bias_h"] is not None for b in p.blocks[0]):
+        weights["B"] = np.stack(B)
+    if any(x is not None for x in P):
+        weights["P"] = np.stack([np.zeros(3 * units, W[0].dtype) if x is None else x for x in P])
+    direction = "bidirectional" if len(p.directions) == 2 else p.directions[0]
+    out = {"hidden_size": units, "direction": direction}
+    if (p.activation, p.recurrent_activation) != ("tanh", "sigmoid"):
+        f, g = _ONNX_NAMES[p.recurrent_activation], _ONNX_NAMES[p.activation]
+        out["activations"] = [f, g, g] * len(p.directions)
+    if p.dtype != "float32":
+        out["dtype"] = p.dtype
+    return {**out, **config}, weights
+
+
+_FROM = {KERAS3: _from_keras, TF_KERAS: _from_keras, BASIC: _from_tf1, LSTMCELL: _from_tf1,
+         TORCH: _from_torch, ONNX: _from_onnx}
+_TO = {KERAS3: _to_keras, TF_KERAS: _to_keras, BASIC: _to_tf1, LSTMCELL: _to_tf1, TORCH: _to_torch,
+       ONNX: _to_onnx}
+
+
+def to_portable(case) -> Portable:
+    try:
+        return _FROM[case.kind](case)
+    except KeyError:
+        raise ConversionError(f"no converter from {case.kind!r}; converters exist for {list(KINDS)}") from None
+
+
+def _state(case, name, target):
+    value = case.initial_state.get(f"{name}0")
+    if value is None:
+        return None
+    stacked = value if _stacked(case.kind) else np.asarray(value)[None]
+    return stacked if _stacked(target) else stacked[0]
+
+
+def _mask(case, target):
+    if case.mask is None or target in (KERAS3, TF_KERAS):
+        return case.mask
+    mask = np.asarray(case.mask, bool)
+    bad = np.flatnonzero(~is_right_padded(mask))
+    if bad.size:
+        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {bad.tolist()} are not "
+                              "right-padded, and a length per row (sequence_lens, sequence_length, a "
+                              "PackedSequence) expresses right padding only (tensorflow-onnx#2030)")
+    empty = np.flatnonzero(~mask.any(axis=1))
+    if empty.size and target == TORCH:
+        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0, "
+                              "which pack_padded_sequence refuses")
+    if empty.size and target == ONNX and case.initial_state:
+        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0 "
+                              "and an initial state is given: ONNX Runtime ends such a row with zeros, "
+                              f"{case.kind} with its initial state")
+    return mask
+
+
+def convert(case, target: str, **config) -> Conversion:
+    """The same LSTM as ``target`` kind, on the same numbers (``config``:
+    extra target kwargs, e.g. ``layout=1``)."""
+    if target not in _TO:
+        raise ConversionError(f"no converter to {target!r}; converters exist for {list(KINDS)}")
+    portable = to_portable(case)  # non-Keras sources zero past a length: zero_output_for_mask=True
+    new_config, weights = _TO[target](portable, target, dict(config))
+    mask = _mask(case, target)
+    # Keras' go_backwards reverses the padded sequence whole, ONNX's reverse
+    # each row within its length: the final states agree, and align() maps
+    # the outputs (Keras outputs zeros on the padding it reads first).
+    states = {f"{s}0": _state(case, s, target) for s in ("h", "c")}
+    notes = list(portable.notes)
+    if case.mask is not None and not _zeroes_padding(case) and target not in (KERAS3, TF_KERAS):
+        notes.append(f"past a row's length {case.kind} repeats the last output; {target} writes zeros "
+                     "(compared as zeros)")
+    target_case = Case(target, new_config, case.x, weights, mask, name=f"{case.name or case.kind} as {target}",
+                       notes="; ".join(notes), **states)
+    target_case.reference()  # validate now: a bad conversion fails here, not in a worker
+    return Conversion(case, target_case, portable, notes)

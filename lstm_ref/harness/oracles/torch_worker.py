@@ -1,0 +1,104 @@
+"""Oracle worker for ``torch.nn.LSTM`` (torch 2.13, CPU, ``eval()``), in ``.venv-torch``.
+
+A request is a :class:`lstm_ref.case.Case` on the wire: the module is built
+from the config (``dtype`` as a name), its ``state_dict`` loaded from the
+``w:<name>`` arrays, and run on x batch-major (transposed when
+``batch_first`` is False).  A mask is a right-padded ``PackedSequence``
+(``pack_padded_sequence(..., enforce_sorted=False)`` then
+``pad_packed_sequence(total_length=T)``).  With ``cross_check`` the module
+is run again with the other ``batch_first`` (the same numbers in the other
+layout) and both runs must agree bitwise.
+"""
+
+import json
+
+import numpy as np
+
+from lstm_ref.harness.oracles import protocol, provenance
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)  # two workers share two cores; one thread is also reproducible
+
+_DTYPES = {None: torch.float32, "float32": torch.float32, "float64": torch.float64}
+_CACHE = {}
+_CACHE_SIZE = 32
+
+
+def _module(config):
+    key = json.dumps(config, sort_keys=True)
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        kwargs = {k: v for k, v in config.items() if k not in ("dtype", "device")}
+        kwargs.setdefault("batch_first", False)
+        _CACHE[key] = torch.nn.LSTM(**kwargs, dtype=_DTYPES[config.get("dtype")]).eval()
+    return _CACHE[key]
+
+
+def _load(module, arrays):
+    state = {k[2:]: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if k.startswith("w:")}
+    dtype = next(module.parameters()).dtype
+    module.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
+
+
+def forward(module, x, mask=None, h0=None, c0=None, batch_first=None):
+    """Run ``module`` on batch-major numpy ``x``: ``(h, final_h, final_c)``,
+    h batch-major, the states stacked as torch returns them."""
+    dtype = next(module.parameters()).dtype
+    batch_first = module.batch_first if batch_first is None else batch_first
+    saved, module.batch_first = module.batch_first, batch_first
+    try:
+        xs = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+        if not batch_first:
+            xs = xs.transpose(0, 1)
+        state = None if h0 is None else (torch.from_numpy(h0).to(dtype), torch.from_numpy(c0).to(dtype))
+        with torch.no_grad():
+            if mask is not None:
+                lengths = torch.from_numpy(protocol.sequence_lengths(mask).astype(np.int64))
+                packed = torch.nn.utils.rnn.pack_padded_sequence(xs, lengths, batch_first=batch_first,
+                                                                 enforce_sorted=False)
+                out, (hn, cn) = module(packed, state)
+                out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first,
+                                                                total_length=x.shape[1])
+            else:
+                out, (hn, cn) = module(xs, state)
+        if not batch_first:
+            out = out.transpose(0, 1)
+        return out.numpy().copy(), hn.numpy().copy(), cn.numpy().copy()
+    finally:
+        module.batch_first = saved
+
+
+def hello(meta, arrays):
+    info = provenance.base()
+    info.update(torch=torch.__version__, threads=torch.get_num_threads(), oracle="torch")
+    return info, {}
+
+
+def run(meta, arrays):
+    module = _module(meta["config"])
+    try:
+        _load(module, arrays)
+    except RuntimeError as exc:
+        raise protocol.UserError(f"torch refused the weights: {str(exc).splitlines()[0]}") from None
+    args = (arrays["x"], arrays.get("mask"), arrays.get("h0"), arrays.get("c0"))
+    h, final_h, final_c = forward(module, *args)
+    if meta.get("cross_check"):
+        other = forward(module, *args, batch_first=not module.batch_first)
+        for name, a, b in zip(("h", "final_h", "final_c"), (h, final_h, final_c), other):
+            if not np.array_equal(a, b, equal_nan=True):
+                raise AssertionError(f"cross-check: {name} differs between batch_first=True and False")
+    return {}, {"h": h, "final_h": final_h, "final_c": final_c}
+
+
+def shapes(meta, arrays):
+    """The module's own ``state_dict`` names and shapes for a config."""
+    module = _module(meta["config"])
+    return {"shapes": {k: list(v.shape) for k, v in module.state_dict().items()}}, {}
+
+
+HANDLERS = {"hello": hello, "run": run, "shapes": shapes}
+
+if __name__ == "__main__":
+    protocol.serve(HANDLERS)

@@ -1,0 +1,136 @@
+"""Converters proven by parity: both frameworks run on the same numbers.
+
+For every source case and every target kind, ``lstm_ref.convert.convert``
+gives the target's case; the source's framework runs the source case, the
+target's framework runs the converted one, and
+
+1. each framework matches its own reference (the one comparison, the one
+   tolerance table), and
+2. the source framework's outputs, put in the target's layout by
+   ``Conversion.align``, match the target framework's outputs step by step,
+   to the same tolerance (the reference of the target case gives the
+   rounding allowance).
+
+Pairs a framework cannot express are refused with the reason; the table
+below says which, and the test fails if a refusal appears or disappears.
+"""
+
+import numpy as np
+import pytest
+
+from lstm_ref import from_config
+from lstm_ref.case import Case, build_weights
+from lstm_ref.convert import ConversionError, convert
+from lstm_ref.harness.compare import assert_parity, assert_run_parity, own_rounding_of
+from lstm_ref.harness.records import RECORDS, record_of
+
+KIND = {r.id: r.kind for r in RECORDS}
+TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx"]
+RIGHT = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
+
+
+def _source(name, kind_id, config, *, mask=None, states=False, seed=0, drop=()):
+    kind = KIND[kind_id]
+    ref = from_config(kind, config)
+    rng = np.random.default_rng(seed)
+    features = config.get("input_size", 3)
+    weights = {k: v for k, v in build_weights(ref, rng, features).items() if k not in drop}
+    x = rng.standard_normal((3, 6, features)).astype("float32")
+    initial = {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, 3))).astype("float32") for s in ref.STATE} \
+        if states else {}
+    return Case(kind, config, x, weights, mask, name=name, **initial)
+
+
+SOURCES = {
+    "keras3_masked_states": _source("keras3_masked_states", "keras3", {"units": 4}, mask=RIGHT, states=True, seed=1),
+    "keras3_go_backwards": _source("keras3_go_backwards", "keras3", {"units": 3, "go_backwards": True}, mask=RIGHT,
+                                   seed=2),
+    "tf_keras_relu": _source("tf_keras_relu", "tf_keras", {"units": 3, "activation": "relu"}, seed=3),
+    "tf1_basic_forget_bias": _source("tf1_basic_forget_bias", "tf1_basic", {"num_units": 4, "forget_bias": 1.0},
+                                     mask=RIGHT, states=True, seed=4),
+    "tf1_lstmcell_proj": _source("tf1_lstmcell_proj", "tf1_lstmcell", {"num_units": 4, "num_proj": 2}, seed=5),
+    "tf1_lstmcell_peepholes": _source("tf1_lstmcell_peepholes", "tf1_lstmcell",
+                                      {"num_units": 3, "use_peepholes": True}, seed=6),
+    "torch_packed_states": _source("torch_packed_states", "torch", {"input_size": 3, "hidden_size": 4}, mask=RIGHT,
+                                   states=True, seed=7),
+    "torch_bidirectional": _source("torch_bidirectional", "torch",
+                                   {"input_size": 3, "hidden_size": 3, "bidirectional": True}, mask=RIGHT, seed=8),
+    "onnx_reverse_lens": _source("onnx_reverse_lens", "onnx", {"hidden_size": 4, "direction": "reverse"}, mask=RIGHT,
+                                 seed=9, drop=("P",)),
+    "onnx_forward_states": _source("onnx_forward_states", "onnx", {"hidden_size": 3}, states=True, seed=10,
+                                   drop=("P",)),
+}
+
+# (source, target) -> what the refusal must say.  Every other pair converts.
+REFUSED = {
+    **{("keras3_go_backwards", t): "a TF1 cell runs forward" for t in ("tf1_basic", "tf1_lstmcell")},
+    ("keras3_go_backwards", "torch"): "no reverse-only direction",
+    ("tf_keras_relu", "torch"): "sigmoid and tanh only",
+    **{("tf1_lstmcell_proj", t): "a projection" for t in ("keras3", "tf_keras", "tf1_basic", "onnx")},
+    **{("tf1_lstmcell_peepholes", t): "peepholes" for t in ("keras3", "tf_keras", "tf1_basic", "torch")},
+    **{("torch_bidirectional", t): "two directions" for t in ("keras3", "tf_keras", "tf1_basic", "tf1_lstmcell")},
+    **{("onnx_reverse_lens", t): "a TF1 cell runs forward" for t in ("tf1_basic", "tf1_lstmcell")},
+    ("onnx_reverse_lens", "torch"): "no reverse-only direction",
+}
+PAIRS = [(s, t) for s in SOURCES for t in TARGETS]
+
+
+def _conversion(source_id, target_id):
+    return convert(SOURCES[source_id], KIND[target_id])
+
+
+@pytest.mark.parametrize("source_id,target_id", [p for p in PAIRS if p in REFUSED], ids="{0[0]}->{0[1]}".format)
+def test_refused_with_the_reason(source_id, target_id):
+    with pytest.raises(ConversionError, match=REFUSED[(source_id, target_id)]):
+        _conversion(source_id, target_id)
+
+
+@pytest.mark.parametrize("source_id,target_id", [p for p in PAIRS if p not in REFUSED],
+                         ids=["->".join(p) for p in PAIRS if p not in REFUSED])
+def test_both_frameworks_agree_through_the_reference(oracle_for, source_id, target_id):
+    conversion = _conversion(source_id, target_id)
+    source, target = conversion.source, conversion.case
+    from_source = oracle_for(source.kind).run(source)
+    from_target = oracle_for(target.kind).run(target)
+    assert_run_parity(source, from_source, context=f"source {source.name}")
+    assert_run_parity(target, from_target, context=f"target {target.name}")
+    # The two frameworks, step by step, in the target's layout; the target's
+    # reference gives the rounding allowance.
+    ref = target.reference()
+    own = own_rounding_of(target.run(ref), target.run(ref, oracle=True))
+    aligned = conversion.align(from_source)
+    trace = target.run(ref).replace(**{k: aligned[k] for k in aligned})
+    assert_parity(trace, from_target, ref.policy.compute, kind=target.kind, own=own,
+                  context=f"{source.kind} ran {source.name}, {target.kind} its conversion; notes: {conversion.notes}")
+
+
+@pytest.mark.parametrize("source_id", list(SOURCES))
+def test_a_round_trip_gives_the_same_numbers_back(source_id):
+    """source -> every target that takes it -> back: the reference computes
+    the same trace, up to the rounding of a bias sum (past a row's length,
+    h is compared on valid steps only: a Keras source repeats its last
+    output there, and comes back writing zeros, as its target did)."""
+    source = SOURCES[source_id]
+    for target_id in TARGETS:
+        if (source_id, target_id) in REFUSED:
+            continue
+        there = _conversion(source_id, target_id).case
+        back = convert(there, source.kind)
+        truth, again = source.run(), back.case.run()
+        valid = (slice(None),) if source.mask is None else (np.asarray(source.mask, bool),)
+        for name in truth.fields:
+            a, b = (again[name], truth[name]) if name.startswith("final_") else (again[name][valid],
+                                                                                 truth[name][valid])
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"{source_id} -> {target_id} -> back: {name}")
+
+
+def test_a_left_padded_mask_is_refused_for_sequence_lens():
+    case = SOURCES["keras3_masked_states"].replace(mask=RIGHT[:, ::-1].copy())
+    with pytest.raises(ConversionError, match=r"not right-padded.*tensorflow-onnx#2030"):
+        convert(case, KIND["onnx"])
+
+
+def test_every_record_kind_with_a_converter_is_tested():
+    from lstm_ref.convert import KINDS
+
+    assert {record_of(k).id for k in KINDS} == set(TARGETS)
