@@ -15,9 +15,23 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[oracle,test,report]'
+# uv installs wheels several times faster than pip (measured here: the TF
+# venv in 21 s instead of about 100 s).  It reads no pip.conf, so it gets
+# pip's extra indexes and find-links from pip itself, and picks the best
+# version across them as pip does.  torch stays with pip: the CPU build of
+# torch 2.13 is a local file that pip's configuration points at.
+UV := .venv-uv/bin/uv
+UV_FROM_PIP = $(foreach u,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(u)) \
+              $(foreach f,$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(f))
+UV_INSTALL = $(UV) pip install -q --index-strategy unsafe-best-match $(UV_FROM_PIP) --python
+
+$(UV):
+	$(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/pip install -q --disable-pip-version-check uv
+
+$(STAMP): pyproject.toml | $(UV)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(VENV)
+	$(UV_INSTALL) $(VENV)/bin/python -e '.[oracle,test,report]'
 	touch $@
 
 # TF 2.15 + tensorflow-addons cannot share a venv with TF 2.21 / Keras 3.
@@ -27,9 +41,9 @@ $(STAMP): pyproject.toml
 # The same for the torch and onnxruntime oracles: each venv gets its extra.
 extra = $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)']))")
 
-$(TFA_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(TFA_VENV)
-	$(TFA_VENV)/bin/pip install -q --disable-pip-version-check $(call extra,oracle-tfa)
+$(TFA_STAMP): pyproject.toml | $(UV)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(TFA_VENV)
+	$(UV_INSTALL) $(TFA_VENV)/bin/python $(call extra,oracle-tfa)
 	touch $@
 
 $(TORCH_STAMP): pyproject.toml
@@ -37,9 +51,9 @@ $(TORCH_STAMP): pyproject.toml
 	.venv-torch/bin/pip install -q --disable-pip-version-check $(call extra,oracle-torch)
 	touch $@
 
-$(ONNX_STAMP): pyproject.toml
-	$(PYTHON) -m venv .venv-onnx
-	.venv-onnx/bin/pip install -q --disable-pip-version-check $(call extra,oracle-onnx)
+$(ONNX_STAMP): pyproject.toml | $(UV)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) .venv-onnx
+	$(UV_INSTALL) .venv-onnx/bin/python $(call extra,oracle-onnx)
 	touch $@
 
 # Two processes (the machine's two cores; measured: three are slower); the
@@ -47,7 +61,7 @@ $(ONNX_STAMP): pyproject.toml
 # PYTEST_ARGS= runs serially.
 PYTEST_ARGS ?= -n 2
 
-# The two venvs are built side by side (most of the time is pip unpacking).
+# The venvs are built two at a time (most of the time is unpacking wheels).
 test:
 	$(MAKE) -j2 venvs
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -63,11 +77,11 @@ fixtures-check: venvs
 	$(PY) -m lstm_ref.harness.golden check
 
 bench: $(STAMP)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'  # pip: torch is the local CPU build
 	$(PY) -m lstm_ref.harness.bench
 
 mutants: venvs
 	$(PY) -m parity_tests.mutants
 
 clean:
-	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx reports .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx .venv-uv reports .pytest_cache .hypothesis

@@ -23,7 +23,7 @@ __all__ = [
     "KINDS", "Case", "ConfigError", "FixtureError", "InputError", "LstmRefError", "Reference", "Trace",
     "WeightError", "from_config",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Modules of the core that are not cell families; every other module of this
 # package is a family, and registers its kinds with ``@register`` on import.

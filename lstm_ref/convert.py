@@ -135,6 +135,10 @@ def _refuse(cond, source, target, why):
 
 def _from_keras(case):
     ref = case.reference()
+    _refuse(getattr(ref, "zero_by_unreversed_mask", False) and case.mask is not None, case.kind, "a portable form",
+            "unroll=True with go_backwards and zero_output_for_mask zeroes the outputs with the unreversed mask "
+            "(TF's unrolled-loop bug, which the reference reproduces) and no other layer computes that; "
+            "convert the layer with unroll=False")
     names = {"activation": case.config.get("activation", "tanh"),
              "recurrent_activation": case.config.get("recurrent_activation", "sigmoid")}
     for role, name in names.items():
@@ -394,5 +398,8 @@ def convert(case, target: str, **config) -> Conversion:
                      "(compared as zeros)")
     target_case = Case(target, new_config, case.x, weights, mask, name=f"{case.name or case.kind} as {target}",
                        notes="; ".join(notes), **states)
-    target_case.reference()  # validate now: a bad conversion fails here, not in a worker
+    try:
+        target_case.reference()  # validate now: a bad conversion fails here, not in a worker
+    except ConfigError as exc:  # e.g. a float16 source for a float32/float64-only target
+        raise ConversionError(f"cannot convert {case.kind} to {target}: {exc}") from None
     return Conversion(case, target_case, portable, notes)

@@ -19,6 +19,12 @@ against onnxruntime 1.32:
   does not clip it (``GateComputations`` writes ``C`` to a buffer named
   ``C_prev_clipped`` that is only scratch space): measured, clipping ``C``
   before ``h()`` is 0.12 away from ONNX Runtime where ``|C| > clip``;
+* without ``clip`` the bound is FLT_MAX, and the clamp still runs
+  (``LSTMBase``: ``GetAttrOrDefault("clip", numeric_limits<float>::max())``):
+  an infinite gate input becomes +-FLT_MAX, and with ``B`` given
+  (``clip_add_bias``: ``min(b, x)`` then ``max(-b, x)``) a NaN becomes
+  +FLT_MAX, while without ``B`` (``clip_ignore_bias``: comparisons) it stays
+  NaN;
 * ``input_forget=1`` couples the gates: ``f = 1 - i``;
 * ``activations`` lists f, g, h per direction (default Sigmoid, Tanh, Tanh),
   ``activation_alpha``/``activation_beta`` their parameters in that order;
@@ -139,7 +145,8 @@ class OnnxLSTM(StackedReference):
             bound.append(_bound(name, alpha, beta))
         if alphas or betas:
             raise ConfigError(f"{self.kind}: {len(alphas)} activation_alpha and {len(betas)} activation_beta "
-                              f"value(s) left over: no activation in {names} takes them")
+                              f"value(s) left over: no activation in {names} takes them (ONNX Runtime ignores "
+                              "them silently; remove them)")
         return [tuple(bound[3 * d:3 * d + 3]) for d in range(dirs)]
 
     def weight_shapes(self, input_dim):
@@ -167,26 +174,34 @@ class OnnxLSTM(StackedReference):
 
     def params(self, weights, input_dim, dtype):
         """``B`` and ``P`` are optional inputs of the operator: zeros when absent."""
+        given = isinstance(weights, dict) and "B" in weights  # which clamp runs (see _clip)
         if isinstance(weights, dict):
             shapes = self.weight_shapes(input_dim)
             weights = {**{k: np.zeros(shapes[k]) for k in self.OPTIONAL_WEIGHTS if k not in weights}, **weights}
-        return super().params(weights, input_dim, dtype)
+        params = super().params(weights, input_dim, dtype)
+        params["B given"] = given
+        return params
 
     def direction_params(self, params, layer, direction):
         units = self.units
         bias = params["B"][direction]
         return {"W": params["W"][direction], "R": params["R"][direction],
                 "bias": bias[:4 * units] + bias[4 * units:],  # Wb + Rb, summed once (bias_WRi_)
-                "P": params["P"][direction], "activations": self.activation_sets[direction]}
+                "P": params["P"][direction], "activations": self.activation_sets[direction],
+                "B given": params["B given"]}
 
     def project_input(self, params, x):
         return x @ params["W"].T
 
-    def _clip(self, z, bias):
+    def _clip(self, z, bias, bias_given):
+        """``clip_add_bias`` / ``clip_ignore_bias`` of ``rnn_helpers.cc``:
+        ``x + b`` clamped to [-clip, clip], clip = FLT_MAX when unset."""
         z += bias
-        if self.clip is not None:
-            np.clip(z, -self.clip, self.clip, out=z)
-        return z
+        bound = np.asarray(np.finfo(np.float32).max if self.clip is None else self.clip, z.dtype)
+        if bias_given:  # std::min(b, x) then std::max(-b, x): NaN -> b
+            z = np.where(z < bound, z, bound)
+            return np.where(-bound < z, z, -bound)
+        return np.where(z > bound, bound, np.where(z < -bound, -bound, z))  # NaN stays NaN
 
     def recurrence(self, params, xz_t, state):
         """``GateComputations``, gate order i, o, f, c::
@@ -205,10 +220,11 @@ class OnnxLSTM(StackedReference):
         b_i, b_o, b_f, b_c = split_gates(params["bias"])
         z = xz_t + h_prev @ params["R"].T
         z_i, z_o, z_f, z_c = (z[..., k * units:(k + 1) * units] for k in range(4))
-        i = act_f(self._clip(z_i + p_i * c_prev, b_i))
-        f = 1 - i if self.input_forget else act_f(self._clip(z_f + p_f * c_prev, b_f))
-        c = f * c_prev + i * act_g(self._clip(z_c.copy(), b_c))
-        o = act_f(self._clip(z_o + p_o * c, b_o))
+        given = params["B given"]
+        i = act_f(self._clip(z_i + p_i * c_prev, b_i, given))
+        f = 1 - i if self.input_forget else act_f(self._clip(z_f + p_f * c_prev, b_f, given))
+        c = f * c_prev + i * act_g(self._clip(z_c.copy(), b_c, given))
+        o = act_f(self._clip(z_o + p_o * c, b_o, given))
         h = o * act_h(c)
         return h, (h, c)
 

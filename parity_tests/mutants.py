@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 K, T1, LN, ACT, RUN, REF, K2 = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
                                 "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py",
                                 "lstm_ref/tf_keras_lstm.py")
+PT, OX, ST, CV = "lstm_ref/torch_lstm.py", "lstm_ref/onnx_lstm.py", "lstm_ref/stacked.py", "lstm_ref/convert.py"
 # Record ids: which kind a mutant breaks, and so which tests run.
 KERAS3, BASIC, LSTMCELL, CONTRIB, TFA, KERAS2 = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "tf_keras"
+TORCH, ONNX = "torch", "onnx"
 
 MUTANTS = [
     ("Keras gate order read as i,f,o,c", KERAS3, [
@@ -98,6 +100,37 @@ MUTANTS = [
     ("float32 accumulation in float64 oracle mode", KERAS3, [
         (K, '        xk = x @ params["kernel"]',
          '        xk = (x.astype(np.float32) @ params["kernel"].astype(np.float32)).astype(x.dtype)')]),
+    # -- PyTorch, ONNX Runtime, layers and directions, converters
+    ("torch: gate rows read as i,g,f,o", TORCH, [
+        (PT, "z_i, z_f, z_g, z_o = split_gates(xz_t + hz)", "z_i, z_g, z_f, z_o = split_gates(xz_t + hz)")]),
+    ("torch: bias_hh ignored (one bias)", TORCH, [(PT, '            hz += params["bias_hh"]', "            pass")]),
+    ("torch: reverse direction's output left in processing order", TORCH, [
+        (ST, "outputs.append(out if direction == FORWARD else reverse_within(out, lengths))", "outputs.append(out)")]),
+    ("torch: reverse direction reads the padded sequence whole", TORCH, [
+        (ST, "seq = layer_input if direction == FORWARD else reverse_within(layer_input, lengths)",
+         "seq = layer_input if direction == FORWARD else reverse_within(layer_input, None)"),
+        (ST, "outputs.append(out if direction == FORWARD else reverse_within(out, lengths))",
+         "outputs.append(out if direction == FORWARD else reverse_within(out, None))")]),
+    ("torch: h0/c0 slots read direction-major", TORCH, [
+        (ST, "slot = layer * len(self.directions) + d", "slot = d * self.num_layers + layer")]),
+    ("onnx: gate rows i,o,f,c read as i,f,o,c", ONNX, [
+        (OX, "z_i, z_o, z_f, z_c = (z[..., k * units", "z_i, z_f, z_o, z_c = (z[..., k * units")]),
+    ("onnx: clip ignored (onnx.reference)", ONNX, [
+        (OX, "np.finfo(np.float32).max if self.clip is None else self.clip", "np.finfo(np.float32).max")]),
+    ("onnx: C clipped before h() (the spec's wording)", ONNX, [
+        (OX, "        h = o * act_h(c)\n",
+         "        h = o * act_h(c if self.clip is None else np.clip(c, -self.clip, self.clip))\n")]),
+    ("onnx: output peephole reads the previous C", ONNX, [
+        (OX, "o = act_f(self._clip(z_o + p_o * c, b_o, given))", "o = act_f(self._clip(z_o + p_o * c_prev, b_o, given))")]),
+    ("onnx: a row of length 0 keeps its initial state", ONNX, [
+        (OX, "        if mask is not None and not mask.any(axis=1).all():", "        if False:")]),
+    ("onnx: the spec's Affine default (alpha 1) for ONNX Runtime's 0", ONNX, [
+        (OX, '"Affine": (lambda x, a, b: _c(x, a) * x + _c(x, b), 0.0, 0.0)',
+         '"Affine": (lambda x, a, b: _c(x, a) * x + _c(x, b), 1.0, 0.0)')]),
+    ("convert: Keras gates written to ONNX unpermuted", ONNX, [
+        (CV, "TO_ONNX = (0, 3, 1, 2)", "TO_ONNX = (0, 1, 2, 3)")]),
+    ("convert: the one bias copied into both torch biases", TORCH, [
+        (CV, '"bias_h": None if bias is None else np.zeros_like(bias)', '"bias_h": bias')]),
 ]
 
 
@@ -123,18 +156,24 @@ def tests_of(record_id):
     """The kind's record-driven live tests and its own modules (every kind's
     for ``None``: the clean baseline)."""
     from lstm_ref.harness.records import RECORDS
+    from lstm_ref.variants import never
 
     if record_id is None:
         return sorted({t for r in RECORDS for t in tests_of(r.id)})
     record = next(r for r in RECORDS if r.id == record_id)
-    kinds = [f"parity_tests/test_kinds.py::{t}[{record.id}]"
-             for t in ("test_matches_its_framework_every_step", "test_oracle_mode_is_its_framework_in_float64")]
+    tests = ["test_matches_its_framework_every_step"]
+    if record.float64_twin is not never:  # a framework with no float64 kernel has no oracle-mode test
+        tests.append("test_oracle_mode_is_its_framework_in_float64")
+    kinds = [f"parity_tests/test_kinds.py::{t}[{record.id}]" for t in tests]
     return kinds + list(record.tests)
 
 
 def run_suite(dest: Path, record_id, timeout):
     env = {**os.environ, "PYTHONPATH": str(dest), "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
-           "LSTM_PARITY_TFA_PYTHON": os.environ.get("LSTM_PARITY_TFA_PYTHON", str(ROOT / ".venv-tfa" / "bin" / "python")), "HYPOTHESIS_PROFILE": "ci"}
+           "HYPOTHESIS_PROFILE": "ci"}
+    for name, venv in (("TFA", ".venv-tfa"), ("TORCH", ".venv-torch"), ("ONNXRUNTIME", ".venv-onnx")):
+        # the scratch copy has no venvs: the oracles' interpreters stay the repository's
+        env.setdefault(f"LSTM_PARITY_{name}_PYTHON", str(ROOT / venv / "bin" / "python"))
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:randomly", "-p", "no:cacheprovider",
            "parity_tests/test_golden.py", *tests_of(record_id)]
     try:

@@ -54,3 +54,21 @@ def test_reverse_within_is_its_own_inverse_and_reverses_each_row():
     assert r[0, :, 0].tolist() == [2, 1, 0, 3, 4]
     assert r[1, :, 0].tolist() == [9, 8, 7, 6, 5]
     np.testing.assert_array_equal(reverse_within(r, lengths), a)
+
+
+@pytest.mark.parametrize("with_bias", [True, False], ids=["B_given", "no_B"])
+def test_infinite_and_nan_gate_inputs_meet_onnxruntimes_clamp(oracle_for, with_bias):
+    """Without ``clip`` the bound is FLT_MAX and the clamp still runs: +-inf
+    becomes +-FLT_MAX; a NaN becomes +FLT_MAX when ``B`` is given
+    (min/max), and stays NaN without it (comparisons)."""
+    case = _case({"hidden_size": 3}, batch=3, time=2)
+    x = case.x.copy()
+    x[0, 0, 0], x[1, 0, 0] = np.inf, -np.inf
+    x[2, 1, 1] = np.nan
+    weights = {k: v for k, v in case.weights.items() if k != "P" and (with_bias or k != "B")}
+    case = case.replace(x=x, weights=weights)
+    desired = oracle_for(KIND).run(case)
+    trace = case.run()
+    assert np.isnan(desired["h"]).any() != with_bias  # the two clamps really differ here
+    for name in trace.fields:
+        np.testing.assert_allclose(trace[name], desired[name], rtol=2e-6, atol=2e-6, equal_nan=True)

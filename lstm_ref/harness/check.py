@@ -11,7 +11,9 @@ layer's weights and TF's per-step h and c.  Each layer is then compared as
 the tests compare: :func:`~lstm_ref.harness.compare.run_and_compare` and the
 one tolerance table.  A ``Bidirectional`` is checked per direction and on
 its merged output.  A TF1 checkpoint is checked by ``--scope``, with the
-cell's kind and config given on the command line.
+cell's kind and config given on the command line.  ``.onnx`` and ``.pt``
+files (and ``--source``) are checked by :mod:`~lstm_ref.harness.artifacts`
+into the same rows.
 
 Inputs are sent in batches of ``batch_size`` rows, one request each; per
 layer the worst batch is kept, so memory stays flat however many sequences
@@ -53,6 +55,12 @@ class LayerResult:
     # (for a merged row: the Bidirectional's output equals the merge of its
     # directions).  None where there is nothing to compare.
     tf_bitwise: bool = None
+    # lstm-ref check ARTIFACT --source SOURCE (artifacts.py): which two
+    # models' LSTMs a row compares, and per weight tensor max |converted
+    # source - artifact|; notes say what differs by convention.
+    pair: dict = None
+    weights_max_abs: dict = None
+    notes: str = ""
 
     def merge(self, other: "LayerResult") -> "LayerResult":
         """The same layer over one more batch: the worst of both."""

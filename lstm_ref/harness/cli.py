@@ -24,6 +24,12 @@ EPILOG = """exit codes:
   3  a framework worker crashed or hung (its stderr is shown under --debug)
 """
 
+CONVERT_EPILOG = """exit codes:
+  0  written
+  2  usage or input error, or an LSTM the target cannot express: a short message names it
+  3  a framework worker crashed or hung (its stderr is shown under --debug)
+"""
+
 
 class UsageError(ValueError):
     """A command line that cannot be run as given."""
@@ -81,8 +87,13 @@ def build_parser():
                     "receives, against the reference.  Relative paths are taken from the current directory.",
         epilog=EPILOG)
     chk.add_argument("model", nargs="+", help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
-                                              "SavedModel directory (several: each is checked); with --scope, one TF "
+                                              "SavedModel directory, an ONNX .onnx model, a PyTorch .pt state_dict or "
+                                              "TorchScript archive (several: each is checked); with --scope, one TF "
                                               "checkpoint or SavedModel directory")
+    chk.add_argument("--source", metavar="SOURCE",
+                     help="with one .onnx/.pt MODEL: the model it was made from (a .pt it was exported from, or the "
+                          "Keras .keras/.h5 `lstm-ref convert` read); its weights, converted, are compared with "
+                          "MODEL's, and both frameworks run the same input, compared step by step")
     chk.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
                      help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
                           "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
@@ -105,6 +116,22 @@ def build_parser():
     chk.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     chk.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
+    cnv = sub.add_parser(
+        "convert", help="write a Keras model's LSTMs (or a .pt/.onnx's) as a PyTorch state_dict or an ONNX model",
+        description="Convert every LSTM of MODEL with lstm_ref.convert and write them:\n"
+                    "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
+                    "  --to onnx:  an .onnx model, one LSTM node per LSTM (opset 14), each with its own input\n"
+                    "              <layer>/X (time, batch, features) and outputs <layer>/Y, <layer>/Y_h, <layer>/Y_c.\n"
+                    "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
+                    "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
+        epilog=CONVERT_EPILOG)
+    cnv.add_argument("model", help="a Keras .keras/.h5/SavedModel, or a .pt/.onnx (to the other framework)")
+    cnv.add_argument("--to", required=True, choices=["torch", "onnx"], help="the target framework")
+    cnv.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth or .onnx)")
+    cnv.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
+                     help="a Python file defining the Keras model's custom layers; repeatable")
+    cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
     rep = sub.add_parser("report", help="run goldens and the live sweep; write reports/parity.{md,json,html}",
                          epilog=EPILOG)
     rep.add_argument("--out", default="reports", help="directory for the report files")
@@ -124,6 +151,8 @@ def main(argv=None):
     try:
         if args.command == "check":
             return check_command(args)
+        if args.command == "convert":
+            return convert_command(args)
         from .report import main as report_main
 
         return report_main(_user_path(args.out), with_live=not args.no_live, progress=not args.no_progress)
@@ -188,6 +217,7 @@ def check_command(args):
     if args.scope is not None:
         if len(models) != 1:
             raise UsageError("--scope checks one checkpoint at a time")
+        _refuse_unused(args, ("source",), "on a checkpoint (--scope)")
         _refuse_unused(args, ("batch", "time", "seed", "batch_size", "custom_objects"), "on a checkpoint (--scope)")
         return _check_checkpoint(args, models[0], check)
     from .model_format import model_format
@@ -202,21 +232,118 @@ def check_command(args):
         if not path.is_file():
             raise UsageError(f"--custom-objects {path}: no such file")
     formats = [model_format(m) for m in models]  # every file is vetted before any TF starts
+    source = _source(args, models, formats, inputs, custom)
+    drawn = {"batch": args.batch or DRAWN["batch"], "time": args.time or DRAWN["time"],
+             "seed": DRAWN["seed"] if args.seed is None else args.seed}
     pool = check.open_pool()
     reports = []
     try:
         for model, (oracle_name, description) in zip(models, formats):
-            results, skipped, _ = check.check_model(
-                model, pool.get(oracle_name), inputs, batch=args.batch or DRAWN["batch"],
-                time=args.time or DRAWN["time"], seed=DRAWN["seed"] if args.seed is None else args.seed,
-                batch_size=args.batch_size or 256, progress=_progress(args, "batches"), custom_objects=custom)
+            if oracle_name in ARTIFACTS:
+                results, skipped, description = _check_artifact(model, oracle_name, description, source, pool,
+                                                                 drawn, custom)
+            else:
+                results, skipped, _ = check.check_model(
+                    model, pool.get(oracle_name), inputs, **drawn, batch_size=args.batch_size or 256,
+                    progress=_progress(args, "batches"), custom_objects=custom)
             if not results:
-                raise UsageError(f"{model}: nothing to check: every LSTM was skipped ("
-                                 + "; ".join(f"{name}: {why}" for name, why in skipped) + ")")
+                raise UsageError(f"{model}: nothing to check: " + (
+                    "every LSTM was skipped (" + "; ".join(f"{name}: {why}" for name, why in skipped) + ")"
+                    if skipped else "no LSTM found in it"))
             reports.append((model, description, results, skipped))
     finally:
         pool.close()
     return _finish(args, reports)
+
+
+ARTIFACTS = ("torch", "onnxruntime")  # the workers that open .pt and .onnx files (model_format)
+
+
+def _source(args, models, formats, inputs, custom):
+    """``(path, (oracle, description))`` of ``--source``, vetted, or None;
+    the options an .onnx/.pt check has no use for are refused."""
+    from .model_format import model_format
+
+    artifacts = [name in ARTIFACTS for name, _ in formats]
+    if any(artifacts):
+        if inputs:
+            raise UsageError("--input has no effect on an .onnx/.pt file: each of its LSTMs is checked on drawn x "
+                             "(--batch, --time, --seed); leave it out")
+        _refuse_unused(args, ("batch_size",), "on an .onnx/.pt file (each LSTM gets --batch drawn rows)")
+    if args.source is None:
+        if custom and all(artifacts):
+            raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave "
+                             "it out")
+        return None
+    if len(models) != 1 or not artifacts[0]:
+        raise UsageError("--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or "
+                         ".pt MODEL")
+    path = _user_path(args.source)
+    fmt = model_format(path)
+    if custom and fmt[0] in ARTIFACTS:
+        raise UsageError("--custom-objects has no effect with an .onnx/.pt --source (it is for Keras layers); "
+                         "leave it out")
+    if path == models[0]:
+        raise UsageError(f"--source {args.source} is MODEL itself; give the model MODEL was made from")
+    return path, fmt
+
+
+def _check_artifact(model, oracle_name, description, source, pool, drawn, custom):
+    from . import artifacts
+
+    lstms, skipped, detail = artifacts.read_lstms(model, oracle_name, pool)
+    description = f"{description}: {detail}" if detail else description
+    results, more = artifacts.check_artifact(lstms, **drawn)
+    skipped += more
+    if source is not None:
+        path, (src_oracle, src_description) = source
+        src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
+        pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
+        results += pairs
+        skipped += [(f"{name} (vs --source)", why) for name, why in more]
+        description += f"; against --source {path.name} ({src_description})"
+    return results, skipped, description
+
+
+def convert_command(args):
+    from . import artifacts, check
+    from .model_format import model_format
+
+    model, out = _user_path(args.model), _user_path(args.output)
+    target = artifacts.TARGETS[args.to]
+    suffixes = {"torch": (".pt", ".pth"), "onnx": (".onnx",)}[args.to]
+    if out.suffix not in suffixes:
+        raise UsageError(f"-o {args.output}: --to {args.to} writes a {' or '.join(suffixes)} file")
+    if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UsageError(f"-o {args.output}: cannot write there (no writable directory {out.parent})")
+    if out == model:
+        raise UsageError(f"-o {args.output} is MODEL itself")
+    custom = [_user_path(p) for p in args.custom_objects]
+    for path in custom:
+        if not path.is_file():
+            raise UsageError(f"--custom-objects {path}: no such file")
+    oracle_name, description = model_format(model)
+    artifacts.refuse_same_framework(oracle_name, target, model)
+    if custom and oracle_name in ARTIFACTS:
+        raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out")
+    pool = check.open_pool()
+    try:
+        lstms, skipped, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **DRAWN)
+        if not lstms:
+            raise UsageError(f"{model}: nothing to convert: no LSTM found"
+                             + (" (" + "; ".join(f"{n}: {w}" for n, w in skipped) + ")" if skipped else ""))
+        converted = artifacts.convert_lstms(lstms, target)
+        written = artifacts.write_artifact(converted, target, out, pool)
+    finally:
+        pool.close()
+    what = "a PyTorch state_dict" if args.to == "torch" else "an ONNX model (opset 14)"
+    print(f"lstm-ref convert: wrote {out} ({what}) from {model.name} ({description})")
+    for name, where in written:
+        print(f"  {name} -> {where}")
+    for name, why in skipped:
+        print(f"  skipped {name}: {why}")
+    print(f"check it: lstm-ref check {args.output} --source {args.model}")
+    return EXIT_PASS
 
 
 def _check_checkpoint(args, model, check):
@@ -365,7 +492,7 @@ def print_results(model, description, results, skipped):
         from rich.table import Table
     except ImportError:  # pragma: no cover - rich comes with the report extra
         for r in results:
-            print(f"{r.layer}  {r.kind}  ratio {r.ratio:.3g}  {r.status.upper()}  {r.reason}")
+            print(f"{r.layer}  {r.kind}  ratio {_fmt(r.ratio, '.3g')}  {r.status.upper()}  {r.reason}")
         for name, why in skipped:
             print(f"skipped {name}: {why}")
         print(summary)
@@ -378,9 +505,12 @@ def print_results(model, description, results, skipped):
                ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
                ("ratio", lambda r: _fmt(r.ratio, ".3g")),
                ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL")]
+    if any(r.weights_max_abs for r in results):  # --source: the converted source's weights against the artifact's
+        columns.insert(-2, ("weights |d|", lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0))
+                            if r.weights_max_abs is not None else ""))
     if not wide:  # keep what decides: where, how far, verdict
-        columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "ratio", "verdict")
-                   or (c[0] == "worst at" and console.width >= 100)]
+        columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio",
+                                                   "verdict") or (c[0] == "worst at" and console.width >= 100)]
     table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
     for name, _ in columns:
         table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
@@ -389,14 +519,21 @@ def print_results(model, description, results, skipped):
         table.add_row(*(get(r) for _, get in columns))
     console.print(table)
     tolerances = sorted({(r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
-                         for r in results})
+                         for r in results if r.tolerance})
     for dtype, atol, rtol, rounding in tolerances:
         console.print(f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
                       "reference's own rounding (lstm_ref/harness/tolerances.py)")
+    if any(r.pair for r in results):
+        console.print("SOURCE -> ARTIFACT rows: the source framework's outputs, in the artifact's layout, against "
+                      "the artifact's, same tolerance; weights |d|: max |converted source weights - artifact weights|")
     for r in failed:
+        if not r.worst:
+            console.print(f"[red]{r.layer}[/]: {r.reason}")
+            continue
         where = _where(r.worst)
+        names = ("source", "artifact") if r.pair else ("ref", "tf")
         console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {where}: "
-                      f"ref={r.worst.get('ref')!r} tf={r.worst.get('tf')!r}")
+                      f"{names[0]}={r.worst.get('ref')!r} {names[1]}={r.worst.get('tf')!r}")
     for name, why in skipped:
         console.print(f"skipped {name}: {why}")
     console.print(("[red]" if failed else "[green]") + summary)

@@ -15,7 +15,16 @@ a file is, and refuse what is not a model, before a worker starts.
     ``model.save(dir)`` (``tf_keras/src/saving/legacy/saved_model/save.py``
     writes it next to ``saved_model.pb``).  A SavedModel without it (a Keras 3
     ``model.export()``, ``tf.saved_model.save``) holds no Keras layers to
-    walk: it is checked by variable scope (``--scope``).
+    walk: it is checked by variable scope (``--scope``);
+  * an ONNX model (``.onnx``; a ``ModelProto`` whose first field is
+    ``ir_version``, byte 0x08) goes to the onnxruntime worker, which parses
+    it (``onnx_artifacts.py``) and refuses what ``onnx.load`` cannot read;
+  * a PyTorch file: ``torch.save`` and ``torch.jit.save`` both write a zip
+    archive with ``<name>/data.pkl``; TorchScript has ``<name>/code/`` as
+    well.  Whether a ``torch.save`` archive holds a state_dict or a pickled
+    module only ``torch.load(weights_only=True)`` can tell: the torch worker
+    decides (``torch_artifacts.py``).  The legacy non-zip ``torch.save``
+    format starts with pickle's protocol 2 and a magic number.
 """
 
 import json
@@ -28,6 +37,14 @@ _ZIP = b"PK\x03\x04"
 _EMPTY_ZIP = b"PK\x05\x06"
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 _NPY = b"\x93NUMPY"
+_TORCH_LEGACY = b"\x80\x02\x8a\n"  # pickle protocol 2, then torch's magic number (a 10-byte long)
+# A ModelProto starts with ir_version (field 1, varint: 0x08, then 3..12);
+# protobuf writes fields in number order, so the next tag is one of
+# producer_name (0x12), producer_version (0x1a), domain (0x22),
+# model_version (0x28), doc_string (0x32), graph (0x3a), opset_import (0x42),
+# metadata_props (0x72), training_info (0xa2 0x01), functions (0xca 0x01).
+_ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca}
+FORMATS = ".keras, .h5, a SavedModel directory, .onnx or .pt"
 _SCOPE_HINT = ("it can be checked by variable scope: lstm-ref check PATH --scope <scope> --kind <kind> "
                "--config <json> --input x.npy")
 
@@ -87,9 +104,14 @@ def _zip(path):
         raise InputError(f"{path} is not a readable .keras archive (truncated or corrupt zip: {exc})") from None
     except (OSError, EOFError) as exc:  # a truncated member
         raise InputError(f"{path} is not a readable .keras archive (truncated or corrupt zip: {exc})") from None
+    if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+        if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+            return "torch", "TorchScript archive (torch.jit.save)"
+        return "torch", "PyTorch archive (torch.save)"
     if names and all(n.endswith(".npy") for n in names):
         raise InputError(f"{path} is a NumPy .npz archive, not a model; give arrays with --input")
-    raise InputError(f"{path} is a zip archive without config.json and metadata.json, not a .keras model")
+    raise InputError(f"{path} is a zip archive without config.json and metadata.json (a .keras model) or data.pkl "
+                     "(a torch.save / torch.jit.save file), not a model")
 
 
 def _hdf5(path):
@@ -121,9 +143,13 @@ def _hdf5(path):
     raise InputError(f"{path} is an HDF5 model written by Keras {version}; lstm-ref opens Keras 2 and 3 models")
 
 
+def _onnx_like(head):
+    return len(head) > 2 and head[0] == 0x08 and 1 <= head[1] <= 30 and head[2] in _ONNX_NEXT
+
+
 def model_format(path):
-    """``("keras3" | "tf_keras", description)``: the worker that opens
-    ``path``, and what it is.  Raises :class:`lstm_ref.errors.InputError`
+    """``("keras3" | "tf_keras" | "onnxruntime" | "torch", description)``:
+    the worker that opens ``path``, and what it is.  Raises :class:`lstm_ref.errors.InputError`
     naming the file and why it is not a model lstm-ref can walk."""
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -141,6 +167,10 @@ def model_format(path):
         return _hdf5(path)
     if head.startswith(_ZIP) or head.startswith(_EMPTY_ZIP):
         return _zip(path)
+    if head.startswith(_TORCH_LEGACY):
+        return "torch", "PyTorch file (legacy torch.save format)"
+    if _onnx_like(head):
+        return "onnxruntime", "ONNX model"
     if head.startswith(_NPY):
         raise InputError(f"{path} is a NumPy array (.npy), not a model; give arrays with --input")
     if b"\0" not in head:
@@ -150,6 +180,8 @@ def model_format(path):
         except UnicodeDecodeError as exc:
             text = exc.start >= len(head) - 3  # a character cut by the 512-byte read
         if text:
-            raise InputError(f"{path} is a text file, not a Keras model (.keras, .h5 or a SavedModel directory)")
-    raise InputError(f"{path} is not a Keras model (.keras, .h5 or a SavedModel directory): "
-                     f"unrecognised content starting {head[:8]!r}")
+            raise InputError(f"{path} is a text file, not a Keras model or any model lstm-ref opens ({FORMATS})")
+    if path.endswith(".onnx"):
+        raise InputError(f"{path} is not an ONNX model: a ModelProto starts with its ir_version field (0x08), this "
+                         f"file with {head[:8]!r}")
+    raise InputError(f"{path} is not a model lstm-ref opens ({FORMATS}): unrecognised content starting {head[:8]!r}")

@@ -130,7 +130,7 @@ RECORDS = (
         throughput_config=lambda rng: {
             "input_size": 3, "hidden_size": int(rng.integers(1, 7)), "num_layers": int(rng.integers(1, 3)),
             "bidirectional": bool(rng.integers(2))},
-        tests=("parity_tests/test_torch_lstm.py",),
+        tests=("parity_tests/test_torch_lstm.py", "parity_tests/test_converters.py"),
     ),
     KindRecord(
         kind="onnx.LSTM", id="onnx", label="LSTM (ONNX, run by ONNX Runtime)", reference=onnx_lstm.OnnxLSTM,
@@ -139,7 +139,7 @@ RECORDS = (
         throughput_config=lambda rng: {
             "hidden_size": int(rng.integers(1, 7)),
             "direction": str(rng.choice(["forward", "reverse", "bidirectional"]))},
-        tests=("parity_tests/test_onnx_lstm.py",),
+        tests=("parity_tests/test_onnx_lstm.py", "parity_tests/test_converters.py"),
         float64_twin=never,  # ONNX Runtime's CPU kernel is float32 only
     ),
 )

@@ -86,3 +86,13 @@ def onnx_activations_alpha_beta():
 def onnx_no_bias_no_peepholes():
     return _case(76, {"hidden_size": 4}, drop=("B", "P"), lengths=[6, 2],
                  notes="B and P absent (zeros), sequence_lens 6 and 2.")
+
+
+@golden("onnx_activation_defaults")
+def onnx_activation_defaults():
+    return _case(77, {"hidden_size": 3, "direction": "bidirectional",
+                      "activations": ["ThresholdedRelu", "Affine", "Tanh", "Sigmoid", "Tanh", "ScaledTanh"]},
+                 states=True, scales=(0.3, -0.2, 0.4, 0.2),
+                 notes="No activation_alpha/beta: ONNX Runtime's defaults, not the spec's. ThresholdedRelu's alpha "
+                       "is 0 (a relu gate), Affine's (0, 0) makes g = 0 so C only decays from c0, ScaledTanh's "
+                       "(0, 0) makes the reverse direction's h = 0.")

@@ -20,6 +20,10 @@ With ``cross_check`` the node is run a second time with the weights as
 initializers, as in a deployed model (ONNX Runtime pre-packs constant
 weights for its GEMMs: another code path), and both runs must agree
 bitwise.
+
+A user's ``.onnx`` model (``lstm-ref check``/``convert``) is read and its
+own nodes run by the ops of ``onnx_artifacts.py``: ``artifact_lstms``,
+``artifact_run``, ``save_lstms``.
 """
 
 import json
@@ -32,6 +36,8 @@ import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
+
+from lstm_ref.harness.oracles import onnx_artifacts  # noqa: E402
 
 OPSET = 14
 _ATTRS = ("hidden_size", "direction", "clip", "input_forget", "activations", "activation_alpha", "activation_beta",
@@ -124,6 +130,8 @@ def run(meta, arrays):
 
 
 HANDLERS = {"hello": hello, "run": run}
+# A user's .onnx model (lstm-ref check / convert): onnx_artifacts.py
+HANDLERS.update(onnx_artifacts.HANDLERS)
 
 if __name__ == "__main__":
     protocol.serve(HANDLERS)

@@ -8,6 +8,10 @@ from the config (``dtype`` as a name), its ``state_dict`` loaded from the
 ``pad_packed_sequence(total_length=T)``).  With ``cross_check`` the module
 is run again with the other ``batch_first`` (the same numbers in the other
 layout) and both runs must agree bitwise.
+
+A user's ``.pt`` file (``lstm-ref check``/``convert``) is read and run by the
+ops of ``torch_artifacts.py``: ``artifact_lstms``, ``artifact_run``,
+``save_state_dict``.
 """
 
 import json
@@ -17,6 +21,8 @@ import numpy as np
 from lstm_ref.harness.oracles import protocol, provenance
 
 import torch  # noqa: E402
+
+from lstm_ref.harness.oracles import torch_artifacts  # noqa: E402
 
 torch.set_num_threads(1)  # two workers share two cores; one thread is also reproducible
 
@@ -99,6 +105,8 @@ def shapes(meta, arrays):
 
 
 HANDLERS = {"hello": hello, "run": run, "shapes": shapes}
+# A user's .pt file (lstm-ref check / convert): torch_artifacts.py
+HANDLERS.update(torch_artifacts.HANDLERS)
 
 if __name__ == "__main__":
     protocol.serve(HANDLERS)

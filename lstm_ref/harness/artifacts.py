@@ -1,0 +1,491 @@
+"""``lstm-ref check model.onnx | model.pt`` (with or without ``--source``) and ``lstm-ref convert``.
+
+An artifact's LSTMs are read in its framework's worker
+(``oracles/onnx_artifacts.py``, ``oracles/torch_artifacts.py``): each becomes
+an :class:`Lstm` -- a kind (``onnx.LSTM``, ``torch.nn.LSTM``), a config, the
+artifact's own weights, and a runner that runs THE ARTIFACT'S OWN code on a
+case: the ONNX node itself (its attributes as stored, its initializers, the
+model's opset) in ONNX Runtime; a TorchScript archive's own LSTM submodule;
+for a state_dict, which has no code, ``torch.nn.LSTM`` built from the config
+its shapes give.
+
+``check`` draws x (``--batch``, ``--time``, ``--seed``; features from the
+weights) and compares each LSTM with the reference loaded with the
+artifact's weights (:func:`_measure`: the one comparison and tolerance
+table).  Where the LSTM takes lengths or an initial state (an ONNX node
+with ``sequence_lens``/``initial_h``/``initial_c`` inputs; every PyTorch
+LSTM that accepts a ``PackedSequence`` and ``(h0, c0)``), a second run
+feeds a right-padded mask and drawn states.
+
+``--source`` pairs the artifact with the model it was made from: source
+LSTM k with artifact LSTM k, in order, where a PyTorch LSTM of L layers is
+L ONNX nodes (``torch.onnx.export`` writes one node per layer).  Per pair,
+(a) the source's weights are converted with :func:`lstm_ref.convert.convert`
+to the artifact's layout and compared tensor by tensor with the artifact's
+(an exporter that reorders gates wrongly shows here), and (b) both
+frameworks run the same input -- for a Keras source, what the layer
+received in one run of the model -- and the source's outputs, put in the
+artifact's layout by ``Conversion.align``, are compared step by step with
+the artifact's, to the same tolerance, the artifact case's reference giving
+the rounding allowance (as
+``parity_tests/test_converters.py::test_both_frameworks_agree_through_the_reference``).
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..case import Case
+from ..convert import ONNX, TORCH, convert
+from ..errors import InputError, LstmRefError
+from ..trace import Trace
+from .compare import compare, own_rounding_of
+
+FRAMEWORK = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "keras3": "Keras 3", "tf_keras": "Keras 2 (tf_keras)"}
+TARGETS = {"torch": TORCH, "onnx": ONNX}
+ALL_FIELDS = ("h", "final_h", "final_c")
+
+
+@dataclass
+class Lstm:
+    """One LSTM of an artifact or a source, as read from the file."""
+
+    name: str
+    kind: str
+    config: dict
+    weights: dict
+    how: str  # what runs it: the row's ``source``
+    runner: Callable = None  # (case) -> outputs, or a str: the framework's refusal
+    returns: tuple = ALL_FIELDS
+    takes_state: bool = True
+    takes_mask: bool = True
+    optional: dict = field(default_factory=dict)  # ONNX: slot -> "constant" | "computed"
+    constants: dict = field(default_factory=dict)  # ONNX: constant sequence_lens / initial_h / initial_c
+    recorded: dict = None  # a Keras source: the Case it ran and TF's outputs on it
+    layer: int = None  # a layer of a split PyTorch LSTM
+
+    @property
+    def features(self):
+        if self.kind == TORCH:
+            return int(self.config["input_size"])
+        if self.kind == ONNX:
+            return int(np.shape(self.weights["W"])[-1])
+        return int(np.shape(self.recorded["case"].x)[-1])
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+def _weights(out, i):
+    return {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
+
+
+def _torch_lstms(path, worker):
+    meta, out = worker.request({"op": "artifact_lstms", "path": str(path)}, {})
+    lstms = []
+    for i, info in enumerate(meta["lstms"]):
+        if meta["format"] == "state_dict":
+            def runner(case):
+                return worker.run(case)
+        else:
+            def runner(case, i=i):
+                return worker.request({"op": "artifact_run", "path": str(path), "index": i}, _wire(case))[1]
+        lstms.append(Lstm(info["name"], TORCH, info["config"], _weights(out, i), info["source"], runner,
+                          tuple(info["returns"]), info["takes_state"], info["takes_packed"]))
+    kind = "state_dict" if meta["format"] == "state_dict" else "TorchScript"
+    return lstms, [tuple(s) for s in meta["skipped"]], kind
+
+
+def _onnx_lstms(path, worker):
+    meta, out = worker.request({"op": "artifact_lstms", "path": str(path)}, {})
+    lstms = []
+    for i, node in enumerate(meta["nodes"]):
+        def runner(case, i=i):
+            reply, outputs = worker.request({"op": "artifact_run", "path": str(path), "index": i}, _wire(case))
+            return reply.get("refused") or outputs
+        consts = {k[len(f"{i}:const:"):]: v for k, v in out.items() if k.startswith(f"{i}:const:")}
+        lstms.append(Lstm(node["name"], ONNX, node["config"], _weights(out, i),
+                          "the model's own LSTM node (its attributes and initializers) in ONNX Runtime", runner,
+                          optional=node["optional"], constants=consts,
+                          takes_state=True, takes_mask=True))
+    description = f"opset {meta['opset']}" + (f", written by {meta['producer']}" if meta["producer"] else "")
+    return lstms, [tuple(s) for s in meta["skipped"]], description
+
+
+def _wire(case):
+    arrays = {"x": case.x, **case.initial_state}
+    if case.mask is not None:
+        arrays["mask"] = case.mask
+    return arrays
+
+
+def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
+    """A Keras model's LSTM rows (one per layer, the first call of a shared
+    one), each with the Case it ran in one model run and TF's outputs."""
+    from .check import _layer_case
+
+    meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time, "seed": seed,
+                                "custom_objects": [str(p) for p in custom_objects]}, {})
+    lstms = []
+    for i, layer in enumerate(meta["layers"]):
+        name = layer["path"]
+        if " (call " in name:
+            if not name.endswith(" (call 1)"):
+                continue  # the same layer and weights again
+            name = name[: -len(" (call 1)")]
+        case = _layer_case(layer, out, i)
+        outputs = {k: out[f"{i}:{k}"] for k in ("h", "c", "final_h", "final_c") if f"{i}:{k}" in out}
+        lstms.append(Lstm(name, layer["kind"], layer["config"], case.weights, f"{layer['kind']} in the model run",
+                          recorded={"case": case, "outputs": outputs}))
+    return lstms, [tuple(s) for s in meta.get("skipped", [])], ""
+
+
+def read_lstms(path, oracle_name, pool, batch=2, time=7, seed=0, custom_objects=()):
+    """``(lstms, skipped, description)`` of the model at ``path``, opened by
+    the worker ``oracle_name`` names (``model_format``)."""
+    worker = pool.get(oracle_name)
+    if oracle_name == "torch":
+        return _torch_lstms(path, worker)
+    if oracle_name == "onnxruntime":
+        return _onnx_lstms(path, worker)
+    return _keras_lstms(path, worker, batch, time, seed, custom_objects)
+
+
+# -- drawing and comparing --------------------------------------------------------------
+
+
+def _draw(lstm, rng, batch, time, lengths=False, states=False):
+    """A case for ``lstm`` on drawn x; with ``lengths`` a right-padded mask
+    (row 0 full, every row at least one step), with ``states`` drawn h0, c0.
+    An ONNX node's constant optional inputs are kept: its constant states
+    fix the batch, its constant lengths the mask."""
+    consts = lstm.constants
+    if "initial_h" in consts:
+        batch = int(np.shape(consts["initial_h"])[-2])
+    mask = None
+    if "sequence_lens" in consts and not lengths:
+        lens = np.asarray(consts["sequence_lens"]).astype(int)
+        batch, time = len(lens), max(time, int(lens.max()))
+        mask = np.arange(time)[None] < lens[:, None]
+    dtype = lstm.config.get("dtype") or "float32"
+    x = rng.standard_normal((batch, time, lstm.features)).astype(dtype)
+    if lengths:
+        lens = rng.integers(1, time + 1, size=batch)
+        lens[0] = time
+        mask = np.arange(time)[None] < lens[:, None]
+    initial = {}
+    ref = Case(lstm.kind, lstm.config, x, lstm.weights).reference()
+    if states:
+        initial = {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, batch))).astype(dtype) for s in ref.STATE}
+    elif "initial_h" in consts or "initial_c" in consts:  # the operator's default for the other one: zeros
+        given = np.asarray(consts.get("initial_h", consts.get("initial_c")), dtype)
+        initial = {f"{s[8]}0": np.asarray(consts[s], dtype) if s in consts else np.zeros_like(given)
+                   for s in ("initial_h", "initial_c")}
+    return Case(lstm.kind, lstm.config, x, lstm.weights, mask, name=lstm.name, **initial)
+
+
+class ShapeMismatch(Exception):
+    """A framework's output whose shape is not the reference's: nothing to compare."""
+
+
+def _failed(name, kind, why, **extra):
+    from .check import LayerResult
+
+    return LayerResult(layer=name, kind=kind, status="fail", reason=why, **extra)
+
+
+def _measure(case, desired, replace=None):
+    """The one comparison on the fields ``desired`` has: the reference on
+    ``case`` (or ``replace``: another framework's outputs in the case's
+    layout) against ``desired``, with the reference's own rounding as the
+    allowance."""
+    ref = case.reference()
+    trace = case.run(ref)
+    exact = None if ref.policy.compute == np.float64 else case.run(ref, oracle=True)
+    names = [f for f in trace.fields if f in desired and (replace is None or f in replace)]
+    wrong = {f: (np.shape(desired[f]), np.shape(trace[f])) for f in names if np.shape(desired[f]) != np.shape(trace[f])}
+    if wrong:
+        raise ShapeMismatch("; ".join(f"{f}: the framework returned {got}, the reference {want}"
+                                      for f, (got, want) in wrong.items()))
+    own = None if exact is None else own_rounding_of(Trace({f: trace[f] for f in names}),
+                                                     Trace({f: exact[f] for f in names}))
+    actual = Trace({f: np.asarray((replace or trace.fields)[f]) for f in names})
+    return compare(actual, {f: desired[f] for f in names}, ref.policy.compute, kind=ref.kind, own=own)
+
+
+def _row(name, case, result, how, **extra):
+    from .check import _result
+
+    row = _result(name, case.kind, result, np.shape(case.x), 0, "h", "final_c")
+    row.source, row.masked, row.initial_state = how, case.mask is not None, bool(case.initial_state)
+    for key, value in extra.items():
+        setattr(row, key, value)
+    return row
+
+
+def _runs(lstm):
+    """The runs an artifact's LSTM gets: ``(suffix, lengths, states)``."""
+    runs = [("", False, False)]
+    if lstm.kind == ONNX:
+        extra = [s for s in ("sequence_lens", "initial_h", "initial_c") if s in lstm.optional]
+        if extra:
+            runs.append((f" ({', '.join(extra)})", "sequence_lens" in extra,
+                         "initial_h" in extra or "initial_c" in extra))
+    else:
+        fed = (["packed lengths"] if lstm.takes_mask else []) + (["h0, c0"] if lstm.takes_state else [])
+        if fed:
+            runs.append((f" ({', '.join(fed)})", lstm.takes_mask, lstm.takes_state))
+    return runs
+
+
+def check_artifact(lstms, batch=2, time=7, seed=0):
+    """Every LSTM of an artifact against the reference on its own weights:
+    ``(results, skipped)``."""
+    results, skipped = [], []
+    for k, lstm in enumerate(lstms):
+        for suffix, lengths, states in _runs(lstm):
+            rng = np.random.default_rng([seed, k, len(suffix)])
+            name = lstm.name + suffix
+            try:
+                case = _draw(lstm, rng, batch, time, lengths, states)
+                case.reference().params(case.weights, lstm.features, case.reference().policy.compute)
+            except LstmRefError as exc:  # a config or weights the reference refuses: say so, check the rest
+                skipped.append((name, f"{lstm.kind}: {exc}"))
+                break
+            desired = lstm.runner(case)
+            if isinstance(desired, str):
+                skipped.append((name, desired))
+                break
+            try:
+                row = _row(name, case, _measure(case, desired), lstm.how)
+            except ShapeMismatch as exc:
+                results.append(_failed(name, lstm.kind, str(exc), source=lstm.how))
+                continue
+            kept = [c for c in lstm.constants if not (lengths and c == "sequence_lens")
+                    and not (states and c.startswith("initial_"))]
+            if kept:
+                row.notes = f"the node's constant {', '.join(kept)} kept as stored (batch {np.shape(case.x)[0]})"
+            results.append(row)
+    return results, skipped
+
+
+# -- pairing with the source -----------------------------------------------------------
+
+
+def split_layers(lstm):
+    """A PyTorch LSTM of L layers as L one-layer LSTMs (``torch.onnx.export``
+    writes one ONNX node per layer): layer l's weights renamed ``_l0``."""
+    layers = int(lstm.config.get("num_layers", 1))
+    if lstm.kind != TORCH or layers == 1:
+        return [lstm]
+    out, width = [], int(lstm.config["input_size"])
+    dirs = 2 if lstm.config.get("bidirectional") else 1
+    out_width = int(lstm.config.get("proj_size") or lstm.config["hidden_size"])
+    for layer in range(layers):
+        weights = {k.replace(f"_l{layer}", "_l0"): v for k, v in lstm.weights.items() if f"_l{layer}" in k
+                   and (k.endswith(f"_l{layer}") or k.endswith(f"_l{layer}_reverse"))}
+        config = {**lstm.config, "num_layers": 1, "input_size": width}
+        out.append(Lstm(f"{lstm.name} layer {layer}", TORCH, config, weights,
+                        f"layer {layer} of {lstm.name}, run as a one-layer torch.nn.LSTM on its weights",
+                        runner=None, layer=layer))
+        width = out_width * dirs
+    return out
+
+
+def _weight_diffs(converted, artifact):
+    """Per tensor, max |converted source - artifact| (ONNX's optional B and P
+    absent = zeros); a shape mismatch is infinite, and named."""
+    diffs, notes = {}, []
+    for name in sorted(set(converted) | set(artifact)):
+        a, b = converted.get(name), artifact.get(name)
+        if a is None or b is None:
+            present = np.asarray(b if a is None else a)
+            if np.any(present != 0):
+                notes.append(f"{name} only in the {'artifact' if a is None else 'converted source'}")
+                diffs[name] = float("inf")
+            continue
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            notes.append(f"{name}: converted source {a.shape}, artifact {b.shape}")
+            diffs[name] = float("inf")
+            continue
+        diffs[name] = float(np.max(np.abs(a - b))) if a.size else 0.0
+    return diffs, notes
+
+
+def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0):
+    """Source LSTM k against artifact LSTM k (a PyTorch LSTM of L layers
+    against L ONNX nodes): ``(results, skipped)``; see the module docstring."""
+    from .cli import UsageError
+
+    kind = artifact_lstms[0].kind if artifact_lstms else None
+    units = [u for lstm in source_lstms for u in (split_layers(lstm) if kind == ONNX else [lstm])]
+    if len(units) != len(artifact_lstms):
+        raise UsageError(
+            f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
+            f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
+            f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "
+            "they cannot be matched in order")
+    results, skipped = [], []
+    previous = None  # the source's output of the layer before, when a PyTorch LSTM is split
+    for k, (unit, art) in enumerate(zip(units, artifact_lstms)):
+        name = f"{unit.name} -> {art.name}"
+        try:
+            if unit.recorded is not None:  # Keras: what the layer received in the model run, and TF's outputs
+                src_case, src_out = unit.recorded["case"], unit.recorded["outputs"]
+            else:
+                src_case = _source_case(unit, art, previous, np.random.default_rng([seed, 1000 + k]), batch, time)
+                src_out = _source_runner(unit, torch_worker)(src_case)
+                if isinstance(src_out, str):
+                    skipped.append((name, f"the source cannot run it: {src_out}"))
+                    previous = None
+                    continue
+            previous = src_out.get("h")
+            conversion = convert(src_case, art.kind)
+            diffs, notes = _weight_diffs(conversion.case.weights, art.weights)
+            if any(np.shape(conversion.case.weights.get(k)) != np.shape(art.weights.get(k))
+                   for k in conversion.case.weights if k in art.weights):
+                results.append(_mismatch(name, art, notes, diffs))
+                continue
+            art_case = conversion.case.replace(config=art.config, weights=art.weights, name=art.name)
+            art_ref = art_case.reference()
+            art_ref.params(art_case.weights, np.shape(art_case.x)[-1], art_ref.policy.compute)
+        except LstmRefError as exc:
+            skipped.append((name, str(exc)))
+            continue
+        if (art_case.mask is not None and not art.takes_mask) or (art_case.initial_state and not art.takes_state):
+            skipped.append((name, f"the source's run has a mask or an initial state, and {art.name} ({art.how}) "
+                                  "takes neither"))
+            continue
+        desired = art.runner(art_case)
+        if isinstance(desired, str):
+            skipped.append((name, desired))
+            continue
+        aligned = conversion.align({k_: v for k_, v in src_out.items() if k_ in ALL_FIELDS})
+        try:
+            result = _measure(art_case, desired, replace=aligned)
+        except ShapeMismatch as exc:
+            results.append(_failed(name, art.kind, str(exc), weights_max_abs=diffs))
+            continue
+        pair = {"source": {"model": str(source_path), "layer": unit.name, "kind": unit.kind, "ran": unit.how},
+                "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how}}
+        row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair,
+                   weights_max_abs=diffs)
+        notes += list(conversion.notes)
+        if art.kind == ONNX:
+            fed = (["sequence_lens"] if art_case.mask is not None else []) + \
+                (["initial_h", "initial_c"] if art_case.initial_state else [])
+            fed = [f for f in fed if f not in art.optional]
+            if fed:
+                notes.append(f"{', '.join(fed)} fed to the node (the model leaves {'it' if len(fed) == 1 else 'them'} "
+                             "empty)")
+        row.notes = "; ".join(notes)
+        if row.status == "fail":
+            worst = max(diffs, key=diffs.get) if diffs else None
+            row.reason = ("the artifact differs from its source" + (
+                f"; its weights differ from the converted source's (worst {worst}: {diffs[worst]:.3g})"
+                if worst and diffs[worst] > 0 else "; the weights agree, the computation does not"))
+        results.append(row)
+    return results, skipped
+
+
+def _mismatch(name, art, notes, diffs):
+    """A pair whose shapes differ: a failure, with no numbers to show."""
+    return _failed(name, art.kind, "the artifact's LSTM does not have the source's shapes: "
+                   + "; ".join(n for n in notes if ":" in n), weights_max_abs=diffs, notes="; ".join(notes))
+
+
+def _source_case(unit, art, previous, rng, batch, time):
+    """The drawn case a PyTorch or ONNX source runs: layer l > 0 of a split
+    PyTorch LSTM reads the source's output of layer l - 1; an ONNX
+    artifact's constant lengths and states (a dynamo export stores zeros of
+    a fixed batch) are given to the source too."""
+    probe = _draw(art, rng, batch, time) if art.constants else None
+    if probe is not None:
+        batch, time = probe.x.shape[:2]
+    case = _draw(unit, rng, batch, time)
+    x = previous if unit.layer and previous is not None else case.x
+    extra = {} if probe is None else probe.initial_state
+    return Case(unit.kind, unit.config, x, unit.weights, None if probe is None else probe.mask, name=unit.name,
+                **extra)
+
+
+def _source_runner(unit, torch_worker):
+    """The source's own runner; a split layer, or a traced LSTM whose
+    forward returns no final states, runs as ``torch.nn.LSTM`` on its weights."""
+    if unit.runner is not None and set(unit.returns) == set(ALL_FIELDS):
+        return unit.runner
+    unit.how = f"{unit.how}; run as torch.nn.LSTM on its weights" if unit.runner is not None else unit.how
+    return torch_worker.run
+
+
+def _framework(lstm):
+    if lstm.recorded is not None:
+        return "TF (Keras 3)" if lstm.kind.startswith("keras.") else "TF (tf_keras)"
+    return {TORCH: "PyTorch", ONNX: "ONNX Runtime"}[lstm.kind]
+
+
+# -- convert ---------------------------------------------------------------------------------
+
+
+def _node_name(name):
+    """A name to write: ``enc layer 1`` (a split PyTorch layer) as ``enc_l1``."""
+    return name.replace(" layer ", "_l").replace(" ", "_")
+
+
+def _key_prefix(name):
+    """A state_dict key prefix from a Keras path or an ONNX node name: ``bi/forward_lstm`` -> ``bi.forward_lstm``."""
+    return _node_name(name).strip("/").replace("/", ".")
+
+
+def convert_lstms(lstms, target):
+    """Every LSTM converted to ``target`` (``torch.nn.LSTM`` / ``onnx.LSTM``):
+    ``[(source name, Case)]``; a PyTorch LSTM of L layers becomes L ONNX
+    nodes.  The converter's refusal names the layer."""
+    from ..convert import ConversionError
+
+    converted = []
+    units = [u for lstm in lstms for u in (split_layers(lstm) if target == ONNX else [lstm])]
+    for unit in units:
+        if unit.recorded is not None:
+            case = unit.recorded["case"].replace(mask=None, h0=None, c0=None)
+        else:
+            dtype = unit.config.get("dtype") or "float32"
+            case = Case(unit.kind, unit.config, np.zeros((1, 1, unit.features), dtype), unit.weights, name=unit.name)
+        try:
+            converted.append((unit.name, convert(case, target).case))
+        except LstmRefError as exc:
+            raise ConversionError(f"{unit.name}: {exc}") from None
+    return converted
+
+
+def write_artifact(converted, target, out_path, pool):
+    """Write ``converted`` (:func:`convert_lstms`) as a ``.pt`` state_dict or
+    an ``.onnx`` model: ``[(source name, name in the file)]``."""
+    written = []
+    if target == TORCH:
+        arrays, order = {}, []
+        for name, case in converted:
+            prefix = "" if len(converted) == 1 else _key_prefix(name) + "."
+            for key, value in case.weights.items():
+                arrays[f"w:{prefix}{key}"] = np.ascontiguousarray(value)
+                order.append(prefix + key)
+            written.append((name, prefix[:-1] or "(plain keys)"))
+        pool.get("torch").request({"op": "save_state_dict", "path": str(out_path), "order": order}, arrays)
+        return written
+    nodes, arrays = [], {}
+    for i, (name, case) in enumerate(converted):
+        node = _node_name(name)
+        nodes.append({"name": node, "config": {k: v for k, v in case.config.items() if k != "dtype"}})
+        for key, value in case.weights.items():
+            arrays[f"{i}:{key}"] = value
+        written.append((name, f"node {node!r} (input {node}/X)"))
+    pool.get("onnxruntime").request({"op": "save_lstms", "path": str(out_path), "nodes": nodes}, arrays)
+    return written
+
+
+def refuse_same_framework(oracle_name, target, path):
+    if (oracle_name, target) in (("torch", TORCH), ("onnxruntime", ONNX)):
+        raise InputError(f"{path} is already a {FRAMEWORK[oracle_name]} file; convert goes from Keras, PyTorch or "
+                         "ONNX to the other framework")
