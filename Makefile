@@ -20,10 +20,13 @@ venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP)
 # pip's extra indexes and find-links from pip itself, and picks the best
 # version across them as pip does.  torch stays with pip: the CPU build of
 # torch 2.13 is a local file that pip's configuration points at.
+# --compile-bytecode: as pip does; without it every worker start compiles TF
+# anew until the .pyc files exist (measured on a fresh clone: pytest 338 s
+# without it, 174 s with it; `make test` 6:24 -> 3:43).
 UV := .venv-uv/bin/uv
 UV_FROM_PIP = $(foreach u,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(u)) \
               $(foreach f,$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(f))
-UV_INSTALL = $(UV) pip install -q --index-strategy unsafe-best-match $(UV_FROM_PIP) --python
+UV_INSTALL = $(UV) pip install -q --compile-bytecode --index-strategy unsafe-best-match $(UV_FROM_PIP) --python
 
 $(UV):
 	$(PYTHON) -m venv .venv-uv
