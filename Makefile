@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 TFA_STAMP := $(TFA_VENV)/.installed
 TORCH_STAMP := .venv-torch/.installed
 ONNX_STAMP := .venv-onnx/.installed
+LITERT_STAMP := .venv-litert/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: test report fixtures fixtures-check bench mutants venvs clean
 
-venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP)
+venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP) $(LITERT_STAMP)
 
 # uv installs wheels several times faster than pip (measured here: the TF
 # venv in 21 s instead of about 100 s).  It reads no pip.conf, so it gets
@@ -59,6 +60,13 @@ $(ONNX_STAMP): pyproject.toml | $(UV)
 	$(UV_INSTALL) .venv-onnx/bin/python $(call extra,oracle-onnx)
 	touch $@
 
+# The TFLite target's interpreter: ai-edge-litert (LiteRT) runs the .tflite
+# files that TF's converter writes in .venv (lstm_ref/harness/tflite/).
+$(LITERT_STAMP): pyproject.toml | $(UV)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) .venv-litert
+	$(UV_INSTALL) .venv-litert/bin/python $(call extra,oracle-litert)
+	touch $@
+
 # Two processes (the machine's two cores; measured: three are slower); the
 # saved models the check tests use are built once and shared (conftest.py).
 # PYTEST_ARGS= runs serially.
@@ -87,4 +95,4 @@ mutants: venvs
 	$(PY) -m parity_tests.mutants
 
 clean:
-	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx .venv-uv reports .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx .venv-litert .venv-uv reports .pytest_cache .hypothesis

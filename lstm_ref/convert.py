@@ -87,7 +87,7 @@ class Portable:
 class Conversion:
     source: Case
     case: Case  # the target kind's case, on the same numbers
-    portable: Portable
+    portable: Portable  # None when source and target are the same kind (nothing converted)
     notes: list  # what differs by convention, not by number
 
     def align(self, outputs: dict) -> dict:
@@ -385,6 +385,8 @@ def convert(case, target: str, **config) -> Conversion:
     extra target kwargs, e.g. ``layout=1``)."""
     if target not in _TO:
         raise ConversionError(f"no converter to {target!r}; converters exist for {list(KINDS)}")
+    if target == case.kind and not config:  # the same kind: nothing to convert, every option carries over
+        return Conversion(case, case.replace(name=f"{case.name or case.kind} as itself"), None, [])
     portable = to_portable(case)  # non-Keras sources zero past a length: zero_output_for_mask=True
     new_config, weights = _TO[target](portable, target, dict(config))
     mask = _mask(case, target)
