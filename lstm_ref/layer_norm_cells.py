@@ -142,6 +142,7 @@ CONTRIB_ACTIVATIONS = ("tanh", "sigmoid", "relu", "relu6", "softsign", "elu", "l
 @register
 class LayerNormBasicLSTMCell(Reference):
     kind = "tf.contrib.rnn.LayerNormBasicLSTMCell"
+    GATES = "ijfo"
     OPTIONS = {
         "num_units": None,
         "forget_bias": 1.0,

@@ -91,6 +91,7 @@ def _bound(name, alpha, beta):
 @register
 class OnnxLSTM(StackedReference):
     kind = "onnx.LSTM"
+    GATES = "iofc"
     OPTIONS = {
         "hidden_size": None,
         "direction": FORWARD,
@@ -181,6 +182,10 @@ class OnnxLSTM(StackedReference):
         params = super().params(weights, input_dim, dtype)
         params["B given"] = given
         return params
+
+    def gate_blocks(self, name, shape):
+        """Rows of ``W``/``R`` (axis 1); ``B`` is ``Wb`` then ``Rb``: two runs of 4."""
+        return {"W": (1, 1), "R": (1, 1), "B": (1, 2)}.get(name)
 
     def direction_params(self, params, layer, direction):
         units = self.units

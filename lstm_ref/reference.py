@@ -78,6 +78,9 @@ class Reference:
     # OUTPUT names the per-step output, TRACED_STATES the states recorded
     # at every step.  A trace holds OUTPUT, TRACED_STATES and
     # ``final_<state>`` for every state (see :meth:`fields`).
+    # The gate blocks' letters in the framework's own order (TF1's i, j, f, o;
+    # Keras' i, f, c, o; ...), for naming a port that reads them in another.
+    GATES: ClassVar[str] = "ifco"
     STATE: ClassVar[tuple] = ("h", "c")
     TRACED_STATES: ClassVar[tuple] = ("c",)
     OUTPUT: ClassVar[str] = "h"
@@ -125,6 +128,12 @@ class Reference:
         """The fields of a trace: per-step output, per-step traced states,
         then every final state."""
         return (cls.OUTPUT, *cls.TRACED_STATES, *(f"final_{s}" for s in cls.STATE))
+
+    def gate_blocks(self, name: str, shape: tuple):
+        """Where weight ``name`` holds its gate blocks: ``(axis, groups)``
+        (``groups`` runs of 4 blocks side by side), or None for a weight
+        without gate blocks.  Default: the last axis, when it is 4 * units."""
+        return (len(shape) - 1, 1) if shape and shape[-1] == 4 * self.units else None
 
     def state_width(self, name: str) -> int:
         """Width of carried state ``name``: the output width for h, the cell

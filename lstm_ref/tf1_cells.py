@@ -57,6 +57,7 @@ def _is_real(value):
 
 
 class _TF1Cell(Reference):
+    GATES = "ijfo"
     """What BasicLSTMCell and LSTMCell share: right-padded masks only, zero
     outputs past the sequence length, forget_bias and activation."""
 

@@ -35,6 +35,7 @@ from .variants import Variant, drop_mask, has_partial_mask
 @register
 class TorchLSTM(StackedReference):
     kind = "torch.nn.LSTM"
+    GATES = "ifgo"
     OPTIONS = {
         "input_size": None,
         "hidden_size": None,
@@ -117,6 +118,10 @@ class TorchLSTM(StackedReference):
                 w = 0.8 * rng.standard_normal(shape)
             out[name] = w
         return out
+
+    def gate_blocks(self, name, shape):
+        """Gate blocks are the rows of ``weight_ih``/``weight_hh`` and the biases."""
+        return (0, 1) if name.startswith(("weight_ih", "weight_hh", "bias_")) else None
 
     def direction_params(self, params, layer, direction):
         s = self.suffix(layer, direction)

@@ -47,6 +47,7 @@ class Variant:
     inputs: Optional[Callable] = None  # (case) -> case
     trace: Optional[Callable] = None  # (trace, case) -> trace
     parts: tuple = ()  # the variants a composed variant is made of
+    fix: str = ""  # what a port with this fault must change (lstm-ref diagnose says it)
 
     def port(self, case):
         """``(reference, case)`` of the wrong port on ``case``."""
@@ -85,7 +86,7 @@ def compose(first: Variant, second: Variant) -> Variant:
         applies=lambda case: first.applies(case) and second.applies(case),
         weights=chain(first.weights, second.weights), config=chain(first.config, second.config),
         reference=reference, inputs=chain(first.inputs, second.inputs), trace=chain(first.trace, second.trace),
-        parts=(first, second),
+        parts=(first, second), fix="; ".join(f for f in (first.fix, second.fix) if f),
     )
 
 

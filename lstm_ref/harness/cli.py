@@ -132,6 +132,10 @@ def build_parser():
                      help="a Python file defining the Keras model's custom layers; repeatable")
     cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
+    from . import diagnose_cli
+
+    diagnose_cli.add_parser(sub, EPILOG)
+
     rep = sub.add_parser("report", help="run goldens and the live sweep; write reports/parity.{md,json,html}",
                          epilog=EPILOG)
     rep.add_argument("--out", default="reports", help="directory for the report files")
@@ -153,6 +157,10 @@ def main(argv=None):
             return check_command(args)
         if args.command == "convert":
             return convert_command(args)
+        if args.command == "diagnose":
+            from . import diagnose_cli
+
+            return diagnose_cli.command(args, _user_path, _json_target, UsageError)
         from .report import main as report_main
 
         return report_main(_user_path(args.out), with_live=not args.no_live, progress=not args.no_progress)

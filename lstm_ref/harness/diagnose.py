@@ -1,0 +1,193 @@
+"""``lstm-ref diagnose``: which known fault explains a port's disagreement.
+
+The catalogue of a kind is its record's wrong-semantics variants (the faults
+particular to it, declared beside its reference) plus the faults every port
+can make (:mod:`lstm_ref.faults`: the 23 other gate orders, a reshaped
+kernel, the bias missing or doubled, the sequence reversed, h and c
+swapped, a mask read as lengths, float16 rounded once).  Each candidate --
+every fault, and when none explains the target alone every pair -- is run
+by the reference on the same case, and compared with what the target
+computed by the one comparison and tolerance table
+(:func:`~lstm_ref.harness.compare.compare`, the truth's own rounding as the
+allowance).  Candidates are ranked by that ratio.
+
+Where the target can be run again, :func:`probe` designs the case so that
+the faults leave distinct fingerprints: one-hot inputs, gate blocks at
+distinct scales and signs, distinct non-zero biases, distinct initial h and
+c, and a mask with left padding and holes where the kind takes one.
+Candidates the data cannot tell apart (identical on it, or all within
+tolerance) are reported together, as an ambiguity.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..case import Case, build_weights
+from ..faults import common
+from ..variants import compose
+from .compare import compare, own_rounding_of
+from .records import record_of
+
+WITHIN, AMBIGUOUS, NONE, CORRECT = "fault found", "ambiguous", "no known fault", "no fault: within tolerance"
+
+
+@dataclass
+class Candidate:
+    name: str
+    ratio: float  # worst |fault - target| / bound, <= 1: this fault explains the target
+    max_abs: float
+    fix: str = ""
+    equivalent: list = field(default_factory=list)  # other faults that compute the same on this case
+
+
+@dataclass
+class Diagnosis:
+    verdict: str
+    truth_ratio: float  # the correct reference against the target
+    truth_max_abs: float
+    candidates: list  # ranked, best first
+    fields: tuple  # what was compared
+    note: str = ""
+
+    @property
+    def explained(self):
+        return self.verdict in (WITHIN, CORRECT)
+
+    def best(self):
+        return self.candidates[0] if self.candidates else None
+
+    def as_json(self):
+        return {"verdict": self.verdict, "truth_ratio": self.truth_ratio, "truth_max_abs": self.truth_max_abs,
+                "fields": list(self.fields), "note": self.note,
+                "candidates": [c.__dict__ for c in self.candidates[:10]]}
+
+
+# Record variants the common faults hold under another name, with a fix: the
+# report's "gate order ..." (all 23 other orders are common faults) and the
+# Keras "go_backwards output flipped back" (the output sequence reversed).
+COVERED = ("gate order ", "go_backwards output flipped back")
+
+
+def catalogue(kind):
+    """The kind's faults: its record's variants, then the common ones (less
+    those in :data:`COVERED`)."""
+    record = record_of(kind)
+    seen, out = set(), []
+    for fault in (*record.variants, *common(record.reference)):
+        if fault.name.startswith(COVERED):
+            continue
+        if fault.name not in seen:
+            seen.add(fault.name)
+            out.append(fault)
+    return out
+
+
+def _measure(trace, observed, fields, ref, own):
+    subset = {k: trace[k] for k in fields}
+    result = compare(_Only(subset), {k: observed[k] for k in fields}, ref.policy.compute, kind=ref.kind,
+                     own=None if own is None else {k: own[k] for k in fields})
+    return result.ratio, max(f.max_abs for f in result.fields.values())
+
+
+class _Only:
+    """A trace restricted to some fields (compare iterates ``.fields``)."""
+
+    def __init__(self, fields):
+        self.fields = fields
+
+    def __getitem__(self, name):
+        return self.fields[name]
+
+
+def _runs(case, faults):
+    """(fault, trace) for every fault that applies and runs on the case."""
+    out = []
+    for fault in faults:
+        if not fault.applies(case):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                out.append((fault, fault.run(case)))
+        except (ValueError, KeyError, IndexError):  # a fault this case cannot express (a shape it changes)
+            continue
+    return out
+
+
+def diagnose(case, observed: dict, fields=None, pairs=True) -> Diagnosis:
+    """Which fault of ``case.kind``'s catalogue makes the reference compute
+    ``observed`` (the target's outputs on ``case``, in the kind's layout:
+    any of its trace fields, e.g. only ``final_h``)."""
+    ref = case.reference()
+    truth = case.run(ref)
+    fields = tuple(fields or [k for k in truth.fields if k in observed])
+    if not fields:
+        raise ValueError(f"observed holds none of {list(truth.fields)}; it holds {sorted(observed)}")
+    own = None
+    if ref.policy.compute != np.float64:
+        own = own_rounding_of(truth, case.run(ref, oracle=True))
+    truth_ratio, truth_abs = _measure(truth, observed, fields, ref, own)
+    if truth_ratio <= 1:
+        return Diagnosis(CORRECT, truth_ratio, truth_abs, [], fields)
+    singles = _runs(case, catalogue(case.kind))
+    ranked = _rank(singles, truth, observed, fields, ref, own)
+    note = ""
+    if pairs and not any(c.ratio <= 1 for c in ranked):
+        combos = [compose(a, b) for i, (a, _) in enumerate(singles) for b, _ in singles[i + 1:]]
+        ranked = _rank(singles + _runs(case, combos), truth, observed, fields, ref, own)
+        note = f"searched {len(singles)} faults and their pairs"
+    else:
+        note = f"searched {len(singles)} faults"
+    within = [c for c in ranked if c.ratio <= 1]
+    verdict = WITHIN if len(within) == 1 else AMBIGUOUS if within else NONE
+    return Diagnosis(verdict, truth_ratio, truth_abs, ranked, fields, note)
+
+
+def _rank(runs, truth, observed, fields, ref, own):
+    """Candidates best first; faults that compute the same trace on this
+    case (or the truth's) are merged into one, their names kept."""
+    groups = []
+    for fault, trace in runs:
+        if all(np.array_equal(trace[k], truth[k], equal_nan=True) for k in fields):
+            continue  # computes the truth here: says nothing
+        for group in groups:
+            if all(np.array_equal(trace[k], group[1][k], equal_nan=True) for k in fields):
+                group[2].append(fault.name)
+                break
+        else:
+            groups.append((fault, trace, []))
+    out = []
+    for fault, trace, same in groups:
+        ratio, max_abs = _measure(trace, observed, fields, ref, own)
+        out.append(Candidate(fault.name, ratio, max_abs, fault.fix, same))
+    return sorted(out, key=lambda c: (c.ratio, len(c.name)))
+
+
+def probe(kind, config, input_dim, batch=3, time=8, seed=0, weights=None):
+    """A case designed to separate the faults: one-hot inputs (a different
+    feature per step and row), gate blocks at distinct scales and signs,
+    distinct non-zero biases (the one weight builder), distinct initial h
+    and c, and a mask with a full row, left padding and holes where the kind
+    takes any mask (right-padded rows of distinct lengths otherwise).
+    ``weights`` keeps a model's own (an artifact's fixed weights)."""
+    from ..reference import from_config
+
+    ref = from_config(kind, config)
+    rng = np.random.default_rng(seed)
+    dtype = ref.policy.variable
+    x = np.zeros((batch, time, input_dim), dtype)
+    for b in range(batch):
+        for t in range(time):
+            x[b, t, (t + 2 * b) % input_dim] = 1.0 + 0.5 * b
+    weights = weights if weights is not None else build_weights(ref, rng, input_dim, scales=(0.9, -0.6, 1.3, 0.45))
+    states = {f"{s}0": (np.linspace(-0.8, 0.9, int(np.prod(ref.state_shape(s, batch)))).reshape(ref.state_shape(s, batch))
+                        * (1.0 if s == "h" else -1.3)).astype(dtype) for s in ref.STATE}
+    mask = np.ones((batch, time), bool)
+    try:  # a kind that takes any mask gets left padding, holes and right padding
+        mask[1, :2] = False
+        mask[2, 3::3] = False
+        mask[2, -2:] = False  # the first steps processed under go_backwards
+        ref._check_mask(mask)
+    except ValueError:  # right-padded rows only
+        mask = np.arange(time)[None, :] < np.array([time, time - 2, time - 5][:batch] + [time] * (batch - 3))[:, None]
+    return Case(kind, config, x, weights, mask, name=f"probe for {kind}", **states)

@@ -1,0 +1,186 @@
+"""``lstm-ref diagnose``: the command line of :mod:`lstm_ref.harness.diagnose`.
+
+Two ways in:
+
+* ``--source MODEL --target ARTIFACT``: both files are read as ``check``
+  reads them (:func:`artifacts.read_lstms`); LSTM k of the source is paired
+  with LSTM k of the target.  The target can be run again, so the case is
+  the designed probe (:func:`diagnose.probe`, on the source's own weights):
+  the source, converted correctly (:func:`lstm_ref.convert.convert`), is the
+  truth; the target runs the same inputs; the target kind's catalogue is
+  searched.
+* ``--kind K --config JSON --weights W.npz --observed OUT.npz [--input X.npz]``:
+  what a target computed, when it cannot be run from here.  Without
+  ``--input`` the observed outputs must come from the probe, which
+  ``--write-probe FILE`` writes for that kind, config and weights.
+
+Exit 0 when one explanation within tolerance is found (or the target is
+within tolerance), 1 when none is (or several are), 2 on bad input.
+"""
+
+import json
+
+import numpy as np
+
+from ..case import Case
+from ..convert import convert
+from ..errors import InputError
+from .diagnose import CORRECT, WITHIN, diagnose, probe
+
+
+def add_parser(sub, epilog):
+    dia = sub.add_parser(
+        "diagnose", help="name the known fault (gate order, bias, reversed output, ...) of a port that disagrees",
+        description="Search the kind's fault catalogue (every fault, then every pair) for the one that makes the "
+                    "reference compute what the target computed, and say how to fix it.", epilog=epilog)
+    dia.add_argument("--source", metavar="MODEL", help="the model the target was made from (.keras/.h5/.pt/.onnx)")
+    dia.add_argument("--target", metavar="ARTIFACT", help="the port to diagnose (.keras/.h5/.pt/.onnx)")
+    dia.add_argument("--kind", help="without files: the kind, e.g. keras.layers.LSTM (lstm_ref.KINDS)")
+    dia.add_argument("--config", help="without files: the kind's constructor kwargs as JSON")
+    dia.add_argument("--weights", metavar="W.npz", help="without files: the weights, by the kind's names")
+    dia.add_argument("--observed", metavar="OUT.npz", help="what the target computed: any of h, c, final_h, final_c")
+    dia.add_argument("--input", metavar="X.npz", help="the inputs it computed them on: x (and mask, h0, c0); "
+                     "default: the probe (--write-probe)")
+    dia.add_argument("--write-probe", metavar="FILE.npz", help="write the probe inputs for --kind/--config/--weights "
+                     "(x, mask, h0, c0) to run the target on, and stop")
+    dia.add_argument("--no-pairs", action="store_true", help="search single faults only")
+    dia.add_argument("--json", metavar="PATH", help="also write the diagnosis as JSON to PATH")
+    dia.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+    return dia
+
+
+def command(args, user_path, json_target, usage_error):
+    args.json_path = json_target(args)
+    files = args.source or args.target
+    arrays = args.kind or args.config or args.weights or args.observed or args.input or args.write_probe
+    if files and arrays:
+        raise usage_error("give --source/--target, or --kind/--config/--weights with --observed (not both)")
+    if files:
+        if not (args.source and args.target):
+            raise usage_error("--source and --target go together")
+        results = _diagnose_files(user_path(args.source), user_path(args.target), not args.no_pairs)
+    else:
+        if not (args.kind and args.config is not None and args.weights):
+            raise usage_error("give --source MODEL --target ARTIFACT, or --kind, --config and --weights")
+        case = _case_from_args(args, user_path)
+        if args.write_probe:
+            np.savez(user_path(args.write_probe), **{k: v for k, v in case.arrays().items() if not k.startswith("w:")})
+            print(f"wrote the probe for {case.kind} to {args.write_probe}: run the target on x (mask, h0, c0), save "
+                  "its outputs (h, final_h, final_c, ...) as an .npz, and pass it as --observed")
+            return 0
+        if not args.observed:
+            raise usage_error("--observed OUT.npz is required (what the target computed)")
+        observed = _npz(user_path(args.observed), "--observed")
+        results = [(f"{case.kind}", diagnose(case, observed, pairs=not args.no_pairs), None)]
+    return _print(results, args.json_path)
+
+
+def _npz(path, flag):
+    if not path.is_file():
+        raise InputError(f"{flag} {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # noqa: BLE001 - not an npz: say so
+        raise InputError(f"{flag} {path}: not a NumPy .npz file ({exc})") from None
+
+
+def _case_from_args(args, user_path):
+    from ..reference import from_config
+
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--config: not JSON ({exc})") from None
+    ref = from_config(args.kind, config)
+    weights = {k[2:] if k.startswith("w:") else k: v for k, v in _npz(user_path(args.weights), "--weights").items()}
+    features = _features(ref, weights)
+    base = probe(args.kind, config, features, weights=weights)
+    if args.input:
+        given = _npz(user_path(args.input), "--input")
+        if "x" not in given:
+            raise InputError(f"--input {args.input}: holds no 'x' (it holds {sorted(given)})")
+        base = Case(args.kind, config, given["x"], weights, given.get("mask"),
+                    **{k: v for k, v in given.items() if k in ("h0", "c0")})
+    base.run(ref)  # validate shapes now, naming the culprit
+    return base
+
+
+def _features(ref, weights):
+    """The input width the weights imply (what the probe's x needs)."""
+    for name in ("kernel", "weight_ih_l0", "W"):
+        if name in weights:
+            w = np.asarray(weights[name])
+            if name == "kernel":
+                return int(w.shape[0] - (ref.out_units if ref.kind.startswith("tf.") else 0))
+            return int(w.shape[-1])
+    raise InputError(f"--weights: cannot tell the input width from {sorted(weights)}")
+
+
+def _diagnose_files(source_path, target_path, pairs):
+    from . import artifacts, check
+    from .model_format import model_format
+
+    pool = check.open_pool()
+    try:
+        src_lstms = artifacts.read_lstms(source_path, model_format(source_path)[0], pool)[0]
+        dst_lstms = artifacts.read_lstms(target_path, model_format(target_path)[0], pool)[0]
+        if len(src_lstms) != len(dst_lstms):
+            raise InputError(f"the source has {len(src_lstms)} LSTM(s), the target {len(dst_lstms)}: diagnose pairs "
+                             "them in order, one for one")
+        return [_diagnose_pair(src, dst, pairs) for src, dst in zip(src_lstms, dst_lstms)]
+    finally:
+        pool.close()
+
+
+def _diagnose_pair(src, dst, pairs):
+    """The truth is the source converted correctly; the target runs the probe."""
+    from ..convert import ConversionError
+
+    if src.recorded is not None:  # a Keras layer: its kind, config and weights as the model holds them
+        recorded = src.recorded["case"]
+        kind, config, weights = recorded.kind, recorded.config, recorded.weights
+    else:
+        kind, config, weights = src.kind, src.config, src.weights
+    base = probe(kind, config, src.features, weights=weights)
+    if not dst.takes_mask or dst.kind == "onnx.LSTM" and "sequence_lens" not in dst.optional:
+        base = base.replace(mask=None)
+    if not dst.takes_state or dst.kind == "onnx.LSTM" and "initial_h" not in dst.optional:
+        base = base.replace(h0=None, c0=None)
+    try:
+        truth = convert(base, dst.kind).case
+    except ConversionError:  # e.g. a mask the target kind cannot express: probe without it
+        base = base.replace(mask=None)
+        truth = convert(base, dst.kind).case
+    if callable(dst.runner):
+        ported = Case(dst.kind, dst.config, truth.x, dst.weights, truth.mask, **truth.initial_state)
+        observed = dst.runner(ported)
+    else:
+        raise InputError(f"{dst.name}: the target cannot be run ({dst.runner})")
+    fields = [k for k in truth.reference().fields() if k in observed]
+    return f"{src.name} -> {dst.name}", diagnose(truth, observed, fields=fields, pairs=pairs), \
+        f"lstm-ref convert SOURCE --to {'torch' if dst.kind == 'torch.nn.LSTM' else 'onnx'} writes it correctly" \
+        if dst.kind in ("torch.nn.LSTM", "onnx.LSTM") and dst.kind != kind else None
+
+
+def _print(results, json_path):
+    out = []
+    for name, d, converter in results:
+        print(f"{name}: {d.verdict} (the correct reference is {d.truth_ratio:.3g}x tolerance away, "
+              f"max |d| {d.truth_max_abs:.3g}; compared {', '.join(d.fields)}; {d.note})")
+        best = d.best()
+        if d.verdict == WITHIN:
+            print(f"  the target computes the reference with: {best.name}")
+            print(f"  fix: {best.fix or 'see the fault'}; residual after it: {best.ratio:.3g}x tolerance "
+                  f"(max |d| {best.max_abs:.3g})")
+            if converter:
+                print(f"  {converter}")
+        elif d.verdict != CORRECT:
+            for c in d.candidates[:5]:
+                also = f" (= {', '.join(c.equivalent)})" if c.equivalent else ""
+                print(f"  {'within' if c.ratio <= 1 else 'nearest'}: {c.name}{also}: {c.ratio:.3g}x tolerance")
+        out.append({"pair": name, **d.as_json(), "converter": converter})
+    if json_path:
+        json_path.write_text(json.dumps({"results": out}, indent=1, default=float))
+    ok = all(d.explained for _, d, _ in results)
+    return 0 if ok else 1
