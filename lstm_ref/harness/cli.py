@@ -136,6 +136,20 @@ def build_parser():
 
     diagnose_cli.add_parser(sub, EPILOG)
 
+    tfl = sub.add_parser(
+        "tflite-sweep", help="convert a Keras model to TFLite in every mode and compare each with the model",
+        description="Convert MODEL with TF's TFLiteConverter in every mode (float32, float16, dynamic_range, int8, "
+                    "int16x8; each in a process of its own: a converter crash is a row), run each in LiteRT "
+                    "(variables reset before every invoke) and compare it with the Keras model on the same drawn "
+                    "inputs: which mode can you afford?", epilog=EPILOG)
+    tfl.add_argument("model", help="a Keras 3 .keras/.h5 or Keras 2 (tf_keras) .h5/SavedModel with one input")
+    tfl.add_argument("--modes", nargs="+", metavar="MODE", help="only these modes (default: all five)")
+    tfl.add_argument("--batch", type=_positive_int, default=1, help="rows of drawn input (default: 1)")
+    tfl.add_argument("--time", type=_positive_int, default=20, help="steps of drawn input (default: 20)")
+    tfl.add_argument("--seed", type=_seed, default=0, help="seed of the drawn inputs (default: 0)")
+    tfl.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    tfl.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
     rep = sub.add_parser("report", help="run goldens and the live sweep; write reports/parity.{md,json,html}",
                          epilog=EPILOG)
     rep.add_argument("--out", default="reports", help="directory for the report files")
@@ -157,6 +171,8 @@ def main(argv=None):
             return check_command(args)
         if args.command == "convert":
             return convert_command(args)
+        if args.command == "tflite-sweep":
+            return tflite_sweep_command(args)
         if args.command == "diagnose":
             from . import diagnose_cli
 
@@ -177,6 +193,30 @@ def main(argv=None):
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         return 130
+
+
+def tflite_sweep_command(args):
+    from . import check, tflite_cli
+    from .model_format import model_format
+    from .tflite.modes import BY_NAME
+
+    path = _json_target(args)
+    model = _user_path(args.model)
+    unknown = sorted(set(args.modes or ()) - set(BY_NAME))
+    if unknown:
+        raise UsageError(f"--modes: unknown {unknown}; the modes are {list(BY_NAME)}")
+    oracle_name, description = model_format(model)
+    if oracle_name not in ("keras3", "tf_keras"):
+        raise UsageError(f"{args.model} is {description}: tflite-sweep converts Keras models")
+    pool = check.open_pool()
+    try:
+        rows = tflite_cli.sweep(model, oracle_name == "tf_keras", pool, args.modes, args.batch, args.time, args.seed,
+                                progress=lambda text: print(text, file=sys.stderr))
+    finally:
+        pool.close()
+    tflite_cli.print_rows(f"{args.model} ({description}): TFLite modes against the Keras model", rows)
+    tflite_cli.write_json(path, {"model": str(model), "rows": tflite_cli.as_json(rows)})
+    return EXIT_PASS
 
 
 def _one_line(exc):
@@ -228,6 +268,8 @@ def check_command(args):
         _refuse_unused(args, ("source",), "on a checkpoint (--scope)")
         _refuse_unused(args, ("batch", "time", "seed", "batch_size", "custom_objects"), "on a checkpoint (--scope)")
         return _check_checkpoint(args, models[0], check)
+    if any(m.suffix == ".tflite" for m in models):
+        return _check_tflite(args, models)
     from .model_format import model_format
 
     inputs = _read_inputs(args.input)
@@ -265,6 +307,43 @@ def check_command(args):
 
 
 ARTIFACTS = ("torch", "onnxruntime")  # the workers that open .pt and .onnx files (model_format)
+
+
+def _check_tflite(args, models):
+    """A deployed .tflite against the Keras model it came from (``--source``)."""
+    from . import check, tflite_cli
+    from .model_format import model_format
+
+    if len(models) != 1:
+        raise UsageError("check one .tflite at a time")
+    _refuse_unused(args, ("input", "batch", "time", "batch_size", "custom_objects"),
+                   "on a .tflite (x is drawn for its static input shape; --seed picks it)")
+    if not models[0].is_file():
+        raise UsageError(f"{args.model[0]}: no such file")
+    seed = DRAWN["seed"] if args.seed is None else args.seed
+    if args.source is None:
+        pool = check.open_pool()
+        try:
+            rows, mode, lowering = tflite_cli.check_alone(models[0], pool, seed)
+        finally:
+            pool.close()
+        tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference "
+                              "on its own weights", rows)
+        tflite_cli.write_json(args.json_path, {"model": str(models[0]), "mode": mode, "rows": tflite_cli.as_json(rows)})
+        return EXIT_PASS if all(r.status in ("pass", "skipped") for r in rows) else EXIT_FAIL
+    source = _user_path(args.source)
+    oracle_name, description = model_format(source)
+    if oracle_name not in ("keras3", "tf_keras"):
+        raise UsageError(f"--source {args.source} is {description}: a .tflite's source is a Keras model")
+    pool = check.open_pool()
+    try:
+        row, mode = tflite_cli.check_file(models[0], source, oracle_name == "tf_keras", pool, seed)
+    finally:
+        pool.close()
+    tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, read from its types) against {args.source}", [row])
+    tflite_cli.write_json(args.json_path, {"model": str(models[0]), "source": str(source), "mode": mode,
+                                           "rows": tflite_cli.as_json([row])})
+    return EXIT_PASS if row.status == "pass" else EXIT_FAIL
 
 
 def _source(args, models, formats, inputs, custom):

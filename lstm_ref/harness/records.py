@@ -18,6 +18,7 @@ from .. import keras_lstm, layer_norm_cells, load_families, onnx_lstm, tf1_cells
 from ..variants import always, never
 from . import error_inputs, sweep
 from .oracles.client import ORACLES, OracleSpec
+from .tflite import TARGET as TFLITE
 from .tolerances import Tolerance
 
 
@@ -52,6 +53,8 @@ class KindRecord:
     # Whether TF run in float64 on the rounded inputs is what oracle mode
     # computes (contrib's float16 epsilon differs from its float64 one).
     float64_twin: Callable = always
+    # Deployment targets the kind can be converted to (tflite.TFLiteTarget: its modes, its oracle).
+    targets: tuple = ()
 
 
 RECORDS = (
@@ -63,7 +66,7 @@ RECORDS = (
             "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
             "activation": str(rng.choice(["tanh", "relu", "gelu"])),
             "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
-        tests=("parity_tests/test_keras_lstm.py",),
+        tests=("parity_tests/test_keras_lstm.py",), targets=(TFLITE,),
     ),
     KindRecord(
         kind="tf_keras.layers.LSTM", id="tf_keras", label="LSTM (Keras 2, tf_keras)",
@@ -74,7 +77,7 @@ RECORDS = (
             "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
             "activation": str(rng.choice(["tanh", "tanh", "relu"])),
             "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
-        tests=("parity_tests/test_tf_keras_lstm.py",),
+        tests=("parity_tests/test_tf_keras_lstm.py",), targets=(TFLITE,),
     ),
     KindRecord(
         kind="tf.compat.v1.nn.rnn_cell.BasicLSTMCell", id="tf1_basic", label="BasicLSTMCell (TF1)",

@@ -20,7 +20,7 @@ from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
 from .oracles import provenance
 from .oracles.client import OracleError, OraclePool
-from . import cross_framework
+from . import cross_framework, tflite_report
 from .records import RECORDS, record_of
 
 REPORTS = Path("reports")
@@ -142,7 +142,7 @@ def _discrimination(row):
     return f"{ratio:.3g}x tol ({name})"
 
 
-def write_markdown(rows, env, path, cross=None):
+def write_markdown(rows, env, path, cross=None, tflite=None):
     lines = ["# lstm_ref parity report", "",
              f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
              "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
@@ -170,12 +170,15 @@ def write_markdown(rows, env, path, cross=None):
     lines += [f"- `{r.case}`: {_discrimination(r)}" for r in blind] or ["- none"]
     if cross:
         lines += [""] + cross_framework.markdown(cross)
+    if tflite:
+        lines += [""] + tflite_report.markdown(tflite)
     lines += ["", "## Environment", "", "```json", json.dumps(env, indent=1), "```", ""]
     path.write_text("\n".join(lines))
 
 
-def write_json(rows, env, path, cross=None):
-    payload = {"environment": env, "cases": [], "cross_framework": cross_framework.as_json(cross or {})}
+def write_json(rows, env, path, cross=None, tflite=None):
+    payload = {"environment": env, "cases": [], "cross_framework": cross_framework.as_json(cross or {}),
+               "tflite": tflite_report.as_json(tflite or [])}
     for r in rows:
         d = asdict(r)
         d.pop("per_step")
@@ -274,7 +277,7 @@ def _cross_html(cross):
     return "".join(out) + "</table>"
 
 
-def write_html(rows, env, path, cross=None):
+def write_html(rows, env, path, cross=None, tflite=None):
     import html
 
     head = ["case", "kind", "dtype", "verdict", "ratio", "nearest wrong semantics", "oracle mode", "h max abs",
@@ -289,7 +292,8 @@ def write_html(rows, env, path, cross=None):
            "rounding error, see <code>lstm_ref/harness/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "
            "reference: TF's own rounding. <i>nearest wrong semantics</i> = the smallest ratio a plausible wrong "
            "semantics reaches: &gt; 1 means the case can tell it from the truth; BLIND lists those it cannot.</p>",
-           _kind_summary(rows), _cross_html(cross) if cross else "", "<h2>Cases</h2><div class='wrap'><table><tr>"
+           _kind_summary(rows), _cross_html(cross) if cross else "",
+           tflite_report.html_section(tflite) if tflite else "", "<h2>Cases</h2><div class='wrap'><table><tr>"
            + "".join(f"<th class='{'l' if h in left else ''}'>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         if r.error:
@@ -353,15 +357,20 @@ def main(out_dir=REPORTS, with_live=True, progress=True):
         env = fingerprint(pool) if with_live else {}
         rows = collect(pool, with_live=with_live, progress=progress)
         cross = cross_framework.collect(pool, progress=progress) if with_live else {}
+        tflite = tflite_report.collect(pool, out_dir, progress=progress) if with_live else []
     finally:
         pool.close()
-    write_json(rows, env, out_dir / "parity.json", cross)
-    write_markdown(rows, env, out_dir / "parity.md", cross)
-    write_html(rows, env, out_dir / "parity.html", cross)
+    write_json(rows, env, out_dir / "parity.json", cross, tflite)
+    write_markdown(rows, env, out_dir / "parity.md", cross, tflite)
+    write_html(rows, env, out_dir / "parity.html", cross, tflite)
     print_summary(rows)
     cells = [c for row in cross.values() for c in row.values()]
     bad = [c for c in cells if not c.passed]
     if cross:
         print(f"cross-framework: {len(cells) - len(bad)}/{len(cells)} kind x framework cells within tolerance")
+    if tflite:  # what a deployment loses is a finding about the deployment, not a parity failure of the reference
+        over = tflite_report.failed(tflite)
+        print(f"tflite: {sum(len(r) for _, r, _ in tflite)} mode rows; findings over their mode's tolerance: "
+              f"{', '.join(f'{r.case} {r.mode}' for r in over) or 'none'}")
     print(f"wrote {out_dir / 'parity.md'}, {out_dir / 'parity.json'}, {out_dir / 'parity.html'}")
     return 0 if all(r.passed for r in rows) and not bad else 1

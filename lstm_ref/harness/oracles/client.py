@@ -60,6 +60,7 @@ ORACLES = {
     "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python"),
     "torch": OracleSpec("torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python"),
     "onnxruntime": OracleSpec("onnxruntime", "lstm_ref.harness.oracles.onnx_worker", ".venv-onnx/bin/python"),
+    "litert": OracleSpec("litert", "lstm_ref.harness.oracles.litert_worker", ".venv-litert/bin/python"),
 }
 
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": ""}

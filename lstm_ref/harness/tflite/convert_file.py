@@ -1,0 +1,95 @@
+"""Convert a user's saved Keras model to TFLite, one mode at a time, in a
+process of its own: ``python -m lstm_ref.harness.tflite.convert_file SPEC.json``.
+
+The same contract as ``convert_one.py`` (its markers, its result files, a
+crash costing one row), for a model file instead of a case: each model's
+``config`` is ``{"path": "<model file>", "batch": B, "time": T, "seed": S}``
+(its ``.npz`` is not read).  The model is loaded (Keras 3, or tf_keras under
+``TF_USE_LEGACY_KERAS=1``), given a static batch and time (TFLite deploys
+static shapes), and run once on inputs drawn for its input: floats from a
+normal distribution, or token ids in [1, 10) for an integer input.  Those
+inputs go to ``<model>.x.npz`` and the model's own outputs to
+``<model>.keras.npz``, so that the parent compares every mode with the model
+it came from.  A model with more than one input is refused.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from lstm_ref.harness.tflite import convert_one
+from lstm_ref.harness.tflite.convert_one import keras, marker, versions
+from lstm_ref.harness.tflite.modes import mode_of
+
+
+def load(path, batch, time_, seed):
+    """The model with a static (batch, time) input, and inputs drawn for it."""
+    model = keras.models.load_model(path, compile=False)
+    if len(model.inputs) != 1:
+        raise ValueError(f"the model has {len(model.inputs)} inputs; tflite-sweep converts single-input models")
+    shape = tuple(model.inputs[0].shape)[1:]
+    shape = (time_,) + tuple(shape[1:]) if len(shape) >= 1 and shape[0] is None else shape
+    if any(d is None for d in shape):
+        raise ValueError(f"the model's input shape {tuple(model.inputs[0].shape)} has unknown sizes besides time")
+    dtype = np.dtype(str(getattr(model.inputs[0], "dtype", "float32")).replace("tf.", "").split("'")[-1])
+    inp = keras.Input(shape=shape, batch_size=batch, dtype=model.inputs[0].dtype)
+    fixed = keras.Model(inp, model(inp))
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        x = rng.integers(1, 10, size=(batch,) + shape).astype(dtype)
+    else:
+        x = rng.standard_normal((batch,) + shape).astype(np.float32)
+    return fixed, x
+
+
+def representative(x, seed, samples=8):
+    """Calibration inputs of the model's static shape: x with noise (floats)
+    or other drawn token ids (integers)."""
+    rng = np.random.default_rng(seed + 1)
+    if np.issubdtype(x.dtype, np.integer):
+        return np.stack([rng.integers(1, 10, size=x.shape).astype(x.dtype) for _ in range(samples)])
+    return np.stack([(x + 0.3 * rng.standard_normal(x.shape)).astype(np.float32) for _ in range(samples)])
+
+
+def main(spec_path):
+    spec = json.loads(open(spec_path).read())
+    out_dir = spec["out_dir"]
+    models, loaded = spec["models"], {}
+    for job in spec["jobs"]:
+        model_id, mode = job["model"], mode_of(job["mode"])
+        base = os.path.join(out_dir, f"{model_id}.{mode.name}")
+        started = time.monotonic()
+        result = {"model": model_id, "mode": mode.name, "versions": versions()}
+        try:
+            if model_id not in loaded:
+                marker(model_id, mode.name, "build")
+                config = models[model_id]["config"]
+                seed = int(config["seed"])
+                model, x = load(config["path"], int(config["batch"]), int(config["time"]), seed)
+                outs = model(x)
+                outs = outs if isinstance(outs, (list, tuple)) else [outs]
+                np.savez(os.path.join(out_dir, f"{model_id}.x.npz"), x=x)
+                np.savez(os.path.join(out_dir, f"{model_id}.keras.npz"),
+                         **{f"out:{i}": np.asarray(o) for i, o in enumerate(outs)})
+                loaded[model_id] = (model, representative(x, seed))
+            model, rep = loaded[model_id]
+            blob = convert_one.convert(model, model_id, mode, rep)
+            with open(base + ".tflite", "wb") as f:
+                f.write(blob)
+            result.update(status="ok", message="", bytes=len(blob))
+            marker(model_id, mode.name, "written")
+        except Exception as exc:  # noqa: BLE001 - the converter's refusal is a row
+            import traceback
+
+            result.update(status="unsupported", message=convert_one._message(exc), error_type=type(exc).__name__,
+                          detail=traceback.format_exc()[-4000:])
+        result["seconds"] = round(time.monotonic() - started, 3)
+        with open(base + ".json", "w") as f:
+            json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

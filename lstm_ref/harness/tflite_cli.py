@@ -1,0 +1,232 @@
+"""``lstm-ref tflite-sweep MODEL`` and ``lstm-ref check MODEL.tflite --source MODEL``.
+
+``tflite-sweep`` converts the user's own Keras model in every TFLite mode
+(``tflite/convert_file.py``, in a process of its own: a converter crash is a
+row), runs each ``.tflite`` in LiteRT (the ``litert`` worker: variables reset
+before every invoke, two invokes compared bitwise), and compares it with
+the Keras model on the same drawn inputs: the model's output per step when
+it is a sequence, else the final output; the step at which the mode first
+leaves float32's TFLite tolerance.  It answers, before deployment, which
+mode the model can afford.
+
+``check MODEL.tflite --source MODEL`` runs a deployed file against the
+model it came from the same way (inputs drawn for the ``.tflite``'s own
+input shape).  Without ``--source``, each fused LSTM op is checked against
+the reference loaded with the op's own weights, dequantised, on what the op
+received (:func:`check_alone`).
+"""
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..trace import Trace
+from .compare import compare, per_step_max_abs
+from .tflite import converter
+from .tflite.modes import MODES, conversion_order
+from .tolerances import TFLITE_TOLERANCES, Tolerance
+
+CONVERT_FILE = "lstm_ref.harness.tflite.convert_file"
+
+
+@dataclass
+class Row:
+    mode: str
+    status: str  # pass, fail, crashed, unsupported, hung, failed
+    message: str = ""
+    lowering: str = ""
+    compared: str = ""
+    max_abs: float = None
+    leaves_float32_at: int = None  # first step over float32's tolerance (None: never)
+    bitwise_repeat: bool = None
+    seconds: float = 0.0
+    per_step: list = None
+
+
+def _convert(path, legacy, modes, batch, time, seed, workdir):
+    spec = converter.ModelSpec("model", {"path": str(path), "batch": batch, "time": time, "seed": seed},
+                               np.zeros(1), {}, np.zeros(1))
+    jobs = [("model", m) for m in conversion_order(modes)]
+    return converter.convert({"model": spec}, jobs, workdir, legacy=legacy, module=CONVERT_FILE)
+
+
+def _outputs(path, prefix):
+    with np.load(path, allow_pickle=False) as f:
+        return [f[f"{prefix}{i}"] for i in range(len(f.files))]
+
+
+def _run(worker, blob, x):
+    meta, arrays = worker.request({"op": "run", "reset": True},
+                                  {"model": np.frombuffer(blob, np.uint8), "in:0": np.asarray(x)})
+    return meta, [arrays[f"out:{i}"] for i in range(len(meta["outputs"]))]
+
+
+def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
+    """One row: the first output of the model, LiteRT against Keras."""
+    want, got = np.asarray(keras_outs[0], np.float64), np.asarray(lite[0], np.float64)
+    if want.shape != got.shape:
+        return Row(mode, "fail", f"LiteRT's output has shape {got.shape}, the model's {want.shape}")
+    sequence = want.ndim == 3
+    ref = Trace(h=want if sequence else want.reshape(want.shape[0], 1, -1))
+    desired = {"h": got if sequence else got.reshape(got.shape[0], 1, -1)}
+    tol = TFLITE_TOLERANCES.get(mode)
+    stats = compare(ref, desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
+    f32 = compare(ref, desired, "float32", tolerance=TFLITE_TOLERANCES["float32"]).fields["h"]
+    row = Row(mode, "pass" if tol is not None and stats.passed else "fail", lowering=meta.get("lowering", ""),
+              compared=f"output per step ({want.shape[1]} steps)" if sequence else "final output",
+              max_abs=stats.max_abs, bitwise_repeat=meta.get("repeat", {}).get("bitwise"), seconds=seconds,
+              leaves_float32_at=(f32.first_fail[0] if f32.first_fail else None) if sequence else None,
+              per_step=per_step_max_abs(ref, desired, "h").tolist() if sequence else None)
+    if tol is None:
+        row.message = f"no measured tolerance for {mode}"
+    elif not stats.passed:
+        row.message = f"over the {mode} tolerance (atol={tol.atol:g}): max |d| {stats.max_abs:.3g}"
+    if row.bitwise_repeat is False:
+        row.message = (row.message + "; " if row.message else "") + "two invokes after a reset differ"
+    return row
+
+
+def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=None):
+    """Every mode of the model at ``path``: a list of :class:`Row`."""
+    modes = [m.name for m in MODES] if modes is None else list(modes)
+    with tempfile.TemporaryDirectory(prefix="lstm-tflite-") as work:
+        if progress:
+            progress(f"converting {Path(path).name} in {len(modes)} modes (one process; a crash costs one row)")
+        conversions = _convert(path, legacy, modes, batch, time, seed, work)
+        x_file, keras_file = Path(work) / "model.x.npz", Path(work) / "model.keras.npz"
+        if not keras_file.exists():  # the model did not even load: every row says why
+            first = next(iter(conversions.values()))
+            return [Row(m, first.status, first.message) for m in modes]
+        with np.load(x_file) as f:
+            x = f["x"]
+        keras_outs = _outputs(keras_file, "out:")
+        worker = pool.get("litert")
+        rows = []
+        for mode in modes:
+            conv = conversions[("model", mode)]
+            if not conv.ok:
+                rows.append(Row(mode, conv.status, conv.message, seconds=conv.seconds))
+                continue
+            meta, lite = _run(worker, Path(conv.path).read_bytes(), x)
+            rows.append(compare_outputs(mode, lite, keras_outs, meta, conv.seconds))
+        return rows
+
+
+def print_rows(title, rows):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("mode", "status", "lowering", "compared", "max |d| vs Keras", "leaves float32 at step",
+                "invokes bitwise", "message"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.mode, r.status, r.lowering, r.compared, "" if r.max_abs is None else f"{r.max_abs:.2g}",
+                      "" if r.compared == "" else ("never" if r.leaves_float32_at is None else str(r.leaves_float32_at)),
+                      "" if r.bitwise_repeat is None else str(r.bitwise_repeat), r.message)
+    Console(width=200).print(table)
+
+
+def as_json(rows):
+    return [{k: v for k, v in r.__dict__.items()} for r in rows]
+
+
+def write_json(path, payload):
+    if path:
+        Path(path).write_text(json.dumps(payload, indent=1, default=float))
+
+
+def deployed_mode(meta):
+    """Which mode a ``.tflite`` was converted in, from its input type and
+    its constants' types (``litert_worker.run``'s ``inputs``/``constants``)."""
+    io = meta["inputs"][0]["dtype"]
+    consts = meta.get("constants", {})
+    if io == "int8":
+        return "int8"
+    if io == "int16":
+        return "int16x8"
+    if consts.get("float16"):
+        return "float16"
+    if consts.get("int8"):
+        return "dynamic_range"
+    return "float32"
+
+
+def check_file(artifact, source, legacy, pool, seed=0):
+    """A deployed ``.tflite`` against the Keras model it came from, on inputs
+    drawn for the ``.tflite``'s own (static) input: ``(row, mode)``."""
+    from ..errors import InputError
+
+    blob = Path(artifact).read_bytes()
+    worker = pool.get("litert")
+    meta, _ = worker.request({"op": "inputs"}, {"model": np.frombuffer(blob, np.uint8)})
+    if len(meta["inputs"]) != 1 or len(meta["inputs"][0]["shape"]) < 2:
+        raise InputError(f"{artifact}: check takes a .tflite with one (batch, time, ...) input; it has "
+                         f"{[i['shape'] for i in meta['inputs']]}")
+    batch, time = meta["inputs"][0]["shape"][:2]
+    with tempfile.TemporaryDirectory(prefix="lstm-tflite-") as work:
+        # the source runs on the same drawn x (and is converted once in float32, which is ignored)
+        conversion = _convert(source, legacy, ["float32"], batch, time, seed, work)[("model", "float32")]
+        keras_file = Path(work) / "model.keras.npz"
+        if not keras_file.exists():
+            raise InputError(f"--source {source}: the model could not be loaded and run ({conversion.message})")
+        with np.load(Path(work) / "model.x.npz") as f:
+            x = f["x"]
+        keras_outs = _outputs(keras_file, "out:")
+    run_meta, lite = _run(worker, blob, x)
+    mode = deployed_mode(run_meta)
+    return compare_outputs(mode, lite, keras_outs, run_meta), mode
+
+
+def check_alone(artifact, pool, seed=0):
+    """A deployed ``.tflite`` without its source: every fused LSTM op against
+    the reference loaded with the op's own weights (dequantised), on what
+    the op received in one run on drawn x: ``(rows, mode, lowering)``.  A
+    WHILE-lowered LSTM keeps its weights inside the loop's body: nothing to
+    read them from, say so (``--source`` checks it against its model)."""
+    from ..case import Case
+    from ..errors import InputError
+
+    blob = Path(artifact).read_bytes()
+    worker = pool.get("litert")
+    meta, _ = worker.request({"op": "inputs"}, {"model": np.frombuffer(blob, np.uint8)})
+    shape, dtype = meta["inputs"][0]["shape"], meta["inputs"][0]["dtype"]
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 10, size=shape) if dtype.startswith("int") and not meta["inputs"][0]["scale"] \
+        else rng.standard_normal(shape).astype(np.float32)
+    run_meta, _ = _run(worker, blob, x)
+    mode = deployed_mode(run_meta)
+    fused, arrays = worker.request({"op": "fused_lstms"}, {"model": np.frombuffer(blob, np.uint8), "in:0": x})
+    rows = []
+    for k, op in enumerate(fused["ops"]):
+        if "refused" in op:
+            rows.append(Row(f"{mode}: {op['name']}", "skipped", op["refused"]))
+            continue
+        weights = {w: arrays[f"{k}:{w}"] for w in ("kernel", "recurrent_kernel", "bias")}
+        units = weights["recurrent_kernel"].shape[0]
+        case = Case("keras.layers.LSTM", {"units": int(units)}, arrays[f"{k}:x"], weights)
+        tol = TFLITE_TOLERANCES.get(mode)
+        if tol is not None and hasattr(tol, "for_output"):
+            tol = tol.for_output(op["output_scale"])
+        trace = case.run()
+        desired = {"h": arrays[f"{k}:h"]}
+        stats = compare(Trace(h=trace.h), desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
+        f32 = compare(Trace(h=trace.h), desired, "float32", tolerance=TFLITE_TOLERANCES["float32"]).fields["h"]
+        row = Row(f"{mode}: {op['name']}", "pass" if tol is not None and stats.passed else "fail",
+                  lowering="fused", compared=f"h per step ({trace.h.shape[1]} steps), the op's own weights "
+                  f"({', '.join(op['weight_types'])}) dequantised", max_abs=stats.max_abs,
+                  bitwise_repeat=run_meta["repeat"]["bitwise"],
+                  leaves_float32_at=f32.first_fail[0] if f32.first_fail else None)
+        if tol is None:
+            row.message = f"no measured tolerance for {mode}"
+        elif not stats.passed:
+            row.message = f"over the {mode} tolerance: max |d| {stats.max_abs:.3g} ({stats.ratio:.3g}x)"
+        rows.append(row)
+    if not rows:
+        why = ("its LSTM is a WHILE loop (Keras 3's lowering): the weights sit inside the loop's body"
+               if fused["lowering"] == "while" else "it holds no LSTM op")
+        raise InputError(f"{artifact}: nothing to check alone: {why}; give --source MODEL (the model it came from)")
+    return rows, mode, fused["lowering"]
