@@ -13,16 +13,13 @@ inputs go to ``<model>.x.npz`` and the model's own outputs to
 it came from.  A model with more than one input is refused.
 """
 
-import json
 import os
 import sys
-import time
 
 import numpy as np
 
 from lstm_ref.harness.tflite import convert_one
-from lstm_ref.harness.tflite.convert_one import keras, marker, versions
-from lstm_ref.harness.tflite.modes import mode_of
+from lstm_ref.harness.tflite.convert_one import keras
 
 
 def load(path, batch, time_, seed):
@@ -54,42 +51,15 @@ def representative(x, seed, samples=8):
     return np.stack([(x + 0.3 * rng.standard_normal(x.shape)).astype(np.float32) for _ in range(samples)])
 
 
-def main(spec_path):
-    spec = json.loads(open(spec_path).read())
-    out_dir = spec["out_dir"]
-    models, loaded = spec["models"], {}
-    for job in spec["jobs"]:
-        model_id, mode = job["model"], mode_of(job["mode"])
-        base = os.path.join(out_dir, f"{model_id}.{mode.name}")
-        started = time.monotonic()
-        result = {"model": model_id, "mode": mode.name, "versions": versions()}
-        try:
-            if model_id not in loaded:
-                marker(model_id, mode.name, "build")
-                config = models[model_id]["config"]
-                seed = int(config["seed"])
-                model, x = load(config["path"], int(config["batch"]), int(config["time"]), seed)
-                outs = model(x)
-                outs = outs if isinstance(outs, (list, tuple)) else [outs]
-                np.savez(os.path.join(out_dir, f"{model_id}.x.npz"), x=x)
-                np.savez(os.path.join(out_dir, f"{model_id}.keras.npz"),
-                         **{f"out:{i}": np.asarray(o) for i, o in enumerate(outs)})
-                loaded[model_id] = (model, representative(x, seed))
-            model, rep = loaded[model_id]
-            blob = convert_one.convert(model, model_id, mode, rep)
-            with open(base + ".tflite", "wb") as f:
-                f.write(blob)
-            result.update(status="ok", message="", bytes=len(blob))
-            marker(model_id, mode.name, "written")
-        except Exception as exc:  # noqa: BLE001 - the converter's refusal is a row
-            import traceback
-
-            result.update(status="unsupported", message=convert_one._message(exc), error_type=type(exc).__name__,
-                          detail=traceback.format_exc()[-4000:])
-        result["seconds"] = round(time.monotonic() - started, 3)
-        with open(base + ".json", "w") as f:
-            json.dump(result, f)
+def build_file_model(desc, model_id, out_dir):
+    """The user's model with a static input, x drawn for it (saved beside
+    its Keras outputs), and calibration inputs."""
+    config = desc["config"]
+    seed = int(config["seed"])
+    model, x = load(config["path"], int(config["batch"]), int(config["time"]), seed)
+    np.savez(os.path.join(out_dir, f"{model_id}.x.npz"), x=x)
+    return model, x, representative(x, seed)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    convert_one.run_jobs(sys.argv[1], build_file_model)

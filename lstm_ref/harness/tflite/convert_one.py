@@ -139,7 +139,18 @@ def _message(exc) -> str:
     return (errors or lines)[0][:400]
 
 
-def main(spec_path):
+def build_case_model(desc, model_id, out_dir):
+    """A case's model (``desc``: config, arrays, return_sequences): ``(model, x,
+    representative dataset)``."""
+    with np.load(desc["arrays"], allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return build_model(desc["config"], arrays, desc.get("return_sequences", True)), arrays["x"], arrays["rep"]
+
+
+def run_jobs(spec_path, build=build_case_model):
+    """Every job of the spec, in order: the model built once (``build(desc,
+    model id, out dir) -> (model, x, rep)``, its Keras outputs on x saved),
+    then converted in the job's mode; a converter error is a row."""
     spec = json.loads(open(spec_path).read())
     if LEGACY and os.environ.get("LSTM_PARITY_TFLITE_RESAVE") != "1":
         save_once()
@@ -153,15 +164,12 @@ def main(spec_path):
         try:
             if model_id not in loaded:
                 marker(model_id, mode.name, "build")
-                desc = models[model_id]
-                with np.load(desc["arrays"], allow_pickle=False) as npz:
-                    arrays = {k: npz[k] for k in npz.files}
-                model = build_model(desc["config"], arrays, desc.get("return_sequences", True))
-                outs = model(arrays["x"])
+                model, x, rep = build(models[model_id], model_id, out_dir)
+                outs = model(x)
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
                 np.savez(os.path.join(out_dir, f"{model_id}.keras.npz"),
                          **{f"out:{i}": np.asarray(o) for i, o in enumerate(outs)})
-                loaded[model_id] = (model, arrays["rep"])
+                loaded[model_id] = (model, rep)
             model, rep = loaded[model_id]
             blob = convert(model, model_id, mode, rep)
             with open(base + ".tflite", "wb") as f:
@@ -179,4 +187,4 @@ def main(spec_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    run_jobs(sys.argv[1])
