@@ -29,7 +29,7 @@ def test_matches_its_framework_every_step(oracle_for, record, data):
 
 
 # Half the profile's examples: a claim about float64 arithmetic, also checked
-# on every golden (test_golden.py); 20 a kind in CI.  A kind whose framework
+# on every golden (test_golden.py); 15 a kind in CI.  A kind whose framework
 # has no float64 kernel (ONNX Runtime's LSTM) has no twin to run.
 TWINNED = [r for r in RECORDS if r.float64_twin is not never]
 
