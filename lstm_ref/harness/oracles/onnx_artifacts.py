@@ -35,7 +35,6 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   ``onnx.checker`` before it is written.
 """
 
-import os
 import re
 
 import numpy as np
@@ -51,7 +50,6 @@ SLOTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 WEIGHTS = ("W", "R", "B", "P")
 OPTIONAL = ("sequence_lens", "initial_h", "initial_c")
 SAVE_OPSET = 14
-_LOADED = {}  # (path, mtime, size) -> dict (with its sessions); one entry
 
 
 def _first_line(exc):
@@ -115,13 +113,8 @@ def _nested_lstms(graph, where):
     return found
 
 
+@protocol.last_file
 def _load(path):
-    path = os.path.abspath(path)
-    st = os.stat(path)
-    key = (path, st.st_mtime_ns, st.st_size)
-    if key in _LOADED:
-        return _LOADED[key]
-    _LOADED.clear()
     try:
         model = onnx.load(path)
     except Exception as exc:  # noqa: BLE001 - a protobuf decode error, missing external data...
@@ -197,7 +190,6 @@ def _load(path):
     entry = {"meta": {"producer": f"{model.producer_name} {model.producer_version}".strip(), "opset": opset,
                       "ir_version": model.ir_version, "nodes": nodes, "skipped": skipped},
              "arrays": arrays, "protos": protos, "opset": opset or SAVE_OPSET, "sessions": {}}
-    _LOADED[key] = entry
     return entry
 
 

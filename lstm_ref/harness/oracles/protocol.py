@@ -33,6 +33,28 @@ def sequence_lengths(mask) -> np.ndarray:
     return lengths.astype(np.int32)
 
 
+def last_file(read):
+    """``read(path)`` memoised for the last file only, keyed by its absolute
+    path, mtime and size: a worker asked about one model many times reads it
+    once, and a rewritten file is read again."""
+    import functools
+    import os
+
+    cache = {}
+
+    @functools.wraps(read)
+    def load(path):
+        path = os.path.abspath(path)
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size)
+        if key not in cache:
+            cache.clear()
+            cache[key] = read(path)
+        return cache[key]
+
+    return load
+
+
 def encode(meta: dict, arrays: dict) -> bytes:
     buf = io.BytesIO()
     payload = {k: np.asarray(v) for k, v in arrays.items()}

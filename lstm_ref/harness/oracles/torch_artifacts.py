@@ -46,7 +46,6 @@ Ops (registered in ``torch_worker.HANDLERS``):
   of those tensors, in the order given.
 """
 
-import os
 import re
 from collections import OrderedDict
 
@@ -58,7 +57,6 @@ import torch  # noqa: E402
 
 _KEY = re.compile(r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
                   r"(?P<reverse>_reverse)?$")
-_LOADED = {}  # (path, mtime, size) -> dict; one entry
 _NOT_LSTM = {3: "a GRU (weight_hh has 3 gate blocks of rows)", 1: "an RNN (weight_hh has 1 gate block of rows)"}
 
 
@@ -184,13 +182,8 @@ def _flat_types(t):
     return [t]
 
 
+@protocol.last_file
 def _load(path):
-    path = os.path.abspath(path)
-    st = os.stat(path)
-    key = (path, st.st_mtime_ns, st.st_size)
-    if key in _LOADED:
-        return _LOADED[key]
-    _LOADED.clear()
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except RuntimeError as exc:
@@ -209,7 +202,6 @@ def _load(path):
         raise protocol.UserError(f"{path}: not a PyTorch file torch.load can read ({_first_line(exc)})") from None
     else:
         entry = _load_state_dict(path, obj)
-    _LOADED[key] = entry
     return entry
 
 
