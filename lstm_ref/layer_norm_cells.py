@@ -75,12 +75,40 @@ def _stat_dtype(dtype):
     return np.promote_types(dtype, np.float32)
 
 
+HALF_PACKET = activations.HALF_PACKET  # Eigen's Packet8h: TF's x86 wheels are built for AVX, not AVX-512
+
+
 def _rsqrt(v):
-    """``tf.math.rsqrt``: for half, Eigen evaluates in float and rounds once."""
+    """``tf.math.rsqrt`` on ``v`` of shape (batch, ..., 1), one op call per
+    step as the cells make it (``tensorflow/core/kernels/cwise_ops.h``:
+    ``rsqrt`` is ``Eigen::internal::scalar_rsqrt_op``).
+
+    float16 takes two different roundings by *position* in the flat tensor:
+    Eigen evaluates whole packets of ``HALF_PACKET`` halves with ``prsqrt``
+    (``F16_PACKET_FUNCTION(Packet8f, Packet8h, prsqrt)`` in
+    ``Eigen/src/Core/arch/AVX/MathFunctions.h``: widen to float,
+    ``_mm256_rsqrt_ps`` plus one Newton step, round once to half) and the
+    tail of ``n % HALF_PACKET`` elements with the scalar
+    ``numext::rsqrt(half)`` = ``half(1) / numext::sqrt(half)``
+    (``rsqrt_impl`` in ``Eigen/src/Core/MathFunctions.h``; ``sqrt`` and
+    ``operator/`` in ``Eigen/src/Core/arch/Default/Half.h`` each round to
+    half), i.e. two roundings.  Measured over every positive finite half (TF
+    2.15.1 and 2.21): the packet path equals float-then-round-once on all of
+    them, the scalar path equals the two-rounding formula on all of them, and
+    the two differ on 26% of inputs.  Here the rows of one step are
+    ``v.shape[0]``: rows from ``batch // HALF_PACKET * HALF_PACKET`` on are
+    the scalar tail.  Other dtypes: ``1 / sqrt``.
+    """
     work = _stat_dtype(v.dtype)
     w = v.astype(work, copy=False)
     with np.errstate(divide="ignore"):
-        return (1 / np.sqrt(w)).astype(v.dtype, copy=False)
+        packet = (1 / np.sqrt(w)).astype(v.dtype, copy=False)
+        if v.dtype != np.float16 or v.ndim == 0:
+            return packet
+        scalar = (1 / np.sqrt(w).astype(np.float16).astype(work)).astype(np.float16)
+    rows = v.shape[0]
+    tail = (np.arange(rows) >= rows // HALF_PACKET * HALF_PACKET).reshape((rows,) + (1,) * (v.ndim - 1))
+    return np.where(tail, scalar, packet)
 
 
 def _moments(x):
@@ -209,8 +237,13 @@ class LayerNormBasicLSTMCell(Reference):
 
     def project_input(self, params, x):
         # concat([x, h]) @ kernel == x @ kernel[:in] + h @ kernel[in:]; the
-        # x half does not depend on the state.
-        return x @ params["kernel"][: x.shape[-1]]
+        # x half does not depend on the state.  float16: TF 2.21's one MatMul
+        # accumulates in float32 and rounds once, so the x half stays float32
+        # until the h half is added (as in tf1_cells._TF1Cell).
+        k = params["kernel"][: x.shape[-1]]
+        if x.dtype == np.float16:
+            return x.astype(np.float32) @ k.astype(np.float32)
+        return x @ k
 
     def _norm(self, params, scope, v):
         return batch_norm_layer_norm(v, params[f"{scope}/gamma"], params[f"{scope}/beta"], self.epsilon)
@@ -234,7 +267,11 @@ class LayerNormBasicLSTMCell(Reference):
         :func:`batch_norm_layer_norm` with its own gamma/beta).
         """
         h_prev, c_prev = state
-        z = xz_t + h_prev @ params["kernel"][-self.units:]
+        k_h = params["kernel"][-self.units:]
+        if h_prev.dtype == np.float16:  # one float32 accumulation, one rounding (see project_input)
+            z = (xz_t + h_prev.astype(np.float32) @ k_h.astype(np.float32)).astype(np.float16)
+        else:
+            z = xz_t + h_prev @ k_h
         if not self.layer_norm:
             z = z + params["bias"]
         if self.layer_norm:
@@ -254,16 +291,65 @@ class LayerNormBasicLSTMCell(Reference):
 # tfa.rnn.LayerNormLSTMCell
 
 
-def tf215_matmul(a, b):
-    """``a @ b`` as TF 2.15's CPU MatMul computes it.  For float16 Eigen
-    accumulates in *half*, rounding after every product and every add, in k
-    order (measured bitwise on TF 2.15.1; TF 2.21 accumulates in float32)."""
-    if a.dtype != np.float16:
-        return a @ b
-    acc = np.zeros(a.shape[:-1] + b.shape[-1:], dtype=np.float16)
-    for k in range(a.shape[-1]):
+def _half_products(a, b, ks, acc):
+    """``acc + a[..., k] b[k]`` over ``ks`` in order, in half: each product
+    and each add rounded (Eigen's half ``pmadd`` without FMA is ``pmul`` then
+    ``padd``, each through float)."""
+    for k in ks:
         acc = acc + a[..., k, None] * b[k]
     return acc
+
+
+def tf215_matmul(a, b):
+    """``a @ b`` as TF 2.15's CPU MatMul computes it, for ``a`` of shape
+    (batch, ..., k): one MatMul of ``batch`` rows per step.  float16
+    accumulates in *half* (TF 2.21 accumulates in float32), and the order of
+    the adds follows Eigen's kernels for an AVX build without FMA (TF's x86
+    wheels), measured bitwise on TF 2.15.1 for k <= 256:
+
+    * one row (``small_dim == 1`` in ``tensorflow/core/kernels/
+      matmul_op_impl.h``): Eigen's column-major GEMV
+      (``Eigen/src/Core/products/GeneralMatrixVector.h``), which sums k in
+      blocks of ``block_cols`` (all of k below 128, else 16, or 4 when a row
+      of ``b`` is 32000 bytes or more) from zero, adding each block's sum to
+      the result;
+    * more rows: the tensor contraction's GEBP kernel
+      (``Eigen/src/Core/products/GeneralBlockPanelKernel.h``), whose output
+      columns are Eigen's lhs rows.  ``mr`` is 2 packets of 8 halves (3 needs
+      ``EIGEN_HAS_SINGLE_INSTRUCTION_MADD``), and the 2-packet and scalar row
+      kernels sum k in order; but the columns left for the *one-packet*
+      kernel (``n % 16 >= 8``: columns ``n // 16 * 16`` to ``+ 8``), in the
+      rows that fill a 4-wide panel (``nr = 4``: rows below
+      ``batch // 4 * 4``), are summed by ``lhs_process_one_packet`` with two
+      accumulators -- even k in C, odd k in D, over ``k & ~7`` (peeling
+      ``pk = 8``) -- then ``C + D``, then the last ``k % 8`` in order.
+
+    Not modelled: for larger k, Eigen splits k in ``kc`` blocks sized from
+    the CPU's cache sizes (measured: k = 512 with 9 x 256 outputs already
+    differs), so that order is the machine's.
+    """
+    if a.dtype != np.float16:
+        return a @ b
+    rows, (k, n) = a.shape[0], b.shape
+    zero = np.zeros(a.shape[:-1] + (n,), dtype=np.float16)
+    if rows == 1:
+        block = k if k < 128 else (16 if n * b.itemsize < 32000 else 4)
+        res = zero
+        for start in range(0, k, block):
+            res = res + _half_products(a, b, range(start, min(start + block, k)), zero)
+        return res
+    res = _half_products(a, b, range(k), zero)
+    first = n // 16 * 16
+    last = first + (n - first) // 8 * 8
+    panel = rows // 4 * 4
+    if last > first and panel:
+        peeled = k & ~7
+        a1, b1 = a[:panel], b[:, first:last]
+        part = zero[:panel, ..., first:last]
+        even = _half_products(a1, b1, range(0, peeled, 2), part)
+        odd = _half_products(a1, b1, range(1, peeled, 2), part)
+        res[:panel, ..., first:last] = _half_products(a1, b1, range(peeled, k), even + odd)
+    return res
 
 
 def keras2_activation(name, role):

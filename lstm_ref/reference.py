@@ -239,7 +239,7 @@ class Reference:
         given already rounded."""
         return {**self.config, "dtype": "float64"}
 
-    def run(self, x, weights, *, mask=None, oracle=False, **initial_state):
+    def run(self, x, weights, *, mask=None, oracle=False, teacher=None, **initial_state):
         """Run the reference and return a :class:`~lstm_ref.trace.Trace`.
 
         ``initial_state`` gives every carried state as ``<name>0`` (``h0=``,
@@ -247,6 +247,14 @@ class Reference:
         (batch, time) in input order.  ``oracle=True`` computes in float64
         from inputs first rounded to the layer's compute dtype, which
         separates TF's own rounding from a semantic difference.
+
+        ``teacher`` forces the state: ``{name: (batch, time, width)}`` for
+        every carried state, as the framework reached it after each step (in
+        the trace's layout), and each step then starts from the teacher's
+        state of the step before instead of the reference's own (teacher
+        forcing).  The trace then holds one step's error alone, with no
+        error carried over from earlier steps: what a ulp-level claim about
+        one step's arithmetic needs.  Every step must be valid (no mask).
         """
         x = self._real_array("x", x, InputError)
         if x.ndim != 3:
@@ -260,7 +268,28 @@ class Reference:
         mask = self._mask(mask, batch, time)
         self._check_mask(mask)
         xs = x.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
+        if teacher is not None:
+            return run_sequence(self._teacher(teacher, mask, xs.shape, dtype), params, xs, state0, mask)
         return self._run(params, xs, state0, mask)
+
+    def _teacher(self, teacher, mask, shape, dtype):
+        if type(self)._run is not Reference._run:
+            raise ConfigError(f"{self.kind}: teacher forcing needs one cell over the sequence; this kind "
+                              "runs layers and directions")
+        if mask is not None and not mask.all():
+            raise InputError(f"{self.kind}: teacher forcing needs every step valid; the mask holds some states")
+        if not isinstance(teacher, dict) or set(teacher) != set(self.STATE):
+            raise InputError(f"{self.kind}: teacher must give every carried state {list(self.STATE)} per step, "
+                             f"got {sorted(teacher) if isinstance(teacher, dict) else type(teacher).__name__}")
+        states = []
+        for name in self.STATE:
+            arr = self._real_array(f"teacher[{name!r}]", teacher[name], InputError)
+            want = (shape[0], shape[1], self.state_width(name))
+            if arr.shape != want:
+                raise InputError(f"{self.kind}: teacher[{name!r}] has shape {arr.shape}, expected (batch, time, "
+                                 f"width) = {want}")
+            states.append(arr.astype(self.policy.compute, copy=False).astype(dtype, copy=False))
+        return TeacherForced(self, states)
 
     def _run(self, params, xs, state0, mask):
         """The validated run: one cell over the sequence (kinds with layers
@@ -281,3 +310,21 @@ class Reference:
 
     def __repr__(self):
         return f"lstm_ref.from_config({self.kind!r}, {self.config!r})"
+
+
+class TeacherForced:
+    """A cell whose step ``t`` starts from the teacher's state after step
+    ``t - 1`` (``Reference.run(teacher=...)``); everything else is the
+    cell's own."""
+
+    def __init__(self, cell, states):
+        self._cell, self._states, self._step = cell, states, 0
+
+    def __getattr__(self, name):
+        return getattr(self._cell, name)
+
+    def recurrence(self, params, xz_t, state):
+        if self._step:
+            state = tuple(s[:, self._step - 1] for s in self._states)
+        self._step += 1
+        return self._cell.recurrence(params, xz_t, state)

@@ -42,9 +42,13 @@ def run_sequence(cell, params, x, state0, mask):
     state = tuple(state0)
     traced = [(name, cell.STATE.index(name)) for name in cell.TRACED_STATES]
     dtype = state[0].dtype
-    # Time-major buffers: each step writes one contiguous block.
-    outs = np.empty((time, batch, cell.out_units), dtype=dtype)
-    seqs = {name: np.empty((time, batch, state[i].shape[-1]), dtype=dtype) for name, i in traced}
+    # Time-major views (step t writes outs[t]) of batch-major storage, the
+    # Trace's layout, so that the fields need no copy at the end: the
+    # transposing copies measured 5 ms of a 55 ms run at (batch 32, time 100,
+    # units 256), as much as 20 steps' h @ recurrent_kernel.
+    outs = np.empty((batch, time, cell.out_units), dtype=dtype).transpose(1, 0, 2)
+    seqs = {name: np.empty((batch, time, state[i].shape[-1]), dtype=dtype).transpose(1, 0, 2)
+            for name, i in traced}
     prev_out = np.zeros((batch, cell.out_units), dtype=dtype)
     with np.errstate(over="ignore", under="ignore"):  # exp overflow in a saturated gate is expected
         for t in range(time):
@@ -59,7 +63,7 @@ def run_sequence(cell, params, x, state0, mask):
             for name, i in traced:
                 seqs[name][t] = state[i]
             prev_out = out
-    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}
-    fields.update((name, seq.transpose(1, 0, 2).copy()) for name, seq in seqs.items())
+    fields = {cell.OUTPUT: outs.transpose(1, 0, 2)}
+    fields.update((name, seq.transpose(1, 0, 2)) for name, seq in seqs.items())
     fields.update((f"final_{name}", value) for name, value in zip(cell.STATE, state))
     return Trace(fields)

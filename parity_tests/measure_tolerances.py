@@ -1,6 +1,7 @@
 """Measure the errors that justify ``lstm_ref/harness/tolerances.py`` and the records' overrides.
 
     python -m parity_tests.measure_tolerances [N] [KIND or record id ...]
+    python -m parity_tests.measure_tolerances --wide [N] [KIND or record id ...]
 
 Draws N derandomized examples per kind from the live-test strategies and
 runs the reference (in the case dtype and in oracle mode) and the oracle.
@@ -12,7 +13,16 @@ Per kind and compute dtype it prints:
   atol/rtol: how far TF sits from the reference, in units of how far the
   reference's own rounding has carried it from exact arithmetic;
 * ``float64 twin``: oracle mode against TF run in float64 on the same inputs
-  (``pytest_helpers.float64_twin``), the plain ``t``.
+  (``pytest_helpers.float64_twin``), the plain ``t``;
+* ``one step`` (float16 compute): the reference teacher-forced with TF's
+  states (``compare.teacher_of``): the plain ``t`` of one step, and the
+  smallest share of a case's h/c values that are bitwise TF's
+  (``tolerances.OneStepBound``).
+
+``--wide`` draws N float16 cases per kind with long reductions instead
+(``golden.case.wide_float16_case``; seed i draws 128 or 256 inputs, 32 or
+64 units, batch 1-4 and 5-30 steps), where TF 2.21's float32 GEMM order
+leaves its 1-ulp residue.
 """
 
 import sys
@@ -21,7 +31,8 @@ from collections import defaultdict
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-from lstm_ref.harness.compare import own_rounding
+from lstm_ref.harness.compare import own_rounding, teacher_of, ulps_apart
+from lstm_ref.trace import Trace
 from lstm_ref.harness.oracles.client import OraclePool
 from lstm_ref.harness.records import RECORDS
 from lstm_ref.harness.tolerances import tolerance_for
@@ -59,7 +70,8 @@ def rounding_k(trace, exact, desired, tol):
 
 def measure(n, kinds=None):
     pool = OraclePool()
-    stats = defaultdict(lambda: {"n": 0, "plain": 0.0, "rounding": 0.0, "worst": "", "worst_example": None})
+    stats = defaultdict(lambda: {"n": 0, "plain": 0.0, "rounding": 0.0, "worst": "", "worst_example": None,
+                                 "inexact": 0.0})
 
     def record(key, field, value, config, x, example=None):
         s = stats[key]
@@ -91,6 +103,15 @@ def measure(n, kinds=None):
                 exact = case.run(ref, oracle=True)
                 record(key, "rounding", rounding_k(trace, exact, desired, tolerance_for(dtype, kind)), case.config,
                        case.x, case)
+                teacher = dtype == np.float16 and teacher_of(ref, case, desired)
+                if teacher:
+                    forced = case.run(ref, teacher=teacher)
+                    key1 = (kind, f"{dtype.name} 1 step")
+                    stats[key1]["n"] += 1
+                    fields = [n for n in forced.fields if not n.startswith("final_")]
+                    record(key1, "plain", plain_t(Trace({n: forced[n] for n in fields}), desired), case.config, case.x, case)
+                    inexact = max(float(np.mean(ulps_apart(forced[n], desired[n], dtype) != 0)) for n in fields)
+                    record(key1, "inexact", inexact, case.config, case.x, case)
                 if kind_record.float64_twin(case):
                     twin = oracle.run(ph.float64_twin(case, ref))
                     key64 = (kind, "float64 twin")
@@ -103,8 +124,45 @@ def measure(n, kinds=None):
     return stats
 
 
+def measure_wide(n, kinds=None):
+    from lstm_ref.harness.golden.case import wide_float16_case
+
+    pool = OraclePool()
+    stats = defaultdict(lambda: {"n": 0, "plain": 0.0, "rounding": 0.0, "worst": "", "inexact": 0.0})
+    try:
+        for kind_record in RECORDS:
+            if kinds and kind_record.kind not in kinds and kind_record.id not in kinds:
+                continue
+            options = kind_record.reference.OPTIONS
+            if "dtype" not in options or "num_layers" in options or "direction" in options:
+                continue  # PyTorch and ONNX Runtime: no float16 kind here
+            units = "units" if "units" in options else "num_units"
+            for seed in range(n):
+                rng = np.random.default_rng(seed)
+                case = wide_float16_case(
+                    kind_record.kind, {units: int(rng.choice([32, 64])), "dtype": "float16"}, seed,
+                    batch=int(rng.integers(1, 5)), features=int(rng.choice([128, 256])), time=int(rng.integers(5, 31)))
+                ref = case.reference()
+                desired = pool.for_kind(kind_record.kind).run(case)
+                forced = case.run(ref, teacher=teacher_of(ref, case, desired))
+                fields = [f for f in forced.fields if not f.startswith("final_")]
+                for key, trace in (((kind_record.kind, "float16 wide"), case.run(ref)),
+                                   ((kind_record.kind, "float16 wide 1 step"), Trace({f: forced[f] for f in fields}))):
+                    st = stats[key]
+                    st["n"] += 1
+                    st["plain"] = max(st["plain"], plain_t(trace, desired))
+                    st["inexact"] = max(st["inexact"], max(
+                        float(np.mean(ulps_apart(trace[f], desired[f], np.float16) != 0)) for f in fields))
+    finally:
+        pool.close()
+    return stats
+
+
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    for (kind, dtype), s in sorted(measure(n, sys.argv[2:] or None).items()):
-        print(f"{kind:40s} {dtype:13s} n={s['n']:4d}  plain t {s['plain']:.3e}  rounding k {s['rounding']:.3g}\n"
+    wide = sys.argv[1:2] == ["--wide"]
+    args = sys.argv[2:] if wide else sys.argv[1:]
+    n = int(args[0]) if args else (30 if wide else 300)
+    for (kind, dtype), s in sorted((measure_wide if wide else measure)(n, args[1:] or None).items()):
+        print(f"{kind:40s} {dtype:13s} n={s['n']:4d}  plain t {s['plain']:.3e}  rounding k {s['rounding']:.3g}"
+              f"  not bitwise {100 * s['inexact']:.2f}%\n"
               f"    worst {s['worst']}")

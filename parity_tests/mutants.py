@@ -23,6 +23,7 @@ K, T1, LN, ACT, RUN, REF, K2 = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py
                                 "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py",
                                 "lstm_ref/tf_keras_lstm.py")
 PT, OX, ST, CV = "lstm_ref/torch_lstm.py", "lstm_ref/onnx_lstm.py", "lstm_ref/stacked.py", "lstm_ref/convert.py"
+DT = "lstm_ref/dtypes.py"
 # Record ids: which kind a mutant breaks, and so which tests run.
 KERAS3, BASIC, LSTMCELL, CONTRIB, TFA, KERAS2 = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "tf_keras"
 TORCH, ONNX = "torch", "onnx"
@@ -45,9 +46,9 @@ MUTANTS = [
     ("Keras 2 hard_sigmoid under Keras 3", KERAS3, [
         (ACT, "    return relu6(x + _c(x, 3)) / _c(x, 6)", "    return np.clip(_c(x, 0.2) * x + _c(x, 0.5), _c(x, 0), _c(x, 1))")]),
     ("go_backwards output flipped back to input order", KERAS3, [
-        (RUN, "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}",
+        (RUN, "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2)}",
          "    if cell.go_backwards:\n        outs, seqs = outs[::-1], {k: v[::-1] for k, v in seqs.items()}\n"
-         "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2).copy()}")]),
+         "    fields = {cell.OUTPUT: outs.transpose(1, 0, 2)}")]),
     ("mask zeroes the output", KERAS3, [
         (RUN, "0 if cell.zero_output_for_mask else prev_out", "0")]),
     ("mask ignored", KERAS3, [(RUN, "            if mask is not None:\n                m = mask", "            if False:\n                m = mask")]),
@@ -100,6 +101,51 @@ MUTANTS = [
     ("float32 accumulation in float64 oracle mode", KERAS3, [
         (K, '        xk = x @ params["kernel"]',
          '        xk = (x.astype(np.float32) @ params["kernel"].astype(np.float32)).astype(x.dtype)')]),
+    # -- float16: each claim of the reference about where TF rounds, flipped
+    ("float16 sigmoid in float32, rounded once (not Eigen's e / (1 + e) in half)", KERAS3, [
+        (ACT, "    e = exponential(x)\n    one = _c(x, 1)\n    with np.errstate(invalid=\"ignore\"):  # inf / inf where exp overflowed: replaced by 1\n"
+              "        return np.where(np.isposinf(e), one, e / (one + e))",
+         "    return (1 / (1 + np.exp(-x.astype(np.float32)))).astype(x.dtype)")]),
+    ("float16 transcendental primitives in float64, rounded once (not float32)", KERAS3, [
+        (ACT, "            return fn(x.astype(np.float32)).astype(x.dtype, copy=False)",
+         "            return fn(x.astype(np.float64)).astype(x.dtype, copy=False)")]),
+    ("float16 softplus with float16's epsilon (not Eigen's 2^-13)", KERAS3, [
+        (ACT, "    return 2.0**-13 if dtype == np.float16 else np.finfo(dtype).eps", "    return np.finfo(dtype).eps")]),
+    ("elu as expm1 (not exp(x) - 1)", KERAS3, [
+        (ACT, "    return np.where(x < 0, exponential(x) - _c(x, 1), x)", "    return np.where(x < 0, _expm1(x), x)")]),
+    ("Keras float16 h @ recurrent_kernel accumulated in half (TF 2.15's, not 2.21's float32)", KERAS3, [
+        (K, '        z = h_prev @ params["recurrent_kernel"]\n',
+         '        z = np.zeros(h_prev.shape[:-1] + params["recurrent_kernel"].shape[-1:], h_prev.dtype)\n'
+         '        for k in range(h_prev.shape[-1]):\n'
+         '            z = z + h_prev[..., k, None] * params["recurrent_kernel"][k]\n')]),
+    ("Keras float16 z = x@K + h@R + b summed in float32, rounded once (not op by op)", KERAS3, [
+        (K, '        z = h_prev @ params["recurrent_kernel"]\n'
+            '        z += xz_t  # == x_t @ kernel + h @ recurrent_kernel, TF\'s rounding\n'
+            '        if self.use_bias and self.implementation == 2:\n'
+            '            z += params["bias"]',
+         '        z = h_prev.astype(np.float32) @ params["recurrent_kernel"].astype(np.float32) + xz_t\n'
+         '        if self.use_bias and self.implementation == 2:\n'
+         '            z = z + params["bias"]\n'
+         '        z = z.astype(h_prev.dtype)')]),
+    ("mixed_float16 computed in float32", KERAS3, [
+        (DT, '"mixed_float16": ("float32", "float16")', '"mixed_float16": ("float32", "float32")')]),
+    ("TF1 float16: the x half rounded to half before the h half is added", BASIC, [
+        (T1, "            return x.astype(np.float32) @ k.astype(np.float32)",
+         "            return (x.astype(np.float32) @ k.astype(np.float32)).astype(np.float16)")]),
+    ("tfa float16 MatMul accumulated in float32 (TF 2.21's, not TF 2.15's half)", TFA, [
+        (LN, "    if a.dtype != np.float16:\n        return a @ b", "    if True:\n        return a @ b")]),
+    ("float16 softmax summed in float32 (not in half, in order)", KERAS3, [
+        (ACT, "    return e * (_c(x, 1) / _half_sum(e))",
+         "    return e * (_c(x, 1) / e.astype(np.float32).sum(axis=-1, keepdims=True).astype(e.dtype))")]),
+    ("float16 rsqrt rounded once on every row (not two roundings on Eigen's scalar tail)", CONTRIB, [
+        (LN, "        if v.dtype != np.float16 or v.ndim == 0:\n            return packet", "        if True:\n            return packet")]),
+    ("contrib float16: x @ kernel rounded to half before the h half is added", CONTRIB, [
+        (LN, "            return x.astype(np.float32) @ k.astype(np.float32)",
+         "            return (x.astype(np.float32) @ k.astype(np.float32)).astype(np.float16)")]),
+    ("tfa float16 one-row MatMul summed in order (not in Eigen GEMV's blocks of 16)", TFA, [
+        (LN, "        block = k if k < 128 else (16 if n * b.itemsize < 32000 else 4)", "        block = k")]),
+    ("tfa float16 MatMul without the one-packet kernel's even/odd accumulators", TFA, [
+        (LN, "    if last > first and panel:", "    if False:")]),
     # -- PyTorch, ONNX Runtime, layers and directions, converters
     ("torch: gate rows read as i,g,f,o", TORCH, [
         (PT, "z_i, z_f, z_g, z_o = split_gates(xz_t + hz)", "z_i, z_g, z_f, z_o = split_gates(xz_t + hz)")]),

@@ -40,7 +40,9 @@ def test_a_correct_port_is_within_tolerance(port):
 # becomes visible, so that this list stays true.
 BLIND = {
     ("keras3_masked_half", "float16 computed in float32, rounded at the end"):
-        "the float16 tolerance (5e-2) is wider than the difference (issue 16 pins float16 rounding)",
+        "on the probe it is 7.3e-4 (1-2 ulp) from the truth, within the free-running float16 bound (5e-3, "
+        "ratio 0.12); the one-step bound that catches it in the suite (make mutants) needs an unmasked case "
+        "and a fault inside the step, and this probe is masked and the fault acts on the trace",
 }
 
 

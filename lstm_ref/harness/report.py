@@ -42,6 +42,7 @@ class Row:
     variants: dict = field(default_factory=dict)  # wrong semantics -> ratio to tolerance
     error: str = None
     per_step: dict = field(default_factory=dict)  # h/c -> max |err| per step (not in JSON)
+    one_step: str = ""  # float16: the share of one-step values bitwise TF's (tolerances.OneStepBound)
 
     @property
     def nearest_wrong(self):
@@ -60,6 +61,12 @@ def _field_stats(f):
             "ratio": f.ratio, "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"), "passed": f.passed}
 
 
+def _one_step_text(result):
+    if result.one_step:
+        return " / ".join(f"{k} {100 * f.exact_share:.2f}%" for k, f in result.one_step.items()) + " bitwise"
+    return result.one_step_note.replace("no one-step claim: ", "n/a: ")
+
+
 def evaluate(source, case, desired, oracle_label):
     ref = case.reference()
     dtype = ref.policy.compute
@@ -72,6 +79,7 @@ def evaluate(source, case, desired, oracle_label):
         fields={k: _field_stats(f) for k, f in result.fields.items()},
         passed=result.passed, ratio=result.ratio,
         per_step={k: per_step_max_abs(trace, desired, k) for k in sequences},
+        one_step=_one_step_text(result),
     )
     if exact is not None:
         r64 = compare(exact, desired, dtype, kind=case.kind)
@@ -149,13 +157,15 @@ def write_markdown(rows, env, path, cross=None, tflite=None):
              "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/harness/tolerances.py); "
              "`oracle mode` is the same for the float64 reference (TF's own rounding); "
              "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
-             "can tell it from the truth).", "",
+             "can tell it from the truth); `float16 one step` is the share of h and c values bitwise TF's when "
+             "every step starts from TF's own state (part of the ratio).", "",
              "| case | source | kind | oracle | dtype | shape | h max abs | h max rel | h max ulp | h worst (step,row,unit) "
-             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol / rounding | ratio | margin | oracle mode | nearest wrong | verdict |",
-             "|" + "---|" * 20]
+             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol / rounding | ratio | margin | oracle mode "
+             "| nearest wrong | float16 one step | verdict |",
+             "|" + "---|" * 21]
     for r in rows:
         if r.error:
-            lines.append(f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 12 + f"ERROR: {r.error} |")
+            lines.append(f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 13 + f"ERROR: {r.error} |")
             continue
         h, c = _main_fields(r)
         lines.append(
@@ -163,7 +173,8 @@ def write_markdown(rows, env, path, cross=None, tflite=None):
             f"| {_fmt(h['max_abs'])} | {_fmt(h['max_rel'])} | {h['max_ulp']:.3g} | {tuple(h['worst_step_row_unit'])} "
             f"| {_fmt(c['max_abs'])} | {_fmt(c['max_rel'])} | {c['max_ulp']:.3g} | {tuple(c['worst_step_row_unit'])} "
             f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} / {r.tolerance['rounding']:g} | {r.ratio:.3g} | {1 / r.ratio if r.ratio else float('inf'):.3g}x "
-            f"| {_fmt(r.oracle_mode and r.oracle_mode['ratio'], '.3g')} | {_discrimination(r)} | {'PASS' if r.passed else 'FAIL'} |"
+            f"| {_fmt(r.oracle_mode and r.oracle_mode['ratio'], '.3g')} | {_discrimination(r)} | {r.one_step} "
+            f"| {'PASS' if r.passed else 'FAIL'} |"
         )
     blind = [r for r in rows if r.blind_to or (not r.variants and not r.error)]
     lines += ["", "## Cases that prove little", ""]
@@ -282,7 +293,7 @@ def write_html(rows, env, path, cross=None, tflite=None):
 
     head = ["case", "kind", "dtype", "verdict", "ratio", "nearest wrong semantics", "oracle mode", "h max abs",
             "h max rel", "h worst (step,row,unit)", "c max abs", "c max rel", "c worst (step,row,unit)",
-            "h / c max ulp", "shape", "oracle"]
+            "h / c max ulp", "float16 one step", "shape", "oracle"]
     left = {"case", "kind", "nearest wrong semantics", "oracle"}
     n_pass = sum(r.passed for r in rows)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title><style>{_CSS}</style></head><body>",
@@ -308,7 +319,7 @@ def write_html(rows, env, path, cross=None, tflite=None):
             (_discrimination(r), "l blind" if r.blind_to else "l"), (_fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"), ""),
             (_fmt(h["max_abs"]), ""), (_fmt(h["max_rel"]), ""), (str(tuple(h["worst_step_row_unit"])), ""),
             (_fmt(c["max_abs"]), ""), (_fmt(c["max_rel"]), ""), (str(tuple(c["worst_step_row_unit"])), ""),
-            (f"{h['max_ulp']:.3g} / {c['max_ulp']:.3g}", ""), (r.shape, ""), (r.oracle, "l"),
+            (f"{h['max_ulp']:.3g} / {c['max_ulp']:.3g}", ""), (r.one_step, "l"), (r.shape, ""), (r.oracle, "l"),
         ]
         tds = "".join(f"<td class='{cls}'>{html.escape(str(v))}</td>" for v, cls in cells)
         out.append(f"<tr class='{'' if r.passed else 'fail'}'>{tds}</tr>")

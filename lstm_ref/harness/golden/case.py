@@ -17,3 +17,32 @@ def golden(name: str):
         return fn
 
     return register
+
+
+WIDE_FEATURES, WIDE_UNITS = 256, 64
+
+
+def wide_float16_case(kind, config, seed, *, batch=3, features=WIDE_FEATURES, time=8, notes=""):
+    """A float16 case whose reductions are long: 256 input features and 64
+    units, so ``x @ kernel`` sums 256 products and ``h @ recurrent_kernel``
+    64 at every unit and step.  Where a sum is accumulated (half or float32)
+    and where it is rounded shows up as many ulps here, not as one in a
+    tiny case.  Weights per gate block, scaled by 1/sqrt(fan-in) so that
+    the gates do not saturate; 8 steps by default, every step valid (the one-step
+    comparison needs it).  ``batch`` and ``features`` pick a kernel path
+    where the order of the adds depends on the shape (``tf215_matmul``);
+    the units are the config's."""
+    import numpy as np
+
+    from ...case import build_weights
+    from ...reference import from_config
+
+    ref = from_config(kind, config)
+    rng = np.random.default_rng(seed)
+    scales = tuple(s / np.sqrt(features) for s in (0.7, -0.5, 1.1, 0.4))
+    weights = build_weights(ref, rng, features, scales=scales, recurrent_scale=0.5 * np.sqrt(features / ref.units))
+    x = rng.standard_normal((batch, time, features)).astype(ref.policy.variable)
+    return Case(kind, config, x, weights, notes=(
+        f"float16 with long reductions ({features} inputs, {ref.units} units, batch {batch}): pins where "
+        "float16 accumulates and rounds, step by step (one step from TF's own state must be bitwise TF's). "
+        + notes))

@@ -6,7 +6,7 @@ per gate block (``per_gate``), so that a gate-order bug cannot hide.
 
 import numpy as np
 
-from .case import Case, golden, one_hot_the_mice_had, per_gate
+from .case import Case, golden, wide_float16_case, one_hot_the_mice_had, per_gate
 
 KIND = "keras.layers.LSTM"
 
@@ -165,3 +165,13 @@ def _dtype_case(dtype, seed, mask=False):
 for _dt, _seed in (("float64", 20), ("float16", 21), ("mixed_float16", 22)):
     golden(f"keras_dtype_{_dt}")(lambda d=_dt, s=_seed: _dtype_case(d, s))
     golden(f"keras_dtype_{_dt}_masked")(lambda d=_dt, s=_seed + 10: _dtype_case(d, s, mask=True))
+
+
+@golden("keras_float16_wide")
+def keras_float16_wide():
+    return wide_float16_case(KIND, {"units": 64, "dtype": "float16"}, 40, notes="TF 2.21 MatMul accumulates half in float32 and rounds once; z = x@K, += h@R, += bias each round.")
+
+
+@golden("keras_mixed_float16_wide")
+def keras_mixed_float16_wide():
+    return wide_float16_case(KIND, {"units": 64, "dtype": "mixed_float16"}, 41, notes="float32 variables cast to float16 at every use.")

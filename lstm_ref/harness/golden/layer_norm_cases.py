@@ -9,7 +9,7 @@ or a gamma/beta mix-up changes the numbers.
 
 import numpy as np
 
-from .case import Case, golden, one_hot_the_mice_had, per_gate
+from .case import Case, golden, one_hot_the_mice_had, per_gate, wide_float16_case
 
 CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
 TFA = "tfa.rnn.LayerNormLSTMCell"
@@ -256,3 +256,24 @@ def ln_tfa_float16():
     return Case(TFA, {"units": 4, "dtype": "float16"}, _x(rng, 2, 6, 3, "float16"),
                 _tfa_weights(rng, 3, 4, dtype="float16"),
                 notes="float16 everywhere: non-fused layer norm in float16 (moments in float32).")
+
+
+@golden("ln_contrib_float16_wide")
+def ln_contrib_float16_wide():
+    return wide_float16_case(CONTRIB, {"num_units": 64, "dtype": "float16"}, 46, notes=(
+        "concat([x, h]) @ kernel is one float32-accumulated MatMul (the x half stays float32 until the h "
+        "half is added); batch 3 < 8 puts every rsqrt on Eigen's scalar path (two roundings)."))
+
+
+@golden("ln_tfa_float16_wide_one_row")
+def ln_tfa_float16_wide_one_row():
+    return wide_float16_case(TFA, {"units": 64, "dtype": "float16"}, 47, batch=1, notes=(
+        "TF 2.15 accumulates in half; one row takes Eigen's GEMV, which sums x @ kernel's 256 products "
+        "in blocks of 16 (tf215_matmul)."))
+
+
+@golden("ln_tfa_float16_split_accumulators")
+def ln_tfa_float16_split_accumulators():
+    return wide_float16_case(TFA, {"units": 6, "dtype": "float16"}, 48, batch=5, features=40, notes=(
+        "TF 2.15's half GEBP kernel: 4 * 6 = 24 outputs leave columns 16-23 to the one-packet kernel, "
+        "which sums even and odd k apart for the 4 rows of a full panel (tf215_matmul); row 5 sums in order."))

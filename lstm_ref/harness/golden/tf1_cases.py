@@ -10,7 +10,7 @@ reference, so that a reader can see the clip is really active.
 
 import numpy as np
 
-from .case import Case, golden, one_hot_the_mice_had, per_gate
+from .case import Case, golden, wide_float16_case, one_hot_the_mice_had, per_gate
 
 BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
 FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
@@ -280,3 +280,13 @@ def tf1_lstmcell_float16_all_options():
                 h0=_state(rng, 2, 3, "float16"), c0=_state(rng, 2, 4, "float16"), mask=_right_padded([6, 4], 6),
                 notes="float16 end to end; the clip bounds and forget_bias are rounded to float16.")
     return _clip_shares(case)
+
+
+@golden("tf1_basic_float16_wide")
+def tf1_basic_float16_wide():
+    return wide_float16_case(BASIC, {"num_units": 64, "dtype": "float16"}, 44, notes="concat([x, h]) @ kernel is one MatMul: the x half stays float32 until the h half is added.")
+
+
+@golden("tf1_lstmcell_float16_wide")
+def tf1_lstmcell_float16_wide():
+    return wide_float16_case(FULL, {"num_units": 64, "use_peepholes": True, "dtype": "float16"}, 45, notes="one MatMul over concat([x, h]), peepholes in float16.")

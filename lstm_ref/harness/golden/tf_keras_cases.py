@@ -13,7 +13,7 @@ import numpy as np
 
 from ...case import build_weights
 from ...tf_keras_lstm import TfKerasLSTM
-from .case import Case, golden, one_hot_the_mice_had
+from .case import Case, golden, wide_float16_case, one_hot_the_mice_had
 from .keras_cases import seed_weights
 
 KIND = TfKerasLSTM.kind
@@ -279,3 +279,13 @@ for _dt, _seed in (("float64", 30), ("float16", 31), ("mixed_float16", 32)):
     golden(f"tf_keras_dtype_{_dt}")(lambda d=_dt, s=_seed: _dtype_case(d, s))
     golden(f"tf_keras_dtype_{_dt}_masked")(lambda d=_dt, s=_seed + 10: _dtype_case(d, s, mask=True))
     golden(f"tf_keras_dtype_{_dt}_cell_path")(lambda d=_dt, s=_seed + 20: _dtype_case(d, s, activation="softsign"))
+
+
+@golden("tf_keras_float16_wide")
+def tf_keras_float16_wide():
+    return wide_float16_case(KIND, {"units": 64, "dtype": "float16"}, 42, notes="standard_lstm's op order in float16.")
+
+
+@golden("tf_keras_mixed_float16_wide")
+def tf_keras_mixed_float16_wide():
+    return wide_float16_case(KIND, {"units": 64, "dtype": "mixed_float16"}, 43, notes="float32 variables cast to float16 at every use.")
