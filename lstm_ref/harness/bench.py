@@ -1,16 +1,46 @@
-"""``make bench``: the reference's forward pass against ``keras.layers.LSTM``
-compiled with ``tf.function``, on the CPU, float32 -- always as a ratio
-taken in one run on one machine.
+"""``make bench``: the reference's forward pass, float32 on the CPU, against
+its own GEMM floor and against its peers -- always as ratios taken in one run
+on one machine.
 
-Prints, per shape (batch, time, input, units): the time ratio reference /
-Keras compiled, the reference's GFLOP/s, and its fraction of this machine's
-float32 GEMM peak (measured here with a large ``a @ b``); then the peers
-(PyTorch ``nn.LSTM``, ONNX Runtime ``LSTM``, ONNX's NumPy reference
-evaluator) as time relative to Keras compiled, each one whose package is
-installed.
+Per shape (batch, time, input, units) it prints:
+
+* the reference / its GEMM floor.  The floor is the time of the GEMMs the
+  reference cannot avoid, made as the reference makes them: one ``x @
+  kernel`` over all steps (NumPy's 3-D matmul, one GEMM per row of the batch)
+  and ``time`` GEMMs ``h @ recurrent_kernel`` at (batch, units) @ (units,
+  4 units), in NumPy with the same BLAS threads, timed in the same rounds as
+  the reference (each round times the reference, then the floor's GEMMs, so
+  both see the same load);
+* the reference / ``keras.layers.LSTM`` compiled with ``tf.function``, and
+  each peer's time relative to Keras compiled: PyTorch ``nn.LSTM``, ONNX
+  Runtime ``LSTM``, and ONNX's NumPy ``ReferenceEvaluator`` (every shape:
+  one call is enough at the large ones);
+* ONNX's NumPy evaluator / the reference (how many times faster the
+  reference is), timed in the same rounds, and the evaluator / the floor:
+  the reference cannot go below its floor, so no runner change can make it
+  more than that many times faster than the evaluator;
+* where the reference's time goes (the profile line): ``x @ kernel``, the
+  ``h @ recurrent_kernel`` GEMMs, the rest of ``step()`` (the gates'
+  element-wise NumPy passes, each a separate call over (batch, units)), and
+  the runner around it.
+
+NumPy's BLAS is pinned to ``--blas-threads`` (1 by default) while the NumPy
+side (reference, floor, ONNX's evaluator) is timed, and restored after.  On
+a 2-core machine that other jobs share, a threaded OpenBLAS GEMM waits for a
+second core that is busy, and its idle worker spins against the main
+thread's element-wise work: at (32, 100, 128, 256), load average 4, the
+reference took 57-78 ms with one BLAS thread and 562 ms with two (medians
+of ``make bench`` runs), and the order of two NumPy programs became noise.
+The thread count and the load average are printed with the table;
+``--blas-threads 0`` leaves NumPy's default.  (OpenBLAS' result bits depend
+on its thread count, so such a run is not bitwise the default one; speed is
+all this measures.)
 """
 
 import argparse
+import contextlib
+import ctypes
+import glob
 import os
 import statistics
 import time
@@ -18,6 +48,10 @@ import time
 import numpy as np
 
 SHAPES = [(1, 3, 10, 5), (32, 100, 128, 256), (64, 200, 256, 512), (8, 1000, 64, 128)]
+FLOOR_GOAL = 1.5  # reference / GEMM floor, at every shape with batch >= FLOOR_GOAL_BATCH
+FLOOR_GOAL_BATCH = 32
+ONNX_GOAL = 1.5  # ONNX's NumPy evaluator / reference, at every shape
+KERAS_GOAL = 0.85  # reference / Keras compiled, at every shape
 
 
 def timeit(fn, min_time=1.0, min_repeats=3, max_repeats=50):
@@ -29,6 +63,31 @@ def timeit(fn, min_time=1.0, min_repeats=3, max_repeats=50):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def paired(fns, min_time=1.0, min_rounds=3, max_rounds=50, clock=time.perf_counter):
+    """Time every function of ``fns`` (name -> callable) once per round, in
+    order, until each has had ``min_time`` seconds and ``min_rounds`` rounds
+    (or ``max_rounds``).  Returns name -> list of seconds, one per round:
+    times of one round were taken under the same load, so ratios are taken
+    round by round (:func:`ratio`)."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
+    start = clock()
+    rounds = 0
+    while rounds < min_rounds or (clock() - start < min_time * len(fns) and rounds < max_rounds):
+        for name, fn in fns.items():
+            t0 = clock()
+            fn()
+            times[name].append(clock() - t0)
+        rounds += 1
+    return times
+
+
+def ratio(numerator, denominator):
+    """The median over rounds of numerator / denominator, round by round."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def settle(seconds=0.5):
@@ -48,6 +107,58 @@ def gemm_peak(n=2048):
     return 2.0 * n**3 / seconds / 1e9
 
 
+# -- NumPy's BLAS threads ------------------------------------------------------
+
+# NumPy's bundled OpenBLAS names its entry points with a prefix and a suffix
+# that depend on the wheel (scipy-openblas64 for NumPy 2, openblas64_ for
+# NumPy 1); a system OpenBLAS has the plain names.
+_OPENBLAS_NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                   ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                   ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                   ("openblas_get_num_threads", "openblas_set_num_threads")]
+
+
+def _openblas():
+    """(get, set) of NumPy's OpenBLAS thread count through ctypes (what
+    threadpoolctl does), or None where NumPy's BLAS is not an OpenBLAS found
+    beside it."""
+    here = os.path.dirname(np.__file__)
+    for path in sorted(glob.glob(os.path.join(here + ".libs", "*openblas*")) +
+                       glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library
+        except OSError:
+            continue
+        for get_name, set_name in _OPENBLAS_NAMES:
+            if hasattr(lib, get_name) and hasattr(lib, set_name):
+                get, set_ = getattr(lib, get_name), getattr(lib, set_name)
+                get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, set_
+    return None
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with NumPy's OpenBLAS on ``n`` threads (``n`` = 0:
+    leave it).  Yields the thread count in force, or None where it cannot be
+    read."""
+    blas = _openblas()
+    if blas is None:
+        yield None
+        return
+    get, set_ = blas
+    before = get()
+    if n:
+        set_(n)
+    try:
+        yield get()
+    finally:
+        set_(before)
+
+
+# -- the case and its runs -----------------------------------------------------
+
+
 def make_case(b, t, d, u, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((b, t, d), dtype=np.float32)
@@ -57,6 +168,44 @@ def make_case(b, t, d, u, seed=0):
         "bias": rng.standard_normal(4 * u, dtype=np.float32) * np.float32(0.1),
     }
     return x, w
+
+
+def floor_gemms(x, w):
+    """The GEMMs every run of the reference makes, as two functions:
+    ``x @ kernel`` as ``project_input`` makes it (the 3-D matmul), and the
+    ``time`` products ``h @ recurrent_kernel`` of the steps, on an h of the
+    size and range the steps see (tanh-bounded, not zeros)."""
+    batch, steps = x.shape[:2]
+    kernel, recurrent = w["kernel"], w["recurrent_kernel"]
+    h = np.tanh(np.random.default_rng(1).standard_normal((batch, recurrent.shape[0]), dtype=np.float32))
+
+    def input_gemm():
+        return x @ kernel
+
+    def recurrent_gemms():
+        for _ in range(steps):
+            h @ recurrent
+
+    return input_gemm, recurrent_gemms
+
+
+def steps_only(ref, x, w):
+    """The reference's ``recurrence`` over every step, on its own projected
+    input, without the runner (for the profile: steps minus the recurrent
+    GEMMs is the element-wise part of ``step()``)."""
+    batch, steps, features = x.shape
+    params = ref.params(w, features, np.dtype(np.float32))
+    xz = ref.project_input(params, x)
+    state0 = tuple(np.zeros((batch, ref.state_width(s)), np.float32) for s in ref.STATE)
+
+    def run():
+        state = state0
+        with np.errstate(over="ignore", under="ignore"):  # as the runner: a saturated gate's exp overflows
+            for t in range(steps):
+                _, state = ref.recurrence(params, xz[:, t], state)
+        return state
+
+    return run
 
 
 def keras_compiled(x, w, u):
@@ -126,27 +275,102 @@ def onnx_reference(x, w, u):
     return lambda: ev.run(None, {"X": xt})[0]
 
 
-def gemm_profile(x, w, t_ref):
-    """Where the reference's time goes: the hoisted x @ kernel GEMM, the T
-    small-M h @ recurrent_kernel GEMMs, and the rest (NumPy ufunc passes
-    for gates and state, Python dispatch), as shares of one run."""
-    b, t, _ = x.shape
-    h = np.zeros((b, w["recurrent_kernel"].shape[0]), np.float32)
-    t_xk = timeit(lambda: x @ w["kernel"], 0.3)
-    t_hr = timeit(lambda: [h @ w["recurrent_kernel"] for _ in range(t)], 0.3)
-    rest = max(t_ref - t_xk - t_hr, 0.0)
-    return (f"x@K {100 * t_xk / t_ref:.0f}%, h@R {100 * t_hr / t_ref:.0f}% "
-            f"({lstm_flops(b, t, 0, h.shape[1]) / t_hr / 1e9:.0f} GFLOP/s), elementwise+Python {100 * rest / t_ref:.0f}%")
+ONNX_NUMPY = "ONNX NumPy reference evaluator"
+PEERS = [("PyTorch nn.LSTM (CPU)", torch_lstm), ("ONNX Runtime LSTM", onnxruntime_lstm), (ONNX_NUMPY, onnx_reference)]
 
 
-PEERS = [("PyTorch nn.LSTM (CPU)", torch_lstm), ("ONNX Runtime LSTM", onnxruntime_lstm),
-         ("ONNX NumPy reference evaluator", onnx_reference)]
+def measure_numpy(ref, x, w, min_time):
+    """The NumPy side of one shape, in shared rounds: the reference, the
+    floor's two GEMM sets, the steps alone and (if installed) ONNX's NumPy
+    evaluator.  Returns a dict of medians (seconds) and round-by-round
+    ratios."""
+    input_gemm, recurrent_gemms = floor_gemms(x, w)
+    fns = {"ref": lambda: ref.run(x, w), "x@K": input_gemm, "h@R": recurrent_gemms, "steps": steps_only(ref, x, w)}
+    try:
+        fns["onnx"] = onnx_reference(x, w, w["recurrent_kernel"].shape[0])
+    except ImportError:
+        pass
+    times = paired(fns, min_time, min_rounds=5)  # the large shapes: 5 rounds, not 3, against the load
+    floor = [a + b for a, b in zip(times["x@K"], times["h@R"])]
+    # The profile's parts, round by round: step() beyond its GEMM, and what
+    # the run adds to its projection and steps (runner, fresh memory).
+    parts = {"x@K": times["x@K"], "h@R": times["h@R"],
+             "element-wise": [max(s - g, 0.0) for s, g in zip(times["steps"], times["h@R"])],
+             "runner": [max(r - p - s, 0.0) for r, p, s in zip(times["ref"], times["x@K"], times["steps"])]}
+    out = {name: statistics.median(v) for name, v in times.items()}
+    out.update(floor=statistics.median(floor), rounds=len(floor), ref_over_floor=ratio(times["ref"], floor),
+               shares={name: ratio(v, times["ref"]) for name, v in parts.items()},
+               element_wise=statistics.median(parts["element-wise"]))
+    if "onnx" in times:
+        out.update(onnx_over_ref=ratio(times["onnx"], times["ref"]), onnx_over_floor=ratio(times["onnx"], floor))
+    return out
+
+
+def profile_line(m, b, t, u):
+    """Where the reference's time goes: each part's share of the run, as the
+    median over rounds of part / run."""
+    share = {name: 100 * v for name, v in m["shares"].items()}
+    gflops = lstm_flops(b, t, 0, u) / m["h@R"] / 1e9
+    return (f"x@K {share['x@K']:.0f}%, h@R {share['h@R']:.0f}% ({t} GEMMs of {1e6 * m['h@R'] / t:.0f} us, "
+            f"{gflops:.0f} GFLOP/s), step() element-wise {share['element-wise']:.0f}% "
+            f"({1e6 * m['element_wise'] / t:.0f} us a step: the gates' NumPy passes over ({b}, {u}) each), "
+            f"runner and allocation {share['runner']:.0f}%")
+
+
+def goal_lines(rows):
+    """The goals' verdicts, each with the evidence of the shapes that miss it.
+    ``rows``: dicts with ``shape``, ``ref_over_floor``, ``onnx_over_ref``
+    (or None), ``onnx_over_floor``, ``ref_over_keras`` and ``profile``."""
+    lines = []
+    floor_rows = [r for r in rows if r["shape"][0] >= FLOOR_GOAL_BATCH]
+    miss = [r for r in floor_rows if r["ref_over_floor"] > FLOOR_GOAL]
+    lines.append(f"goal: reference <= {FLOOR_GOAL}x its GEMM floor at every shape with batch >= {FLOOR_GOAL_BATCH}: "
+                 + ("NOT met" if miss else "met" if floor_rows else "no such shape measured")
+                 + "".join(f"; {r['shape']}: {r['ref_over_floor']:.2f}x" for r in floor_rows))
+    for r in miss:
+        lines.append(f"  {r['shape']}: {r['profile']}")
+    timed = [r for r in rows if r.get("onnx_over_ref") is not None]
+    miss = [r for r in timed if r["onnx_over_ref"] < ONNX_GOAL]
+    lines.append(f"goal: reference >= {ONNX_GOAL}x faster than ONNX's NumPy evaluator at every shape: "
+                 + ("NOT met" if miss else "met" if timed and len(timed) == len(rows) else "not measured")
+                 + "".join(f"; {r['shape']}: {r['onnx_over_ref']:.2f}x" for r in timed))
+    for r in miss:
+        bound = r["onnx_over_floor"]
+        why = (f"the evaluator is {bound:.2f}x the reference's GEMM floor (it makes the same GEMMs, x_t @ W^T per "
+               f"step instead of hoisted), so no reference that makes these GEMMs can be {ONNX_GOAL}x faster than it"
+               if bound < ONNX_GOAL else f"the evaluator is {bound:.2f}x the floor; the reference is "
+               f"{r['ref_over_floor']:.2f}x it")
+        lines.append(f"  {r['shape']}: {why}; profile: {r['profile']}")
+    keras = [r for r in rows if r.get("ref_over_keras") is not None]
+    ok = all(r["ref_over_keras"] <= KERAS_GOAL for r in keras)
+    lines.append(f"goal: reference / Keras compiled <= {KERAS_GOAL} at every shape: {'met' if ok else 'NOT met'}")
+    return lines
+
+
+def table(rows, peer_names):
+    head = (["shape (b, t, d, u)", "ref ms", "floor ms", "ref / floor", "ref / Keras"]
+            + [f"{n} / Keras" for n in peer_names] + ["ONNX-np / ref", "ONNX-np / floor"])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        cells = [str(r["shape"]), f"{1e3 * r['ref']:.1f}", f"{1e3 * r['floor']:.1f}", f"{r['ref_over_floor']:.2f}",
+                 _fmt(r.get("ref_over_keras"))] + [r["peers"][n] for n in peer_names] + [
+                 _fmt(r.get("onnx_over_ref")), _fmt(r.get("onnx_over_floor"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _fmt(value):
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.bench")
-    parser.add_argument("--shapes", default="all", help="'all' or indices, e.g. 0,1")
-    parser.add_argument("--min-time", type=float, default=1.0)
+    parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.bench",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--shapes", default="all",
+                        help="'all' or indices into SHAPES, e.g. 0,1; SHAPES = " + str(SHAPES))
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds each timed function gets at least")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="NumPy's BLAS threads while the NumPy side is timed (0: NumPy's default)")
     parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")
     parser.add_argument("--suite-examples", type=int, default=2000)
     parser.add_argument("--memory-examples", type=int, default=2000)
@@ -155,42 +379,46 @@ def main(argv=None):
 
     import lstm_ref
 
-    peak = gemm_peak()
-    print(f"float32 GEMM peak (2048^3 a @ b, NumPy {np.__version__}): {peak:.1f} GFLOP/s\n")
-    rows, peer_rows = [], {name: [] for name, _ in PEERS}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    with blas_threads(args.blas_threads) as threads:
+        peak = gemm_peak()
+    print(f"NumPy {np.__version__}, BLAS threads {threads if threads is not None else 'unknown'} "
+          f"(--blas-threads {args.blas_threads}) on {os.cpu_count()} cores, load average {load:.1f}; "
+          f"float32 GEMM peak (2048^3 a @ b): {peak:.1f} GFLOP/s\n")
+    rows, peer_names = [], [n for n, _ in PEERS if n != ONNX_NUMPY] + [ONNX_NUMPY]
     for b, t, d, u in shapes:
         x, w = make_case(b, t, d, u)
         ref = lstm_ref.from_config("keras.layers.LSTM", {"units": u})
-        # The reference first, then a pause: TF's thread pools spin for a
+        # The NumPy side first, then a pause: TF's thread pools spin for a
         # while after work and would steal the CPU from whatever runs next.
-        t_ref = timeit(lambda: ref.run(x, w), args.min_time)
+        with blas_threads(args.blas_threads):
+            m = measure_numpy(ref, x, w, args.min_time)
         t_keras = timeit(keras_compiled(x, w, u), args.min_time)
         settle()
-        gflops = lstm_flops(b, t, d, u) / t_ref / 1e9
-        rows.append(((b, t, d, u), t_ref / t_keras, gflops, gflops / peak))
-        profile = gemm_profile(x, w, t_ref)
+        row = dict(shape=(b, t, d, u), ref=m["ref"], floor=m["floor"], ref_over_floor=m["ref_over_floor"],
+                   ref_over_keras=m["ref"] / t_keras, onnx_over_ref=m.get("onnx_over_ref"),
+                   onnx_over_floor=m.get("onnx_over_floor"), profile=profile_line(m, b, t, u), peers={})
         for name, make in PEERS:
+            if name == ONNX_NUMPY:  # timed with the reference, in its rounds
+                row["peers"][name] = f"{m['onnx'] / t_keras:.2f}" if "onnx" in m else "not installed"
+                continue
             try:
                 fn = make(x, w, u)
             except ImportError:
-                peer_rows[name].append("not installed")
+                row["peers"][name] = "not installed"
                 continue
-            if name.startswith("ONNX NumPy") and b * t * u > 2_000_000:
-                peer_rows[name].append("too slow to time")
-                continue
-            peer_rows[name].append(f"{timeit(fn, args.min_time, min_repeats=1) / t_keras:.2f}")
+            row["peers"][name] = f"{timeit(fn, args.min_time, min_repeats=1) / t_keras:.2f}"
             settle()
-        peer_rows.setdefault("lstm_ref", []).append(f"{t_ref / t_keras:.2f}")
-        print(f"{(b, t, d, u)}: lstm_ref / Keras compiled = {t_ref / t_keras:.2f}, {gflops:.1f} GFLOP/s "
-              f"({100 * gflops / peak:.0f}% of GEMM peak); profile: {profile}", flush=True)
-    header = "| peer | " + " | ".join(str(s) for s in shapes) + " |"
-    print("\nTime relative to keras.layers.LSTM compiled with tf.function (below 1 is faster):\n")
-    print(header)
-    print("|---" * (len(shapes) + 1) + "|")
-    for name in ["lstm_ref"] + [n for n, _ in PEERS]:
-        print(f"| {name} | " + " | ".join(peer_rows[name]) + " |")
-    goal = all(r[1] <= 0.85 for r in rows)
-    print(f"\ngoal time ratio <= 0.85 at every shape: {'met' if goal else 'NOT met'}")
+        rows.append(row)
+        gflops = lstm_flops(b, t, d, u) / m["ref"] / 1e9
+        print(f"{(b, t, d, u)}: reference {1e3 * m['ref']:.1f} ms = {m['ref_over_floor']:.2f}x its GEMM floor "
+              f"({1e3 * m['floor']:.1f} ms), {m['rounds']} rounds; {gflops:.1f} GFLOP/s "
+              f"({100 * gflops / peak:.0f}% of GEMM peak); profile: {row['profile']}", flush=True)
+    print("\nPer shape, one run (peers: time relative to keras.layers.LSTM compiled with tf.function, below 1 is "
+          "faster; ONNX-np is ONNX's NumPy evaluator, above 1 means the reference is faster):\n")
+    print("\n".join(table(rows, peer_names)))
+    print()
+    print("\n".join(goal_lines(rows)))
     if not args.no_suite:
         from . import throughput
 
