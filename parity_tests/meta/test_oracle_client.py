@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from lstm_ref.harness.oracles import protocol
 from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleInputError, OracleSpec, OracleUnavailable
 
 SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
@@ -23,6 +24,28 @@ def test_round_trip_keeps_arrays_exact(worker):
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float16)
     _, out = worker.request({"op": "echo"}, {"x": x})
     np.testing.assert_array_equal(out["x"], x, strict=True)
+
+
+@pytest.mark.parametrize("array", [
+    np.float32(3.5),  # 0-d
+    np.zeros((0, 3), np.float16),  # empty
+    np.asfortranarray(np.arange(6.0).reshape(2, 3)),  # not C-ordered
+    np.arange(10, dtype=">i4")[::3],  # strided, big-endian
+    np.array([[True, False]]),
+])
+def test_wire_keeps_dtype_shape_and_values(array):
+    meta, out = protocol.decode(protocol.encode({"op": "x", "config": {"units": 2}}, {"a": array})[8:])
+    assert meta == {"op": "x", "config": {"units": 2}}
+    np.testing.assert_array_equal(out["a"], array, strict=True)
+    assert out["a"].dtype == array.dtype and out["a"].flags.writeable
+
+
+def test_wire_refuses_pickles_and_short_bodies():
+    with pytest.raises(TypeError, match="'o' has an object dtype"):
+        protocol.encode({}, {"o": np.array([None])})
+    body = protocol.encode({}, {"x": np.ones(4)})[8:]
+    with pytest.raises(ValueError, match="header accounts for"):
+        protocol.decode(body + b"\0")
 
 
 def test_crash_fails_the_request_and_the_next_one_restarts(worker):

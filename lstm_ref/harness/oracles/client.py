@@ -71,14 +71,22 @@ class Oracle:
 
     The worker is recycled after ``max_requests`` requests: frameworks leak a
     little per built layer even after clearing their session (tfa on TF
-    2.15: +97 MB over 600 requests), and a fresh process costs one TF start-up
-    (about 3 s) per ``max_requests`` examples."""
+    2.15, building a layer per request: +97 MB over 600 requests), and a
+    fresh process costs one TF start-up (3-5 s) per ``max_requests``
+    examples.  Workers cache built layers (memory.LayerCache), so they build
+    far less than once a request; at 500 requests the restarts were a fifth
+    of ``make bench``'s time per example, and 2000 keeps the peak growth
+    ``make bench`` prints under 60 MB."""
 
-    def __init__(self, spec: OracleSpec, timeout: float = 300.0, max_requests: int = 500):
+    def __init__(self, spec: OracleSpec, timeout: float = 300.0, max_requests: int = 2000):
         self.spec = spec
         self.timeout = timeout
         self.max_requests = max_requests
         self.served = 0
+        # The worker's profile, summed over this client's requests: seconds
+        # per phase its handlers mark (protocol.mark), how many requests had
+        # each, and the seconds from sending a request to decoding its reply.
+        self.phases, self.phase_counts, self.seconds = {}, {}, 0.0
         self.proc = None
         self.info = None  # the worker's hello: versions and provenance
 
@@ -149,6 +157,10 @@ class Oracle:
                 raise
             raise OracleError(f"oracle {self.spec.name!r} pipe broke: {exc}") from exc
         reply, out = protocol.decode(body)
+        self.seconds += time.monotonic() - (deadline - timeout)
+        for phase, seconds in reply.pop("phases", {}).items():
+            self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+            self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
         if "user_error" in reply:
             raise OracleInputError(reply["user_error"])
         if "error" in reply:

@@ -23,8 +23,6 @@ as its output, and every request checks it bitwise against the plain cell's
 outputs and final state.
 """
 
-import json
-
 import numpy as np
 
 from lstm_ref.harness.oracles import memory, protocol, provenance
@@ -126,45 +124,40 @@ def _dynamic_rnn(cell, x, h0, c0, lengths):
     )
 
 
-_CACHE = {}  # config JSON -> traced function, oldest first
-_CACHE_SIZE = 64
-_reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
-
-
-def _runner(config, weights, input_dim):
+def _trace(config, shapes, input_dim):
     """One traced function per (config, input width): the plain cell and the
     emitting cell.  The signature fixes the feature width (dynamic_rnn needs
     it static) and leaves batch and time free."""
-    key = (json.dumps(config, sort_keys=True), input_dim)
-    if key not in _CACHE:
-        _reset.before_build()
-        kwargs = dict(
-            forget_bias=float(config.get("forget_bias", 1.0)),
-            activation=config.get("activation", "tanh"),
-            layer_norm=bool(config.get("layer_norm", True)),
-        )
-        units = int(config["num_units"])
-        dtype = _dtype(config)
-        signature = [
-            tf.TensorSpec([None, None, input_dim], dtype),
-            {k: tf.TensorSpec(v.shape, dtype) for k, v in weights.items()},
-            tf.TensorSpec([None, units], dtype),
-            tf.TensorSpec([None, units], dtype),
-            tf.TensorSpec([None], tf.int32),
-        ]
+    kwargs = dict(
+        forget_bias=float(config.get("forget_bias", 1.0)),
+        activation=config.get("activation", "tanh"),
+        layer_norm=bool(config.get("layer_norm", True)),
+    )
+    units = int(config["num_units"])
+    dtype = _dtype(config)
+    signature = [
+        tf.TensorSpec([None, None, input_dim], dtype),
+        {k: tf.TensorSpec(shape, dtype) for k, shape in shapes.items()},
+        tf.TensorSpec([None, units], dtype),
+        tf.TensorSpec([None, units], dtype),
+        tf.TensorSpec([None], tf.int32),
+    ]
 
-        @tf.function(input_signature=signature)
-        def run(x, weights, h0, c0, lengths):
-            plain = PortedLayerNormBasicLSTMCell(units, weights, **kwargs)
-            probe = PortedLayerNormBasicLSTMCell(units, weights, emit_c=True, **kwargs)
-            out, (final_c, final_h) = _dynamic_rnn(plain, x, h0, c0, lengths)
-            hc, (probe_c, probe_h) = _dynamic_rnn(probe, x, h0, c0, lengths)
-            return out, final_h, final_c, hc, probe_h, probe_c
+    @tf.function(input_signature=signature)
+    def run(x, weights, h0, c0, lengths):
+        plain = PortedLayerNormBasicLSTMCell(units, weights, **kwargs)
+        probe = PortedLayerNormBasicLSTMCell(units, weights, emit_c=True, **kwargs)
+        out, (final_c, final_h) = _dynamic_rnn(plain, x, h0, c0, lengths)
+        hc, (probe_c, probe_h) = _dynamic_rnn(probe, x, h0, c0, lengths)
+        return out, final_h, final_c, hc, probe_h, probe_c
 
-        if len(_CACHE) >= _CACHE_SIZE:  # a few live traces at a time keeps memory flat
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = run
-    return _CACHE[key]
+    # Traced and instantiated now, on one zero step: the build's cost, not the first run's.
+    run(tf.zeros([1, 1, input_dim], dtype), {k: tf.zeros(shape, dtype) for k, shape in shapes.items()},
+        tf.zeros([1, units], dtype), tf.zeros([1, units], dtype), tf.ones([1], tf.int32))
+    return run
+
+
+_runner = memory.LayerCache(_trace, tf.keras.backend.clear_session, size=256)
 
 
 def _inputs(meta, arrays):
@@ -198,8 +191,10 @@ def run(meta, arrays):
     if meta["kind"] != KIND:
         raise ValueError(f"contrib oracle serves {KIND!r} only, got {meta['kind']!r}")
     config, x, weights, h0, c0, lengths = _inputs(meta, arrays)
-    fn = _runner(config, weights, x.shape[-1])
+    fn = _runner(config, {k: v.shape.as_list() for k, v in weights.items()}, x.shape[-1])
+    protocol.mark("request")
     out, final_h, final_c, hc, probe_h, probe_c = (t.numpy() for t in fn(x, weights, h0, c0, tf.constant(lengths)))
+    protocol.mark("run")
     units = out.shape[-1]
     h_seq, c_seq = hc[..., :units], hc[..., units:]
     # Past a row's length dynamic_rnn zeroes the output and copies the state

@@ -11,8 +11,6 @@ run too, on every golden and on one live request in ``CROSS_CHECK_EVERY``,
 and its sequence and states must equal the wrapper's bitwise.
 """
 
-import json
-
 import numpy as np
 
 from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
@@ -39,37 +37,29 @@ class _EmitCarry(keras.layers.Layer):
         return tf.concat([h, new_states[1]], axis=-1), new_states
 
 
-_CACHE = {}
-_CACHE_SIZE = 32  # built layers kept; old ones are dropped so memory stays flat
 # Initializers are overwritten by the assigned weights; zeros skips the
 # orthogonal initializer's QR on every build.
 _CHEAP_INIT = {"kernel_initializer": "zeros", "recurrent_initializer": "zeros", "bias_initializer": "zeros"}
 CROSS_CHECK_EVERY = 8  # the real layer re-runs on 1 request in 8, and on every golden
 _requests = [0]
-_reset = memory.SessionReset(_CACHE, keras.backend.clear_session)
 
 
-def _layers(config, input_dim):
-    key = (json.dumps(config, sort_keys=True), input_dim)
-    if key in _CACHE:
-        _CACHE[key] = _CACHE.pop(key)  # most recently used last
-    else:
-        _reset.before_build()
-        layer = keras.layers.LSTM(**{**config, **_CHEAP_INIT, "return_sequences": True, "return_state": True})
-        layer.build((None, None, input_dim))
-        probe = keras.layers.RNN(
-            _EmitCarry(layer.cell, dtype=layer.dtype_policy),
-            return_sequences=True,
-            return_state=True,
-            go_backwards=layer.go_backwards,
-            zero_output_for_mask=layer.zero_output_for_mask,
-            unroll=layer.unroll,
-            dtype=layer.dtype_policy,
-        )
-        while len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = (layer, probe)
-    return _CACHE[key]
+def _build(config, input_dim):
+    layer = keras.layers.LSTM(**{**config, **_CHEAP_INIT, "return_sequences": True, "return_state": True})
+    layer.build((None, None, input_dim))
+    probe = keras.layers.RNN(
+        _EmitCarry(layer.cell, dtype=layer.dtype_policy),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=layer.go_backwards,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        unroll=layer.unroll,
+        dtype=layer.dtype_policy,
+    )
+    return layer, probe
+
+
+_layers = memory.LayerCache(_build, keras.backend.clear_session, size=256)
 
 
 def hello(meta, arrays):
@@ -90,7 +80,9 @@ def run(meta, arrays):
         extra["initial_state"] = [tf.constant(arrays["h0"]), tf.constant(arrays["c0"])]
     if "mask" in arrays:
         extra["mask"] = tf.constant(arrays["mask"])
+    protocol.mark("request")
     hc_seq, final_h, final_c = (t.numpy() for t in probe(tf.constant(x), **extra))
+    protocol.mark("run")
     units = layer.cell.units
     probe_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
     c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
@@ -103,6 +95,7 @@ def run(meta, arrays):
         for what, ours, real in (("h sequence", probe_h, h_seq), ("final h", final_h, layer_h), ("final c", final_c, layer_c)):
             if not np.array_equal(ours, real, equal_nan=True):
                 raise AssertionError(f"cross-check: the wrapped cell's {what} differs from keras.layers.LSTM's")
+        protocol.mark("real layer")
     return {}, {"h": probe_h, "c": probe_c, "final_h": final_h, "final_c": final_c}
 
 

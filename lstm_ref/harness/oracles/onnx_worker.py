@@ -26,11 +26,10 @@ own nodes run by the ops of ``onnx_artifacts.py``: ``artifact_lstms``,
 ``artifact_run``, ``save_lstms``.
 """
 
-import json
 
 import numpy as np
 
-from lstm_ref.harness.oracles import protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance
 
 import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
@@ -42,8 +41,6 @@ from lstm_ref.harness.oracles import onnx_artifacts  # noqa: E402
 OPSET = 14
 _ATTRS = ("hidden_size", "direction", "clip", "input_forget", "activations", "activation_alpha", "activation_beta",
           "layout")
-_CACHE = {}
-_CACHE_SIZE = 32
 
 
 def lstm_model(config, inputs, layout, initializers=None):
@@ -68,14 +65,9 @@ def lstm_model(config, inputs, layout, initializers=None):
 
 
 def _session(config, inputs, layout, initializers=None):
-    key = (json.dumps(config, sort_keys=True), tuple(sorted(inputs)), layout)
     if initializers:  # not cached: the weights are part of the model
         return _open(lstm_model(config, inputs, layout, initializers))
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _open(lstm_model(config, inputs, layout))
-    return _CACHE[key]
+    return _sessions(config, sorted(inputs), layout)
 
 
 def _open(model):
@@ -86,6 +78,9 @@ def _open(model):
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - ORT's own refusal, for the user
         raise protocol.UserError(f"onnxruntime refused the node: {str(exc).strip()}") from None
+
+
+_sessions = memory.LayerCache(lambda config, inputs, layout: _open(lstm_model(config, inputs, layout)), size=32)
 
 
 def forward(config, arrays, layout, weights_as_initializers=False):

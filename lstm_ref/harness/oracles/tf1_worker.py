@@ -8,12 +8,13 @@ whose output is ``concat([m, c])`` and the wrapper runs through the same
 ``dynamic_rnn`` call.  ``dynamic_rnn`` zeroes outputs past a row's
 ``sequence_length`` and carries the state, so for those (right-padded) steps
 the carried ``c`` is the row's final ``c`` that ``dynamic_rnn`` returns.
-Every request cross-checks, bitwise, the wrapper's ``m`` against the real
-cell's ``dynamic_rnn`` outputs and the wrapper's final state against the real
-one.
+The real cell's own ``dynamic_rnn`` runs too, on every golden (a
+``cross_check`` request) and on one live request in ``CROSS_CHECK_EVERY``:
+the wrapper's ``m`` must equal its outputs bitwise, and the wrapper's final
+state its final state.  (It ran on every request until ``make bench``
+profiled this worker: half of a request's time, for a check that has never
+failed.)
 """
-
-import json
 
 import numpy as np
 
@@ -49,19 +50,15 @@ class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
         return tf.concat([m, new_state.c], axis=-1), new_state
 
 
-_CACHE = {}
-_reset = memory.SessionReset(_CACHE, tf.keras.backend.clear_session)
+def _build(kind, config, input_dim):
+    cell = CLASSES[kind](**config)
+    cell.build((None, input_dim))
+    return cell, _EmitCarry(cell)
 
 
-def _cells(kind, config, input_dim):
-    key = (kind, json.dumps(config, sort_keys=True), input_dim)
-    if key not in _CACHE:
-        _reset.before_build()
-        _CACHE.clear()  # one live cell at a time
-        cell = CLASSES[kind](**config)
-        cell.build((None, input_dim))
-        _CACHE[key] = (cell, _EmitCarry(cell))
-    return _CACHE[key]
+_cells = memory.LayerCache(_build, tf.keras.backend.clear_session, size=256)
+CROSS_CHECK_EVERY = 8  # the real cell re-runs on 1 request in 8, and on every golden
+_requests = [0]
 
 
 def _short_name(var):
@@ -96,16 +93,20 @@ def run(meta, arrays):
     if "h0" not in arrays:
         kw["dtype"] = dtype  # dynamic_rnn builds cell.zero_state itself
         init = None
-    out, state = tf1.nn.dynamic_rnn(cell, xs, initial_state=init, **kw)
-    h_seq, final_c, final_h = out.numpy(), state.c.numpy(), state.h.numpy()
+    protocol.mark("request")
     p_out, p_state = tf1.nn.dynamic_rnn(probe, xs, initial_state=init, **kw)
-    p_out = p_out.numpy()
-    probe_m, probe_c = p_out[..., :out_units], p_out[..., out_units:]
-    if not np.array_equal(probe_m, h_seq, equal_nan=True):
-        raise AssertionError("cross-check: wrapped cell's m differs from dynamic_rnn's outputs")
-    if not (np.array_equal(p_state.c.numpy(), final_c, equal_nan=True)
-            and np.array_equal(p_state.h.numpy(), final_h, equal_nan=True)):
-        raise AssertionError("cross-check: wrapped cell's final state differs from dynamic_rnn's")
+    p_out, final_c, final_h = p_out.numpy(), p_state.c.numpy(), p_state.h.numpy()
+    h_seq, probe_c = p_out[..., :out_units], p_out[..., out_units:]
+    protocol.mark("run")
+    _requests[0] += 1
+    if meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1:
+        out, state = tf1.nn.dynamic_rnn(cell, xs, initial_state=init, **kw)
+        if not np.array_equal(h_seq, out.numpy(), equal_nan=True):
+            raise AssertionError("cross-check: wrapped cell's m differs from dynamic_rnn's outputs")
+        if not (np.array_equal(final_c, state.c.numpy(), equal_nan=True)
+                and np.array_equal(final_h, state.h.numpy(), equal_nan=True)):
+            raise AssertionError("cross-check: wrapped cell's final state differs from dynamic_rnn's")
+        protocol.mark("real layer")
     if lengths is not None:
         # Past its length a row's outputs are zeros and its c is carried: the
         # final c dynamic_rnn returns (c0 for a row of length 0).

@@ -14,11 +14,9 @@ ops of ``torch_artifacts.py``: ``artifact_lstms``, ``artifact_run``,
 ``save_state_dict``.
 """
 
-import json
-
 import numpy as np
 
-from lstm_ref.harness.oracles import protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance
 
 import torch  # noqa: E402
 
@@ -27,19 +25,15 @@ from lstm_ref.harness.oracles import torch_artifacts  # noqa: E402
 torch.set_num_threads(1)  # two workers share two cores; one thread is also reproducible
 
 _DTYPES = {None: torch.float32, "float32": torch.float32, "float64": torch.float64}
-_CACHE = {}
-_CACHE_SIZE = 32
 
 
-def _module(config):
-    key = json.dumps(config, sort_keys=True)
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        kwargs = {k: v for k, v in config.items() if k not in ("dtype", "device")}
-        kwargs.setdefault("batch_first", False)
-        _CACHE[key] = torch.nn.LSTM(**kwargs, dtype=_DTYPES[config.get("dtype")]).eval()
-    return _CACHE[key]
+def _build(config):
+    kwargs = {k: v for k, v in config.items() if k not in ("dtype", "device")}
+    kwargs.setdefault("batch_first", False)
+    return torch.nn.LSTM(**kwargs, dtype=_DTYPES[config.get("dtype")]).eval()
+
+
+_module = memory.LayerCache(_build, size=32)
 
 
 def _load(module, arrays):
