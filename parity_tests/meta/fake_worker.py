@@ -14,6 +14,13 @@ def echo(meta, arrays):
     return {"pid": os.getpid()}, arrays
 
 
+def slow(meta, arrays):
+    """Marks a 50 ms ``run`` phase (the profile ``make bench`` prints)."""
+    time.sleep(0.05)
+    protocol.mark("run")
+    return {}, {}
+
+
 def crash(meta, arrays):
     os._exit(3)
 
@@ -31,4 +38,4 @@ def refuse(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail, "refuse": refuse})
+    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail, "refuse": refuse, "slow": slow})

@@ -1,6 +1,7 @@
 """Oracle workers that crash or hang are restarted; the request that hit it
 fails with a clear message and never hangs the suite."""
 
+import json
 import sys
 import time
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from lstm_ref.harness.oracles import protocol
+from lstm_ref.harness.oracles.memory import LayerCache
 from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleInputError, OracleSpec, OracleUnavailable
 
 SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
@@ -46,6 +48,27 @@ def test_wire_refuses_pickles_and_short_bodies():
     body = protocol.encode({}, {"x": np.ones(4)})[8:]
     with pytest.raises(ValueError, match="header accounts for"):
         protocol.decode(body + b"\0")
+
+
+def test_the_workers_profile_is_summed_and_kept_out_of_replies(worker):
+    assert "phases" not in worker.hello()
+    for _ in range(2):
+        reply, _ = worker.request({"op": "slow"}, {})
+        assert reply == {}
+    assert worker.phase_counts["run"] == 2 and 0.1 <= worker.phases["run"] < worker.seconds
+    assert worker.phase_counts["request"] == 3  # the hello's too
+
+
+def test_layer_cache_builds_once_per_configuration_and_stays_bounded():
+    built, cleared = [], []
+    cache = LayerCache(lambda config, dim: built.append((config["units"], dim)) or object(),
+                       lambda: cleared.append(len(built)), size=2, every=4)
+    first = cache({"units": 3}, 5)
+    assert cache({"units": 3}, 5) is first and built == [(3, 5)]
+    cache({"units": 3}, 6), cache({"units": 4}, 5)  # (3, 5) is now the oldest: dropped
+    assert list(map(json.loads, cache.layers)) == [[{"units": 3}, 6], [{"units": 4}, 5]]
+    cache({"units": 3}, 5)  # the 4th build clears the session and the cache first
+    assert cleared == [3] and list(map(json.loads, cache.layers)) == [[{"units": 3}, 5]]
 
 
 def test_crash_fails_the_request_and_the_next_one_restarts(worker):

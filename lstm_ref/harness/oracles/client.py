@@ -84,8 +84,9 @@ class Oracle:
         self.max_requests = max_requests
         self.served = 0
         # The worker's profile, summed over this client's requests: seconds
-        # per phase its handlers mark (protocol.mark), how many requests had
-        # each, and the seconds from sending a request to decoding its reply.
+        # per phase its handlers mark (protocol.mark) and starting it, how
+        # many requests had each, and the seconds from sending a request to
+        # decoding its reply.
         self.phases, self.phase_counts, self.seconds = {}, {}, 0.0
         self.proc = None
         self.info = None  # the worker's hello: versions and provenance
@@ -171,7 +172,10 @@ class Oracle:
         if self.proc is not None and self.served >= self.max_requests:
             self.close()
         if self.proc is None or self.proc.poll() is not None:
+            started, seconds = time.monotonic(), self.seconds
             self._start()
+            self.seconds = seconds  # the hello is part of the start
+            self.phases["worker start"] = self.phases.get("worker start", 0.0) + time.monotonic() - started
         self.served += 1
         return self._exchange(meta, arrays, self.timeout)
 

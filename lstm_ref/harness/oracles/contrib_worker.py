@@ -157,7 +157,7 @@ def _trace(config, shapes, input_dim):
     return run
 
 
-_runner = memory.LayerCache(_trace, tf.keras.backend.clear_session, size=256)
+_runner = memory.LayerCache(_trace, tf.keras.backend.clear_session, size=64)  # a trace holds ~2 MB
 
 
 def _inputs(meta, arrays):

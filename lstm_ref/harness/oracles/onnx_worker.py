@@ -99,7 +99,10 @@ def forward(config, arrays, layout, weights_as_initializers=False):
     feeds = {k: np.ascontiguousarray(v, np.int32 if k == "sequence_lens" else np.float32) for k, v in feeds.items()}
     inits = {k: feeds.pop(k) for k in ("W", "R", "B", "P") if k in feeds} if weights_as_initializers else None
     optional = (set(feeds) | set(inits or ())) - {"X", "W", "R"}
-    y, y_h, y_c = _session(config, optional, layout, inits).run(None, feeds)
+    session = _session(config, optional, layout, inits)
+    protocol.mark("request")
+    y, y_h, y_c = session.run(None, feeds)
+    protocol.mark("run")
     if layout:  # Y (batch, T, D, H), Y_h (batch, D, H)
         h = y.reshape(batch, time, -1)
         return h, y_h.transpose(1, 0, 2), y_c.transpose(1, 0, 2)

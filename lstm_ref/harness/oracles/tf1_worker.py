@@ -13,12 +13,14 @@ The real cell's own ``dynamic_rnn`` runs too, on every golden (a
 the wrapper's ``m`` must equal its outputs bitwise, and the wrapper's final
 state its final state.  (It ran on every request until ``make bench``
 profiled this worker: half of a request's time, for a check that has never
-failed.)
+failed.)  Both ``dynamic_rnn`` runs go through ``traced.Traced``: eager until
+a configuration has been asked ``TRACE_AFTER`` times, then a ``tf.function``
+whose first answer is compared bitwise with the eager run.
 """
 
 import numpy as np
 
-from lstm_ref.harness.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance, traced
 
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 
@@ -45,6 +47,13 @@ class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
     def output_size(self):
         return self._cell.output_size + self._cell.state_size.c
 
+    def __call__(self, inputs, state, scope=None):
+        # Not RNNCell.__call__: it keeps the variable scope of its first call
+        # (legacy_cells.RNNCell.__call__, ``rnncell_scope``), and one made
+        # inside a traced function is out of scope everywhere else.  The
+        # wrapper has no variables; the real cell's own __call__ runs below.
+        return self.call(inputs, state)
+
     def call(self, inputs, state):
         m, new_state = self._cell(inputs, state)
         return tf.concat([m, new_state.c], axis=-1), new_state
@@ -53,12 +62,31 @@ class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
 def _build(kind, config, input_dim):
     cell = CLASSES[kind](**config)
     cell.build((None, input_dim))
-    return cell, _EmitCarry(cell)
+    return cell, traced.Traced(tf, _dynamic_rnn(_EmitCarry(cell)), TRACE_AFTER), \
+        traced.Traced(tf, _dynamic_rnn(cell), TRACE_AFTER)
 
 
-_cells = memory.LayerCache(_build, tf.keras.backend.clear_session, size=256)
+def _dynamic_rnn(cell):
+    """``fn(xs, lengths, h0, c0) -> (outputs, final c, final h)`` of
+    ``dynamic_rnn`` over ``cell`` (zero initial state without h0)."""
+
+    def run(xs, lengths, h0, c0):
+        kw = {"sequence_length": lengths}
+        if h0 is None:
+            kw["dtype"] = xs.dtype  # dynamic_rnn builds cell.zero_state itself
+        init = None if h0 is None else tf1.nn.rnn_cell.LSTMStateTuple(c0, h0)
+        out, state = tf1.nn.dynamic_rnn(cell, xs, initial_state=init, **kw)
+        return out, state.c, state.h
+
+    return run
+
+
+_cells = memory.LayerCache(_build, tf.keras.backend.clear_session)
 CROSS_CHECK_EVERY = 8  # the real cell re-runs on 1 request in 8, and on every golden
 _requests = [0]
+# A trace and its first call cost 103-183 ms, an eager run 14-15 ms (T=5).
+TRACE_AFTER = 8
+traced.configure(tf)
 
 
 def _short_name(var):
@@ -77,34 +105,27 @@ def hello(meta, arrays):
 def run(meta, arrays):
     kind, config = meta["kind"], meta["config"]
     x = arrays["x"]
-    cell, probe = _cells(kind, config, x.shape[-1])
+    cell, probe, real = _cells(kind, config, x.shape[-1])
     dtype = tf.as_dtype(cell.dtype or "float32")
     for var in cell.weights:
         var.assign(np.asarray(arrays["w:" + _short_name(var)]).astype(var.dtype.as_numpy_dtype))
-    batch = x.shape[0]
-    units, out_units = cell.state_size.c, cell.state_size.h
+    out_units = cell.state_size.h
     np_dtype = dtype.as_numpy_dtype
-    h0 = arrays.get("h0", np.zeros((batch, out_units))).astype(np_dtype)
-    c0 = arrays.get("c0", np.zeros((batch, units))).astype(np_dtype)
-    xs = tf.constant(x.astype(np_dtype))
     lengths = protocol.sequence_lengths(arrays["mask"]) if "mask" in arrays else None
-    kw = {"sequence_length": None if lengths is None else tf.constant(lengths)}
-    init = tf1.nn.rnn_cell.LSTMStateTuple(tf.constant(c0), tf.constant(h0))
-    if "h0" not in arrays:
-        kw["dtype"] = dtype  # dynamic_rnn builds cell.zero_state itself
-        init = None
+    args = [tf.constant(x.astype(np_dtype)), None if lengths is None else tf.constant(lengths), None, None]
+    if "h0" in arrays:
+        args[2:] = tf.constant(arrays["h0"].astype(np_dtype)), tf.constant(arrays["c0"].astype(np_dtype))
+    specs = traced.specs(tf, args)
     protocol.mark("request")
-    p_out, p_state = tf1.nn.dynamic_rnn(probe, xs, initial_state=init, **kw)
-    p_out, final_c, final_h = p_out.numpy(), p_state.c.numpy(), p_state.h.numpy()
+    p_out, final_c, final_h = probe(args, specs)
     h_seq, probe_c = p_out[..., :out_units], p_out[..., out_units:]
     protocol.mark("run")
     _requests[0] += 1
     if meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1:
-        out, state = tf1.nn.dynamic_rnn(cell, xs, initial_state=init, **kw)
-        if not np.array_equal(h_seq, out.numpy(), equal_nan=True):
+        out, real_c, real_h = real(args, specs)
+        if not np.array_equal(h_seq, out, equal_nan=True):
             raise AssertionError("cross-check: wrapped cell's m differs from dynamic_rnn's outputs")
-        if not (np.array_equal(final_c, state.c.numpy(), equal_nan=True)
-                and np.array_equal(final_h, state.h.numpy(), equal_nan=True)):
+        if not (np.array_equal(final_c, real_c, equal_nan=True) and np.array_equal(final_h, real_h, equal_nan=True)):
             raise AssertionError("cross-check: wrapped cell's final state differs from dynamic_rnn's")
         protocol.mark("real layer")
     if lengths is not None:
@@ -122,7 +143,7 @@ def run(meta, arrays):
 def step(meta, arrays):
     """One eager call of the real cell: ``(m, c)`` from ``x_t``, ``h``, ``c``."""
     x = arrays["x"]
-    cell, _ = _cells(meta["kind"], meta["config"], x.shape[-1])
+    cell = _cells(meta["kind"], meta["config"], x.shape[-1])[0]
     for var in cell.weights:
         var.assign(np.asarray(arrays["w:" + _short_name(var)]).astype(var.dtype.as_numpy_dtype))
     dt = tf.as_dtype(cell.dtype or "float32").as_numpy_dtype

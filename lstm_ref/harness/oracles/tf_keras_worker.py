@@ -98,7 +98,7 @@ def _build(config, input_dim):
     return layer, cell, probe
 
 
-_layers = memory.LayerCache(_build, tf_keras.backend.clear_session, size=256)
+_layers = memory.LayerCache(_build, tf_keras.backend.clear_session)
 
 
 def hello(meta, arrays):

@@ -18,7 +18,9 @@ request with ``zero_output_for_mask`` (its sequence is the answer then), and
 on one other request in ``CROSS_CHECK_EVERY``: the wrapper's ``h`` must equal
 the layer's sequence, and its final ``(h, c)`` the layer's returned state,
 bitwise.  (It ran on every request until ``make bench`` profiled this
-worker: half of a request's time.)
+worker: half of a request's time.)  Both layers go through ``traced.Traced``:
+eager until a configuration has been asked ``TRACE_AFTER`` times, then a
+``tf.function`` whose first answer is compared bitwise with the eager run.
 """
 
 import json
@@ -26,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from lstm_ref.harness.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance, traced
 
 warnings.filterwarnings("ignore", module="tensorflow_addons")  # the end-of-life notice
 
@@ -68,6 +70,9 @@ class _GlobalPolicy:
 
 CROSS_CHECK_EVERY = 8
 _requests = [0]
+# A trace and its first call cost 240-256 ms, an eager run 56-75 ms (T=5).
+TRACE_AFTER = 4
+traced.configure(tf)
 
 
 def _policy_name(config):
@@ -88,10 +93,11 @@ def _build(config, input_dim):
             go_backwards=layer.go_backwards,
             zero_output_for_mask=False,
         )
-    return layer, probe
+    return layer, traced.Traced(tf, traced.keras_call(probe), TRACE_AFTER), \
+        traced.Traced(tf, traced.keras_call(layer), TRACE_AFTER)
 
 
-_layers = memory.LayerCache(_build, tf.keras.backend.clear_session, size=256)
+_layers = memory.LayerCache(_build, tf.keras.backend.clear_session)
 
 
 def _variables(cell):
@@ -117,29 +123,29 @@ def run(meta, arrays):
         raise ValueError(f"tfa oracle serves {KIND!r} only, got {meta['kind']!r}")
     config = meta["config"]
     x = arrays["x"]
-    layer, probe = _layers(config, x.shape[-1])
+    layer, probe, real_layer = _layers(config, x.shape[-1])
     cell = layer.cell
     variables = _variables(cell)
     if sorted(variables) != sorted(k[2:] for k in arrays if k.startswith("w:")):
         raise ValueError(f"weights {sorted(k[2:] for k in arrays if k.startswith('w:'))} != cell's {sorted(variables)}")
     for name, var in variables.items():
         var.assign(arrays[f"w:{name}"].astype(var.dtype.name))
-    extra = {}
     compute = cell.compute_dtype
+    args = [tf.constant(x), None, None, None]
     if "h0" in arrays:
-        extra["initial_state"] = [tf.constant(arrays["h0"], compute), tf.constant(arrays["c0"], compute)]
+        args[2:] = tf.constant(arrays["h0"], compute), tf.constant(arrays["c0"], compute)
     if "mask" in arrays:
-        extra["mask"] = tf.constant(arrays["mask"].astype(bool))
+        args[1] = tf.constant(arrays["mask"].astype(bool))
+    specs = traced.specs(tf, args)
     zeroes = layer.zero_output_for_mask and "mask" in arrays
     _requests[0] += 1
     real = zeroes or meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1
     with _GlobalPolicy(_policy_name(config)):
-        xt = tf.constant(x)
         protocol.mark("request")
-        hc_seq, probe_h, probe_c_final = (t.numpy() for t in probe(xt, **extra))
+        hc_seq, probe_h, probe_c_final = probe(args, specs)
         protocol.mark("run")
         if real:
-            h_seq, final_h, final_c = (t.numpy() for t in layer(xt, **extra))
+            h_seq, final_h, final_c = real_layer(args, specs)
     units = cell.units
     probe_seq_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
     c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
@@ -170,7 +176,7 @@ def run(meta, arrays):
 def layer_norm_path(meta, arrays):
     """Which LayerNormalization path (fused or not) the cell's sublayers take."""
     config = meta["config"]
-    layer, _ = _layers(config, int(meta["input_dim"]))
+    layer = _layers(config, int(meta["input_dim"]))[0]
     cell = layer.cell
     return {n.name: bool(n._fused) for n in (cell.kernel_norm, cell.recurrent_norm, cell.state_norm)}, {}
 

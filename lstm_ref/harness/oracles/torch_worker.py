@@ -83,7 +83,9 @@ def run(meta, arrays):
     except RuntimeError as exc:
         raise protocol.UserError(f"torch refused the weights: {str(exc).splitlines()[0]}") from None
     args = (arrays["x"], arrays.get("mask"), arrays.get("h0"), arrays.get("c0"))
+    protocol.mark("request")
     h, final_h, final_c = forward(module, *args)
+    protocol.mark("run")
     if meta.get("cross_check"):
         other = forward(module, *args, batch_first=not module.batch_first)
         for name, a, b in zip(("h", "final_h", "final_c"), (h, final_h, final_c), other):
