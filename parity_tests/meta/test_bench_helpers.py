@@ -151,3 +151,18 @@ def test_measure_numpy_pairs_the_reference_with_its_floor(small):
     assert set(m["shares"]) == {"x@K", "h@R", "element-wise", "runner"}
     line = bench.profile_line(m, *x.shape[:2], ref.units)
     assert line.startswith("x@K ") and "step() element-wise" in line and line.endswith("%")
+
+
+@pytest.mark.parametrize("oracle", ["tf1", "tfa"])
+def test_the_bench_names_each_traced_workers_own_threshold(oracle):
+    """throughput.HOW says after how many requests a worker traces; it must
+    be the worker's TRACE_AFTER (read from its source: importing a worker
+    starts its framework)."""
+    import re
+    from pathlib import Path
+
+    from lstm_ref.harness import throughput
+
+    source = (Path(lstm_ref.__file__).parent / "harness" / "oracles" / f"{oracle}_worker.py").read_text()
+    after = re.search(r"^TRACE_AFTER = (\d+)$", source, re.M).group(1)
+    assert f"asked {after} times" in throughput.HOW[oracle]

@@ -73,10 +73,13 @@ class Oracle:
     little per built layer even after clearing their session (tfa on TF
     2.15, building a layer per request: +97 MB over 600 requests), and a
     fresh process costs one TF start-up (3-5 s) per ``max_requests``
-    examples.  Workers cache built layers (memory.LayerCache), so they build
-    far less than once a request; at 500 requests the restarts were a fifth
-    of ``make bench``'s time per example, and 2000 keeps the peak growth
-    ``make bench`` prints under 60 MB."""
+    examples.  Workers cache built layers (memory.LayerCache) and traces
+    (traced.py), which a restart throws away; at 500 requests the restarts
+    were a fifth of ``make bench``'s time per example.  Over 2000 requests
+    ``make bench`` measured a worker's peak growth at +1 MB (ONNX Runtime),
+    +17 to +96 MB (Keras, contrib), +180 to +322 MB (TF1, its traces),
+    +215 MB (torch: its kernel caches, flat after 2000) and +549 MB (tfa, its
+    traces)."""
 
     def __init__(self, spec: OracleSpec, timeout: float = 300.0, max_requests: int = 2000):
         self.spec = spec

@@ -59,7 +59,7 @@ def _build(config, input_dim):
     return layer, probe
 
 
-_layers = memory.LayerCache(_build, keras.backend.clear_session, size=256)
+_layers = memory.LayerCache(_build, keras.backend.clear_session)
 
 
 def hello(meta, arrays):

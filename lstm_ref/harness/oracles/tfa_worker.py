@@ -23,7 +23,6 @@ eager until a configuration has been asked ``TRACE_AFTER`` times, then a
 ``tf.function`` whose first answer is compared bitwise with the eager run.
 """
 
-import json
 import warnings
 
 import numpy as np
