@@ -87,9 +87,9 @@ class Oracle:
         self.max_requests = max_requests
         self.served = 0
         # The worker's profile, summed over this client's requests: seconds
-        # per phase its handlers mark (protocol.mark) and starting it, how
-        # many requests had each, and the seconds from sending a request to
-        # decoding its reply.
+        # per phase its handlers mark (protocol.mark) and "worker start" (a
+        # start and its hello), how many requests had each, and the seconds
+        # from sending a request to decoding its reply (starts apart).
         self.phases, self.phase_counts, self.seconds = {}, {}, 0.0
         self.proc = None
         self.info = None  # the worker's hello: versions and provenance
@@ -106,8 +106,11 @@ class Oracle:
             env=env, cwd=ROOT,
         )
         self._stderr = []
+        started = time.monotonic()
         try:
-            self.info = self._exchange({"op": "hello"}, {}, timeout=max(self.timeout, 300))[0]
+            self.info = self._exchange({"op": "hello"}, {}, timeout=max(self.timeout, 300), profile=False)[0]
+            self.phases["worker start"] = self.phases.get("worker start", 0.0) + time.monotonic() - started
+            self.phase_counts["worker start"] = self.phase_counts.get("worker start", 0) + 1
         except OracleError as exc:
             missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", str(exc))
             if missing:
@@ -149,7 +152,7 @@ class Oracle:
     def stderr_tail(self, n=2000):
         return b"".join(self._stderr).decode(errors="replace")[-n:]
 
-    def _exchange(self, meta, arrays, timeout):
+    def _exchange(self, meta, arrays, timeout, profile=True):
         deadline = time.monotonic() + timeout
         try:
             self.proc.stdin.write(protocol.encode(meta, arrays))
@@ -160,11 +163,17 @@ class Oracle:
             if isinstance(exc, OracleError):
                 raise
             raise OracleError(f"oracle {self.spec.name!r} pipe broke: {exc}") from exc
-        reply, out = protocol.decode(body)
-        self.seconds += time.monotonic() - (deadline - timeout)
-        for phase, seconds in reply.pop("phases", {}).items():
-            self.phases[phase] = self.phases.get(phase, 0.0) + seconds
-            self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
+        try:
+            reply, out = protocol.decode(body)
+        except ValueError as exc:
+            self.close()
+            raise OracleError(f"oracle {self.spec.name!r} sent a reply that cannot be read: {exc}") from exc
+        phases = reply.pop("phases", {})
+        if profile:
+            self.seconds += time.monotonic() - (deadline - timeout)
+            for phase, seconds in phases.items():
+                self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+                self.phase_counts[phase] = self.phase_counts.get(phase, 0) + 1
         if "user_error" in reply:
             raise OracleInputError(reply["user_error"])
         if "error" in reply:
@@ -175,10 +184,7 @@ class Oracle:
         if self.proc is not None and self.served >= self.max_requests:
             self.close()
         if self.proc is None or self.proc.poll() is not None:
-            started, seconds = time.monotonic(), self.seconds
             self._start()
-            self.seconds = seconds  # the hello is part of the start
-            self.phases["worker start"] = self.phases.get("worker start", 0.0) + time.monotonic() - started
         self.served += 1
         return self._exchange(meta, arrays, self.timeout)
 

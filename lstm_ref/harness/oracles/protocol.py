@@ -67,8 +67,8 @@ _HEAD = struct.Struct(">I")
 
 def _plain(a, name):
     a = np.asarray(a)  # tobytes() writes C order whatever the layout
-    if a.dtype.hasobject:
-        raise TypeError(f"array {name!r} has an object dtype; the wire carries no pickles")
+    if a.dtype.hasobject or a.dtype.fields is not None:
+        raise TypeError(f"array {name!r} has dtype {a.dtype}; the wire carries plain numbers, no pickles or records")
     return a
 
 
@@ -81,15 +81,22 @@ def encode(meta: dict, arrays: dict) -> bytes:
 
 
 def decode(body: bytes):
-    """``(meta, {name: array})`` of a body; each array is a writable copy."""
+    """``(meta, {name: array})`` of a body; each array is a writable copy.
+    A body that is not one :func:`encode` wrote raises ``ValueError``."""
+    if len(body) < _HEAD.size:
+        raise ValueError(f"message body is {len(body)} bytes, shorter than its header length")
     (n,) = _HEAD.unpack_from(body)
+    if _HEAD.size + n > len(body):
+        raise ValueError(f"message header says {n} bytes; the body has {len(body) - _HEAD.size}")
     header = json.loads(body[_HEAD.size:_HEAD.size + n])
     arrays, offset = {}, _HEAD.size + n
     for name, descr, shape in header["arrays"]:
         dtype = np.dtype(descr)
-        if dtype.hasobject:
-            raise TypeError(f"array {name!r} has an object dtype; the wire carries no pickles")
+        if dtype.hasobject or dtype.fields is not None or min(shape, default=0) < 0:
+            raise ValueError(f"array {name!r}: dtype {descr} shape {shape} is not a plain array")
         count = int(np.prod(shape, dtype=np.int64))
+        if offset + count * dtype.itemsize > len(body):
+            raise ValueError(f"array {name!r} runs past the end of the message")
         arrays[name] = np.frombuffer(body, dtype, count, offset).reshape(shape).copy()
         offset += count * dtype.itemsize
     if offset != len(body):

@@ -8,14 +8,14 @@ whose output is ``concat([m, c])`` and the wrapper runs through the same
 ``dynamic_rnn`` call.  ``dynamic_rnn`` zeroes outputs past a row's
 ``sequence_length`` and carries the state, so for those (right-padded) steps
 the carried ``c`` is the row's final ``c`` that ``dynamic_rnn`` returns.
-The real cell's own ``dynamic_rnn`` runs too, on every golden (a
+The real cell's own ``dynamic_rnn`` runs too, eagerly, on every golden (a
 ``cross_check`` request) and on one live request in ``CROSS_CHECK_EVERY``:
 the wrapper's ``m`` must equal its outputs bitwise, and the wrapper's final
 state its final state.  (It ran on every request until ``make bench``
 profiled this worker: half of a request's time, for a check that has never
-failed.)  Both ``dynamic_rnn`` runs go through ``traced.Traced``: eager until
-a configuration has been asked ``TRACE_AFTER`` times, then a ``tf.function``
-whose first answer is compared bitwise with the eager run.
+failed.)  The wrapper's ``dynamic_rnn`` goes through ``traced.Traced``:
+eager until a configuration has been asked ``TRACE_AFTER`` times, then a
+``tf.function`` whose first answer is compared bitwise with the eager run.
 """
 
 import numpy as np
@@ -62,8 +62,7 @@ class _EmitCarry(tf1.nn.rnn_cell.RNNCell):
 def _build(kind, config, input_dim):
     cell = CLASSES[kind](**config)
     cell.build((None, input_dim))
-    return cell, traced.Traced(tf, _dynamic_rnn(_EmitCarry(cell)), TRACE_AFTER), \
-        traced.Traced(tf, _dynamic_rnn(cell), TRACE_AFTER)
+    return cell, traced.Traced(tf, _dynamic_rnn(_EmitCarry(cell)), TRACE_AFTER), _dynamic_rnn(cell)
 
 
 def _dynamic_rnn(cell):
@@ -113,20 +112,19 @@ def run(meta, arrays):
     np_dtype = dtype.as_numpy_dtype
     lengths = protocol.sequence_lengths(arrays["mask"]) if "mask" in arrays else None
     args = [tf.constant(x.astype(np_dtype)), None if lengths is None else tf.constant(lengths), None, None]
-    if "h0" in arrays:
-        args[2:] = tf.constant(arrays["h0"].astype(np_dtype)), tf.constant(arrays["c0"].astype(np_dtype))
-    specs = traced.specs(tf, args)
+    if "h0" in arrays:  # c0 zeros when only h0 is given, as dynamic_rnn's zero state
+        c0 = arrays.get("c0", np.zeros((x.shape[0], cell.state_size.c)))
+        args[2:] = tf.constant(arrays["h0"].astype(np_dtype)), tf.constant(c0.astype(np_dtype))
     protocol.mark("request")
-    p_out, final_c, final_h = probe(args, specs)
+    p_out, final_c, final_h = probe(args, traced.specs(tf, args))
     h_seq, probe_c = p_out[..., :out_units], p_out[..., out_units:]
     protocol.mark("run")
     _requests[0] += 1
     if meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1:
-        out, real_c, real_h = real(args, specs)
-        if not np.array_equal(h_seq, out, equal_nan=True):
-            raise AssertionError("cross-check: wrapped cell's m differs from dynamic_rnn's outputs")
-        if not (np.array_equal(final_c, real_c, equal_nan=True) and np.array_equal(final_h, real_h, equal_nan=True)):
-            raise AssertionError("cross-check: wrapped cell's final state differs from dynamic_rnn's")
+        out, real_c, real_h = (t.numpy() for t in real(*args))  # eagerly: the oracle
+        for what, ours, theirs in (("m", h_seq, out), ("final c", final_c, real_c), ("final h", final_h, real_h)):
+            if not (ours.dtype == theirs.dtype and np.array_equal(ours, theirs, equal_nan=True)):
+                raise AssertionError(f"cross-check: wrapped cell's {what} differs from dynamic_rnn's")
         protocol.mark("real layer")
     if lengths is not None:
         # Past its length a row's outputs are zeros and its c is carried: the

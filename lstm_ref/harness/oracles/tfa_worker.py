@@ -13,14 +13,15 @@ Per-step ``c`` comes from TF: the layer's own cell is wrapped so that every
 step also emits its new ``c`` next to ``h``, and the wrapper runs through the
 same ``RNN`` machinery (always with ``zero_output_for_mask=False``, so that a
 masked step repeats the last emitted ``c``: the carried one).  The real
-layer runs too on every golden (a ``cross_check`` request), on every masked
-request with ``zero_output_for_mask`` (its sequence is the answer then), and
-on one other request in ``CROSS_CHECK_EVERY``: the wrapper's ``h`` must equal
+layer runs too, eagerly, on every golden (a ``cross_check`` request), on
+every masked request with ``zero_output_for_mask`` (its sequence is the
+answer then) and on one other request in ``CROSS_CHECK_EVERY``: the wrapper's ``h`` must equal
 the layer's sequence, and its final ``(h, c)`` the layer's returned state,
 bitwise.  (It ran on every request until ``make bench`` profiled this
-worker: half of a request's time.)  Both layers go through ``traced.Traced``:
-eager until a configuration has been asked ``TRACE_AFTER`` times, then a
-``tf.function`` whose first answer is compared bitwise with the eager run.
+worker: half of a request's time.)  The wrapper goes through
+``traced.Traced``: eager until a configuration has been asked
+``TRACE_AFTER`` times, then a ``tf.function`` whose first answer is
+compared bitwise with the eager run.
 """
 
 import warnings
@@ -92,8 +93,7 @@ def _build(config, input_dim):
             go_backwards=layer.go_backwards,
             zero_output_for_mask=False,
         )
-    return layer, traced.Traced(tf, traced.keras_call(probe), TRACE_AFTER), \
-        traced.Traced(tf, traced.keras_call(layer), TRACE_AFTER)
+    return layer, traced.Traced(tf, traced.keras_call(probe), TRACE_AFTER), traced.keras_call(layer)
 
 
 _layers = memory.LayerCache(_build, tf.keras.backend.clear_session)
@@ -135,16 +135,15 @@ def run(meta, arrays):
         args[2:] = tf.constant(arrays["h0"], compute), tf.constant(arrays["c0"], compute)
     if "mask" in arrays:
         args[1] = tf.constant(arrays["mask"].astype(bool))
-    specs = traced.specs(tf, args)
     zeroes = layer.zero_output_for_mask and "mask" in arrays
     _requests[0] += 1
-    real = zeroes or meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1
     with _GlobalPolicy(_policy_name(config)):
         protocol.mark("request")
-        hc_seq, probe_h, probe_c_final = probe(args, specs)
+        hc_seq, probe_h, probe_c_final = probe(args, traced.specs(tf, args))
         protocol.mark("run")
+        real = zeroes or meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1
         if real:
-            h_seq, final_h, final_c = real_layer(args, specs)
+            h_seq, final_h, final_c = (t.numpy() for t in real_layer(*args))  # eagerly: the oracle
     units = cell.units
     probe_seq_h, probe_c = hc_seq[..., :units], hc_seq[..., units:]
     c0 = arrays["c0"].astype(probe_c.dtype) if "c0" in arrays else np.zeros_like(probe_c[:, 0])
@@ -164,9 +163,10 @@ def run(meta, arrays):
         (expect_h, h_seq, "wrapped cell's h differs from the RNN layer's sequence"),
         (probe_h, final_h, "wrapped cell's final h differs from the layer's returned h"),
         (probe_c_final, final_c, "wrapped cell's final c differs from the layer's returned c"),
+        (probe_c[:, -1], final_c, "wrapped cell's last emitted c differs from the layer's returned c"),
     )
     for got, want, what in checks:
-        if not np.array_equal(got, want, equal_nan=True):
+        if not (got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)):
             raise AssertionError(f"cross-check: {what}")
     protocol.mark("real layer")
     return {}, {"h": h_seq, "c": probe_c, "final_h": final_h, "final_c": final_c}
