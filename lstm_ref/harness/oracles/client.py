@@ -77,8 +77,8 @@ class Oracle:
     (traced.py), which a restart throws away; at 500 requests the restarts
     were a fifth of ``make bench``'s time per example.  Over 2000 requests
     ``make bench`` measured a worker's peak growth at +1 MB (ONNX Runtime),
-    +17 to +96 MB (Keras, contrib), +180 to +322 MB (TF1, its traces),
-    +215 MB (torch: its kernel caches, flat after 2000) and +549 MB (tfa, its
+    +17 to +76 MB (Keras, contrib), +172 to +320 MB (TF1, its traces),
+    +215 MB (torch: its kernel caches, flat after 2000) and +311 MB (tfa, its
     traces)."""
 
     def __init__(self, spec: OracleSpec, timeout: float = 300.0, max_requests: int = 2000):
