@@ -139,6 +139,14 @@ def _keras3_op(keras, name):
     return None
 
 
+def carry_probe(rnn_class, wrapped_cell, layer, **flags):
+    """The ``RNN`` (of the worker's Keras) that runs ``wrapped_cell``, a cell
+    whose output is ``concat([h, c])``, with ``layer``'s own flags and
+    policy, returning the sequence and the states."""
+    return rnn_class(wrapped_cell, return_sequences=True, return_state=True, go_backwards=layer.go_backwards,
+                     unroll=layer.unroll, dtype=layer.dtype_policy, **flags)
+
+
 def carried_c(probe_c, mask, go_backwards, c0):
     """The carried c at every step, from a probe whose output is
     ``concat([h, c])`` under Keras' masking (a masked step repeats the

@@ -86,15 +86,8 @@ def _build(config, input_dim):
         # standard_lstm is always fused; its step is LSTMCell's fused branch.
         cell = tf_keras.layers.LSTMCell.from_config({**cell.get_config(), "implementation": 2})
         cell.build((None, input_dim))
-    probe = tf_keras.layers.RNN(
-        _EmitCarry(cell, dtype=layer.dtype_policy),
-        return_sequences=True,
-        return_state=True,
-        go_backwards=layer.go_backwards,
-        unroll=layer.unroll,
-        time_major=layer.time_major,
-        dtype=layer.dtype_policy,
-    )
+    probe = keras_models.carry_probe(tf_keras.layers.RNN, _EmitCarry(cell, dtype=layer.dtype_policy), layer,
+                                     time_major=layer.time_major)
     return layer, cell, probe
 
 
