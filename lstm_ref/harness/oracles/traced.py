@@ -41,7 +41,7 @@ import numpy as np
 
 from lstm_ref.harness.oracles import protocol
 
-MAX_TRACED = 64  # traced functions kept per worker (a Keras 3 probe: 2-4 MB), least recently used dropped
+MAX_TRACED = 64  # traced functions kept per worker (make bench: +172-320 MB for TF1, +311 MB for tfa), least recently used dropped
 _live = OrderedDict()  # (id(Traced), key) -> weak reference to the Traced
 
 
@@ -111,19 +111,16 @@ class Traced:
         return self.tf.function(given, input_signature=signature, autograph=False)
 
 
-def specs(tf, args, static=False):
+def specs(tf, args):
     """The signature of a worker's ``(x, mask or lengths, h0, c0)``: batch
-    and time free, features and units fixed; every shape fixed with
-    ``static`` (an unrolled Keras RNN needs its time steps known)."""
+    and time free, features and units fixed (no tracing worker unrolls)."""
     out = []
     for a in args:
         if a is None:
             out.append(None)
             continue
-        shape = a.shape.as_list()
-        if not static:
-            keep = a.dtype.is_floating and a.shape.rank >= 2  # features (x) or units (h0, c0)
-            shape = [None] * (len(shape) - 1) + ([shape[-1]] if keep else [None])
+        keep = a.dtype.is_floating and a.shape.rank >= 2  # features (x) or units (h0, c0)
+        shape = [None] * (a.shape.rank - 1) + ([a.shape[-1]] if keep else [None])
         out.append(tf.TensorSpec(shape, a.dtype))
     return out
 
