@@ -51,6 +51,3 @@ class LayerCache:
         value = self.layers[key] = self.build(*args)
         protocol.mark("build")
         return value
-
-    def clear(self):
-        self.layers.clear()
