@@ -12,7 +12,7 @@ LITERT_STAMP := .venv-litert/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: test report fixtures fixtures-check bench mutants venvs clean
+.PHONY: test report fixtures fixtures-check record-platform bench mutants venvs clean
 
 venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP) $(LITERT_STAMP)
 
@@ -89,6 +89,12 @@ fixtures: venvs
 
 fixtures-check: venvs
 	$(PY) -m lstm_ref.harness.golden check
+
+# What the frameworks compute on this CPU, for the suite to replay anywhere
+# (lstm_ref/harness/platforms.py): make record-platform NAME=my-runner
+record-platform: venvs
+	@test -n "$(NAME)" || { echo "usage: make record-platform NAME=<name> (writes fixtures/platforms/<name>)" >&2; exit 2; }
+	$(PY) -m lstm_ref record-platform fixtures/platforms/$(NAME)
 
 bench: $(STAMP)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'  # pip: torch is the local CPU build

@@ -16,7 +16,12 @@ from lstm_ref.harness.oracles.client import OraclePool, OracleUnavailable
 # A test that uses one of these fixtures talks to a framework: it is marked
 # ``live`` automatically, so that ``pytest -m "not live"`` runs everything
 # else with NumPy alone (no TensorFlow installed).
-LIVE_FIXTURES = {"oracle_pool", "oracle_for", "tensorflow_process", "keras3_models", "tf_keras_models"}
+LIVE_FIXTURES = {"oracle_pool", "oracle_for", "oracle_for_setting", "tensorflow_process", "keras3_models",
+                 "tf_keras_models"}
+
+# TF settings the float16 live tests run under, each a platform profile of
+# this machine (lstm_ref/platform.py): TF's default, and oneDNN off.
+TF_SETTINGS = {"default": {}, "onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 
 settings.register_profile(
     "ci",
@@ -42,6 +47,28 @@ def oracle_pool():
     pool = OraclePool(timeout=float(os.environ.get("LSTM_PARITY_ORACLE_TIMEOUT", 300)))
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="session")
+def oracle_for_setting(oracle_pool):
+    """``oracle_for_setting(kind, setting)``: a started worker for ``kind``
+    under one of ``TF_SETTINGS`` (its ``platform`` says which profile)."""
+    pools = {"default": oracle_pool}
+
+    def get(kind, setting):
+        if setting not in pools:
+            pools[setting] = OraclePool(timeout=oracle_pool.timeout, env=TF_SETTINGS[setting])
+        worker = pools[setting].for_kind(kind)
+        try:
+            worker.hello()
+        except OracleUnavailable as exc:
+            pytest.fail(str(exc))
+        return worker
+
+    yield get
+    for setting, pool in pools.items():
+        if setting != "default":
+            pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +143,11 @@ def pytest_report_header(config):
 
     from lstm_ref.harness.records import RECORDS
 
-    lines = [f"numpy {numpy.__version__}"]
+    from lstm_ref import platform
+
+    profile = platform.current()
+    lines = [f"numpy {numpy.__version__}",
+             f"platform profile: {profile} ({platform.source()}; {profile.summary})"]
     lines.append("kinds -> oracles: " + ", ".join(f"{r.kind} -> {r.oracle.name}" for r in RECORDS))
     lines.append(f"hypothesis profile: {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")
     return lines

@@ -27,8 +27,8 @@ __version__ = "0.3.0"
 
 # Modules of the core that are not cell families; every other module of this
 # package is a family, and registers its kinds with ``@register`` on import.
-_INFRASTRUCTURE = {"activations", "case", "convert", "dtypes", "errors", "faults", "reference", "runner", "stacked",
-                   "trace", "variants"}
+_INFRASTRUCTURE = {"activations", "case", "convert", "dtypes", "errors", "faults", "platform", "reference", "runner",
+                   "stacked", "trace", "variants"}
 
 
 def load_families():

@@ -235,14 +235,43 @@ def _half_sum(e):
 def softmax(x):
     """``tf.nn.softmax`` over the last axis (``tensorflow/core/kernels/
     softmax_op_functor.h``): ``e = exp(x - max)``, then ``e * (1 / sum(e))``.
-    float16: every op in half, bitwise TF for rows of fewer than
-    ``HALF_PACKET`` values (tests/FLOAT16_ACTIVATION_ULPS for wider rows);
-    other dtypes evaluate ``e / sum(e)`` within their tolerance."""
+    float16: every op in half, as Eigen computes it (the ``x86-eigen``
+    profile), bitwise TF for rows of fewer than ``HALF_PACKET`` values
+    (``tolerances.FLOAT16_WIDE_SOFTMAX_ULPS`` for wider rows); where oneDNN
+    takes float16, :func:`softmax_rounded_once`.  Other dtypes evaluate
+    ``e / sum(e)`` within their tolerance."""
     if x.dtype != np.float16:
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     e = exponential(x - x.max(axis=-1, keepdims=True))
     return e * (_c(x, 1) / _half_sum(e))
+
+
+def softmax_rounded_once(x):
+    """``tf.nn.softmax`` on float16 where oneDNN takes it (the
+    ``x86-onednn-fp16`` profile, :mod:`lstm_ref.platform`): oneDNN's softmax
+    primitive computes in float32 and writes float16 once.  Modelled as the
+    exact softmax rounded once: bitwise TF 2.21 on all 63,488 finite float16
+    inputs in rows of 4 and of 62 (Xeon with AVX512-FP16); NumPy's float32
+    ``e / sum(e)`` rounded once lands 1 ulp off on 45 of the rows-of-62
+    values (its pairwise summation order is not oneDNN's), the exact
+    evaluation on none.  Other dtypes: :func:`softmax`."""
+    if x.dtype != np.float16:
+        return softmax(x)
+    wide = x.astype(np.float64)
+    e = np.exp(wide - wide.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float16)
+
+
+softmax_rounded_once.__name__ = "softmax"  # the activation a config names (compare.one_step_exemption reads it)
+
+
+def on_platform(fn, platform):
+    """``fn``, or what TF's kernel of that name computes on ``platform``
+    where the profile changes it (:mod:`lstm_ref.platform`)."""
+    if fn is softmax and platform is not None and platform.half_softmax == "onednn":
+        return softmax_rounded_once
+    return fn
 
 
 def log_softmax(x):
@@ -274,11 +303,12 @@ REFUSED = {
 }
 
 
-def get(name, *, role: str):
+def get(name, *, role: str, platform=None):
     """Look up a Keras 3 activation by the name a config carries.
 
     ``None`` means linear, as in ``keras.activations.get``.  ``role`` names
-    the config key for error messages.
+    the config key for error messages; ``platform`` (a
+    :class:`~lstm_ref.platform.Profile`) picks the kernel TF runs there.
     """
     if name is None:
         return linear
@@ -289,7 +319,7 @@ def get(name, *, role: str):
     if name in REFUSED:
         raise ConfigError(f"config[{role!r}]={name!r} is not supported: {REFUSED[name]}")
     try:
-        return KERAS3[name]
+        return on_platform(KERAS3[name], platform)
     except KeyError:
         raise ConfigError(
             f"config[{role!r}]={name!r} is not a Keras 3 activation; expected one of {sorted(KERAS3)}"
@@ -318,7 +348,7 @@ KERAS215_NAMES = ("elu", "exponential", "hard_sigmoid", "linear", "relu", "selu"
                   "swish", "tanh")
 
 
-def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 2)"):
+def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 2)", platform=None):
     """Look up a Keras 2 activation by name: ``None`` is linear (as
     ``tf_keras.activations.get``), ``hard_sigmoid`` is Keras 2's, every
     other name in ``names`` is the Keras 3 function of that name."""
@@ -328,4 +358,4 @@ def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 
         name = name.get("config", name.get("class_name"))
     if not isinstance(name, str) or name not in names:
         raise ConfigError(f"config[{role!r}]={name!r} is not a {where} activation; expected one of {sorted(names)}")
-    return keras2_hard_sigmoid if name == "hard_sigmoid" else KERAS3[name]
+    return keras2_hard_sigmoid if name == "hard_sigmoid" else on_platform(KERAS3[name], platform)

@@ -16,9 +16,13 @@ class Case:
     ``<state>0`` keyword per carried state of the family) as given to
     ``Reference.run``.  ``notes`` say what the case can and cannot
     discriminate; ``meta`` holds JSON-able facts (the share of values
-    clipped, ...); ``name`` is its id."""
+    clipped, ...); ``name`` is its id.  ``platform`` is the
+    :mod:`~lstm_ref.platform` profile its expected outputs were computed on
+    (a golden's or a recording's; None: this machine's), and the profile
+    its reference reproduces."""
 
-    def __init__(self, kind, config, x, weights, mask=None, *, notes="", meta=None, name="", **initial_state):
+    def __init__(self, kind, config, x, weights, mask=None, *, notes="", meta=None, name="", platform=None,
+                 **initial_state):
         self.kind = kind
         self.config = config
         self.x = x
@@ -28,11 +32,12 @@ class Case:
         self.notes = notes
         self.meta = dict(meta or {})
         self.name = name
+        self.platform = platform
 
     def reference(self, config=None):
         from .reference import from_config
 
-        return from_config(self.kind, self.config if config is None else config)
+        return from_config(self.kind, self.config if config is None else config, platform=self.platform)
 
     def run(self, ref=None, *, oracle=False, **changes):
         """Run the reference on this case; ``changes`` replace x, weights,
@@ -44,7 +49,7 @@ class Case:
     def replace(self, **changes) -> "Case":
         fields = {"kind": self.kind, "config": self.config, "x": self.x, "weights": self.weights,
                   "mask": self.mask, "notes": self.notes, "meta": self.meta, "name": self.name,
-                  **self.initial_state}
+                  "platform": self.platform, **self.initial_state}
         fields.update(changes)
         return Case(**fields)
 

@@ -71,7 +71,7 @@ class KerasLSTM(Reference):
 
     def resolve_activation(self, name, role):
         """How this kind turns a config's activation name into a function."""
-        return activations.get(name, role=role)
+        return activations.get(name, role=role, platform=self.platform)
 
     def weight_shapes(self, input_dim):
         shapes = {"kernel": (input_dim, 4 * self.units), "recurrent_kernel": (self.units, 4 * self.units)}

@@ -268,12 +268,20 @@ class LayerNormBasicLSTMCell(Reference):
         """
         h_prev, c_prev = state
         k_h = params["kernel"][-self.units:]
-        if h_prev.dtype == np.float16:  # one float32 accumulation, one rounding (see project_input)
-            z = (xz_t + h_prev.astype(np.float32) @ k_h.astype(np.float32)).astype(np.float16)
-        else:
+        bias = None if self.layer_norm else params["bias"]
+        if h_prev.dtype != np.float16:
             z = xz_t + h_prev @ k_h
-        if not self.layer_norm:
-            z = z + params["bias"]
+        elif bias is not None and self.platform.half_graph_bias == "fused":
+            # The oracle is a graph (TF1 cells never ran eagerly): on oneDNN
+            # with AVX512-FP16 grappler's remapper fuses MatMul + BiasAdd,
+            # and the bias joins the float32 accumulation before the one
+            # rounding (lstm_ref/platform.py, half_graph_bias).
+            z32 = xz_t + h_prev.astype(np.float32) @ k_h.astype(np.float32)
+            bias, z = None, (z32 + params["bias"].astype(np.float32)).astype(np.float16)
+        else:  # one float32 accumulation, one rounding (see project_input)
+            z = (xz_t + h_prev.astype(np.float32) @ k_h.astype(np.float32)).astype(np.float16)
+        if bias is not None:
+            z = z + bias
         if self.layer_norm:
             i, j, f, o = self._normalise_gates(params, z)
         else:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .dtypes import resolve_policy
 from .errors import ConfigError, InputError, WeightError
+from .platform import resolve as resolve_platform
 from .runner import is_right_padded, run_sequence
 
 REGISTRY: dict = {}
@@ -41,8 +42,10 @@ def register(cls):
     return cls
 
 
-def from_config(kind: str, config: dict):
-    """Build the reference for TF class path ``kind`` from its constructor kwargs."""
+def from_config(kind: str, config: dict, *, platform=None):
+    """Build the reference for TF class path ``kind`` from its constructor
+    kwargs.  ``platform`` names the :mod:`~lstm_ref.platform` profile whose
+    numbers to reproduce (default: this machine's, or ``LSTM_PARITY_PLATFORM``)."""
     if kind not in REGISTRY:
         from . import load_families  # the families register themselves on import
 
@@ -51,7 +54,7 @@ def from_config(kind: str, config: dict):
         cls = REGISTRY[kind]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown kind {kind!r}; expected one of {sorted(REGISTRY)}") from None
-    return cls(config)
+    return cls(config, platform=platform)
 
 
 class Reference:
@@ -85,7 +88,8 @@ class Reference:
     TRACED_STATES: ClassVar[tuple] = ("c",)
     OUTPUT: ClassVar[str] = "h"
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, *, platform=None):
+        self.platform = resolve_platform(platform)
         if not isinstance(config, dict):
             raise ConfigError(f"{self.kind}: config must be a dict of constructor kwargs, got {type(config).__name__}")
         unknown = sorted(set(config) - set(self.OPTIONS) - set(self.INERT))

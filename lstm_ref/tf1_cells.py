@@ -43,11 +43,11 @@ from .errors import ConfigError
 from .reference import Reference, register
 from .variants import Variant, permute_gates, set_config
 
-def tf_keras_activation(name, *, role="activation"):
+def tf_keras_activation(name, *, role="activation", platform=None):
     """An activation as legacy cells resolve it: falsy -> tanh, else by tf_keras name."""
     if not name:  # legacy_cells.py: `if activation: ... else: tf.tanh`
         return activations.tanh
-    return activations.get_keras2(name, role=role)
+    return activations.get_keras2(name, role=role, platform=platform)
 
 
 def _is_real(value):
@@ -79,7 +79,7 @@ class _TF1Cell(Reference):
             raise ConfigError(f"{self.kind}: config['forget_bias'] must be a finite real number, got {fb!r}")
         # TF turns the Python float into a tensor of the cell's dtype.
         self.forget_bias = float(np.asarray(fb, dtype=self.policy.compute))
-        self.activation = tf_keras_activation(options["activation"])
+        self.activation = tf_keras_activation(options["activation"], platform=self.platform)
 
     def _const(self, value, like):
         return np.asarray(value, dtype=like.dtype)

@@ -145,7 +145,7 @@ class TfKerasLSTM(KerasLSTM):
     def resolve_activation(self, name, role):
         """``tf_keras.activations.get``: ``None`` is linear, ``hard_sigmoid``
         is Keras 2's, Keras-3-only names are unknown."""
-        return activations.get_keras2(name, role=role)
+        return activations.get_keras2(name, role=role, platform=self.platform)
 
     def run(self, x, weights, *, mask=None, oracle=False, **initial_state):
         trace = super().run(x, weights, mask=mask, oracle=oracle, **initial_state)

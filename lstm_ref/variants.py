@@ -57,7 +57,7 @@ class Variant:
             case = case.replace(weights=self.weights(dict(case.weights), case))
         config = case.config if self.config is None else self.config(dict(case.config))
         if self.reference is not None:
-            ref = self.reference(config)
+            ref = self.reference(config, platform=case.platform)
         else:
             ref = case.reference(config)
         return ref, case.replace(config=config)

@@ -90,11 +90,11 @@ MUTANTS = [
             z = z + params["bias"]
         z_i, z_f, z_c, z_o''', '''        z_i, z_f, z_c, z_o''')]),
     ("tf_keras: Keras 3 hard_sigmoid under Keras 2", KERAS2, [
-        (K2, "        return activations.get_keras2(name, role=role)",
-         "        return activations.hard_sigmoid if name == 'hard_sigmoid' else activations.get_keras2(name, role=role)")]),
+        (K2, "        return activations.get_keras2(name, role=role, platform=self.platform)",
+         "        return activations.hard_sigmoid if name == 'hard_sigmoid' else activations.get_keras2(name, role=role, platform=self.platform)")]),
     ("tf_keras: activation=None read as tanh (the TF1 cells' rule)", KERAS2, [
-        (K2, "        return activations.get_keras2(name, role=role)",
-         "        return activations.tanh if name is None else activations.get_keras2(name, role=role)")]),
+        (K2, "        return activations.get_keras2(name, role=role, platform=self.platform)",
+         "        return activations.tanh if name is None else activations.get_keras2(name, role=role, platform=self.platform)")]),
     ("tf_keras: unrolled go_backwards zeroing without TF's bug", KERAS2, [
         (K2, "        self.zero_by_unreversed_mask = self.unroll and self.go_backwards and self.zero_output_for_mask",
          "        self.zero_by_unreversed_mask = False")]),
@@ -137,6 +137,13 @@ MUTANTS = [
     ("float16 softmax summed in float32 (not in half, in order)", KERAS3, [
         (ACT, "    return e * (_c(x, 1) / _half_sum(e))",
          "    return e * (_c(x, 1) / e.astype(np.float32).sum(axis=-1, keepdims=True).astype(e.dtype))")]),
+    ("float16 softmax on AVX512-FP16 with oneDNN computed as Eigen's, in half", KERAS3, [
+        (ACT, '    if fn is softmax and platform is not None and platform.half_softmax == "onednn":',
+         "    if False:")]),
+    ("float16 oneDNN softmax evaluated in NumPy's float32 order, rounded once", KERAS3, [
+        (ACT, "    wide = x.astype(np.float64)\n", "    wide = x.astype(np.float32)\n")]),
+    ("contrib float16 on AVX512-FP16: grappler's fused bias added in half", CONTRIB, [
+        (LN, '        elif bias is not None and self.platform.half_graph_bias == "fused":', "        elif False:")]),
     ("float16 rsqrt rounded once on every row (not two roundings on Eigen's scalar tail)", CONTRIB, [
         (LN, "        if v.dtype != np.float16 or v.ndim == 0:\n            return packet", "        if True:\n            return packet")]),
     ("contrib float16: x @ kernel rounded to half before the h half is added", CONTRIB, [

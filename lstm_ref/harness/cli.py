@@ -14,6 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from .. import platform
+from ..platform import PROFILES
+
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 EPILOG = """exit codes:
@@ -113,6 +116,8 @@ def build_parser():
     chk.add_argument("--config", help="checkpoint mode: the cell's constructor kwargs as JSON, "
                                       "e.g. '{\"num_units\": 8}'")
     chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
+    chk.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
+                     "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
     chk.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     chk.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
@@ -132,9 +137,10 @@ def build_parser():
                      help="a Python file defining the Keras model's custom layers; repeatable")
     cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
-    from . import diagnose_cli
+    from . import diagnose_cli, platform_cli
 
     diagnose_cli.add_parser(sub, EPILOG)
+    platform_cli.add_parsers(sub, EPILOG)
 
     tfl = sub.add_parser(
         "tflite-sweep", help="convert a Keras model to TFLite in every mode and compare each with the model",
@@ -155,6 +161,8 @@ def build_parser():
     rep.add_argument("--out", default="reports", help="directory for the report files")
     rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
+                     "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
     rep.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 
@@ -167,6 +175,8 @@ def main(argv=None):
     from .oracles.client import OracleError, OracleInputError, OracleUnavailable
 
     try:
+        if getattr(args, "platform", None):
+            platform.use(args.platform)
         if args.command == "check":
             return check_command(args)
         if args.command == "convert":
@@ -177,6 +187,14 @@ def main(argv=None):
             from . import diagnose_cli
 
             return diagnose_cli.command(args, _user_path, _json_target, UsageError)
+        if args.command == "record-platform":
+            from . import platform_cli
+
+            return platform_cli.record_command(args, _user_path)
+        if args.command == "replay":
+            from . import platform_cli
+
+            return platform_cli.replay_command(args, _user_path, _json_target)
         from .report import main as report_main
 
         return report_main(_user_path(args.out), with_live=not args.no_live, progress=not args.no_progress)
@@ -526,7 +544,10 @@ def _finish(args, reports):
         passed &= all(r.status == "pass" for r in results)
         print_results(model, description, results, skipped)
     if args.json_path:
-        payload = {"passed": passed, "layers": [_finite(layer) for layer in layers]}
+        profile = platform.current()
+        payload = {"passed": passed, "platform": {"profile": profile.name, "source": platform.source(),
+                                                  "summary": profile.summary},
+                   "layers": [_finite(layer) for layer in layers]}
         args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     return EXIT_PASS if passed else EXIT_FAIL
 
@@ -610,6 +631,7 @@ def print_results(model, description, results, skipped):
     for dtype, atol, rtol, rounding in tolerances:
         console.print(f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
                       "reference's own rounding (lstm_ref/harness/tolerances.py)")
+    console.print(f"platform profile: {platform.current()} ({platform.source()}; lstm_ref/platform.py)")
     if any(r.pair for r in results):
         console.print("SOURCE -> ARTIFACT rows: the source framework's outputs, in the artifact's layout, against "
                       "the artifact's, same tolerance; weights |d|: max |converted source weights - artifact weights|")

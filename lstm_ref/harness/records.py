@@ -66,7 +66,8 @@ RECORDS = (
             "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
             "activation": str(rng.choice(["tanh", "relu", "gelu"])),
             "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
-        tests=("parity_tests/test_keras_lstm.py", "parity_tests/test_float16.py"), targets=(TFLITE,),
+        tests=("parity_tests/test_keras_lstm.py", "parity_tests/test_float16.py", "parity_tests/test_platforms.py"),
+        targets=(TFLITE,),
         tolerances={
             # float16 free-running: worst t 1.4e-3 over the wide draws (a 1-ulp
             # GEMM-order difference carried by the recurrence; tolerances.py),
@@ -114,7 +115,7 @@ RECORDS = (
         examples=_strategy("layer_norm_examples", "tf.contrib.rnn.LayerNormBasicLSTMCell"), sweep=sweep.contrib_sweep,
         goldens="layer_norm_cases", variants=layer_norm_cells.CONTRIB_VARIANTS, error_inputs=error_inputs.CONTRIB,
         throughput_config=lambda rng: {"num_units": int(rng.integers(2, 7))},  # 1 unit: rounding noise
-        tests=("parity_tests/test_layer_norm_cells.py",),
+        tests=("parity_tests/test_layer_norm_cells.py", "parity_tests/test_platforms.py"),
         tolerances={
             # Layer norm divides by sqrt(var + eps): rounding in a gate block is
             # amplified by gamma / sigma, up to 1e6 with contrib's eps = 1e-12.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import platform as profiles
 from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
 from .oracles import provenance
@@ -43,6 +44,7 @@ class Row:
     error: str = None
     per_step: dict = field(default_factory=dict)  # h/c -> max |err| per step (not in JSON)
     one_step: str = ""  # float16: the share of one-step values bitwise TF's (tolerances.OneStepBound)
+    platform: str = ""  # the platform profile the reference reproduced (the oracle's, or the golden's)
 
     @property
     def nearest_wrong(self):
@@ -61,9 +63,11 @@ def _field_stats(f):
             "ratio": f.ratio, "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"), "passed": f.passed}
 
 
-def _one_step_text(result):
+def _one_step_text(result, profile):
+    """The float16 one-step claim, and the platform profile it was proved on."""
     if result.one_step:
-        return " / ".join(f"{k} {100 * f.exact_share:.2f}%" for k, f in result.one_step.items()) + " bitwise"
+        shares = " / ".join(f"{k} {100 * f.exact_share:.2f}%" for k, f in result.one_step.items())
+        return f"{shares} bitwise (on {profile})"
     return result.one_step_note.replace("no one-step claim: ", "n/a: ")
 
 
@@ -79,7 +83,7 @@ def evaluate(source, case, desired, oracle_label):
         fields={k: _field_stats(f) for k, f in result.fields.items()},
         passed=result.passed, ratio=result.ratio,
         per_step={k: per_step_max_abs(trace, desired, k) for k in sequences},
-        one_step=_one_step_text(result),
+        one_step=_one_step_text(result, ref.platform), platform=str(ref.platform),
     )
     if exact is not None:
         r64 = compare(exact, desired, dtype, kind=case.kind)
@@ -128,6 +132,8 @@ def fingerprint(pool):
         "python": platform.python_version(), "numpy": np.__version__, "numpy_blas": provenance.numpy_blas(),
         "cpu": provenance.cpu_model(), "cpu_flags": provenance.cpu_flags(), "onednn": provenance.onednn_setting(),
         "platform": platform.platform(), "oracles": {},
+        "platform_profile": {"name": str(profiles.current()), "source": profiles.source(),
+                             "summary": profiles.current().summary},
     }
     for name in sorted({record.oracle.name for record in RECORDS}):
         try:
@@ -150,8 +156,15 @@ def _discrimination(row):
     return f"{ratio:.3g}x tol ({name})"
 
 
+def _profile_line(env):
+    p = env.get("platform_profile", {})
+    return (f"Platform profile: {p.get('name')} ({p.get('source')}): {p.get('summary')}. Exact float16 claims "
+            "(the one-step column) hold on the profile each row names; goldens are judged on the profile they "
+            "were recorded on, other CPUs by their recordings (parity_tests/test_platforms.py).")
+
+
 def write_markdown(rows, env, path, cross=None, tflite=None):
-    lines = ["# lstm_ref parity report", "",
+    lines = ["# lstm_ref parity report", "", _profile_line(env), "",
              f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
              "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
              "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/harness/tolerances.py); "
@@ -297,7 +310,7 @@ def write_html(rows, env, path, cross=None, tflite=None):
     left = {"case", "kind", "nearest wrong semantics", "oracle"}
     n_pass = sum(r.passed for r in rows)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title><style>{_CSS}</style></head><body>",
-           "<h1>lstm_ref parity report</h1>",
+           "<h1>lstm_ref parity report</h1>", f"<p>{html.escape(_profile_line(env))}</p>",
            f"<p><b>{n_pass}/{len(rows)} cases within tolerance.</b> <i>ratio</i> = worst |ref&minus;tf| / bound over h, c "
            "and the final states (&le; 1 passes; the bound is atol + rtol|tf| + rounding &times; the reference's own "
            "rounding error, see <code>lstm_ref/harness/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "

@@ -27,7 +27,8 @@ def generate(directory, *args):
 
 
 def snapshot(directory):
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """Every file, recordings under platforms/ included (regeneration carries them over)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

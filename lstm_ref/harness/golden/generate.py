@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...platform import profile_of_provenance
+from ..compare import run_and_compare, ulps_apart
 from ..oracles.client import OraclePool
 from . import load_all_cases, store
 
@@ -81,6 +83,7 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             rows.append((case_id, f"old unreadable: {exc}", ""))
             continue
         same_inputs = _same(old.case.arrays(), new.case.arrays()) and old.config == new.config
+        moved = _cpu_of(old) != _cpu_of(new)
         if old.expected.keys() != new.expected.keys():
             rows.append((case_id, "fields changed", ""))
             continue
@@ -93,10 +96,28 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             status = "inputs changed"
         elif worst == 0 and all(np.array_equal(old.expected[k], new.expected[k]) for k in new.expected):
             status = "identical"
+        elif moved and _reference_passes(new):
+            status = "cross-CPU drift"  # another CPU or profile; the reference still meets the tolerance there
         else:
             status = "outputs changed"
-        rows.append((case_id, status, f"{worst:.3g}"))
+        ulps = max(int(np.max(ulps_apart(old.expected[k], new.expected[k], _compute_dtype(new)))) for k in new.expected)
+        rows.append((case_id, status, f"{worst:.3g}" + (f" ({ulps} ulp)" if status != "identical" else "")))
     return rows
+
+
+def _cpu_of(golden):
+    prov = golden.meta.get("provenance", {})
+    return prov.get("cpu"), str(profile_of_provenance(prov))
+
+
+def _compute_dtype(golden):
+    return golden.case.reference().policy.compute
+
+
+def _reference_passes(golden) -> bool:
+    """Whether the reference, under the golden's own profile, is within the
+    tolerance of the golden's outputs (the one comparison)."""
+    return run_and_compare(golden.case, golden.expected)[3].passed
 
 
 def _same(a, b):
@@ -105,6 +126,18 @@ def _same(a, b):
     if a is None or b is None:
         return a is b
     return a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def print_recorded_drift(directory):
+    """The committed goldens against every recording's run of the same case."""
+    from .. import platforms
+
+    for path in platforms.recordings(Path(directory) / "platforms"):
+        recording = platforms.load(path)
+        print(f"\ngoldens against {recording.name} ({recording.cpu.get('cpu')}, profile {recording.profile}):")
+        for kind, stats in platforms.golden_drift(recording, directory).items():
+            print(f"  {kind:45s} {stats['cases']:3d} goldens, {stats['differ']:3d} differ; max |d| "
+                  f"{stats['max_abs']:.3g}, {stats['max_ulps']} ulp")
 
 
 def print_table(rows):
@@ -132,14 +165,19 @@ def main(argv=None):
         generate_into(tmp, pool, only=args.only)
         rows = diff_table(target, tmp)
         print_table(rows)
-        changed = [r for r in rows if r[1] != "identical"]
+        changed = [r for r in rows if r[1] not in ("identical", "cross-CPU drift")]
+        drift = [r for r in rows if r[1] == "cross-CPU drift"]
         if args.command == "check":
-            print(f"\n{len(rows) - len(changed)} identical, {len(changed)} differ from {target}")
+            print(f"\n{len(rows) - len(changed) - len(drift)} identical, {len(drift)} drift across CPUs (the "
+                  f"reference within tolerance on both), {len(changed)} differ from {target}")
+            print_recorded_drift(target)
             return 1 if changed else 0
         numbers_changed = [r for r in changed if r[1] not in ("added",)]
         if numbers_changed and not args.force and target.exists():
             print(f"\nrefusing to overwrite {len(numbers_changed)} changed golden(s) without --force", file=sys.stderr)
             return 1
+        if (target / "platforms").is_dir():  # the recordings are not goldens: carried over as they are
+            shutil.copytree(target / "platforms", tmp / "platforms")
         _swap(tmp, target)
         tmp = None
         print(f"\nwrote {len(rows)} golden(s) to {target}")

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...case import Case
 from ...errors import FixtureError
+from ...platform import profile_of_provenance
 
 FORMAT_VERSION = 1
 FIXTURES = Path(os.environ.get("LSTM_PARITY_FIXTURES") or Path(__file__).resolve().parents[3] / "fixtures")
@@ -109,7 +110,7 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
         raise FixtureError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
     case = Case.from_arrays(meta["kind"], meta["config"], entries, name=case_id, notes=meta.get("notes", ""),
-                            meta=meta.get("meta", {}))
+                            meta=meta.get("meta", {}), platform=profile_of_provenance(meta.get("provenance", {})))
     return Golden(case_id, meta, case, expected)
 
 

@@ -12,7 +12,7 @@ import selectors
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import protocol
@@ -193,11 +193,23 @@ class Oracle:
             self._start()
         return self.info
 
+    @property
+    def platform(self):
+        """The :mod:`~lstm_ref.platform` profile the worker computes on (its
+        own CPU and ``TF_ENABLE_ONEDNN_OPTS``, from its hello)."""
+        from lstm_ref.platform import detect, get
+
+        profile = self.hello().get("platform_profile")
+        return get(profile) if profile else detect(onednn=self.spec.env.get("TF_ENABLE_ONEDNN_OPTS"))
+
     def run(self, case, cross_check=False):
         """The real framework's outputs on ``case`` (a :class:`lstm_ref.case.Case`):
         every field its family declares, e.g. per-step h, c and the final
         states (``cross_check``: ask the worker to re-run the framework's own
-        layer and compare, where it samples that)."""
+        layer and compare, where it samples that).  A case with no
+        ``platform`` gets the worker's: its outputs were computed there."""
+        if case.platform is None:
+            case.platform = self.platform
         meta = {"op": "run", "kind": case.kind, "config": case.config, "cross_check": cross_check}
         reply, out = self.request(meta, case.arrays())
         return out
@@ -218,15 +230,21 @@ class Oracle:
 
 
 class OraclePool:
-    """Lazily started workers, one per oracle name."""
+    """Lazily started workers, one per oracle name.  ``env`` is added to
+    every worker's environment (``{"TF_ENABLE_ONEDNN_OPTS": "0"}``: TF on
+    this machine with oneDNN off, another platform profile)."""
 
-    def __init__(self, timeout: float = 300.0):
+    def __init__(self, timeout: float = 300.0, env: dict = None):
         self.timeout = timeout
+        self.env = dict(env or {})
         self._workers = {}
 
     def get(self, name: str) -> Oracle:
         if name not in self._workers:
-            self._workers[name] = Oracle(ORACLES[name], timeout=self.timeout)
+            spec = ORACLES[name]
+            if self.env:
+                spec = replace(spec, env={**spec.env, **self.env})
+            self._workers[name] = Oracle(spec, timeout=self.timeout)
         return self._workers[name]
 
     def for_kind(self, kind: str) -> Oracle:

@@ -23,7 +23,7 @@ def cpu_flags() -> list:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    wanted = ("avx", "fma", "sse4", "amx", "f16c")
+                    wanted = ("avx", "fma", "sse4", "amx", "f16c", "asimd", "fp16", "sve")
                     return sorted(x for x in line.split(":", 1)[1].split() if x.startswith(wanted))
     except OSError:
         pass
@@ -45,7 +45,11 @@ def numpy_blas() -> str:
 
 
 def base() -> dict:
+    from lstm_ref.platform import detect  # NumPy only
+
     return {
+        "platform_profile": detect().name,  # this process's CPU and TF_ENABLE_ONEDNN_OPTS
+        "cpu_flags": cpu_flags(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "platform": platform.platform(),
