@@ -72,21 +72,12 @@ def oracle_for_setting(oracle_pool):
 
 
 @pytest.fixture(scope="session")
-def oracle_for(oracle_pool):
+def oracle_for(oracle_for_setting):
     """``oracle_for(kind)`` -> a started worker for that kind's framework.
 
     A missing oracle environment is an error, not a skip: CI builds them all.
     """
-
-    def get(kind):
-        worker = oracle_pool.for_kind(kind)
-        try:
-            worker.hello()
-        except OracleUnavailable as exc:
-            pytest.fail(str(exc))
-        return worker
-
-    return get
+    return lambda kind: oracle_for_setting(kind, "default")
 
 
 def _models_built_once(framework, tmp_path_factory):
@@ -143,11 +134,7 @@ def pytest_report_header(config):
 
     from lstm_ref.harness.records import RECORDS
 
-    from lstm_ref import platform
-
-    profile = platform.current()
-    lines = [f"numpy {numpy.__version__}",
-             f"platform profile: {profile} ({platform.source()}; {profile.summary})"]
+    lines = [f"numpy {numpy.__version__}"]
     lines.append("kinds -> oracles: " + ", ".join(f"{r.kind} -> {r.oracle.name}" for r in RECORDS))
     lines.append(f"hypothesis profile: {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")
     return lines

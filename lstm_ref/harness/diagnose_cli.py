@@ -25,6 +25,7 @@ import numpy as np
 from ..case import Case
 from ..convert import convert
 from ..errors import InputError
+from ..platform import PROFILES, current
 from .diagnose import CORRECT, WITHIN, diagnose, probe
 
 
@@ -45,6 +46,8 @@ def add_parser(sub, epilog):
                      "(x, mask, h0, c0) to run the target on, and stop")
     dia.add_argument("--no-pairs", action="store_true", help="search single faults only")
     dia.add_argument("--json", metavar="PATH", help="also write the diagnosis as JSON to PATH")
+    dia.add_argument("--platform", metavar="PROFILE", help="the platform profile whose numbers the reference "
+                     "reproduces (default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
     dia.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
     return dia
 
@@ -181,6 +184,6 @@ def _print(results, json_path):
                 print(f"  {'within' if c.ratio <= 1 else 'nearest'}: {c.name}{also}: {c.ratio:.3g}x tolerance")
         out.append({"pair": name, **d.as_json(), "converter": converter})
     if json_path:
-        json_path.write_text(json.dumps({"results": out}, indent=1, default=float))
+        json_path.write_text(json.dumps({"platform": str(current()), "results": out}, indent=1, default=float))
     ok = all(d.explained for _, d, _ in results)
     return 0 if ok else 1

@@ -23,7 +23,6 @@ bounds).  A recording from other framework versions than the goldens' is
 refused, naming both.
 """
 
-import hashlib
 import json
 import os
 import platform as _platform
@@ -39,23 +38,21 @@ from ..platform import PlatformError, detect, get, machine_of
 from .golden import store
 
 RECORDINGS = store.FIXTURES / "platforms"
-FORMAT_VERSION = 1
-MANIFEST = "MANIFEST.json"
+MANIFEST = store.MANIFEST
 # The framework versions a recording must share with the goldens.
 VERSION_KEYS = ("tensorflow", "keras", "tf_keras", "tensorflow_addons", "torch", "onnxruntime")
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return store.sha256(path.read_bytes())
 
 
 def seal(directory) -> dict:
-    """Write ``MANIFEST.json``: the sha256 of every file of the recording."""
+    """Write ``MANIFEST.json`` (the goldens' format): the sha256 of every file of the recording."""
     directory = Path(directory)
     files = {p.name: _sha256(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
-    manifest = {"format_version": FORMAT_VERSION, "files": files}
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest
+    store.write_manifest(directory, files)
+    return files
 
 
 @dataclass
@@ -100,15 +97,9 @@ class Recording:
 def load(directory) -> Recording:
     """Open a recording, verifying every file's checksum."""
     directory = Path(directory)
-    path = directory / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FixtureError(f"{path}: no manifest (a recording is sealed by `lstm-ref record-platform`)") from None
-    except json.JSONDecodeError as exc:
-        raise FixtureError(f"{path}: not valid JSON ({exc})") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise FixtureError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if not (directory / MANIFEST).is_file():
+        raise FixtureError(f"{directory / MANIFEST}: no manifest (a recording is sealed by `lstm-ref record-platform`)")
+    manifest = store.read_manifest(directory)
     for name, want in manifest["files"].items():
         try:
             got = _sha256(directory / name)
