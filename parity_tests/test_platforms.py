@@ -10,6 +10,7 @@ kept on every other.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,23 @@ def test_an_arm_recording_needs_no_code_change(tmp_path):
     recording = platforms.load(arm)
     assert recording.profile is platform.PROFILES["aarch64"]
     assert all(row["passed"] for row in replay(recording))
+
+
+def test_replays_hold_with_numpys_avx2_kernels():
+    """The reference's own transcendentals come from NumPy's SIMD dispatch:
+    with its AVX-512 kernels off (as on an AVX2 CPU), float32 log1p/expm1
+    and float64 exp give other bits (measured on the Xeon that recorded
+    avx512fp16-xeon).  Every recording must replay there too.  On a CPU
+    without AVX-512 this is the plain replay again."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    avx512 = [f for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR") if f in __cpu_dispatch__ and __cpu_features__.get(f)]
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
+    for recording in RECORDINGS.values():
+        proc = subprocess.run([sys.executable, "-m", "lstm_ref", "replay", str(recording.directory)],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert f"{len(recording.case_names()) + len(recording.activations())}/" in proc.stdout, proc.stdout
 
 
 # -- bad input ------------------------------------------------------------------
