@@ -12,7 +12,7 @@ LITERT_STAMP := .venv-litert/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: test report fixtures fixtures-check record-platform bench mutants venvs clean
+.PHONY: test lint report fixtures fixtures-check record-platform bench mutants venvs clean
 
 venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP) $(LITERT_STAMP)
 
@@ -78,7 +78,12 @@ PYTEST_ARGS ?= -n 2 --dist worksteal
 # The venvs are built two at a time (most of the time is unpacking wheels).
 test:
 	$(MAKE) -j2 venvs
+	$(MAKE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml (120 columns).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 report:
 	$(MAKE) -j2 venvs

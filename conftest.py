@@ -29,7 +29,9 @@ settings.register_profile(
     database=None,
     deadline=None,
     print_blob=True,
-    max_examples=int(os.environ.get("LSTM_PARITY_EXAMPLES", 30)),  # 40 until Steps 9-11 added their tests: make test < 6 min
+    max_examples=int(
+        os.environ.get("LSTM_PARITY_EXAMPLES", 30)
+    ),  # 40 until Steps 9-11 added their tests: make test < 6 min
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(

@@ -31,7 +31,6 @@ import numpy as np
 from .errors import ConfigError
 
 
-
 def _scipy_erfc(x):
     """SciPy's erfc, imported on first use (only exact gelu needs it)."""
     try:

@@ -24,7 +24,13 @@ from . import activations
 from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
 from .variants import (
-    Variant, activation_read_as, drop_mask, flip_sequences, has_partial_mask, mask_output_flipped, permute_gates,
+    Variant,
+    activation_read_as,
+    drop_mask,
+    flip_sequences,
+    has_partial_mask,
+    mask_output_flipped,
+    permute_gates,
     set_config,
 )
 
@@ -129,21 +135,39 @@ def _h0_before_first_valid_step(trace, case):
 
 
 def _uses(name):
-    return lambda case: name in (case.config.get("activation", "tanh"), case.config.get("recurrent_activation", "sigmoid"))
+    return lambda case: (
+        name in (case.config.get("activation", "tanh"), case.config.get("recurrent_activation", "sigmoid"))
+    )
 
 
 KERAS_LSTM_VARIANTS = (
     Variant("gate order i,f,o,c", weights=permute_gates((0, 1, 3, 2))),
     Variant("gate order i,c,f,o (TF1's i,j,f,o)", weights=permute_gates((0, 2, 1, 3))),
-    Variant("forget bias +1 at run time (TF1 habit)", applies=lambda case: "bias" in case.weights,
-            weights=_add_to_forget_bias),
-    Variant("Keras 2 hard_sigmoid", applies=_uses("hard_sigmoid"), reference=activation_read_as(KerasLSTM, "hard_sigmoid", activations.keras2_hard_sigmoid)),
-    Variant("go_backwards output flipped back", applies=lambda case: case.config.get("go_backwards", False),
-            trace=flip_sequences),
+    Variant(
+        "forget bias +1 at run time (TF1 habit)",
+        applies=lambda case: "bias" in case.weights,
+        weights=_add_to_forget_bias,
+    ),
+    Variant(
+        "Keras 2 hard_sigmoid",
+        applies=_uses("hard_sigmoid"),
+        reference=activation_read_as(KerasLSTM, "hard_sigmoid", activations.keras2_hard_sigmoid),
+    ),
+    Variant(
+        "go_backwards output flipped back",
+        applies=lambda case: case.config.get("go_backwards", False),
+        trace=flip_sequences,
+    ),
     Variant("mask zeroes the output", applies=has_partial_mask, reference=mask_output_flipped(KerasLSTM)),
     Variant("mask ignored", applies=has_partial_mask, inputs=drop_mask),
-    Variant("h0 as the output before the first valid step",
-            applies=lambda case: has_partial_mask(case) and "h0" in case.initial_state, trace=_h0_before_first_valid_step),
-    Variant("tanh in place of the configured activation",
-            applies=lambda case: case.config.get("activation", "tanh") != "tanh", config=set_config(activation="tanh")),
+    Variant(
+        "h0 as the output before the first valid step",
+        applies=lambda case: has_partial_mask(case) and "h0" in case.initial_state,
+        trace=_h0_before_first_valid_step,
+    ),
+    Variant(
+        "tanh in place of the configured activation",
+        applies=lambda case: case.config.get("activation", "tanh") != "tanh",
+        config=set_config(activation="tanh"),
+    ),
 )

@@ -379,7 +379,10 @@ class LayerNormLSTMCell(Reference):
         "go_backwards": False,
         "zero_output_for_mask": False,
     }
-    INERT = (KERAS_CELL_INERT - {"seed"}) | {"norm_gamma_initializer", "norm_beta_initializer"}  # Keras 2 cells take no seed
+    INERT = (KERAS_CELL_INERT - {"seed"}) | {
+        "norm_gamma_initializer",
+        "norm_beta_initializer",
+    }  # Keras 2 cells take no seed
 
     NORMS = ("kernel_norm", "recurrent_norm", "state_norm")
 

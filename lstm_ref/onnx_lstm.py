@@ -41,7 +41,7 @@ ignores ``clip``.
 import numpy as np
 
 from . import activations as keras_activations
-from .errors import ConfigError, WeightError
+from .errors import ConfigError
 from .reference import register, split_gates
 from .stacked import FORWARD, REVERSE, StackedReference, reverse_within
 from .variants import Variant, drop_mask, has_partial_mask, set_config

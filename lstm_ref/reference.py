@@ -176,7 +176,9 @@ class Reference:
         """Validate ``weights`` against TF's variable names and shapes and cast
         them, as TF's variables would hold them, to ``dtype``."""
         if not isinstance(weights, dict):
-            raise WeightError(f"{self.kind}: weights must be a dict keyed by TF variable name, got {type(weights).__name__}")
+            raise WeightError(
+                f"{self.kind}: weights must be a dict keyed by TF variable name, got {type(weights).__name__}"
+            )
         expected = self.weight_shapes(input_dim)
         unknown = sorted(set(weights) - set(expected))
         if unknown:

@@ -43,6 +43,7 @@ from .errors import ConfigError
 from .reference import Reference, register
 from .variants import Variant, permute_gates, set_config
 
+
 def tf_keras_activation(name, *, role="activation", platform=None):
     """An activation as legacy cells resolve it: falsy -> tanh, else by tf_keras name."""
     if not name:  # legacy_cells.py: `if activation: ... else: tf.tanh`

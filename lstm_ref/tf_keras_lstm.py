@@ -190,23 +190,50 @@ class _ImplementationZeroIsOne(TfKerasLSTM):
 
 _SHARED = {v.name: v for v in KERAS_LSTM_VARIANTS}
 
-TF_KERAS_LSTM_VARIANTS = tuple(_SHARED[name] for name in (
-    "gate order i,f,o,c", "gate order i,c,f,o (TF1's i,j,f,o)", "forget bias +1 at run time (TF1 habit)",
-    "go_backwards output flipped back", "mask ignored", "h0 as the output before the first valid step",
-    "tanh in place of the configured activation",
-)) + (
-    Variant("Keras 3 hard_sigmoid", reference=activation_read_as(TfKerasLSTM, "hard_sigmoid", activations.hard_sigmoid),
-            applies=lambda case: "hard_sigmoid" in (case.config.get("activation", "tanh"),
-                                                    case.config.get("recurrent_activation", "sigmoid"))),
-    Variant("activation=None as tanh (TF1 cells' rule)", reference=activation_read_as(TfKerasLSTM, None, activations.tanh),
-            applies=lambda case: None in (case.config.get("activation", "tanh"),
-                                          case.config.get("recurrent_activation", "sigmoid"))),
+TF_KERAS_LSTM_VARIANTS = tuple(
+    _SHARED[name]
+    for name in (
+        "gate order i,f,o,c",
+        "gate order i,c,f,o (TF1's i,j,f,o)",
+        "forget bias +1 at run time (TF1 habit)",
+        "go_backwards output flipped back",
+        "mask ignored",
+        "h0 as the output before the first valid step",
+        "tanh in place of the configured activation",
+    )
+) + (
+    Variant(
+        "Keras 3 hard_sigmoid",
+        reference=activation_read_as(TfKerasLSTM, "hard_sigmoid", activations.hard_sigmoid),
+        applies=lambda case: (
+            "hard_sigmoid"
+            in (case.config.get("activation", "tanh"), case.config.get("recurrent_activation", "sigmoid"))
+        ),
+    ),
+    Variant(
+        "activation=None as tanh (TF1 cells' rule)",
+        reference=activation_read_as(TfKerasLSTM, None, activations.tanh),
+        applies=lambda case: (
+            None in (case.config.get("activation", "tanh"), case.config.get("recurrent_activation", "sigmoid"))
+        ),
+    ),
     Variant("mask zeroes the output", applies=has_partial_mask, reference=mask_output_flipped(TfKerasLSTM)),
-    Variant("unrolled go_backwards zeroing without TF's bug", reference=_UnrollBugIgnored,
-            applies=lambda case: has_partial_mask(case) and all(
-                case.config.get(k, False) for k in ("unroll", "go_backwards", "zero_output_for_mask"))),
-    Variant("implementation=1 honoured on the standard_lstm path", reference=_ImplementationAlwaysHonoured,
-            applies=lambda case: case.config.get("implementation", 2) == 1),
-    Variant("implementation=0 taken as 1", reference=_ImplementationZeroIsOne,
-            applies=lambda case: case.config.get("implementation", 2) == 0),
+    Variant(
+        "unrolled go_backwards zeroing without TF's bug",
+        reference=_UnrollBugIgnored,
+        applies=lambda case: (
+            has_partial_mask(case)
+            and all(case.config.get(k, False) for k in ("unroll", "go_backwards", "zero_output_for_mask"))
+        ),
+    ),
+    Variant(
+        "implementation=1 honoured on the standard_lstm path",
+        reference=_ImplementationAlwaysHonoured,
+        applies=lambda case: case.config.get("implementation", 2) == 1,
+    ),
+    Variant(
+        "implementation=0 taken as 1",
+        reference=_ImplementationZeroIsOne,
+        applies=lambda case: case.config.get("implementation", 2) == 0,
+    ),
 )

@@ -198,7 +198,7 @@ def _direction_major(trace, case):
     layer``), as a port that builds the layers itself may stack it."""
     ref = case.reference()
     layers, dirs = ref.num_layers, len(ref.directions)
-    order = [l * dirs + d for d in range(dirs) for l in range(layers)]
+    order = [layer * dirs + d for d in range(dirs) for layer in range(layers)]
     return trace.replace(final_h=trace.final_h[order], final_c=trace.final_c[order])
 
 

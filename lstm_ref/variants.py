@@ -23,8 +23,8 @@ truth.  Variants compose (:func:`compose`), so that a pair of faults can be
 searched as one.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -41,11 +41,11 @@ def never(case) -> bool:
 class Variant:
     name: str
     applies: Callable = always  # (case) -> bool
-    weights: Optional[Callable] = None  # (weights, case) -> weights
-    config: Optional[Callable] = None  # (config) -> config
-    reference: Optional[type] = None  # a subclass of the family's reference
-    inputs: Optional[Callable] = None  # (case) -> case
-    trace: Optional[Callable] = None  # (trace, case) -> trace
+    weights: Callable | None = None  # (weights, case) -> weights
+    config: Callable | None = None  # (config) -> config
+    reference: type | None = None  # a subclass of the family's reference
+    inputs: Callable | None = None  # (case) -> case
+    trace: Callable | None = None  # (trace, case) -> trace
     parts: tuple = ()  # the variants a composed variant is made of
     fix: str = ""  # what a port with this fault must change (lstm-ref diagnose says it)
 

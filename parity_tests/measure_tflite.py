@@ -126,7 +126,7 @@ def measure(n, workdir):
             label = key[1]
             if ok:
                 worst_t, where = 0.0, None
-                for r, c in ok:
+                for r, _ in ok:
                     t = r.t_worst
                     if t > worst_t:
                         worst_t, where = t, (r.case, r.worst)
@@ -178,7 +178,7 @@ def closing(out_dir, workdir):
     finally:
         pool.close()
     md = ["# TFLite per-mode error (TF 2.21, Keras 3.15, tf_keras 2.21, ai-edge-litert 2.3.0)", ""]
-    for i, case in enumerate(cases):
+    for case in cases:
         mine = [r for r in rows if r.case == case.name]
         slug = case.name.split(" (")[0].replace("=", "").replace(" ", "_").lower() + "_" + (
             "tf_keras" if case.kind.startswith("tf_keras") else "keras3")

@@ -32,10 +32,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 
 from lstm_ref.harness.compare import own_rounding, teacher_of, ulps_apart
-from lstm_ref.trace import Trace
 from lstm_ref.harness.oracles.client import OraclePool
 from lstm_ref.harness.records import RECORDS
 from lstm_ref.harness.tolerances import tolerance_for
+from lstm_ref.trace import Trace
 
 from . import pytest_helpers as ph
 
@@ -109,7 +109,14 @@ def measure(n, kinds=None):
                     key1 = (kind, f"{dtype.name} 1 step")
                     stats[key1]["n"] += 1
                     fields = [n for n in forced.fields if not n.startswith("final_")]
-                    record(key1, "plain", plain_t(Trace({n: forced[n] for n in fields}), desired), case.config, case.x, case)
+                    record(
+                        key1,
+                        "plain",
+                        plain_t(Trace({n: forced[n] for n in fields}), desired),
+                        case.config,
+                        case.x,
+                        case,
+                    )
                     inexact = max(float(np.mean(ulps_apart(forced[n], desired[n], dtype) != 0)) for n in fields)
                     record(key1, "inexact", inexact, case.config, case.x, case)
                 if kind_record.float64_twin(case):

@@ -12,7 +12,6 @@ framework can find (inputs that do not fit a model) are in
 import re
 import subprocess
 import sys
-import textwrap
 import zipfile
 
 import numpy as np
@@ -68,33 +67,65 @@ BAD = [
     ("kind_without_scope", ["check", "x.npy", "--kind", "keras.layers.LSTM"], r"--kind and --config.*need --scope"),
     ("config_without_scope", ["check", "x.npy", "--config", "{}"], r"need --scope"),
     ("scope_without_kind", ["check", "ckpt", "--scope", "rnn/lstm_cell"], r"needs --scope, --kind and --config"),
-    ("unknown_kind", ["check", "ckpt", "--scope", "s", "--kind", "tf.nn.LSTMCell", "--config", "{}"],
-     r"unknown --kind 'tf.nn.LSTMCell'; expected one of \[.*keras.layers.LSTM"),
+    (
+        "unknown_kind",
+        ["check", "ckpt", "--scope", "s", "--kind", "tf.nn.LSTMCell", "--config", "{}"],
+        r"unknown --kind 'tf.nn.LSTMCell'; expected one of \[.*keras.layers.LSTM",
+    ),
     ("config_not_json", ["check", "ckpt", *CKPT, "--config", "{num_units: 8}"], r"--config is not valid JSON"),
     ("config_not_object", ["check", "ckpt", *CKPT, "--config", "[8]"], r"--config must be a JSON object"),
-    ("config_unknown_key", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8, "units": 8}', "--input", "x.npy"],
-     r"unknown config key\(s\) \['units'\]"),
+    (
+        "config_unknown_key",
+        ["check", "ckpt", *CKPT, "--config", '{"num_units": 8, "units": 8}', "--input", "x.npy"],
+        r"unknown config key\(s\) \['units'\]",
+    ),
     ("config_missing_units", ["check", "ckpt", *CKPT, "--config", "{}"], r"num_units'\] is required"),
     ("checkpoint_without_input", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}'], r"exactly one --input"),
-    ("checkpoint_input_2d", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x2d.npy"],
-     r"--input x2d.npy: expected a float array \(batch, time, features\), got float32 of shape \(5, 4\)"),
-    ("checkpoint_input_ints", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "ints.npy"],
-     r"expected a float array"),
-    ("checkpoint_missing", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy"],
-     r"ckpt: no such checkpoint"),
+    (
+        "checkpoint_input_2d",
+        ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x2d.npy"],
+        r"--input x2d.npy: expected a float array \(batch, time, features\), got float32 of shape \(5, 4\)",
+    ),
+    (
+        "checkpoint_input_ints",
+        ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "ints.npy"],
+        r"expected a float array",
+    ),
+    (
+        "checkpoint_missing",
+        ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy"],
+        r"ckpt: no such checkpoint",
+    ),
     ("input_missing_file", ["check", "m.keras", "--input", "nope.npy"], r"--input nope.npy: no such file"),
     ("input_not_an_array", ["check", "m.keras", "--input", "notes.npy"], r"--input notes.npy: cannot be read"),
     ("input_given_twice", ["check", "m.keras", "--input", "a=x.npy", "--input", "a=x.npy"], r"'a' is given twice"),
     ("npz_with_a_name", ["check", "m.keras", "--input", "a=inputs.npz"], r"give it without NAME="),
-    ("unnamed_among_several", ["check", "m.keras", "--input", "x.npy", "--input", "b=x.npy"],
-     r"give every input as NAME=FILE"),
-    ("input_with_no_rows", ["check", "m.keras", "--input", "empty.npy"], r"shape \(0, 5, 4\); expected at least one row"),
-    ("batch_with_input", ["check", "m.keras", "--input", "x.npy", "--batch", "4", "--seed", "1"],
-     r"--batch, --seed have no effect with --input"),
-    ("seed_with_scope", ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy", "--seed", "3"],
-     r"--seed has no effect on a checkpoint \(--scope\)"),
-    ("json_into_a_missing_folder", ["check", "m.keras", "--json", "out/result.json"], r"--json out/result.json: cannot "
-     r"write there \(no writable directory"),
+    (
+        "unnamed_among_several",
+        ["check", "m.keras", "--input", "x.npy", "--input", "b=x.npy"],
+        r"give every input as NAME=FILE",
+    ),
+    (
+        "input_with_no_rows",
+        ["check", "m.keras", "--input", "empty.npy"],
+        r"shape \(0, 5, 4\); expected at least one row",
+    ),
+    (
+        "batch_with_input",
+        ["check", "m.keras", "--input", "x.npy", "--batch", "4", "--seed", "1"],
+        r"--batch, --seed have no effect with --input",
+    ),
+    (
+        "seed_with_scope",
+        ["check", "ckpt", *CKPT, "--config", '{"num_units": 8}', "--input", "x.npy", "--seed", "3"],
+        r"--seed has no effect on a checkpoint \(--scope\)",
+    ),
+    (
+        "json_into_a_missing_folder",
+        ["check", "m.keras", "--json", "out/result.json"],
+        r"--json out/result.json: cannot "
+        r"write there \(no writable directory",
+    ),
     ("json_is_a_directory", ["check", "m.keras", "--json", "empty_dir"], r"--json empty_dir: is a directory"),
 ]
 

@@ -121,7 +121,9 @@ def test_a_round_trip_gives_the_same_numbers_back(source_id):
         for name in truth.fields:
             a, b = (again[name], truth[name]) if name.startswith("final_") else (again[name][valid],
                                                                                  truth[name][valid])
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"{source_id} -> {target_id} -> back: {name}")
+            np.testing.assert_allclose(
+                a, b, rtol=1e-5, atol=1e-6, err_msg=f"{source_id} -> {target_id} -> back: {name}"
+            )
 
 
 def test_a_left_padded_mask_is_refused_for_sequence_lens():

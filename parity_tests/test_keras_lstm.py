@@ -4,7 +4,6 @@
 import numpy as np
 import pytest
 
-import lstm_ref
 from lstm_ref import activations
 from lstm_ref.case import Case
 from lstm_ref.harness.compare import assert_parity

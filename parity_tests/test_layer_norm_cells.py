@@ -31,7 +31,13 @@ def test_contrib_port_without_layer_norm_is_basic_lstm_cell_bitwise(oracle_for, 
     sigmoid(f + forget_bias)), so every output and state is bitwise equal."""
     rng = np.random.default_rng(7)
     units, features = 4, 3
-    config = {"num_units": units, "layer_norm": False, "forget_bias": forget_bias, "activation": activation, "dtype": dtype}
+    config = {
+        "num_units": units,
+        "layer_norm": False,
+        "forget_bias": forget_bias,
+        "activation": activation,
+        "dtype": dtype,
+    }
     arrays = {
         "x": rng.standard_normal((3, 6, features)).astype(dtype),
         "w:kernel": (0.6 * rng.standard_normal((features + units, 4 * units))).astype(dtype),
@@ -93,9 +99,8 @@ def test_contrib_port_norm_is_tf_layer_norm(oracle_for, dtype):
 def test_keras3_layer_norm_cells_match_references(tensorflow_process, kind, config):
     import keras
 
-    from lstm_ref.harness.oracles.keras3_worker import _EmitCarry
-
     from lstm_ref.harness import keras_layer_norm as kln
+    from lstm_ref.harness.oracles.keras3_worker import _EmitCarry
 
     ref = lstm_ref.from_config(kind, config)
     dtype = ref.policy.name
@@ -112,7 +117,9 @@ def test_keras3_layer_norm_cells_match_references(tensorflow_process, kind, conf
     for name, shape in ref.weight_shapes(features).items():
         scale = 0.6 if "kernel" in name else 0.3
         weights[name] = ((1.0 if name.endswith("gamma") else 0.0) + scale * rng.standard_normal(shape)).astype(dtype)
-    probe = keras.layers.RNN(_EmitCarry(cell, dtype=cell.dtype_policy), return_sequences=True, return_state=True, dtype=dtype)
+    probe = keras.layers.RNN(
+        _EmitCarry(cell, dtype=cell.dtype_policy), return_sequences=True, return_state=True, dtype=dtype
+    )
     probe.build((None, None, features))
     kln.assign_weights(cell, weights)
     hc, final_h, final_c = (np.asarray(t) for t in probe(x))

@@ -125,8 +125,14 @@ def test_unknown_profile_lists_the_known_ones(monkeypatch):
         platform.current()
 
 
-@pytest.mark.parametrize("command", [["check", "model.keras"], ["report", "--no-live"],
-                                     ["diagnose", "--kind", "keras.layers.LSTM", "--config", "{}", "--weights", "w.npz"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "model.keras"],
+        ["report", "--no-live"],
+        ["diagnose", "--kind", "keras.layers.LSTM", "--config", "{}", "--weights", "w.npz"],
+    ],
+)
 def test_unknown_profile_on_the_command_line(command, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lstm_ref", *command, "--platform", "sparc"],
                           capture_output=True, text=True, cwd=tmp_path)

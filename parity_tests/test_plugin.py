@@ -111,9 +111,13 @@ def test_missing_field_fails_naming_it_and_fields_says_what_is_compared(pytester
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert ("AssertionError: keras.layers.LSTM: the port's outputs do not match the fields compared, "
-            "['h', 'c', 'final_h', 'final_c']: missing ['final_c'].  A port that returns fewer fields names them") in out
-    assert "AssertionError: keras.layers.LSTM: the port differs from lstm_ref (compared h, final_h; not c, final_c;" in out
+    assert (
+        "AssertionError: keras.layers.LSTM: the port's outputs do not match the fields compared, "
+        "['h', 'c', 'final_h', 'final_c']: missing ['final_c'].  A port that returns fewer fields names them"
+    ) in out
+    assert (
+        "AssertionError: keras.layers.LSTM: the port differs from lstm_ref (compared h, final_h; not c, final_c;" in out
+    )
     assert re.search(r"E\s+h: first divergence at step 0, row 0, unit 0", out)
     assert not re.search(r"E\s+c: first divergence", out)
 
@@ -176,8 +180,12 @@ def test_marker_option_and_header(pytester):
     result = pytester.runpytest("-p", "no:randomly", "--strict-markers", "--lstm-parity-examples", "3")
     result.assert_outcomes(passed=4, failed=3)
     out = result.stdout.str()
-    assert re.search(r"^lstm_ref \S+, tolerances \(lstm_ref.harness.tolerances, per-kind overrides in records\): "
-                     r"float64 atol=2e-12 rtol=2e-12; float32 atol=2e-06 rtol=2e-06 \+16x own rounding; ", out, re.M), out
+    assert re.search(
+        r"^lstm_ref \S+, tolerances \(lstm_ref.harness.tolerances, per-kind overrides in records\): "
+        r"float64 atol=2e-12 rtol=2e-12; float32 atol=2e-06 rtol=2e-06 \+16x own rounding; ",
+        out,
+        re.M,
+    ), out
     assert ("ConfigError: this test is marked lstm_parity(kind='tf_keras.layers.LSTM') "
             "but the case is of 'keras.layers.LSTM'") in out
     assert "ConfigError: unknown kind 'keras'; expected a record id ['keras3', " in out
@@ -189,8 +197,10 @@ def test_plugin_imports_no_framework_and_no_hypothesis():
     """The plugin is loaded by every pytest run where lstm-parity is
     installed: it must import neither a framework nor Hypothesis (a test
     dependency the package does not require)."""
-    code = ("import sys, lstm_ref.harness.pytest_plugin; "
-            "print(sorted(m for m in ('tensorflow', 'torch', 'keras', 'onnxruntime', 'hypothesis') if m in sys.modules))")
+    code = (
+        "import sys, lstm_ref.harness.pytest_plugin; "
+        "print(sorted(m for m in ('tensorflow', 'torch', 'keras', 'onnxruntime', 'hypothesis') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -229,7 +239,7 @@ def test_strategy_building_blocks_are_exposed():
     assert (pytest_plugin.gate_blocks, pytest_plugin.masks, pytest_plugin.initial_states) == (
         strategies.gate_blocks, strategies.masks, strategies.initial_states)
     with pytest.raises(AttributeError, match="has no attribute 'stacked_run'"):
-        pytest_plugin.stacked_run
+        pytest_plugin.stacked_run  # noqa: B018 - the attribute access is what raises
 
 
 def _outputs():

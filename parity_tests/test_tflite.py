@@ -20,8 +20,14 @@ import pytest
 from lstm_ref import from_config
 from lstm_ref.case import Case, build_weights
 from lstm_ref.harness.tflite import MODES
-from lstm_ref.harness.tflite.target import (KNOWN_REFUSALS, TARGET, convert_cases, dump_conversions, evaluate,
-                                            load_conversions)
+from lstm_ref.harness.tflite.target import (
+    KNOWN_REFUSALS,
+    TARGET,
+    convert_cases,
+    dump_conversions,
+    evaluate,
+    load_conversions,
+)
 from lstm_ref.harness.tolerances import TFLITE_TOLERANCES
 
 KINDS = {"keras3": "keras.layers.LSTM", "tf_keras": "tf_keras.layers.LSTM"}
@@ -70,8 +76,10 @@ def tflite_rows(oracle_pool, tmp_path_factory):
 
 
 def _note(row):
-    return (f"{row.kind} {row.mode}: {row.status} {row.message!r}; lowering {row.lowering}; max |d| {row.max_abs:.3g}; "
-            f"per step {None if row.per_step is None else np.array2string(row.per_step, precision=2)}\n{row.detail[-1500:]}")
+    return (
+        f"{row.kind} {row.mode}: {row.status} {row.message!r}; lowering {row.lowering}; max |d| {row.max_abs:.3g}; "
+        f"per step {None if row.per_step is None else np.array2string(row.per_step, precision=2)}\n{row.detail[-1500:]}"
+    )
 
 
 @pytest.mark.parametrize("kind_id", KINDS)

@@ -31,8 +31,8 @@ the rounding allowance (as
 ``parity_tests/test_converters.py::test_both_frameworks_agree_through_the_reference``).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -528,8 +528,14 @@ def _progress(args, unit):
         return None
 
     def bar(chunks):
-        return tqdm(chunks, desc="lstm-ref check", unit=unit, file=sys.stderr, disable=None if len(chunks) > 1 else True,
-                    leave=False)
+        return tqdm(
+            chunks,
+            desc="lstm-ref check",
+            unit=unit,
+            file=sys.stderr,
+            disable=None if len(chunks) > 1 else True,
+            leave=False,
+        )
     return bar
 
 

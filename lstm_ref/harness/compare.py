@@ -144,7 +144,9 @@ def _field(name, actual, desired, dtype, tol, own=None):
         worst_ref=float(a[idx]),
         worst_tf=float(d[idx]),
         ratio=float(ratio.max()),
-        first_fail=None if first_fail is None else (first_fail[0] if ratio.ndim == 3 else None, first_fail[1], first_fail[2]),
+        first_fail=None
+        if first_fail is None
+        else (first_fail[0] if ratio.ndim == 3 else None, first_fail[1], first_fail[2]),
         nan_mismatch=nan_mismatch,
     )
 

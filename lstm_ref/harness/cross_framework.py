@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..convert import KINDS as CONVERTIBLE, ConversionError, convert
+from ..convert import KINDS as CONVERTIBLE
+from ..convert import ConversionError, convert
 from .compare import compare, own_rounding_of, run_and_compare
 from .oracles.client import OracleError
 from .records import RECORDS, record_of

@@ -180,8 +180,13 @@ def probe(kind, config, input_dim, batch=3, time=8, seed=0, weights=None):
         for t in range(time):
             x[b, t, (t + 2 * b) % input_dim] = 1.0 + 0.5 * b
     weights = weights if weights is not None else build_weights(ref, rng, input_dim, scales=(0.9, -0.6, 1.3, 0.45))
-    states = {f"{s}0": (np.linspace(-0.8, 0.9, int(np.prod(ref.state_shape(s, batch)))).reshape(ref.state_shape(s, batch))
-                        * (1.0 if s == "h" else -1.3)).astype(dtype) for s in ref.STATE}
+    states = {
+        f"{s}0": (
+            np.linspace(-0.8, 0.9, int(np.prod(ref.state_shape(s, batch)))).reshape(ref.state_shape(s, batch))
+            * (1.0 if s == "h" else -1.3)
+        ).astype(dtype)
+        for s in ref.STATE
+    }
     mask = np.ones((batch, time), bool)
     try:  # a kind that takes any mask gets left padding, holes and right padding
         mask[1, :2] = False

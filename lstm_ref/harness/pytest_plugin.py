@@ -246,8 +246,10 @@ def pytest_report_header(config):
     from .. import __version__, platform
     from .tolerances import TOLERANCES
 
-    table = "; ".join(f"{name} atol={t.atol:g} rtol={t.rtol:g}" + (f" +{t.rounding:g}x own rounding" if t.rounding else "")
-                      for name, t in TOLERANCES.items())
+    table = "; ".join(
+        f"{name} atol={t.atol:g} rtol={t.rtol:g}" + (f" +{t.rounding:g}x own rounding" if t.rounding else "")
+        for name, t in TOLERANCES.items()
+    )
     profile = platform.current()
     return [f"lstm_ref {__version__}, tolerances (lstm_ref.harness.tolerances, per-kind overrides in records): {table}",
             f"lstm_ref platform profile: {profile} ({platform.source()}; {profile.summary})"]

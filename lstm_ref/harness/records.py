@@ -9,8 +9,8 @@ Adding a kind is one family module in ``lstm_ref/`` (the reference, its
 variants) plus one record here (and its goldens).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import platform as profiles
+from . import cross_framework, tflite_report
 from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
 from .oracles import provenance
 from .oracles.client import OracleError, OraclePool
-from . import cross_framework, tflite_report
 from .records import RECORDS, record_of
 
 REPORTS = Path("reports")
@@ -164,28 +164,38 @@ def _profile_line(env):
 
 
 def write_markdown(rows, env, path, cross=None, tflite=None):
-    lines = ["# lstm_ref parity report", "", _profile_line(env), "",
-             f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
-             "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
-             "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/harness/tolerances.py); "
-             "`oracle mode` is the same for the float64 reference (TF's own rounding); "
-             "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
-             "can tell it from the truth); `float16 one step` is the share of h and c values bitwise TF's when "
-             "every step starts from TF's own state (part of the ratio).", "",
-             "| case | source | kind | oracle | dtype | shape | h max abs | h max rel | h max ulp | h worst (step,row,unit) "
-             "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol / rounding | ratio | margin | oracle mode "
-             "| nearest wrong | float16 one step | verdict |",
-             "|" + "---|" * 21]
+    lines = [
+        "# lstm_ref parity report",
+        "",
+        _profile_line(env),
+        "",
+        f"{sum(r.passed for r in rows)}/{len(rows)} cases within tolerance. "
+        "`ratio` is the worst |ref - tf| / bound over h, c and the final states (<= 1 passes), where the bound is "
+        "atol + rtol |tf| + rounding x the reference's own rounding error (lstm_ref/harness/tolerances.py); "
+        "`oracle mode` is the same for the float64 reference (TF's own rounding); "
+        "`nearest wrong` is the smallest ratio any plausible wrong semantics reaches (> 1 means the case "
+        "can tell it from the truth); `float16 one step` is the share of h and c values bitwise TF's when "
+        "every step starts from TF's own state (part of the ratio).",
+        "",
+        "| case | source | kind | oracle | dtype | shape | h max abs | h max rel | h max ulp | h worst (step,row,unit) "
+        "| c max abs | c max rel | c max ulp | c worst (step,row,unit) | atol / rtol / rounding | ratio | margin "
+        "| oracle mode "
+        "| nearest wrong | float16 one step | verdict |",
+        "|" + "---|" * 21,
+    ]
     for r in rows:
         if r.error:
-            lines.append(f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 13 + f"ERROR: {r.error} |")
+            lines.append(
+                f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | | " + "| " * 13 + f"ERROR: {r.error} |"
+            )
             continue
         h, c = _main_fields(r)
         lines.append(
             f"| {r.case} | {r.source} | {r.kind} | {r.oracle} | {r.dtype} | {r.shape} "
             f"| {_fmt(h['max_abs'])} | {_fmt(h['max_rel'])} | {h['max_ulp']:.3g} | {tuple(h['worst_step_row_unit'])} "
             f"| {_fmt(c['max_abs'])} | {_fmt(c['max_rel'])} | {c['max_ulp']:.3g} | {tuple(c['worst_step_row_unit'])} "
-            f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} / {r.tolerance['rounding']:g} | {r.ratio:.3g} | {1 / r.ratio if r.ratio else float('inf'):.3g}x "
+            f"| {r.tolerance['atol']:g} / {r.tolerance['rtol']:g} / {r.tolerance['rounding']:g} | {r.ratio:.3g} "
+            f"| {1 / r.ratio if r.ratio else float('inf'):.3g}x "
             f"| {_fmt(r.oracle_mode and r.oracle_mode['ratio'], '.3g')} | {_discrimination(r)} | {r.one_step} "
             f"| {'PASS' if r.passed else 'FAIL'} |"
         )
@@ -243,7 +253,8 @@ def _plot(row):
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1700px}
-table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;font-size:12px}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;position:sticky;top:0}td.l,th.l{text-align:left}tr.fail td{background:#fdd}td.blind{color:#a60}
 td.pass{color:#070;font-weight:600}td.failv{color:#b00;font-weight:700}.wrap{overflow-x:auto}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots figure{margin:0;border:1px solid #ddd;padding:4px}
@@ -288,10 +299,13 @@ def _cross_html(cross):
     import html
 
     cols = cross_framework.frameworks()
-    out = ["<h2>Each kind &times; each framework</h2><p>Each kind's sweep cases, converted and run by every framework "
-           "a converter reaches, against the <i>source kind's</i> reference: worst ratio (&le; 1 passes), margin, "
-           "cases; <i>refused</i>: what a framework cannot express.</p><table class='summary'><tr><th class='l'>kind</th>"
-           + "".join(f"<th>{html.escape(c)}<br>({html.escape(f)})</th>" for c, f in cols.items()) + "</tr>"]
+    out = [
+        "<h2>Each kind &times; each framework</h2><p>Each kind's sweep cases, converted and run by every framework "
+        "a converter reaches, against the <i>source kind's</i> reference: worst ratio (&le; 1 passes), margin, "
+        "cases; <i>refused</i>: what a framework cannot express.</p><table class='summary'><tr><th class='l'>kind</th>"
+        + "".join(f"<th>{html.escape(c)}<br>({html.escape(f)})</th>" for c, f in cols.items())
+        + "</tr>"
+    ]
     for source, row in cross.items():
         cells = [row.get(t) for t in cols] if source in cols else [row[source]] + [None] * (len(cols) - 1)
         tds = "".join("<td>&mdash;</td>" if c is None else
@@ -309,16 +323,24 @@ def write_html(rows, env, path, cross=None, tflite=None):
             "h / c max ulp", "float16 one step", "shape", "oracle"]
     left = {"case", "kind", "nearest wrong semantics", "oracle"}
     n_pass = sum(r.passed for r in rows)
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title><style>{_CSS}</style></head><body>",
-           "<h1>lstm_ref parity report</h1>", f"<p>{html.escape(_profile_line(env))}</p>",
-           f"<p><b>{n_pass}/{len(rows)} cases within tolerance.</b> <i>ratio</i> = worst |ref&minus;tf| / bound over h, c "
-           "and the final states (&le; 1 passes; the bound is atol + rtol|tf| + rounding &times; the reference's own "
-           "rounding error, see <code>lstm_ref/harness/tolerances.py</code>). <i>oracle mode</i> = the same ratio for the float64 "
-           "reference: TF's own rounding. <i>nearest wrong semantics</i> = the smallest ratio a plausible wrong "
-           "semantics reaches: &gt; 1 means the case can tell it from the truth; BLIND lists those it cannot.</p>",
-           _kind_summary(rows), _cross_html(cross) if cross else "",
-           tflite_report.html_section(tflite) if tflite else "", "<h2>Cases</h2><div class='wrap'><table><tr>"
-           + "".join(f"<th class='{'l' if h in left else ''}'>{h}</th>" for h in head) + "</tr>"]
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>lstm_ref parity</title>"
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>lstm_ref parity report</h1>",
+        f"<p>{html.escape(_profile_line(env))}</p>",
+        f"<p><b>{n_pass}/{len(rows)} cases within tolerance.</b> <i>ratio</i> = worst |ref&minus;tf| / bound over h, c "
+        "and the final states (&le; 1 passes; the bound is atol + rtol|tf| + rounding &times; the reference's own "
+        "rounding error, see <code>lstm_ref/harness/tolerances.py</code>). "
+        "<i>oracle mode</i> = the same ratio for the float64 "
+        "reference: TF's own rounding. <i>nearest wrong semantics</i> = the smallest ratio a plausible wrong "
+        "semantics reaches: &gt; 1 means the case can tell it from the truth; BLIND lists those it cannot.</p>",
+        _kind_summary(rows),
+        _cross_html(cross) if cross else "",
+        tflite_report.html_section(tflite) if tflite else "",
+        "<h2>Cases</h2><div class='wrap'><table><tr>"
+        + "".join(f"<th class='{'l' if h in left else ''}'>{h}</th>" for h in head)
+        + "</tr>",
+    ]
     for r in rows:
         if r.error:
             out.append(f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td class='l'>{_short(r.kind)}</td>"
@@ -327,22 +349,38 @@ def write_html(rows, env, path, cross=None, tflite=None):
             continue
         h, c = _main_fields(r)
         cells = [
-            (f"{r.case} ({r.source})", "l"), (_short(r.kind), "l"), (r.dtype, ""),
-            ("PASS" if r.passed else "FAIL", "pass" if r.passed else "failv"), (f"{r.ratio:.3g}", ""),
-            (_discrimination(r), "l blind" if r.blind_to else "l"), (_fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"), ""),
-            (_fmt(h["max_abs"]), ""), (_fmt(h["max_rel"]), ""), (str(tuple(h["worst_step_row_unit"])), ""),
-            (_fmt(c["max_abs"]), ""), (_fmt(c["max_rel"]), ""), (str(tuple(c["worst_step_row_unit"])), ""),
-            (f"{h['max_ulp']:.3g} / {c['max_ulp']:.3g}", ""), (r.one_step, "l"), (r.shape, ""), (r.oracle, "l"),
+            (f"{r.case} ({r.source})", "l"),
+            (_short(r.kind), "l"),
+            (r.dtype, ""),
+            ("PASS" if r.passed else "FAIL", "pass" if r.passed else "failv"),
+            (f"{r.ratio:.3g}", ""),
+            (_discrimination(r), "l blind" if r.blind_to else "l"),
+            (_fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"), ""),
+            (_fmt(h["max_abs"]), ""),
+            (_fmt(h["max_rel"]), ""),
+            (str(tuple(h["worst_step_row_unit"])), ""),
+            (_fmt(c["max_abs"]), ""),
+            (_fmt(c["max_rel"]), ""),
+            (str(tuple(c["worst_step_row_unit"])), ""),
+            (f"{h['max_ulp']:.3g} / {c['max_ulp']:.3g}", ""),
+            (r.one_step, "l"),
+            (r.shape, ""),
+            (r.oracle, "l"),
         ]
         tds = "".join(f"<td class='{cls}'>{html.escape(str(v))}</td>" for v, cls in cells)
         out.append(f"<tr class='{'' if r.passed else 'fail'}'>{tds}</tr>")
-    out.append("</table></div><h2 id='plots'>Error against time step</h2>"
-               "<p>max over rows and units of |ref&minus;tf| per step, for h and c; the dotted line is atol.</p><div class='plots'>")
+    out.append(
+        "</table></div><h2 id='plots'>Error against time step</h2>"
+        "<p>max over rows and units of |ref&minus;tf| per step, for h and c; the dotted line is atol.</p>"
+        "<div class='plots'>"
+    )
     for r in rows:
         if r.error:
             continue
-        out.append(f"<figure><img alt='error per step for {html.escape(r.case)}' src='data:image/png;base64,{_plot(r)}'>"
-                   f"<figcaption>{html.escape(r.case)}: {html.escape(_discrimination(r))}</figcaption></figure>")
+        out.append(
+            f"<figure><img alt='error per step for {html.escape(r.case)}' src='data:image/png;base64,{_plot(r)}'>"
+            f"<figcaption>{html.escape(r.case)}: {html.escape(_discrimination(r))}</figcaption></figure>"
+        )
     out.append(f"</div><h2>Environment</h2><pre>{html.escape(json.dumps(env, indent=1))}</pre></body></html>")
     path.write_text("\n".join(out))
 
@@ -370,7 +408,9 @@ def print_summary(rows):
     console = Console(width=160)
     console.print(table)
     failed = [r.case for r in rows if not r.passed]
-    console.print(f"{len(rows) - len(failed)}/{len(rows)} within tolerance" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    console.print(
+        f"{len(rows) - len(failed)}/{len(rows)} within tolerance" + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
 
 
 def main(out_dir=REPORTS, with_live=True, progress=True):

@@ -342,7 +342,9 @@ def draw_run(data, ref, right_padded=False):
     time = data.draw(st.integers(1, LN_MAX_TIME), label="time")
     features = data.draw(st.integers(1, LN_MAX_FEATURES), label="features")
     compute = ref.policy.compute
-    x = _array(data, (batch, time, features), compute, "x", data.draw(st.sampled_from([0.1, 1.0, 3.0]), label="x scale"))
+    x = _array(
+        data, (batch, time, features), compute, "x", data.draw(st.sampled_from([0.1, 1.0, 3.0]), label="x scale")
+    )
     weights = draw_weights(data, ref, features)
     h0 = c0 = None
     if data.draw(st.booleans(), label="initial state"):

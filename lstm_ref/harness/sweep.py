@@ -88,7 +88,13 @@ def tfa_sweep(seed=0):
     kind = "tfa.rnn.LayerNormLSTMCell"
     grid = itertools.product(
         ["float32", "float64", "float16", "mixed_float16"],
-        [{}, {"go_backwards": True}, {"recurrent_activation": "hard_sigmoid", "use_bias": False}, {"norm_epsilon": 1e-5}])
+        [
+            {},
+            {"go_backwards": True},
+            {"recurrent_activation": "hard_sigmoid", "use_bias": False},
+            {"norm_epsilon": 1e-5},
+        ],
+    )
     for i, (dtype, extra) in enumerate(grid):
         if dtype == "mixed_float16" and "norm_epsilon" in extra:
             continue  # refused by the reference: Keras' third layer-norm path

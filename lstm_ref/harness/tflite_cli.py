@@ -124,9 +124,16 @@ def print_rows(title, rows):
                 "invokes bitwise", "message"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r.mode, r.status, r.lowering, r.compared, "" if r.max_abs is None else f"{r.max_abs:.2g}",
-                      "" if r.compared == "" else ("never" if r.leaves_float32_at is None else str(r.leaves_float32_at)),
-                      "" if r.bitwise_repeat is None else str(r.bitwise_repeat), r.message)
+        table.add_row(
+            r.mode,
+            r.status,
+            r.lowering,
+            r.compared,
+            "" if r.max_abs is None else f"{r.max_abs:.2g}",
+            "" if r.compared == "" else ("never" if r.leaves_float32_at is None else str(r.leaves_float32_at)),
+            "" if r.bitwise_repeat is None else str(r.bitwise_repeat),
+            r.message,
+        )
     Console(width=200).print(table)
 
 

@@ -69,8 +69,9 @@ def measure(record, pool, n, seed=0):
     long run holds).  The profile is ms per example: the worker's phases
     (``build``: a layer or trace built for a configuration not in its cache;
     ``trace``: a tf.function traced for a repeated one, and its first call
-    checked against the eager run (oracles/traced.py); ``run``: the framework's forward pass that answers; ``real layer``: the
-    framework's own layer re-run to cross-check it; ``request``: converting
+    checked against the eager run (oracles/traced.py); ``run``: the
+    framework's forward pass that answers; ``real layer``: the framework's
+    own layer re-run to cross-check it; ``request``: converting
     and assigning, the checks), ``wire``: the rest of the round trip
     (encoding, pipes), ``worker start``: restarting a recycled worker
     (``Oracle.max_requests``), and ``here``: the reference, its

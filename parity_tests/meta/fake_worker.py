@@ -38,4 +38,6 @@ def refuse(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail, "refuse": refuse, "slow": slow})
+    protocol.serve(
+        {"hello": hello, "echo": echo, "crash": crash, "hang": hang, "fail": fail, "refuse": refuse, "slow": slow}
+    )

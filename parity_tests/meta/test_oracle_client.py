@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lstm_ref.harness.oracles import protocol
-from lstm_ref.harness.oracles.memory import LayerCache
 from lstm_ref.harness.oracles.client import Oracle, OracleError, OracleInputError, OracleSpec, OracleUnavailable
+from lstm_ref.harness.oracles.memory import LayerCache
 
 SPEC = OracleSpec("fake", "parity_tests.meta.fake_worker", "sys.executable")
 

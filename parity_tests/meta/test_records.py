@@ -75,7 +75,9 @@ def test_error_inputs_cover_config_weights_and_inputs(record):
 def test_goldens_exist_and_are_listed(record):
     cases = load_all_cases()
     listed = set(store.case_ids())
-    mine = [cid for cid, fn in cases.items() if fn.__module__.endswith(f".{record.goldens}") and fn().kind == record.kind]
+    mine = [
+        cid for cid, fn in cases.items() if fn.__module__.endswith(f".{record.goldens}") and fn().kind == record.kind
+    ]
     assert mine, f"{record.kind} has no golden case"
     assert set(mine) <= listed
 
@@ -156,8 +158,10 @@ def test_the_core_and_the_wire_need_no_framework():
         "assert not [m for m in sys.modules if m.startswith(('lstm_ref.keras', 'lstm_ref.tf1', 'scipy'))]; "
         "import numpy as np, lstm_ref; kinds = lstm_ref.KINDS; "
         "lstm_ref.from_config('keras.layers.LSTM', {'units': 2}).run(np.ones((1, 2, 3), 'float32'), "
-        "{'kernel': np.ones((3, 8), 'float32'), 'recurrent_kernel': np.ones((2, 8), 'float32'), 'bias': np.ones(8, 'float32')}); "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'torch', 'hypothesis', 'jax')]; "
+        "{'kernel': np.ones((3, 8), 'float32'), 'recurrent_kernel': np.ones((2, 8), 'float32'), "
+        "'bias': np.ones(8, 'float32')}); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'tf_keras', 'torch', 'hypothesis', 'jax')]; "
         "assert not bad, bad"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
@@ -173,8 +177,12 @@ def test_two_faults_compose_into_both():
 
     by_name = {v.name: v for v in TF_KERAS_LSTM_VARIANTS}
     pair = compose(by_name["Keras 3 hard_sigmoid"], by_name["activation=None as tanh (TF1 cells' rule)"])
-    case = lstm_ref.Case("tf_keras.layers.LSTM", {"units": 2, "activation": None, "recurrent_activation": "hard_sigmoid"},
-                         np.ones((1, 2, 3), "float32"), {})
+    case = lstm_ref.Case(
+        "tf_keras.layers.LSTM",
+        {"units": 2, "activation": None, "recurrent_activation": "hard_sigmoid"},
+        np.ones((1, 2, 3), "float32"),
+        {},
+    )
     ref, _ = pair.port(case)
     assert ref.activation is activations.tanh and ref.recurrent_activation is activations.hard_sigmoid
     weights = build_weights_for(ref)

@@ -6,7 +6,7 @@ per gate block (``per_gate``), so that a gate-order bug cannot hide.
 
 import numpy as np
 
-from .case import Case, golden, wide_float16_case, one_hot_the_mice_had, per_gate
+from .case import Case, golden, one_hot_the_mice_had, per_gate, wide_float16_case
 
 KIND = "keras.layers.LSTM"
 
@@ -78,10 +78,17 @@ def keras_mask_patterns():
         [1, 0, 1, 0, 0, 1],  # holes
         [0, 0, 0, 0, 0, 0],  # fully masked
     ], dtype=bool)
-    return Case(KIND, {"units": 3}, _x(rng, 4, 6, 2), _weights(rng, 2, 3),
-                h0=rng.standard_normal((4, 3)).astype("float32"), c0=rng.standard_normal((4, 3)).astype("float32"), mask=mask,
-                notes="Every mask pattern with non-zero initial states: leading masked steps output zeros, "
-                      "not h0; a fully masked row keeps h0/c0 as its final state.")
+    return Case(
+        KIND,
+        {"units": 3},
+        _x(rng, 4, 6, 2),
+        _weights(rng, 2, 3),
+        h0=rng.standard_normal((4, 3)).astype("float32"),
+        c0=rng.standard_normal((4, 3)).astype("float32"),
+        mask=mask,
+        notes="Every mask pattern with non-zero initial states: leading masked steps output zeros, "
+        "not h0; a fully masked row keeps h0/c0 as its final state.",
+    )
 
 
 @golden("keras_mask_go_backwards")
@@ -169,9 +176,16 @@ for _dt, _seed in (("float64", 20), ("float16", 21), ("mixed_float16", 22)):
 
 @golden("keras_float16_wide")
 def keras_float16_wide():
-    return wide_float16_case(KIND, {"units": 64, "dtype": "float16"}, 40, notes="TF 2.21 MatMul accumulates half in float32 and rounds once; z = x@K, += h@R, += bias each round.")
+    return wide_float16_case(
+        KIND,
+        {"units": 64, "dtype": "float16"},
+        40,
+        notes="TF 2.21 MatMul accumulates half in float32 and rounds once; z = x@K, += h@R, += bias each round.",
+    )
 
 
 @golden("keras_mixed_float16_wide")
 def keras_mixed_float16_wide():
-    return wide_float16_case(KIND, {"units": 64, "dtype": "mixed_float16"}, 41, notes="float32 variables cast to float16 at every use.")
+    return wide_float16_case(
+        KIND, {"units": 64, "dtype": "mixed_float16"}, 41, notes="float32 variables cast to float16 at every use."
+    )

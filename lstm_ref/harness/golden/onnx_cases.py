@@ -75,11 +75,19 @@ def onnx_input_forget():
 
 @golden("onnx_activations_alpha_beta")
 def onnx_activations_alpha_beta():
-    return _case(75, {"hidden_size": 3, "direction": "bidirectional",
-                      "activations": ["HardSigmoid", "LeakyRelu", "ScaledTanh", "Sigmoid", "Softsign", "Tanh"],
-                      "activation_alpha": [0.3, 0.05, 1.5], "activation_beta": [0.4, 0.8]}, scales=(0.3, -0.2, 0.4, 0.2),
-                 notes="Per-direction activations; alpha and beta are consumed in order by the functions that "
-                       "take them (HardSigmoid 0.3/0.4, LeakyRelu 0.05, ScaledTanh 1.5/0.8).")
+    return _case(
+        75,
+        {
+            "hidden_size": 3,
+            "direction": "bidirectional",
+            "activations": ["HardSigmoid", "LeakyRelu", "ScaledTanh", "Sigmoid", "Softsign", "Tanh"],
+            "activation_alpha": [0.3, 0.05, 1.5],
+            "activation_beta": [0.4, 0.8],
+        },
+        scales=(0.3, -0.2, 0.4, 0.2),
+        notes="Per-direction activations; alpha and beta are consumed in order by the functions that "
+        "take them (HardSigmoid 0.3/0.4, LeakyRelu 0.05, ScaledTanh 1.5/0.8).",
+    )
 
 
 @golden("onnx_no_bias_no_peepholes")

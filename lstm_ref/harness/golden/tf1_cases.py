@@ -10,7 +10,7 @@ reference, so that a reader can see the clip is really active.
 
 import numpy as np
 
-from .case import Case, golden, wide_float16_case, one_hot_the_mice_had, per_gate
+from .case import Case, golden, one_hot_the_mice_had, per_gate, wide_float16_case
 
 BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
 FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
@@ -129,8 +129,13 @@ def tf1_basic_activation_relu():
 @golden("tf1_basic_saturated_long")
 def tf1_basic_saturated_long():
     rng = np.random.default_rng(36)
-    return Case(BASIC, {"num_units": 4}, _x(rng, 2, 120, 3, scale=2.0), _weights(rng, 3, 4, scales=(6.0, -5.0, 4.0, 7.0)),
-                notes="Saturating gates over 120 steps: error growth along the sequence.")
+    return Case(
+        BASIC,
+        {"num_units": 4},
+        _x(rng, 2, 120, 3, scale=2.0),
+        _weights(rng, 3, 4, scales=(6.0, -5.0, 4.0, 7.0)),
+        notes="Saturating gates over 120 steps: error growth along the sequence.",
+    )
 
 
 @golden("tf1_basic_float64")
@@ -284,9 +289,19 @@ def tf1_lstmcell_float16_all_options():
 
 @golden("tf1_basic_float16_wide")
 def tf1_basic_float16_wide():
-    return wide_float16_case(BASIC, {"num_units": 64, "dtype": "float16"}, 44, notes="concat([x, h]) @ kernel is one MatMul: the x half stays float32 until the h half is added.")
+    return wide_float16_case(
+        BASIC,
+        {"num_units": 64, "dtype": "float16"},
+        44,
+        notes="concat([x, h]) @ kernel is one MatMul: the x half stays float32 until the h half is added.",
+    )
 
 
 @golden("tf1_lstmcell_float16_wide")
 def tf1_lstmcell_float16_wide():
-    return wide_float16_case(FULL, {"num_units": 64, "use_peepholes": True, "dtype": "float16"}, 45, notes="one MatMul over concat([x, h]), peepholes in float16.")
+    return wide_float16_case(
+        FULL,
+        {"num_units": 64, "use_peepholes": True, "dtype": "float16"},
+        45,
+        notes="one MatMul over concat([x, h]), peepholes in float16.",
+    )

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...case import build_weights
 from ...tf_keras_lstm import TfKerasLSTM
-from .case import Case, golden, wide_float16_case, one_hot_the_mice_had
+from .case import Case, golden, one_hot_the_mice_had, wide_float16_case
 from .keras_cases import seed_weights
 
 KIND = TfKerasLSTM.kind
@@ -288,4 +288,6 @@ def tf_keras_float16_wide():
 
 @golden("tf_keras_mixed_float16_wide")
 def tf_keras_mixed_float16_wide():
-    return wide_float16_case(KIND, {"units": 64, "dtype": "mixed_float16"}, 43, notes="float32 variables cast to float16 at every use.")
+    return wide_float16_case(
+        KIND, {"units": 64, "dtype": "mixed_float16"}, 43, notes="float32 variables cast to float16 at every use."
+    )

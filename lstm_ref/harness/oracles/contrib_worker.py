@@ -24,10 +24,9 @@ outputs and final state.
 """
 
 import numpy as np
+import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is set by the client)
 
 from lstm_ref.harness.oracles import memory, protocol, provenance
-
-import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is set by the client)
 
 KIND = "tf.contrib.rnn.LayerNormBasicLSTMCell"
 

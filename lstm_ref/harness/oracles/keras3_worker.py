@@ -11,12 +11,11 @@ run too, on every golden and on one live request in ``CROSS_CHECK_EVERY``,
 and its sequence and states must equal the wrapper's bitwise.
 """
 
+import keras  # noqa: E402  (after the protocol import: keeps the worker's start order obvious)
 import numpy as np
+import tensorflow as tf  # noqa: E402
 
 from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
-
-import keras  # noqa: E402  (after the protocol import: keeps the worker's start order obvious)
-import tensorflow as tf  # noqa: E402
 
 
 class _EmitCarry(keras.layers.Layer):
@@ -85,7 +84,11 @@ def run(meta, arrays):
     _requests[0] += 1
     if meta.get("cross_check") or _requests[0] % CROSS_CHECK_EVERY == 1:
         h_seq, layer_h, layer_c = (t.numpy() for t in layer(tf.constant(x), **extra))
-        for what, ours, real in (("h sequence", probe_h, h_seq), ("final h", final_h, layer_h), ("final c", final_c, layer_c)):
+        for what, ours, real in (
+            ("h sequence", probe_h, h_seq),
+            ("final h", final_h, layer_h),
+            ("final c", final_c, layer_c),
+        ):
             if not np.array_equal(ours, real, equal_nan=True):
                 raise AssertionError(f"cross-check: the wrapped cell's {what} differs from keras.layers.LSTM's")
         protocol.mark("real layer")

@@ -37,11 +37,10 @@ import hashlib
 import importlib.metadata
 
 import numpy as np
-
-from lstm_ref.harness.oracles import protocol, provenance
-
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+from lstm_ref.harness.oracles import protocol, provenance
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _CACHE = {}
@@ -153,7 +152,9 @@ def run(meta, arrays):
     for i, detail in enumerate(inputs):
         x = arrays[f"in:{i}"]
         if list(x.shape) != [int(s) for s in detail["shape"]]:
-            raise protocol.UserError(f"input {detail['name']!r} expects shape {list(detail['shape'])}, got {list(x.shape)}")
+            raise protocol.UserError(
+                f"input {detail['name']!r} expects shape {list(detail['shape'])}, got {list(x.shape)}"
+            )
         feeds.append(quantize(x, detail))
     reset = meta.get("reset", True)
     interp.reset_all_variables()  # whatever an earlier request left

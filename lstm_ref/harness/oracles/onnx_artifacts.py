@@ -38,13 +38,12 @@ Ops (registered in ``onnx_worker.HANDLERS``):
 import re
 
 import numpy as np
-
-from lstm_ref.harness.oracles import protocol
-
 import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
+
+from lstm_ref.harness.oracles import protocol
 
 SLOTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 WEIGHTS = ("W", "R", "B", "P")

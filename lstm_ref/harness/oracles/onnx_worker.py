@@ -28,15 +28,17 @@ own nodes run by the ops of ``onnx_artifacts.py``: ``artifact_lstms``,
 
 
 import numpy as np
-
-from lstm_ref.harness.oracles import memory, protocol, provenance
-
 import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from lstm_ref.harness.oracles import onnx_artifacts  # noqa: E402
+from lstm_ref.harness.oracles import (
+    memory,
+    onnx_artifacts,  # noqa: E402
+    protocol,
+    provenance,
+)
 
 OPSET = 14
 _ATTRS = ("hidden_size", "direction", "clip", "input_forget", "activations", "activation_alpha", "activation_beta",

@@ -19,10 +19,9 @@ eager until a configuration has been asked ``TRACE_AFTER`` times, then a
 """
 
 import numpy as np
+import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 
 from lstm_ref.harness.oracles import memory, protocol, provenance, traced
-
-import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 
 tf1 = tf.compat.v1
 

@@ -37,11 +37,10 @@ every element.
 import json
 
 import numpy as np
-
-from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
-
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 import tf_keras  # noqa: E402
+
+from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
 
 
 class _EmitCarry(tf_keras.layers.Layer):

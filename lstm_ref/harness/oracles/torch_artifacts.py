@@ -50,10 +50,9 @@ import re
 from collections import OrderedDict
 
 import numpy as np
+import torch  # noqa: E402
 
 from lstm_ref.harness.oracles import protocol
-
-import torch  # noqa: E402
 
 _KEY = re.compile(r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
                   r"(?P<reverse>_reverse)?$")

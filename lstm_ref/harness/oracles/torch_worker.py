@@ -15,12 +15,14 @@ ops of ``torch_artifacts.py``: ``artifact_lstms``, ``artifact_run``,
 """
 
 import numpy as np
-
-from lstm_ref.harness.oracles import memory, protocol, provenance
-
 import torch  # noqa: E402
 
-from lstm_ref.harness.oracles import torch_artifacts  # noqa: E402
+from lstm_ref.harness.oracles import (
+    memory,
+    protocol,
+    provenance,
+    torch_artifacts,  # noqa: E402
+)
 
 torch.set_num_threads(1)  # two workers share two cores; one thread is also reproducible
 

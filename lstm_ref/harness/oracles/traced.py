@@ -41,7 +41,9 @@ import numpy as np
 
 from lstm_ref.harness.oracles import protocol
 
-MAX_TRACED = 64  # traced functions kept per worker (make bench: +172-320 MB for TF1, +311 MB for tfa), least recently used dropped
+# Traced functions kept per worker (make bench: +172-320 MB for TF1, +311 MB
+# for tfa), the least recently used dropped.
+MAX_TRACED = 64
 _live = OrderedDict()  # (id(Traced), key) -> weak reference to the Traced
 
 

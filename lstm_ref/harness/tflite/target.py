@@ -274,7 +274,11 @@ def evaluate(case, mode, conversion, keras_outs, worker, *, case_name="", reset=
                                        "in:0": np.asarray(case.x, np.float32)})
     except OracleError as exc:  # LiteRT refused or crashed on the model: a row too
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        row.status, row.message, row.detail = "run failed", f"LiteRT failed: {lines[-1] if lines else exc}"[:400], str(exc)
+        row.status, row.message, row.detail = (
+            "run failed",
+            f"LiteRT failed: {lines[-1] if lines else exc}"[:400],
+            str(exc),
+        )
         return row
     order = _match_outputs([arrays[f"out:{i}"] for i in range(len(meta["outputs"]))], keras_outs)
     lite = [arrays[f"out:{i}"] for i in order]
@@ -380,9 +384,9 @@ def plot_growth(rows, path, title=""):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import textwrap
+
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     styles = {"float32": ("-", "o", 6), "float16": ("-", ".", 4), "dynamic_range": ("--", "x", 5),
