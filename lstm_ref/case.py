@@ -72,7 +72,8 @@ class Case:
         """One line that reproduces the case (for failure notes)."""
         shapes = {k: getattr(v, "shape", None) for k, v in self.initial_state.items()}
         mask = None if self.mask is None else np.asarray(self.mask).astype(int).tolist()
-        return (f"lstm_ref.from_config({self.kind!r}, {self.config!r}).run(x, weights, ...) with x.shape="
+        where = "" if self.platform is None else f", platform={str(self.platform)!r}"
+        return (f"lstm_ref.from_config({self.kind!r}, {self.config!r}{where}).run(x, weights, ...) with x.shape="
                 f"{np.shape(self.x)}, initial state {shapes or None}, mask={mask}")
 
     def __repr__(self):

@@ -399,7 +399,7 @@ def convert(case, target: str, **config) -> Conversion:
         notes.append(f"past a row's length {case.kind} repeats the last output; {target} writes zeros "
                      "(compared as zeros)")
     target_case = Case(target, new_config, case.x, weights, mask, name=f"{case.name or case.kind} as {target}",
-                       notes="; ".join(notes), **states)
+                       notes="; ".join(notes), platform=case.platform, **states)
     try:
         target_case.reference()  # validate now: a bad conversion fails here, not in a worker
     except ConfigError as exc:  # e.g. a float16 source for a float32/float64-only target

@@ -178,6 +178,16 @@ def use(name, where="--platform"):
     _chosen = None if name is None else get(name, where=where)
 
 
+def chosen():
+    """The profile named by ``--platform`` or ``LSTM_PARITY_PLATFORM``, or
+    None.  Live comparisons judge a worker by its own machine's profile
+    unless one was named (``check --platform`` asks whether this machine
+    computes what another profile computes)."""
+    if _chosen is not None:
+        return _chosen
+    return get(os.environ[ENV_VAR], where=ENV_VAR) if os.environ.get(ENV_VAR) else None
+
+
 def current() -> Profile:
     """``--platform`` if given, else ``LSTM_PARITY_PLATFORM``, else this machine's."""
     if _chosen is not None:

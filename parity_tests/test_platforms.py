@@ -24,18 +24,33 @@ from lstm_ref.harness import platforms
 from lstm_ref.harness.golden import store
 from lstm_ref.harness.replay import replay, replay_activation, replay_case
 
-RECORDINGS = {path.name: platforms.load(path) for path in platforms.recordings()}
-CASES = [(name, case) for name, rec in RECORDINGS.items() for case in rec.case_names()]
-TABLES = [(name, key) for name, rec in RECORDINGS.items() for key in sorted(rec.activations())]
+# Collected from the folders as they are; each recording is verified (its
+# checksums) when a test first opens it, so a damaged or half-written one
+# fails its own tests instead of the collection.
+FOLDERS = {path.name: path for path in platforms.recordings()}
+CASES = [(name, case) for name, path in FOLDERS.items() for case in platforms.Recording(name, path, {}).case_names()]
+TABLES = [(name, key) for name, path in FOLDERS.items()
+          for key in sorted(platforms.Recording(name, path, {}).activation_keys())]
+
+
+class _Opened(dict):
+    def __missing__(self, name):
+        self[name] = platforms.load(FOLDERS[name])
+        return self[name]
+
+
+RECORDINGS = _Opened()
 
 
 def test_the_recordings_cover_both_x86_profiles():
-    assert {str(r.profile) for r in RECORDINGS.values()} >= {"x86-eigen", "x86-onednn-fp16"}, RECORDINGS
+    assert {str(RECORDINGS[name].profile) for name in FOLDERS} >= {"x86-eigen", "x86-onednn-fp16"}, FOLDERS
 
 
-@pytest.mark.parametrize("name", sorted(RECORDINGS))
-def test_recording_is_of_the_suites_framework_versions(name):
-    platforms.check_versions(RECORDINGS[name], platforms.golden_versions())
+@pytest.mark.parametrize("name", sorted(FOLDERS))
+def test_recording_is_sealed_complete_and_of_the_suites_framework_versions(name):
+    recording = RECORDINGS[name]
+    platforms.check_versions(recording, platforms.golden_versions())
+    assert not recording.refused(), f"{name}: cases its frameworks refused when recording: {recording.refused()}"
 
 
 @pytest.mark.parametrize("name,case", CASES, ids=[f"{n}/{c}" for n, c in CASES])
@@ -53,7 +68,7 @@ def test_recorded_float16_activation(name, key):
     assert passed, detail
 
 
-@pytest.mark.parametrize("name", sorted(RECORDINGS))
+@pytest.mark.parametrize("name", sorted(FOLDERS))
 def test_a_recording_fails_under_any_other_profile(name):
     """The replay can fail: judged as if made on the other x86 profile,
     each recording breaks the float16 claims (softmax, the contrib cell's
@@ -73,7 +88,7 @@ def test_golden_drift_is_measured_not_failed():
     """Committed goldens (AMD EPYC) against each recording's run of the same
     case: drift exists (so the measure can see it), and the reference passes
     the recording's outputs (test_recorded_case)."""
-    drift = {name: platforms.golden_drift(rec) for name, rec in RECORDINGS.items()}
+    drift = {name: platforms.golden_drift(RECORDINGS[name]) for name in FOLDERS}
     for name, per_kind in drift.items():
         assert sum(s["cases"] for s in per_kind.values()) == len(store.case_ids()), name
         assert any(s["differ"] for s in per_kind.values()), name
@@ -107,7 +122,7 @@ def test_replays_hold_with_numpys_avx2_kernels():
 
     avx512 = [f for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR") if f in __cpu_dispatch__ and __cpu_features__.get(f)]
     env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
-    for recording in RECORDINGS.values():
+    for recording in map(RECORDINGS.__getitem__, FOLDERS):
         proc = subprocess.run([sys.executable, "-m", "lstm_ref", "replay", str(recording.directory)],
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -129,7 +144,6 @@ def test_unknown_profile_lists_the_known_ones(monkeypatch):
     "command",
     [
         ["check", "model.keras"],
-        ["report", "--no-live"],
         ["diagnose", "--kind", "keras.layers.LSTM", "--config", "{}", "--weights", "w.npz"],
     ],
 )
@@ -188,3 +202,40 @@ def test_legacy_goldens_are_the_amd_epyc_ones():
 def test_detect(flags, onednn, machine, expected):
     """tensorflow/core/util/util.cc IsDataTypeSupportedByOneDNNOnThisCPU(DT_HALF)."""
     assert platform.detect(flags, onednn, machine).name == expected
+
+
+def test_record_platform_refuses_an_existing_file(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "record-platform", str(target)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "exists and is not an empty folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_recording_without_versions_is_refused():
+    recording = RECORDINGS["avx512fp16-xeon"]
+    cpu = {k: v for k, v in recording.cpu.items() if k != "oracles"}
+    with pytest.raises(platform.PlatformError, match="names no framework version for"):
+        platforms.check_versions(replace(recording, cpu=cpu), platforms.golden_versions())
+
+
+def test_refused_cases_fail_the_replay(tmp_path):
+    """A case a framework refused while recording is not silently dropped."""
+    copy = tmp_path / "rec"
+    shutil.copytree(RECORDINGS["avx512fp16-xeon"].directory, copy)
+    (copy / "refused.json").write_text(json.dumps({"sweep_torch_00": "OracleError: worker crashed"}))
+    platforms.seal(copy)
+    rows = replay(platforms.load(copy))
+    assert [r["name"] for r in rows if not r["passed"]] == ["sweep_torch_00"]
+
+
+def test_the_report_names_the_profile(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "report", "--no-live", "--no-progress",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = (tmp_path / "parity.md").read_text()
+    assert f"Platform profile of this machine: {platform.detect()}" in text
+    assert "bitwise (on x86-eigen)" in text  # the goldens' float16 rows name the profile they were proved on
+    assert json.loads((tmp_path / "parity.json").read_text())["environment"]["platform_profile"]["name"] == str(
+        platform.detect())

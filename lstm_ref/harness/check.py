@@ -26,6 +26,7 @@ import numpy as np
 
 from ..case import Case
 from ..errors import InputError, LstmRefError
+from ..platform import chosen
 from ..trace import Trace
 from .compare import compare, own_rounding_of, run_and_compare
 from .oracles.client import OraclePool
@@ -203,6 +204,7 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
         traces, exacts = {}, {}
         for i, layer in enumerate(meta["layers"]):
             case = _layer_case(layer, out, i)
+            case.platform = chosen() or worker.platform  # where TF ran, unless --platform names another
             try:
                 fields = case.reference().fields()
             except LstmRefError as exc:  # a config the reference refuses: say so, check the rest
@@ -273,7 +275,7 @@ def check_checkpoint(path, scope, kind, config, x, pool):
     ref = Case(kind, config, x, {}).reference()
     weights = load_weights(path, scope)
     ref.params(weights, np.shape(x)[-1], ref.policy.compute)  # WeightError naming the culprit
-    case = Case(kind, config, x, weights, name=scope)
+    case = Case(kind, config, x, weights, name=scope, platform=chosen())
     desired = pool.for_kind(kind).run(case)
     row, _, _ = compare_layer(scope, case, desired)
     return [row], []

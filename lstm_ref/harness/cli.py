@@ -161,8 +161,6 @@ def build_parser():
     rep.add_argument("--out", default="reports", help="directory for the report files")
     rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    rep.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
-                     "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
     rep.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
 

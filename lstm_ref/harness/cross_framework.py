@@ -47,9 +47,10 @@ def referee(case, target_kind, pool) -> float:
         return run_and_compare(case, pool.for_kind(case.kind).run(case))[3].ratio
     conversion = convert(case, target_kind)
     target = conversion.case
+    desired = pool.for_kind(target_kind).run(target)  # stamps target.platform: the worker's profile
     ref = target.reference()
-    desired = pool.for_kind(target_kind).run(target)
-    expected = target.run(ref).replace(**conversion.align(case.run().fields))
+    source = case.replace(platform=case.platform or target.platform)
+    expected = target.run(ref).replace(**conversion.align(source.run().fields))
     own = own_rounding_of(target.run(ref), target.run(ref, oracle=True)) if ref.policy.compute != np.float64 else None
     return compare(expected, desired, ref.policy.compute, kind=target_kind, own=own).ratio
 

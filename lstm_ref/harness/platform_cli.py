@@ -36,9 +36,13 @@ def record_command(args, user_path):
         recording = platforms.record(out, pool, progress=platforms.print_progress)
     finally:
         pool.close()
-    refused = (out / "refused.json").exists()
-    print(f"recorded {len(recording.case_names())} cases on {recording.cpu['cpu']} "
-          f"(profile {recording.profile}) into {out}" + ("; refused cases in refused.json" if refused else ""))
+    refused = recording.refused()
+    print(f"recorded {len(recording.case_names())} cases on {recording.cpu['cpu']} (profile {recording.profile}) "
+          f"into {out}")
+    if refused:
+        print(f"{len(refused)} case(s) refused or crashed a framework: see {out / 'refused.json'} (the replay fails "
+              "on them)", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_PASS
 
 

@@ -26,7 +26,9 @@ refused, naming both.
 import json
 import os
 import platform as _platform
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +87,32 @@ class Recording:
         case = Case.from_arrays(meta["kind"], meta["config"], arrays, name=meta["name"], platform=self.profile)
         return case, expected
 
-    def activations(self) -> dict:
-        """``{(kind, name, width): TF's output}`` on every finite float16."""
+    def activation_keys(self) -> list:
+        """``(kind, name, width)`` of every recorded table (read without loading them)."""
         path = self.directory / "activations.npz"
         if not path.exists():
-            return {}
-        with np.load(path, allow_pickle=False) as npz:
-            return {(k.split("|")[0], k.split("|")[1], int(k.split("|")[2])): npz[k] for k in npz.files}
+            return []
+        import zipfile
+
+        with zipfile.ZipFile(path) as zf:
+            names = [n[: -len(".npy")] for n in zf.namelist()]
+        return [(k.split("|")[0], k.split("|")[1], int(k.split("|")[2])) for k in names]
+
+    def refused(self) -> dict:
+        """What the frameworks refused or crashed on while recording (``refused.json``)."""
+        path = self.directory / "refused.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def activations(self) -> dict:
+        """``{(kind, name, width): TF's output}`` on every finite float16 (read once)."""
+        if "_tables" not in self.__dict__:
+            path = self.directory / "activations.npz"
+            tables = {}
+            if path.exists():
+                with np.load(path, allow_pickle=False) as npz:
+                    tables = {(k.split("|")[0], k.split("|")[1], int(k.split("|")[2])): npz[k] for k in npz.files}
+            self.__dict__["_tables"] = tables
+        return self.__dict__["_tables"]
 
 
 def load(directory) -> Recording:
@@ -130,8 +151,13 @@ def golden_versions(directory=store.FIXTURES) -> dict:
 
 def check_versions(recording: Recording, expected: dict):
     """Refuse a recording made with other framework versions than ``expected``
-    (``{kind: {framework: version}}``, the goldens')."""
-    for kind, versions in recording.versions().items():
+    (``{kind: {framework: version}}``, the goldens'), or one that does not
+    say which versions made it."""
+    recorded = recording.versions()
+    unstated = sorted({recording.case(n)[0].kind for n in recording.case_names()} - set(recorded))
+    if unstated:
+        raise PlatformError(f"recording {recording.directory}: cpu.json names no framework version for {unstated}")
+    for kind, versions in recorded.items():
         for framework, version in versions.items():
             want = expected.get(kind, {}).get(framework)
             if want is not None and want != version:
@@ -143,7 +169,7 @@ def check_versions(recording: Recording, expected: dict):
 def recordings(root=RECORDINGS) -> list:
     """The recording folders under ``root``, by name."""
     root = Path(root)
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
 def golden_drift(recording: Recording, directory=store.FIXTURES) -> dict:
@@ -187,15 +213,30 @@ def record(outdir, pool, progress=None) -> Recording:
     """Record every sweep and golden case and the float16 activation tables
     on this machine into ``outdir`` (created; must be empty), then seal it.
     ``progress(done, total, name)`` is called after each case.  A case a
-    worker refuses is written to ``refused.json``, not dropped."""
+    worker refuses is written to ``refused.json``, not dropped (and the
+    replay fails on it)."""
+    final = Path(outdir)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise FixtureError(f"{final}: exists and is not an empty folder; record into a new one")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed into place once sealed: an
+    # interrupted recording leaves no half-written folder for the suite.
+    out = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        _record_into(out, pool, progress)
+        if final.exists():
+            final.rmdir()
+        out.rename(final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return load(final)
+
+
+def _record_into(out: Path, pool, progress):
     from .. import activations
     from .golden import load_all_cases
     from .records import RECORDS
 
-    out = Path(outdir)
-    if out.exists() and any(out.iterdir()):
-        raise FixtureError(f"{out}: not empty; record into a new folder")
-    out.mkdir(parents=True, exist_ok=True)
     info = _cpu_info(pool)
     cases = [(case.name, case) for record in RECORDS for case in record.sweep(0)]
     cases += [(f"golden_{cid}", fn()) for cid, fn in sorted(load_all_cases().items())]
@@ -230,11 +271,15 @@ def record(outdir, pool, progress=None) -> Recording:
         if progress:
             progress(done, total, f"{kind} {name} rows of {width}")
     np.savez_compressed(out / "activations.npz", **acts)
+    # The profile the workers computed on (each decides it in its own process).
+    seen = {h.get("platform_profile") for h in info["oracles"].values() if "tensorflow" in h} - {None}
+    if len(seen) > 1:
+        raise FixtureError(f"the TF workers report different platform profiles {sorted(seen)}; record again")
+    info["platform_profile"] = seen.pop() if seen else detect().name
     if refused:
         (out / "refused.json").write_text(json.dumps(refused, indent=1, sort_keys=True) + "\n")
     (out / "cpu.json").write_text(json.dumps(info, indent=1, sort_keys=True, default=str) + "\n")
     seal(out)
-    return load(out)
 
 
 def print_progress(done, total, name, stream=sys.stderr):

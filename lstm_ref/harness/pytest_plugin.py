@@ -240,6 +240,12 @@ def pytest_configure(config):
     examples = config.getoption("lstm_parity_examples")
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--lstm-parity-examples must be at least 1, got {examples}")
+    from .. import platform
+
+    try:
+        platform.current()
+    except platform.PlatformError as exc:  # LSTM_PARITY_PLATFORM names no profile
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config):

@@ -45,7 +45,8 @@ def replay_activation(recording, kind, name, width, tf_y):
 
 def replay(recording, progress=None):
     """Every case and activation table of ``recording``: a list of rows."""
-    rows = []
+    rows = [{"name": name, "passed": False, "detail": f"refused when recording: {why}"}
+            for name, why in sorted(recording.refused().items())]
     names = recording.case_names()
     tables = recording.activations()
     total = len(names) + len(tables)

@@ -127,13 +127,19 @@ def collect(pool, with_live=True, progress=True):
     return rows
 
 
+def profile_env():
+    """This machine's profile: the live rows' (each worker's own machine)."""
+    profile = profiles.detect()
+    return {"platform_profile": {"name": profile.name, "source": "detected (the workers' machine)",
+                                 "summary": profile.summary}}
+
+
 def fingerprint(pool):
     env = {
         "python": platform.python_version(), "numpy": np.__version__, "numpy_blas": provenance.numpy_blas(),
         "cpu": provenance.cpu_model(), "cpu_flags": provenance.cpu_flags(), "onednn": provenance.onednn_setting(),
         "platform": platform.platform(), "oracles": {},
-        "platform_profile": {"name": str(profiles.current()), "source": profiles.source(),
-                             "summary": profiles.current().summary},
+        **profile_env(),
     }
     for name in sorted({record.oracle.name for record in RECORDS}):
         try:
@@ -158,9 +164,9 @@ def _discrimination(row):
 
 def _profile_line(env):
     p = env.get("platform_profile", {})
-    return (f"Platform profile: {p.get('name')} ({p.get('source')}): {p.get('summary')}. Exact float16 claims "
-            "(the one-step column) hold on the profile each row names; goldens are judged on the profile they "
-            "were recorded on, other CPUs by their recordings (parity_tests/test_platforms.py).")
+    return (f"Platform profile of this machine: {p.get('name')} ({p.get('summary')}). Live rows are judged on it; "
+            "goldens on the profile they were recorded on; exact float16 claims (the one-step column) name the "
+            "profile they hold on; other CPUs are replayed from their recordings (parity_tests/test_platforms.py).")
 
 
 def write_markdown(rows, env, path, cross=None, tflite=None):
@@ -418,7 +424,7 @@ def main(out_dir=REPORTS, with_live=True, progress=True):
     out_dir.mkdir(parents=True, exist_ok=True)
     pool = OraclePool()
     try:
-        env = fingerprint(pool) if with_live else {}
+        env = fingerprint(pool) if with_live else profile_env()
         rows = collect(pool, with_live=with_live, progress=progress)
         cross = cross_framework.collect(pool, progress=progress) if with_live else {}
         tflite = tflite_report.collect(pool, out_dir, progress=progress) if with_live else []

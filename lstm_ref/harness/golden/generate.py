@@ -83,7 +83,8 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             rows.append((case_id, f"old unreadable: {exc}", ""))
             continue
         same_inputs = _same(old.case.arrays(), new.case.arrays()) and old.config == new.config
-        moved = _cpu_of(old) != _cpu_of(new)
+        # Drift across CPUs: another CPU or profile, the same framework versions.
+        moved = _cpu_of(old) != _cpu_of(new) and _versions_of(old) == _versions_of(new)
         if old.expected.keys() != new.expected.keys():
             rows.append((case_id, "fields changed", ""))
             continue
@@ -100,14 +101,26 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             status = "cross-CPU drift"  # another CPU or profile; the reference still meets the tolerance there
         else:
             status = "outputs changed"
-        ulps = max(int(np.max(ulps_apart(old.expected[k], new.expected[k], _compute_dtype(new)))) for k in new.expected)
-        rows.append((case_id, status, f"{worst:.3g}" + (f" ({ulps} ulp)" if status != "identical" else "")))
+        shown = f"{worst:.3g}"
+        if status != "identical" and worst != float("inf"):
+            dtype = _compute_dtype(new)
+            ulps = max(int(np.max(ulps_apart(old.expected[k], new.expected[k], dtype), initial=0))
+                       for k in new.expected)
+            shown += f" ({ulps} ulp)"
+        rows.append((case_id, status, shown))
     return rows
 
 
 def _cpu_of(golden):
     prov = golden.meta.get("provenance", {})
     return prov.get("cpu"), str(profile_of_provenance(prov))
+
+
+def _versions_of(golden):
+    from ..platforms import VERSION_KEYS
+
+    prov = golden.meta.get("provenance", {})
+    return {k: prov.get(k) for k in VERSION_KEYS}
 
 
 def _compute_dtype(golden):
