@@ -14,9 +14,6 @@ oracle worker imports ``lstm_ref.harness.oracles.protocol`` and nothing
 else) does not load them.
 """
 
-import importlib
-import pkgutil
-
 from .errors import ConfigError, FixtureError, InputError, LstmRefError, WeightError
 
 __all__ = [
@@ -25,29 +22,15 @@ __all__ = [
 ]
 __version__ = "0.3.0"
 
-# Modules of the core that are not cell families; every other module of this
-# package is a family, and registers its kinds with ``@register`` on import.
-_INFRASTRUCTURE = {"activations", "case", "convert", "dtypes", "errors", "faults", "platform", "reference", "runner",
-                   "stacked", "trace", "variants"}
-
-
-def load_families():
-    """Import every family module (a failing one raises) and return the registry."""
-    from .reference import REGISTRY
-
-    for info in pkgutil.iter_modules(__path__):
-        if not info.ispkg and not info.name.startswith("_") and info.name not in _INFRASTRUCTURE:
-            importlib.import_module(f"{__name__}.{info.name}")
-    return REGISTRY
-
-
 def __getattr__(name):
-    if name in ("from_config", "REGISTRY", "Reference"):
-        load_families()
+    if name in ("from_config", "REGISTRY", "Reference", "load_families"):
         from . import reference
 
+        reference.load_families()
         return getattr(reference, name)
     if name == "KINDS":
+        from .reference import load_families
+
         return tuple(sorted(load_families()))
     if name == "Trace":
         from .trace import Trace

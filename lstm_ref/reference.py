@@ -5,6 +5,7 @@ A subclass states its config keys, its weight shapes and its equations
 the same for every kind, so that bad input fails the same way everywhere.
 """
 
+import importlib
 from typing import ClassVar
 
 import numpy as np
@@ -15,6 +16,18 @@ from .platform import resolve as resolve_platform
 from .runner import is_right_padded, run_sequence
 
 REGISTRY: dict = {}
+
+# The cell families this package ships, one module each; each registers its
+# kinds with ``@register`` when imported.  Loaded on first use, so that a
+# worker importing ``lstm_ref.harness.oracles.protocol`` loads none of them.
+FAMILIES = ("keras_lstm", "tf_keras_lstm", "tf1_cells", "layer_norm_cells", "torch_lstm", "onnx_lstm")
+
+
+def load_families():
+    """Import every family module (a failing one raises) and return the registry."""
+    for name in FAMILIES:
+        importlib.import_module(f"{__package__}.{name}")
+    return REGISTRY
 
 # Keras cell kwargs with no effect on the forward numbers once the weights are
 # given: names, initializers, regularizers, constraints, and dropout (off at
@@ -47,9 +60,7 @@ def from_config(kind: str, config: dict, *, platform=None):
     kwargs.  ``platform`` names the :mod:`~lstm_ref.platform` profile whose
     numbers to reproduce (default: this machine's, or ``LSTM_PARITY_PLATFORM``)."""
     if kind not in REGISTRY:
-        from . import load_families  # the families register themselves on import
-
-        load_families()
+        load_families()  # the families register themselves on import
     try:
         cls = REGISTRY[kind]
     except (KeyError, TypeError):

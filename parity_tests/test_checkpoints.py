@@ -138,7 +138,7 @@ def test_unknown_scope_or_path_lists_what_is_there(written, where, scope, patter
 
 
 def test_check_command_on_the_checkpoint(written, tmp_path):
-    """The README's command on this peephole/projection checkpoint: PASS with
+    """docs/check.md's command on this peephole/projection checkpoint: PASS with
     the right config; with a config that does not fit, the reference's own
     "unknown weight(s)" message and exit 2, before TF runs the cell."""
     expected = np.load(written / "expected.npz")

@@ -53,6 +53,9 @@ CKPT = ["--scope", "rnn/lstm_cell", "--kind", "tf.compat.v1.nn.rnn_cell.LSTMCell
 BAD = [
     ("no_arguments", [], r"required: COMMAND|the following arguments are required"),
     ("unknown_command", ["chek", "m.keras"], r"invalid choice: 'chek'"),
+    ("report_out_is_a_file", ["report", "--no-live", "--out", "x.npy"], r"--out x.npy: is a file; give a directory"),
+    ("report_out_unwritable", ["report", "--no-live", "--out", "x.npy/reports"], r"--out x.npy/reports: cannot create"),
+    ("unknown_platform", ["check", "m.keras", "--platform", "sparc"], r"--platform: unknown platform profile 'sparc'"),
     ("check_without_model", ["check"], r"the following arguments are required: model"),
     ("missing_model", ["check", "models/forecast.keras"], r"models/forecast.keras.*(no such file|not found)"),
     ("text_file_as_keras", ["check", "notes.keras"], r"notes.keras"),

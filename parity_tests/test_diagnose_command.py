@@ -1,4 +1,4 @@
-"""``lstm-ref diagnose`` end to end: the README's worked diagnosis -- a Keras
+"""``lstm-ref diagnose`` end to end: docs/diagnose.md's worked diagnosis -- a Keras
 model ported to PyTorch with the gate blocks in the wrong order -- found
 and fixed; the correct port within tolerance; bad input exits 2."""
 

@@ -317,12 +317,10 @@ def _weight_diffs(converted, artifact):
 def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0):
     """Source LSTM k against artifact LSTM k (a PyTorch LSTM of L layers
     against L ONNX nodes): ``(results, skipped)``; see the module docstring."""
-    from .cli import UsageError
-
     kind = artifact_lstms[0].kind if artifact_lstms else None
     units = [u for lstm in source_lstms for u in (split_layers(lstm) if kind == ONNX else [lstm])]
     if len(units) != len(artifact_lstms):
-        raise UsageError(
+        raise InputError(
             f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
             f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
             f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "

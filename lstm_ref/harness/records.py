@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import keras_lstm, layer_norm_cells, load_families, onnx_lstm, tf1_cells, tf_keras_lstm, torch_lstm
+from .. import keras_lstm, layer_norm_cells, onnx_lstm, tf1_cells, tf_keras_lstm, torch_lstm
+from ..reference import load_families
 from ..variants import always, never
 from . import error_inputs, sweep
 from .oracles.client import ORACLES, OracleSpec

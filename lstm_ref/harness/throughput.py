@@ -27,7 +27,7 @@ GOAL = 50.0  # live examples per second per worker (issue 16)
 
 
 # How each worker runs its framework, for the reason a worker is short of the
-# goal.  Measured for issue 16 on this machine (README, "The bench also
+# goal.  Measured for issue 16 on this machine (docs/performance.md, "The bench also
 # measures the suite"): Keras 3 traced per configuration after 4 repeats
 # (oracles/traced.py) answered 15.9 examples/s against 20.5 eager.  Its 2000
 # examples draw 360 configurations, more than the 64 traces a worker keeps,

@@ -22,18 +22,21 @@ import json
 
 import numpy as np
 
-from ..case import Case
-from ..convert import convert
-from ..errors import InputError
-from ..platform import PROFILES, current
-from .diagnose import CORRECT, WITHIN, diagnose, probe
+from ...case import Case
+from ...convert import convert
+from ...errors import InputError
+from ...platform import PROFILES, current
+from ..diagnose import CORRECT, WITHIN, diagnose, probe
+from ._common import EPILOG, UsageError, json_target, user_path
+
+NAME = "diagnose"
 
 
-def add_parser(sub, epilog):
+def add_parser(sub):
     dia = sub.add_parser(
         "diagnose", help="name the known fault (gate order, bias, reversed output, ...) of a port that disagrees",
         description="Search the kind's fault catalogue (every fault, then every pair) for the one that makes the "
-                    "reference compute what the target computed, and say how to fix it.", epilog=epilog)
+                    "reference compute what the target computed, and say how to fix it.", epilog=EPILOG)
     dia.add_argument("--source", metavar="MODEL", help="the model the target was made from (.keras/.h5/.pt/.onnx)")
     dia.add_argument("--target", metavar="ARTIFACT", help="the port to diagnose (.keras/.h5/.pt/.onnx)")
     dia.add_argument("--kind", help="without files: the kind, e.g. keras.layers.LSTM (lstm_ref.KINDS)")
@@ -52,27 +55,27 @@ def add_parser(sub, epilog):
     return dia
 
 
-def command(args, user_path, json_target, usage_error):
+def run(args):
     args.json_path = json_target(args)
     files = args.source or args.target
     arrays = args.kind or args.config or args.weights or args.observed or args.input or args.write_probe
     if files and arrays:
-        raise usage_error("give --source/--target, or --kind/--config/--weights with --observed (not both)")
+        raise UsageError("give --source/--target, or --kind/--config/--weights with --observed (not both)")
     if files:
         if not (args.source and args.target):
-            raise usage_error("--source and --target go together")
+            raise UsageError("--source and --target go together")
         results = _diagnose_files(user_path(args.source), user_path(args.target), not args.no_pairs)
     else:
         if not (args.kind and args.config is not None and args.weights):
-            raise usage_error("give --source MODEL --target ARTIFACT, or --kind, --config and --weights")
-        case = _case_from_args(args, user_path)
+            raise UsageError("give --source MODEL --target ARTIFACT, or --kind, --config and --weights")
+        case = _case_from_args(args)
         if args.write_probe:
             np.savez(user_path(args.write_probe), **{k: v for k, v in case.arrays().items() if not k.startswith("w:")})
             print(f"wrote the probe for {case.kind} to {args.write_probe}: run the target on x (mask, h0, c0), save "
                   "its outputs (h, final_h, final_c, ...) as an .npz, and pass it as --observed")
             return 0
         if not args.observed:
-            raise usage_error("--observed OUT.npz is required (what the target computed)")
+            raise UsageError("--observed OUT.npz is required (what the target computed)")
         observed = _npz(user_path(args.observed), "--observed")
         results = [(f"{case.kind}", diagnose(case, observed, pairs=not args.no_pairs), None)]
     return _print(results, args.json_path)
@@ -88,8 +91,8 @@ def _npz(path, flag):
         raise InputError(f"{flag} {path}: not a NumPy .npz file ({exc})") from None
 
 
-def _case_from_args(args, user_path):
-    from ..reference import from_config
+def _case_from_args(args):
+    from ...reference import from_config
 
     try:
         config = json.loads(args.config)
@@ -121,8 +124,8 @@ def _features(ref, weights):
 
 
 def _diagnose_files(source_path, target_path, pairs):
-    from . import artifacts, check
-    from .model_format import model_format
+    from .. import artifacts, check
+    from ..model_format import model_format
 
     pool = check.open_pool()
     try:
@@ -138,7 +141,7 @@ def _diagnose_files(source_path, target_path, pairs):
 
 def _diagnose_pair(src, dst, pairs):
     """The truth is the source converted correctly; the target runs the probe."""
-    from ..convert import ConversionError
+    from ...convert import ConversionError
 
     if src.recorded is not None:  # a Keras layer: its kind, config and weights as the model holds them
         recorded = src.recorded["case"]

@@ -1,0 +1,61 @@
+"""``lstm-ref`` / ``python -m lstm_ref``: the command line.
+
+One module per command, each with ``add_parser(subparsers)`` and
+``run(args) -> int``; what they share is in ``_common``.  This module builds
+the top parser, dispatches, and turns errors into exit codes.
+
+Exit codes follow the Unix tradition (and pytest's): 0 when every checked
+layer or case is within tolerance, 1 when any is not, 2 for a usage or
+input error (a short message on stderr naming the culprit; the traceback
+only under ``--debug``), 3 when a framework worker crashed or hung, which is
+neither a pass nor a parity failure.
+"""
+
+import os
+import sys
+
+from ... import platform
+from . import check, convert, diagnose, record_platform, replay, report, tflite_sweep
+from ._common import EPILOG, EXIT_INTERNAL, EXIT_USAGE, UsageError, _Parser, one_line
+
+# In the order `lstm-ref --help` lists them.
+COMMANDS = (check, convert, diagnose, record_platform, replay, tflite_sweep, report)
+
+
+def build_parser():
+    from ... import __version__
+
+    parser = _Parser(prog="lstm-ref", description="Compare LSTMs with a NumPy reference that reproduces TensorFlow "
+                     "step by step.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"lstm-ref {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up lines stay off the terminal
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ...errors import LstmRefError
+    from ..oracles.client import OracleError, OracleInputError, OracleUnavailable
+
+    try:
+        if getattr(args, "platform", None):
+            platform.use(args.platform)
+        return {command.NAME: command for command in COMMANDS}[args.command].run(args)
+    except (LstmRefError, OracleInputError, OracleUnavailable, UsageError) as exc:
+        if args.debug:
+            raise
+        print(f"lstm-ref {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OracleError as exc:
+        if args.debug:
+            raise
+        print(f"lstm-ref {args.command}: error: a framework worker failed: {one_line(exc)} "
+              "(rerun with --debug for its traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return 130
+

@@ -1,0 +1,392 @@
+"""``lstm-ref check``: every LSTM of a saved model (or a checkpoint's cell,
+an .onnx/.pt artifact, a deployed .tflite) against the reference."""
+
+import json
+import sys
+from pathlib import Path
+
+from ... import platform
+from ...platform import PROFILES
+from ._common import (
+    ARTIFACTS,
+    DRAWN,
+    EPILOG,
+    EXIT_FAIL,
+    EXIT_PASS,
+    UsageError,
+    finite,
+    json_target,
+    one_line,
+    positive_int,
+    refuse_unused,
+    seed,
+    user_path,
+)
+
+NAME = "check"
+
+
+def add_parser(sub):
+    chk = sub.add_parser(
+        "check", help="check every LSTM of a saved model (or a checkpoint's cell) against the reference",
+        description="Run the model once and check every LSTM in it (Bidirectional directions, RNN(LSTMCell) "
+                    "cells, ...) step by step, h and c, on exactly the sequence, mask and initial state it "
+                    "receives, against the reference.  Relative paths are taken from the current directory.",
+        epilog=EPILOG)
+    chk.add_argument("model", nargs="+", help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
+                                              "SavedModel directory, an ONNX .onnx model, a PyTorch .pt state_dict or "
+                                              "TorchScript archive (several: each is checked); with --scope, one TF "
+                                              "checkpoint or SavedModel directory")
+    chk.add_argument("--source", metavar="SOURCE",
+                     help="with one .onnx/.pt MODEL: the model it was made from (a .pt it was exported from, or the "
+                          "Keras .keras/.h5 `lstm-ref convert` read); its weights, converted, are compared with "
+                          "MODEL's, and both frameworks run the same input, compared step by step")
+    chk.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
+                     help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
+                          "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
+                          "--batch/--time/--seed)")
+    chk.add_argument("--batch", type=positive_int, help="rows of random input when no --input (default: 2)")
+    chk.add_argument("--time", type=positive_int,
+                     help="steps of random input when the model leaves time open (default: 7)")
+    chk.add_argument("--seed", type=seed, help="seed of the random inputs (default: 0)")
+    chk.add_argument("--batch-size", type=positive_int,
+                     help="rows sent to the framework at a time, so that memory stays flat for large inputs "
+                          "(default: 256)")
+    chk.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
+                     help="a Python file defining the model's custom layers (registered with "
+                          "keras.saving.register_keras_serializable), imported before the model loads; repeatable")
+    chk.add_argument("--scope", help="checkpoint mode: the cell's variable scope, e.g. rnn/lstm_cell")
+    chk.add_argument("--kind", help="checkpoint mode: the cell's kind, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
+    chk.add_argument("--config", help="checkpoint mode: the cell's constructor kwargs as JSON, "
+                                      "e.g. '{\"num_units\": 8}'")
+    chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
+    chk.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
+                     "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
+    chk.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    chk.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
+
+def run(args):
+    from .. import check as check_lib
+
+    args.json_path = json_target(args)
+    models = [user_path(m) for m in args.model]
+    if args.scope is None and (args.kind or args.config):
+        raise UsageError("--kind and --config describe a checkpoint's cell and need --scope; "
+                         "a .keras/.h5 model carries its own config")
+    if args.scope is not None:
+        if len(models) != 1:
+            raise UsageError("--scope checks one checkpoint at a time")
+        refuse_unused(args, ("source",), "on a checkpoint (--scope)")
+        refuse_unused(args, ("batch", "time", "seed", "batch_size", "custom_objects"), "on a checkpoint (--scope)")
+        return _check_checkpoint(args, models[0], check_lib)
+    if any(m.suffix == ".tflite" for m in models):
+        return _check_tflite(args, models)
+    from ..model_format import model_format
+
+    inputs = _read_inputs(args.input)
+    if inputs:
+        refuse_unused(args, ("batch", "time", "seed"), "with --input (they shape drawn inputs)")
+    if inputs and len(models) > 1:
+        raise UsageError("--input goes with one model; check several models on drawn inputs, or one at a time")
+    custom = [user_path(p) for p in args.custom_objects]
+    for path in custom:
+        if not path.is_file():
+            raise UsageError(f"--custom-objects {path}: no such file")
+    formats = [model_format(m) for m in models]  # every file is vetted before any TF starts
+    source = _source(args, models, formats, inputs, custom)
+    drawn = {"batch": args.batch or DRAWN["batch"], "time": args.time or DRAWN["time"],
+             "seed": DRAWN["seed"] if args.seed is None else args.seed}
+    pool = check_lib.open_pool()
+    reports = []
+    try:
+        for model, (oracle_name, description) in zip(models, formats):
+            if oracle_name in ARTIFACTS:
+                results, skipped, description = _check_artifact(model, oracle_name, description, source, pool,
+                                                                 drawn, custom)
+            else:
+                results, skipped, _ = check_lib.check_model(
+                    model, pool.get(oracle_name), inputs, **drawn, batch_size=args.batch_size or 256,
+                    progress=_progress(args, "batches"), custom_objects=custom)
+            if not results:
+                raise UsageError(f"{model}: nothing to check: " + (
+                    "every LSTM was skipped (" + "; ".join(f"{name}: {why}" for name, why in skipped) + ")"
+                    if skipped else "no LSTM found in it"))
+            reports.append((model, description, results, skipped))
+    finally:
+        pool.close()
+    return _finish(args, reports)
+
+
+def _check_tflite(args, models):
+    """A deployed .tflite against the Keras model it came from (``--source``)."""
+    from .. import check as check_lib
+    from .. import tflite_cli
+    from ..model_format import model_format
+
+    if len(models) != 1:
+        raise UsageError("check one .tflite at a time")
+    refuse_unused(args, ("input", "batch", "time", "batch_size", "custom_objects"),
+                   "on a .tflite (x is drawn for its static input shape; --seed picks it)")
+    if not models[0].is_file():
+        raise UsageError(f"{args.model[0]}: no such file")
+    seed = DRAWN["seed"] if args.seed is None else args.seed
+    if args.source is None:
+        pool = check_lib.open_pool()
+        try:
+            rows, mode, lowering = tflite_cli.check_alone(models[0], pool, seed)
+        finally:
+            pool.close()
+        tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference "
+                              "on its own weights", rows)
+        tflite_cli.write_json(args.json_path, {"model": str(models[0]), "mode": mode, "rows": tflite_cli.as_json(rows)})
+        return EXIT_PASS if all(r.status in ("pass", "skipped") for r in rows) else EXIT_FAIL
+    source = user_path(args.source)
+    oracle_name, description = model_format(source)
+    if oracle_name not in ("keras3", "tf_keras"):
+        raise UsageError(f"--source {args.source} is {description}: a .tflite's source is a Keras model")
+    pool = check_lib.open_pool()
+    try:
+        row, mode = tflite_cli.check_file(models[0], source, oracle_name == "tf_keras", pool, seed)
+    finally:
+        pool.close()
+    tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, read from its types) against {args.source}", [row])
+    tflite_cli.write_json(args.json_path, {"model": str(models[0]), "source": str(source), "mode": mode,
+                                           "rows": tflite_cli.as_json([row])})
+    return EXIT_PASS if row.status == "pass" else EXIT_FAIL
+
+
+def _source(args, models, formats, inputs, custom):
+    """``(path, (oracle, description))`` of ``--source``, vetted, or None;
+    the options an .onnx/.pt check has no use for are refused."""
+    from ..model_format import model_format
+
+    artifacts = [name in ARTIFACTS for name, _ in formats]
+    if any(artifacts):
+        if inputs:
+            raise UsageError("--input has no effect on an .onnx/.pt file: each of its LSTMs is checked on drawn x "
+                             "(--batch, --time, --seed); leave it out")
+        refuse_unused(args, ("batch_size",), "on an .onnx/.pt file (each LSTM gets --batch drawn rows)")
+    if args.source is None:
+        if custom and all(artifacts):
+            raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave "
+                             "it out")
+        return None
+    if len(models) != 1 or not artifacts[0]:
+        raise UsageError("--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or "
+                         ".pt MODEL")
+    path = user_path(args.source)
+    fmt = model_format(path)
+    if custom and fmt[0] in ARTIFACTS:
+        raise UsageError("--custom-objects has no effect with an .onnx/.pt --source (it is for Keras layers); "
+                         "leave it out")
+    if path == models[0]:
+        raise UsageError(f"--source {args.source} is MODEL itself; give the model MODEL was made from")
+    return path, fmt
+
+
+def _check_artifact(model, oracle_name, description, source, pool, drawn, custom):
+    from .. import artifacts
+
+    lstms, skipped, detail = artifacts.read_lstms(model, oracle_name, pool)
+    description = f"{description}: {detail}" if detail else description
+    results, more = artifacts.check_artifact(lstms, **drawn)
+    skipped += more
+    if source is not None:
+        path, (src_oracle, src_description) = source
+        src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
+        pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
+        results += pairs
+        skipped += [(f"{name} (vs --source)", why) for name, why in more]
+        description += f"; against --source {path.name} ({src_description})"
+    return results, skipped, description
+
+
+def _check_checkpoint(args, model, check_lib):
+    import lstm_ref
+
+    if not (args.kind and args.config):
+        raise UsageError("a checkpoint needs --scope, --kind and --config (and --input x.npy)")
+    if args.kind not in lstm_ref.KINDS:
+        raise UsageError(f"unknown --kind {args.kind!r}; expected one of {list(lstm_ref.KINDS)}")
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); "
+                         "write it like '{\"num_units\": 8}'") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"--config must be a JSON object of constructor kwargs, got {args.config!r}")
+    lstm_ref.from_config(args.kind, config)  # an unknown or bad key fails here, before TF runs
+    inputs = _read_inputs(args.input)
+    if len(inputs) != 1:
+        raise UsageError("a checkpoint needs exactly one --input x.npy (batch, time, features)")
+    (x,) = inputs.values()
+    if x.ndim != 3 or x.dtype.kind != "f":
+        raise UsageError(f"--input {args.input[0]}: expected a float array (batch, time, features), got "
+                         f"{x.dtype} of shape {x.shape}")
+    if not model.exists() and not Path(str(model) + ".index").exists():
+        raise UsageError(f"{args.model[0]}: no such checkpoint or SavedModel ({model})")
+    pool = check_lib.open_pool()
+    try:
+        results, skipped = check_lib.check_checkpoint(model, args.scope, args.kind, config, x, pool)
+    finally:
+        pool.close()
+    return _finish(args, [(model, f"checkpoint, scope {args.scope!r}", results, skipped)])
+
+
+def _read_inputs(specs) -> dict:
+    """``--input`` values to ``{name: array}`` ("" for the model's only input)."""
+    import numpy as np
+
+    inputs = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            name, file = "", spec
+        path = user_path(file)
+        if not path.is_file():
+            raise UsageError(f"--input {spec}: no such file ({path})")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any reading failure names the file
+            raise UsageError(f"--input {spec}: cannot be read as .npy/.npz ({one_line(exc)})") from None
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            if sep:
+                raise UsageError(f"--input {spec}: an .npz holds every input by name; give it without NAME=")
+            arrays = {k: loaded[k] for k in loaded.files}
+        else:
+            arrays = {name: loaded}
+        for key, value in arrays.items():
+            if value.ndim == 0 or value.shape[0] == 0:
+                raise UsageError(f"--input {spec}: {key or 'the array'} has shape {value.shape}; expected at least "
+                                 "one row")
+            if key in inputs:
+                raise UsageError(f"--input: input {key or '(the only one)'!r} is given twice")
+            if value.dtype.kind not in "fiub":
+                raise UsageError(f"--input {spec}: {key or 'the array'} has dtype {value.dtype}; expected numbers")
+            inputs[key] = value
+    if "" in inputs and len(inputs) > 1:
+        raise UsageError("--input: give every input as NAME=FILE when there are several")
+    return inputs
+
+
+def _progress(args, unit):
+    if args.no_progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with the report extra
+        return None
+
+    def bar(chunks):
+        return tqdm(
+            chunks,
+            desc="lstm-ref check",
+            unit=unit,
+            file=sys.stderr,
+            disable=None if len(chunks) > 1 else True,
+            leave=False,
+        )
+    return bar
+
+
+def _finish(args, reports):
+    """Print every model's table, write the JSON, and give the exit code."""
+    from ..check import LayerResult
+
+    layers, passed = [], True
+    for model, description, results, skipped in reports:
+        rows = results + [LayerResult(layer=name, kind="", status="skipped", reason=reason) for name, reason in skipped]
+        layers += [{"model": str(model), "format": description, **r.as_json()} for r in rows]
+        passed &= all(r.status == "pass" for r in results)
+        print_results(model, description, results, skipped)
+    if args.json_path:
+        profile = platform.current()
+        payload = {"passed": passed, "platform": {"profile": profile.name, "source": platform.source(),
+                                                  "summary": profile.summary},
+                   "layers": [finite(layer) for layer in layers]}
+        args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    return EXIT_PASS if passed else EXIT_FAIL
+
+
+def _fmt(value, spec=".2e"):
+    return "" if value is None else format(value, spec)
+
+
+def _where(worst):
+    if not worst:
+        return ""
+    step = "" if worst.get("step") is None else f"step {worst['step']}, "
+    return f"{worst['field']}: {step}row {worst['row']}, unit {worst['unit']}"
+
+
+def _label(kind):
+    from ..records import BY_KIND
+
+    record = BY_KIND.get(kind)
+    return record.label if record else kind
+
+
+def print_results(model, description, results, skipped):
+    """The table, fitted to the terminal (narrow ones lose the optional
+    columns), then one summary line."""
+    failed = [r for r in results if r.status != "pass"]
+    worst = max((r.ratio for r in results if r.ratio is not None), default=0.0)
+    summary = (f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
+               f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)")
+    if failed:
+        summary += "; over tolerance: " + ", ".join(r.layer for r in failed)
+    if skipped:
+        summary += f"; {len(skipped)} skipped"
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich comes with the report extra
+        for r in results:
+            print(f"{r.layer}  {r.kind}  ratio {_fmt(r.ratio, '.3g')}  {r.status.upper()}  {r.reason}")
+        for name, why in skipped:
+            print(f"skipped {name}: {why}")
+        print(summary)
+        return
+    console = Console(highlight=False)
+    wide = console.width >= 150
+    columns = [("layer", lambda r: r.layer), ("kind", lambda r: _label(r.kind)), ("dtype", lambda r: r.dtype),
+               ("x", lambda r: r.shape), ("h max |d|", lambda r: _fmt(r.h_max_abs)),
+               ("c max |d|", lambda r: _fmt(r.c_max_abs)), ("worst at", lambda r: _where(r.worst)),
+               ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
+               ("ratio", lambda r: _fmt(r.ratio, ".3g")),
+               ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL")]
+    if any(r.weights_max_abs for r in results):  # --source: the converted source's weights against the artifact's
+        columns.insert(-2, ("weights |d|", lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0))
+                            if r.weights_max_abs is not None else ""))
+    if not wide:  # keep what decides: where, how far, verdict
+        columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio",
+                                                   "verdict") or (c[0] == "worst at" and console.width >= 100)]
+    table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
+    for name, _ in columns:
+        table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
+                         overflow="fold")
+    for r in results:
+        table.add_row(*(get(r) for _, get in columns))
+    console.print(table)
+    tolerances = sorted({(r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
+                         for r in results if r.tolerance})
+    for dtype, atol, rtol, rounding in tolerances:
+        console.print(f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
+                      "reference's own rounding (lstm_ref/harness/tolerances.py)")
+    console.print(f"platform profile: {platform.current()} ({platform.source()}; lstm_ref/platform.py)")
+    if any(r.pair for r in results):
+        console.print("SOURCE -> ARTIFACT rows: the source framework's outputs, in the artifact's layout, against "
+                      "the artifact's, same tolerance; weights |d|: max |converted source weights - artifact weights|")
+    for r in failed:
+        if not r.worst:
+            console.print(f"[red]{r.layer}[/]: {r.reason}")
+            continue
+        where = _where(r.worst)
+        names = ("source", "artifact") if r.pair else ("ref", "tf")
+        console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {where}: "
+                      f"{names[0]}={r.worst.get('ref')!r} {names[1]}={r.worst.get('tf')!r}")
+    for name, why in skipped:
+        console.print(f"skipped {name}: {why}")
+    console.print(("[red]" if failed else "[green]") + summary)
+

@@ -1,0 +1,67 @@
+"""``lstm-ref convert``: a Keras model's LSTMs (or a .pt/.onnx's) written as
+a PyTorch state_dict or an ONNX model."""
+
+import os
+
+from ._common import ARTIFACTS, CONVERT_EPILOG, DRAWN, EXIT_PASS, UsageError, user_path
+
+NAME = "convert"
+
+
+def add_parser(sub):
+    cnv = sub.add_parser(
+        "convert", help="write a Keras model's LSTMs (or a .pt/.onnx's) as a PyTorch state_dict or an ONNX model",
+        description="Convert every LSTM of MODEL with lstm_ref.convert and write them:\n"
+                    "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
+                    "  --to onnx:  an .onnx model, one LSTM node per LSTM (opset 14), each with its own input\n"
+                    "              <layer>/X (time, batch, features) and outputs <layer>/Y, <layer>/Y_h, <layer>/Y_c.\n"
+                    "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
+                    "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
+        epilog=CONVERT_EPILOG)
+    cnv.add_argument("model", help="a Keras .keras/.h5/SavedModel, or a .pt/.onnx (to the other framework)")
+    cnv.add_argument("--to", required=True, choices=["torch", "onnx"], help="the target framework")
+    cnv.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth or .onnx)")
+    cnv.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
+                     help="a Python file defining the Keras model's custom layers; repeatable")
+    cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
+
+def run(args):
+    from .. import artifacts, check
+    from ..model_format import model_format
+
+    model, out = user_path(args.model), user_path(args.output)
+    target = artifacts.TARGETS[args.to]
+    suffixes = {"torch": (".pt", ".pth"), "onnx": (".onnx",)}[args.to]
+    if out.suffix not in suffixes:
+        raise UsageError(f"-o {args.output}: --to {args.to} writes a {' or '.join(suffixes)} file")
+    if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UsageError(f"-o {args.output}: cannot write there (no writable directory {out.parent})")
+    if out == model:
+        raise UsageError(f"-o {args.output} is MODEL itself")
+    custom = [user_path(p) for p in args.custom_objects]
+    for path in custom:
+        if not path.is_file():
+            raise UsageError(f"--custom-objects {path}: no such file")
+    oracle_name, description = model_format(model)
+    artifacts.refuse_same_framework(oracle_name, target, model)
+    if custom and oracle_name in ARTIFACTS:
+        raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out")
+    pool = check.open_pool()
+    try:
+        lstms, skipped, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **DRAWN)
+        if not lstms:
+            raise UsageError(f"{model}: nothing to convert: no LSTM found"
+                             + (" (" + "; ".join(f"{n}: {w}" for n, w in skipped) + ")" if skipped else ""))
+        converted = artifacts.convert_lstms(lstms, target)
+        written = artifacts.write_artifact(converted, target, out, pool)
+    finally:
+        pool.close()
+    what = "a PyTorch state_dict" if args.to == "torch" else "an ONNX model (opset 14)"
+    print(f"lstm-ref convert: wrote {out} ({what}) from {model.name} ({description})")
+    for name, where in written:
+        print(f"  {name} -> {where}")
+    for name, why in skipped:
+        print(f"  skipped {name}: {why}")
+    print(f"check it: lstm-ref check {args.output} --source {args.model}")
+    return EXIT_PASS
