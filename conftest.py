@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from lstm_ref.harness.oracles.client import OraclePool, OracleUnavailable
+from lstm_ref.harness.oracles.client import OracleUnavailable
+from lstm_ref.harness.oracles.pool import OraclePool
 
 # A test that uses one of these fixtures talks to a framework: it is marked
 # ``live`` automatically, so that ``pytest -m "not live"`` runs everything

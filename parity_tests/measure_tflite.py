@@ -37,9 +37,9 @@ import numpy as np
 
 from lstm_ref import from_config
 from lstm_ref.case import Case, build_weights
-from lstm_ref.harness.oracles.client import OraclePool
-from lstm_ref.harness.tflite import MODES, error_growth, markdown_table, plot_growth, sweep_rows
-from lstm_ref.harness.tflite.target import convert_cases
+from lstm_ref.harness.oracles.pool import OraclePool
+from lstm_ref.harness.tflite import MODES
+from lstm_ref.harness.tflite.target import convert_cases, error_growth, markdown_table, plot_growth, sweep_rows
 
 KINDS = ("keras.layers.LSTM", "tf_keras.layers.LSTM")
 BUCKETS = ((0, 1), (1, 5), (5, 10), (10, 20), (20, 40))

@@ -32,9 +32,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 
 from lstm_ref.harness.compare import own_rounding, teacher_of, ulps_apart
-from lstm_ref.harness.oracles.client import OraclePool
-from lstm_ref.harness.records import RECORDS
-from lstm_ref.harness.tolerances import tolerance_for
+from lstm_ref.harness.oracles.pool import OraclePool
+from lstm_ref.harness.records import RECORDS, tolerance_of
 from lstm_ref.trace import Trace
 
 from . import pytest_helpers as ph
@@ -101,7 +100,7 @@ def measure(n, kinds=None):
                 if dtype == np.float64:
                     return
                 exact = case.run(ref, oracle=True)
-                record(key, "rounding", rounding_k(trace, exact, desired, tolerance_for(dtype, kind)), case.config,
+                record(key, "rounding", rounding_k(trace, exact, desired, tolerance_of(kind, dtype)), case.config,
                        case.x, case)
                 teacher = dtype == np.float16 and teacher_of(ref, case, desired)
                 if teacher:

@@ -15,7 +15,7 @@ import pytest
 import lstm_ref
 from lstm_ref.case import Case
 from lstm_ref.harness.compare import assert_run_parity
-from lstm_ref.harness.tolerances import tolerance_for
+from lstm_ref.harness.records import tolerance_of
 
 CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
 TFA = "tfa.rnn.LayerNormLSTMCell"
@@ -83,7 +83,7 @@ def test_contrib_port_norm_is_tf_layer_norm(oracle_for, dtype):
     big = np.abs(0.5 * gamma.astype(np.float64) / np.sqrt(eps))
     assert (np.abs(out["port"][4] - beta.astype(np.float64)) <= 2 * np.spacing(big.astype(dtype))).all()
     rows = slice(0, 2) if dtype == "float16" else slice(0, 4)  # float16: tiny rows lose all digits
-    tol = tolerance_for(dtype, CONTRIB)
+    tol = tolerance_of(CONTRIB, dtype)
     np.testing.assert_allclose(out["port"][rows], want[rows], atol=tol.atol, rtol=tol.rtol)
 
 

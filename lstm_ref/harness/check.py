@@ -29,7 +29,7 @@ from ..errors import InputError, LstmRefError
 from ..platform import chosen
 from ..trace import Trace
 from .compare import compare, own_rounding_of, run_and_compare
-from .oracles.client import OraclePool
+from .oracles.pool import OraclePool
 
 
 @dataclass

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tolerances import WIDE_SOFTMAX_NAMES, Tolerance, float16_activation_ulps, tolerance_for
+from .records import tolerance_of
+from .tolerances import WIDE_SOFTMAX_NAMES, Tolerance, float16_activation_ulps
 
 
 @dataclass
@@ -214,7 +215,7 @@ def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str 
     ``one_step`` bound, its per-step fields are judged against it too.
     """
     dtype = np.dtype(dtype)
-    tol = tolerance or tolerance_for(dtype, kind)
+    tol = tolerance or tolerance_of(kind, dtype)
     result = Comparison(dtype=dtype.name, tolerance=tol)
     missing = sorted(set(trace.fields) - set(desired))
     if missing:
@@ -287,7 +288,7 @@ def run_and_compare(case, desired: dict, ref=None):
     if ref.policy.compute != np.float64:
         exact = case.run(ref, oracle=True)
         own = own_rounding_of(trace, exact)
-    tol = tolerance_for(ref.policy.compute, ref.kind)
+    tol = tolerance_of(ref.kind, ref.policy.compute)
     note = tol.one_step and one_step_exemption(ref, case, desired)
     if tol.one_step and not note:
         one_step = case.run(ref, teacher=teacher_of(ref, case, desired))

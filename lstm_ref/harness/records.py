@@ -19,8 +19,8 @@ from ..reference import load_families
 from ..variants import always, never
 from . import error_inputs, sweep
 from .oracles.client import ORACLES, OracleSpec
-from .tflite import TARGET as TFLITE
-from .tolerances import OneStepBound, Tolerance
+from .tflite.spec import TARGET as TFLITE
+from .tolerances import OneStepBound, Tolerance, tolerance_for
 
 
 def _strategy(name, *args):
@@ -56,6 +56,10 @@ class KindRecord:
     float64_twin: Callable = always
     # Deployment targets the kind can be converted to (tflite.TFLiteTarget: its modes, its oracle).
     targets: tuple = ()
+
+    def tolerance(self, dtype) -> Tolerance:
+        """The table's entry for compute ``dtype``, with this kind's overrides."""
+        return tolerance_for(dtype, self.tolerances)
 
 
 RECORDS = (
@@ -180,6 +184,13 @@ def record_of(kind: str) -> KindRecord:
         return BY_KIND[kind]
     except (KeyError, TypeError):
         raise KeyError(f"no record for kind {kind!r}; records exist for {sorted(BY_KIND)}") from None
+
+
+def tolerance_of(kind, dtype) -> Tolerance:
+    """The tolerance a case of ``kind`` in compute ``dtype`` is judged by
+    (the table's entry; the kind's record's overrides where it has one)."""
+    record = BY_KIND.get(kind)
+    return record.tolerance(dtype) if record else tolerance_for(dtype)
 
 
 def unrecorded_kinds() -> list:

@@ -21,7 +21,8 @@ from . import cross_framework, tflite_report
 from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
 from .oracles import provenance
-from .oracles.client import OracleError, OraclePool
+from .oracles.client import OracleError
+from .oracles.pool import OraclePool
 from .records import RECORDS, record_of
 
 REPORTS = Path("reports")

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from .compare import run_and_compare
-from .oracles.client import OraclePool
+from .oracles.pool import OraclePool
 from .records import RECORDS, throughput_example
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...platform import profile_of_provenance
 from ..compare import run_and_compare, ulps_apart
-from ..oracles.client import OraclePool
+from ..oracles.pool import OraclePool
 from . import load_all_cases, store
 
 

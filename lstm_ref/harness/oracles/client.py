@@ -12,7 +12,7 @@ import selectors
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import protocol
@@ -227,32 +227,3 @@ class Oracle:
                 except OSError:
                     pass
         self.proc = None
-
-
-class OraclePool:
-    """Lazily started workers, one per oracle name.  ``env`` is added to
-    every worker's environment (``{"TF_ENABLE_ONEDNN_OPTS": "0"}``: TF on
-    this machine with oneDNN off, another platform profile)."""
-
-    def __init__(self, timeout: float = 300.0, env: dict = None):
-        self.timeout = timeout
-        self.env = dict(env or {})
-        self._workers = {}
-
-    def get(self, name: str) -> Oracle:
-        if name not in self._workers:
-            spec = ORACLES[name]
-            if self.env:
-                spec = replace(spec, env={**spec.env, **self.env})
-            self._workers[name] = Oracle(spec, timeout=self.timeout)
-        return self._workers[name]
-
-    def for_kind(self, kind: str) -> Oracle:
-        from ..records import record_of  # records name their oracle
-
-        return self.get(record_of(kind).oracle.name)
-
-    def close(self):
-        for worker in self._workers.values():
-            worker.close()
-        self._workers.clear()

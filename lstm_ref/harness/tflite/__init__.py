@@ -2,10 +2,11 @@
 ``TFLiteConverter`` (``converter.py`` runs ``convert_one.py`` in a
 subprocess) in five modes (``modes.py``), run by LiteRT (the ``litert``
 oracle, ``.venv-litert``) and compared with the reference step by step
-(``target.py``).  Importing this package loads NumPy only."""
+(``target.py``: ``tflite_rows``, ``sweep_rows``, ...).  Importing this
+package loads NumPy only, and not the pipeline: the kind records name
+``TARGET`` (``spec.py``)."""
 
 from .modes import MODES, Mode, mode_of
-from .target import TARGET, TFLiteRow, error_growth, markdown_table, plot_growth, sweep_rows, tflite_rows
+from .spec import TARGET
 
-__all__ = ["MODES", "Mode", "mode_of", "TARGET", "TFLiteRow", "error_growth", "markdown_table", "plot_growth",
-           "sweep_rows", "tflite_rows"]
+__all__ = ["MODES", "Mode", "mode_of", "TARGET"]

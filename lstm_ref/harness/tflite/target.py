@@ -43,12 +43,13 @@ import numpy as np
 
 from ...trace import Trace
 from ..compare import compare, per_step_max_abs
-from ..oracles.client import ORACLES, OracleError, OracleSpec
+from ..oracles.client import OracleError
+from ..oracles.pool import OraclePool
 from ..tolerances import TFLITE_TOLERANCES, Tolerance
 from . import converter
 from .modes import MODES, Mode, conversion_order, mode_of
+from .spec import LEGACY, TARGET
 
-LEGACY = {"keras.layers.LSTM": False, "tf_keras.layers.LSTM": True}  # kind -> TF_USE_LEGACY_KERAS
 REPRESENTATIVE_SAMPLES = 16
 
 # What the converter does instead of converting, by lowering and mode (TF
@@ -65,23 +66,6 @@ KNOWN_REFUSALS = {
     ("fused", "int16x8"): ("unsupported", "unsupported: Quantization to 16x8-bit not yet supported for op: "
                                           "'UNIDIRECTIONAL_SEQUENCE_LSTM'."),
 }
-
-
-@dataclass(frozen=True)
-class TFLiteTarget:
-    """A deployment target of a kind (``KindRecord.targets``)."""
-
-    name: str
-    label: str
-    modes: tuple  # modes.Mode, in conversion order
-    oracle: OracleSpec  # what runs the converted model
-    kinds: tuple  # the kinds it converts
-
-    def rows(self, case, modes=None, **kwargs):
-        return tflite_rows(case, modes, **kwargs)
-
-
-TARGET = TFLiteTarget("tflite", "TFLite (TFLiteConverter, run by LiteRT)", MODES, ORACLES["litert"], tuple(LEGACY))
 
 
 @dataclass
@@ -332,11 +316,9 @@ def sweep_rows(cases, modes=None, *, pool=None, workdir=None, timeout=180.0, con
                names=None) -> list:
     """Every case (Keras 3 and tf_keras mixed) in every mode: a list of
     :class:`TFLiteRow`, case-major, modes in the order given.  ``pool``: an
-    :class:`~lstm_ref.harness.oracles.client.OraclePool` (one is made and
+    :class:`~lstm_ref.harness.oracles.pool.OraclePool` (one is made and
     closed otherwise); ``conversions``: the output of :func:`convert_cases`,
     to reuse converted models."""
-    from ..oracles.client import OraclePool
-
     modes = [m.name if isinstance(m, Mode) else m for m in (modes or MODES)]
     conversions = conversions or convert_cases(cases, modes, workdir, timeout=timeout)
     own = pool is None
@@ -360,7 +342,7 @@ def tflite_rows(case, modes=None, **kwargs) -> list:
 
     For the report::
 
-        from lstm_ref.harness.tflite import tflite_rows
+        from lstm_ref.harness.tflite.target import tflite_rows
         for row in tflite_rows(case):          # converts, runs, compares
             row.mode, row.status, row.message, row.max_abs, row.leaves_float32_at, row.compared, row.lowering
 
