@@ -106,7 +106,7 @@ bench: $(STAMP)
 	$(PY) -m lstm_ref.harness.bench
 
 mutants: venvs
-	$(PY) -m parity_tests.mutants
+	$(PY) -m tools.mutants
 
 clean:
 	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx .venv-litert .venv-uv reports .pytest_cache .hypothesis

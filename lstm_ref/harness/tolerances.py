@@ -33,7 +33,7 @@ class Tolerance:
     one_step: OneStepBound = None  # float16: the ulp-level claim, where the dtype has one
 
 
-# Measured with `python -m parity_tests.measure_tolerances 300` (TF 2.21.0,
+# Measured with `python -m tools.measure_tolerances 300` (TF 2.21.0,
 # Keras 3.15.1, tf_keras 2.21, tfa 0.23 on TF 2.15.1, NumPy 2.4.6, AMD EPYC,
 # oneDNN on) over ~1,600 derandomized live draws of all five kinds (all
 # activations, masks, go_backwards, states, clips, saturating gates, up to
@@ -175,7 +175,7 @@ class TFLiteTolerance(Tolerance):
 # The TFLite target (lstm_ref/harness/tflite/): |reference - tflite| <= atol
 # + rtol |tflite| at every step, row and unit of h (and the final h and c
 # with return_state), keyed by conversion mode; tflite/modes.py states each
-# quantisation scheme.  Measured with `python -m parity_tests.measure_tflite
+# quantisation scheme.  Measured with `python -m tools.measure_tflite
 # 30` (TF 2.21.0, Keras 3.15.1, tf_keras 2.21.0, ai-edge-litert 2.3.0, AMD
 # EPYC): 60 seeded draws, 30 per Keras (Keras 3: WHILE loop; tf_keras: 22
 # fused UNIDIRECTIONAL_SEQUENCE_LSTM, 8 WHILE with return_state), units 1-32,
@@ -185,7 +185,7 @@ class TFLiteTolerance(Tolerance):
 # each entry is ~2.5 t, with atol = rtol as in TOLERANCES.  A quantised mode's
 # error is ~ scale / 2 per quantised op, fed back through h and c: it grows
 # over the first steps, then stays bounded (the forget gate damps old error;
-# parity_tests/measure_tflite.py --closing plots it per step).
+# tools/measure_tflite.py --closing plots it per step).
 TFLITE_TOLERANCES = {
     # t = 3.6e-7 (Keras 3, 16 units, T=40, step 23); fused 2.8e-7.  Step 0
     # is already 3.1e-7: TFLite's float kernels (XNNPACK takes the WHILE

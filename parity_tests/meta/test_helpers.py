@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lstm_ref.case import MASK_PATTERNS, make_mask, per_gate
-from parity_tests import mutants
+from tools import mutants
 
 
 @pytest.mark.parametrize("name, tests, edits", mutants.MUTANTS, ids=[m[0] for m in mutants.MUTANTS])

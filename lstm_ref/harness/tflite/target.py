@@ -53,7 +53,7 @@ from .spec import LEGACY, TARGET
 REPRESENTATIVE_SAMPLES = 16
 
 # What the converter does instead of converting, by lowering and mode (TF
-# 2.21, measured by parity_tests/measure_tflite.py; the tests assert these
+# 2.21, measured by tools/measure_tflite.py; the tests assert these
 # rows exactly, so that a fix upstream is noticed).  A WHILE-loop LSTM
 # (Keras 3; tf_keras with return_state) crashes TF's calibrator: SIGSEGV in
 # ``Calibrator.FeedTensor`` (tensorflow/lite/python/optimize/calibrator.py,
@@ -304,7 +304,7 @@ def evaluate(case, mode, conversion, keras_outs, worker, *, case_name="", reset=
     if unmeasured:
         row.tolerance = None
         row.message = (f"no measured tolerance for {mode} (it never converted when measured): measure it with "
-                       f"parity_tests/measure_tflite.py; max |d| = {stats.max_abs:.3g}")
+                       f"tools/measure_tflite.py; max |d| = {stats.max_abs:.3g}")
     elif not passed:
         step, r, u = stats.first_fail or stats.worst
         row.message = (f"over the {mode} tolerance ({_describe_tol(mode_tol, scales[0])}): first at step {step}, "

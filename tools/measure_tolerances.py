@@ -1,7 +1,7 @@
 """Measure the errors that justify ``lstm_ref/harness/tolerances.py`` and the records' overrides.
 
-    python -m parity_tests.measure_tolerances [N] [KIND or record id ...]
-    python -m parity_tests.measure_tolerances --wide [N] [KIND or record id ...]
+    python -m tools.measure_tolerances [N] [KIND or record id ...]
+    python -m tools.measure_tolerances --wide [N] [KIND or record id ...]
 
 Draws N derandomized examples per kind from the live-test strategies and
 runs the reference (in the case dtype and in oracle mode) and the oracle.
@@ -35,8 +35,7 @@ from lstm_ref.harness.compare import own_rounding, teacher_of, ulps_apart
 from lstm_ref.harness.oracles.pool import OraclePool
 from lstm_ref.harness.records import RECORDS, tolerance_of
 from lstm_ref.trace import Trace
-
-from . import pytest_helpers as ph
+from parity_tests import pytest_helpers as ph
 
 
 def _pairs(trace, desired):
@@ -165,8 +164,14 @@ def measure_wide(n, kinds=None):
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     wide = sys.argv[1:2] == ["--wide"]
     args = sys.argv[2:] if wide else sys.argv[1:]
+    if args and not args[0].isdigit():
+        print(f"measure_tolerances: N must be a whole number, got {args[0]!r} (see --help)", file=sys.stderr)
+        sys.exit(2)
     n = int(args[0]) if args else (30 if wide else 300)
     for (kind, dtype), s in sorted((measure_wide if wide else measure)(n, args[1:] or None).items()):
         print(f"{kind:40s} {dtype:13s} n={s['n']:4d}  plain t {s['plain']:.3e}  rounding k {s['rounding']:.3g}"

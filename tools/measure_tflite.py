@@ -1,7 +1,7 @@
 """Measure the errors that justify ``TFLITE_TOLERANCES`` (lstm_ref/harness/tolerances.py),
 and draw the per-step error growth of the closing scenarios.
 
-    python -m parity_tests.measure_tflite [N] [--closing OUT_DIR]
+    python -m tools.measure_tflite [N] [--closing OUT_DIR]
 
 Sweep: N seeded draws per lowering (Keras 3's WHILE loop, tf_keras' fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM``; a few tf_keras draws with
