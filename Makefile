@@ -2,19 +2,19 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-TFA_VENV := .venv-tfa
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TFA_STAMP := $(TFA_VENV)/.installed
-TORCH_STAMP := .venv-torch/.installed
-ONNX_STAMP := .venv-onnx/.installed
-LITERT_STAMP := .venv-litert/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: test lint report fixtures fixtures-check record-platform bench mutants venvs clean
 
-venvs: $(STAMP) $(TFA_STAMP) $(TORCH_STAMP) $(ONNX_STAMP) $(LITERT_STAMP)
+# One venv per `oracle-<name>` extra of pyproject.toml: .venv-<name>, where
+# ORACLES (lstm_ref/harness/oracles/client.py) runs that oracle's worker
+# (parity_tests/meta/test_records.py keeps the two in step).
+ORACLE_VENVS := $(shell $(PYTHON) -c "import tomllib; print(' '.join('.venv-' + k[7:] for k in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies'] if k.startswith('oracle-')))")
+
+venvs: $(STAMP) $(ORACLE_VENVS:%=%/.installed)
 
 # uv installs wheels several times faster than pip (measured here: the TF
 # venv in 21 s instead of about 100 s).  It reads no pip.conf, so it gets
@@ -38,33 +38,22 @@ $(STAMP): pyproject.toml | $(UV)
 	$(UV_INSTALL) $(VENV)/bin/python -e '.[oracle,test,report]'
 	touch $@
 
-# TF 2.15 + tensorflow-addons cannot share a venv with TF 2.21 / Keras 3.
-# Only the extra's packages: the tfa worker imports lstm_ref from the work
-# tree (the client sets PYTHONPATH), and no second editable build races the
-# first one for the egg-info when both venvs are built at once.
-# The same for the torch and onnxruntime oracles: each venv gets its extra.
+# Each oracle's extra alone in its venv: the workers import lstm_ref from the
+# work tree (the client sets PYTHONPATH), and no second editable build races
+# the first one for the egg-info when venvs are built at once.  TF 2.15 +
+# tensorflow-addons cannot share a venv with TF 2.21 / Keras 3; LiteRT runs
+# the .tflite files TF's converter writes in .venv (lstm_ref/harness/tflite/).
 extra = $(shell $(PYTHON) -c "import tomllib; print(' '.join(repr(r) for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)']))")
 
-$(TFA_STAMP): pyproject.toml | $(UV)
-	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(TFA_VENV)
-	$(UV_INSTALL) $(TFA_VENV)/bin/python $(call extra,oracle-tfa)
+.venv-%/.installed: pyproject.toml | $(UV)
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) .venv-$*
+	$(UV_INSTALL) .venv-$*/bin/python $(call extra,oracle-$*)
 	touch $@
 
-$(TORCH_STAMP): pyproject.toml
+# torch with pip: its CPU build is a local file that pip's configuration points at.
+.venv-torch/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-torch
 	.venv-torch/bin/pip install -q --disable-pip-version-check $(call extra,oracle-torch)
-	touch $@
-
-$(ONNX_STAMP): pyproject.toml | $(UV)
-	$(UV) venv -q --seed --allow-existing --python $(PYTHON) .venv-onnx
-	$(UV_INSTALL) .venv-onnx/bin/python $(call extra,oracle-onnx)
-	touch $@
-
-# The TFLite target's interpreter: ai-edge-litert (LiteRT) runs the .tflite
-# files that TF's converter writes in .venv (lstm_ref/harness/tflite/).
-$(LITERT_STAMP): pyproject.toml | $(UV)
-	$(UV) venv -q --seed --allow-existing --python $(PYTHON) .venv-litert
-	$(UV_INSTALL) .venv-litert/bin/python $(call extra,oracle-litert)
 	touch $@
 
 # Two processes (the machine's two cores; measured: three are slower); the
@@ -109,4 +98,4 @@ mutants: venvs
 	$(PY) -m tools.mutants
 
 clean:
-	rm -rf $(VENV) $(TFA_VENV) .venv-torch .venv-onnx .venv-litert .venv-uv reports .pytest_cache .hypothesis
+	rm -rf $(VENV) $(ORACLE_VENVS) .venv-uv reports .pytest_cache .hypothesis

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lstm_ref.harness.oracles.client import ORACLES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 K, T1, LN, ACT, RUN, REF, K2 = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
@@ -544,9 +546,10 @@ def tests_of(record_id):
 def run_suite(dest: Path, record_id, timeout):
     env = {**os.environ, "PYTHONPATH": str(dest), "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
            "HYPOTHESIS_PROFILE": "ci"}
-    for name, venv in (("TFA", ".venv-tfa"), ("TORCH", ".venv-torch"), ("ONNXRUNTIME", ".venv-onnx")):
+    for spec in ORACLES.values():  # every oracle with a venv of its own
         # the scratch copy has no venvs: the oracles' interpreters stay the repository's
-        env.setdefault(f"LSTM_PARITY_{name}_PYTHON", str(ROOT / venv / "bin" / "python"))
+        if spec.python != "sys.executable":
+            env.setdefault(f"LSTM_PARITY_{spec.name.upper()}_PYTHON", str(ROOT / spec.python))
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:randomly", "-p", "no:cacheprovider",
            "parity_tests/test_golden.py", *tests_of(record_id)]
     try:

@@ -38,11 +38,12 @@ from ..case import Case
 from ..errors import FixtureError
 from ..platform import PlatformError, detect, get, machine_of
 from .golden import store
+from .oracles.provenance import FRAMEWORKS
 
 RECORDINGS = store.FIXTURES / "platforms"
 MANIFEST = store.MANIFEST
 # The framework versions a recording must share with the goldens.
-VERSION_KEYS = ("tensorflow", "keras", "tf_keras", "tensorflow_addons", "torch", "onnxruntime")
+VERSION_KEYS = tuple(FRAMEWORKS)
 
 
 def _sha256(path: Path) -> str:

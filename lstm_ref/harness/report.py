@@ -283,9 +283,7 @@ def _main_fields(row):
 
 def _versions(info):
     """The framework versions a worker's hello (or a golden's provenance) names."""
-    names = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf_keras", "torch": "torch",
-             "onnxruntime": "onnxruntime"}
-    return ", ".join(f"{label} {info[key]}" for key, label in names.items() if key in info) or "?"
+    return ", ".join(f"{label} {info[key]}" for key, label in provenance.FRAMEWORKS.items() if key in info) or "?"
 
 
 def _kind_summary(rows):

@@ -196,3 +196,17 @@ def build_weights_for(ref):
     from lstm_ref.case import build_weights
 
     return build_weights(ref, np.random.default_rng(0), 3)
+
+
+def test_every_oracle_venv_is_an_extra_the_makefile_builds():
+    """ORACLES runs each framework of its own in .venv-<name>, which `make
+    venvs` builds from pyproject.toml's `oracle-<name>` extra: one list."""
+    import tomllib
+
+    from lstm_ref.harness.oracles.client import ORACLES
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    built = {f".venv-{name[len('oracle-'):]}/bin/python" for name in extras if name.startswith("oracle-")}
+    own = {spec.python for spec in ORACLES.values() if spec.python != "sys.executable"}
+    assert own == built

@@ -6,6 +6,11 @@ import sys
 
 import numpy as np
 
+# The framework versions a worker's hello reports, and what a reader calls
+# each (the report's labels; a recording must match the goldens on these).
+FRAMEWORKS = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf_keras", "tensorflow_addons": "tfa",
+              "torch": "torch", "onnxruntime": "onnxruntime", "ai_edge_litert": "LiteRT"}
+
 
 def cpu_model() -> str:
     try:
