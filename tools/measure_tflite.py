@@ -99,15 +99,20 @@ def _convert_both(cases, workdir):
     return out
 
 
-def measure(n, workdir):
-    cases = sweep_cases(n)
-    started = time.monotonic()
+def _rows(cases, workdir):
+    """Every case in every mode, both lowerings converted at once."""
     conversions = _convert_both(cases, workdir)
     pool = OraclePool()
     try:
-        rows = sweep_rows(cases, pool=pool, conversions=conversions)
+        return sweep_rows(cases, pool=pool, conversions=conversions)
     finally:
         pool.close()
+
+
+def measure(n, workdir):
+    cases = sweep_cases(n)
+    started = time.monotonic()
+    rows = _rows(cases, workdir)
     print(f"{len(cases)} draws, {len(rows)} rows in {time.monotonic() - started:.0f}s")
     by = defaultdict(list)
     lowering_of = {}  # a case's lowering, from any mode that converted (a crashed row has none)
@@ -171,12 +176,7 @@ def closing(out_dir, workdir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = closing_cases()
-    conversions = _convert_both(cases, workdir)
-    pool = OraclePool()
-    try:
-        rows = sweep_rows(cases, pool=pool, conversions=conversions)
-    finally:
-        pool.close()
+    rows = _rows(cases, workdir)
     md = ["# TFLite per-mode error (TF 2.21, Keras 3.15, tf_keras 2.21, ai-edge-litert 2.3.0)", ""]
     for case in cases:
         mine = [r for r in rows if r.case == case.name]
