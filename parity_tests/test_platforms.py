@@ -239,3 +239,13 @@ def test_the_report_names_the_profile(tmp_path):
     assert "bitwise (on x86-eigen)" in text  # the goldens' float16 rows name the profile they were proved on
     assert json.loads((tmp_path / "parity.json").read_text())["environment"]["platform_profile"]["name"] == str(
         platform.detect())
+
+
+def test_replay_without_goldens_says_where_they_are(tmp_path):
+    """An installed copy has no goldens to check a recording's versions against."""
+    env = {**os.environ, "LSTM_PARITY_FIXTURES": str(tmp_path / "none")}
+    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "replay", str(FOLDERS["avx512fp16-xeon"])],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "run it from a clone of lstm-parity, or set LSTM_PARITY_FIXTURES" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -4,7 +4,8 @@
 import json
 import sys
 
-from ._common import EPILOG, EXIT_FAIL, EXIT_PASS, json_target, user_path
+from ...errors import FixtureError
+from ._common import EPILOG, EXIT_FAIL, EXIT_PASS, UsageError, json_target, user_path
 
 NAME = "replay"
 
@@ -25,7 +26,14 @@ def run(args):
 
     path = json_target(args)
     recording = platforms.load(user_path(args.recording))
-    platforms.check_versions(recording, platforms.golden_versions())
+    try:
+        expected = platforms.golden_versions()
+    except FixtureError:
+        raise UsageError(
+            "replay checks the recording's framework versions against the goldens', and there are none at "
+            f"{platforms.store.FIXTURES}: run it from a clone of lstm-parity, or set LSTM_PARITY_FIXTURES to a "
+            "clone's fixtures/") from None
+    platforms.check_versions(recording, expected)
     rows = replay(recording, progress=lambda done, total, name: None)
     failed = [r for r in rows if not r["passed"]]
     for row in failed:
