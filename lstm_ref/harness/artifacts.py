@@ -317,14 +317,7 @@ def _weight_diffs(converted, artifact):
 def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0):
     """Source LSTM k against artifact LSTM k (a PyTorch LSTM of L layers
     against L ONNX nodes): ``(results, skipped)``; see the module docstring."""
-    kind = artifact_lstms[0].kind if artifact_lstms else None
-    units = [u for lstm in source_lstms for u in (split_layers(lstm) if kind == ONNX else [lstm])]
-    if len(units) != len(artifact_lstms):
-        raise InputError(
-            f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
-            f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
-            f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "
-            "they cannot be matched in order")
+    units = _paired_units(source_path, source_lstms, artifact_path, artifact_lstms)
     results, skipped = [], []
     previous = None  # the source's output of the layer before, when a PyTorch LSTM is split
     for k, (unit, art) in enumerate(zip(units, artifact_lstms)):
@@ -370,22 +363,43 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
                 "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how}}
         row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair,
                    weights_max_abs=diffs)
-        notes += list(conversion.notes)
-        if art.kind == ONNX:
-            fed = (["sequence_lens"] if art_case.mask is not None else []) + \
-                (["initial_h", "initial_c"] if art_case.initial_state else [])
-            fed = [f for f in fed if f not in art.optional]
-            if fed:
-                notes.append(f"{', '.join(fed)} fed to the node (the model leaves {'it' if len(fed) == 1 else 'them'} "
-                             "empty)")
-        row.notes = "; ".join(notes)
-        if row.status == "fail":
-            worst = max(diffs, key=diffs.get) if diffs else None
-            row.reason = ("the artifact differs from its source" + (
-                f"; its weights differ from the converted source's (worst {worst}: {diffs[worst]:.3g})"
-                if worst and diffs[worst] > 0 else "; the weights agree, the computation does not"))
-        results.append(row)
+        results.append(_explain_pair(row, notes + list(conversion.notes), art, art_case, diffs))
     return results, skipped
+
+
+def _paired_units(source_path, source_lstms, artifact_path, artifact_lstms):
+    """The source's LSTMs in the artifact's order (a PyTorch LSTM of L layers
+    split into L units against L ONNX nodes); a count that differs is an
+    input error naming both sides."""
+    kind = artifact_lstms[0].kind if artifact_lstms else None
+    units = [u for lstm in source_lstms for u in (split_layers(lstm) if kind == ONNX else [lstm])]
+    if len(units) != len(artifact_lstms):
+        raise InputError(
+            f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
+            f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
+            f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "
+            "they cannot be matched in order")
+    return units
+
+
+def _explain_pair(row, notes, art, art_case, diffs):
+    """A pair's row with its notes (what was fed to an ONNX node that the
+    model leaves empty) and, on a failure, whether the weights or the
+    computation differ."""
+    if art.kind == ONNX:
+        fed = (["sequence_lens"] if art_case.mask is not None else []) + \
+            (["initial_h", "initial_c"] if art_case.initial_state else [])
+        fed = [f for f in fed if f not in art.optional]
+        if fed:
+            notes.append(f"{', '.join(fed)} fed to the node (the model leaves {'it' if len(fed) == 1 else 'them'} "
+                         "empty)")
+    row.notes = "; ".join(notes)
+    if row.status == "fail":
+        worst = max(diffs, key=diffs.get) if diffs else None
+        row.reason = ("the artifact differs from its source" + (
+            f"; its weights differ from the converted source's (worst {worst}: {diffs[worst]:.3g})"
+            if worst and diffs[worst] > 0 else "; the weights agree, the computation does not"))
+    return row
 
 
 def _mismatch(name, art, notes, diffs):

@@ -329,15 +329,10 @@ def _label(kind):
 
 def print_results(model, description, results, skipped):
     """The table, fitted to the terminal (narrow ones lose the optional
-    columns), then one summary line."""
+    columns), the tolerances and profile it was judged by, the failures'
+    worst values, then one summary line."""
     failed = [r for r in results if r.status != "pass"]
-    worst = max((r.ratio for r in results if r.ratio is not None), default=0.0)
-    summary = (f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
-               f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)")
-    if failed:
-        summary += "; over tolerance: " + ", ".join(r.layer for r in failed)
-    if skipped:
-        summary += f"; {len(skipped)} skipped"
+    summary = _summary(results, failed, skipped)
     try:
         from rich.console import Console
         from rich.table import Table
@@ -349,7 +344,32 @@ def print_results(model, description, results, skipped):
         print(summary)
         return
     console = Console(highlight=False)
-    wide = console.width >= 150
+    columns = _columns(results, console.width)
+    table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
+    for name, _ in columns:
+        table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
+                         overflow="fold")
+    for r in results:
+        table.add_row(*(get(r) for _, get in columns))
+    console.print(table)
+    _print_footer(console, results, failed, skipped)
+    console.print(("[red]" if failed else "[green]") + summary)
+
+
+def _summary(results, failed, skipped):
+    worst = max((r.ratio for r in results if r.ratio is not None), default=0.0)
+    summary = (f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
+               f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)")
+    if failed:
+        summary += "; over tolerance: " + ", ".join(r.layer for r in failed)
+    if skipped:
+        summary += f"; {len(skipped)} skipped"
+    return summary
+
+
+def _columns(results, width):
+    """(name, getter) per column; under 150 characters only what decides
+    (where, how far, the verdict), and "worst at" from 100."""
     columns = [("layer", lambda r: r.layer), ("kind", lambda r: _label(r.kind)), ("dtype", lambda r: r.dtype),
                ("x", lambda r: r.shape), ("h max |d|", lambda r: _fmt(r.h_max_abs)),
                ("c max |d|", lambda r: _fmt(r.c_max_abs)), ("worst at", lambda r: _where(r.worst)),
@@ -359,16 +379,13 @@ def print_results(model, description, results, skipped):
     if any(r.weights_max_abs for r in results):  # --source: the converted source's weights against the artifact's
         columns.insert(-2, ("weights |d|", lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0))
                             if r.weights_max_abs is not None else ""))
-    if not wide:  # keep what decides: where, how far, verdict
+    if width < 150:
         columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio",
-                                                   "verdict") or (c[0] == "worst at" and console.width >= 100)]
-    table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
-    for name, _ in columns:
-        table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
-                         overflow="fold")
-    for r in results:
-        table.add_row(*(get(r) for _, get in columns))
-    console.print(table)
+                                                   "verdict") or (c[0] == "worst at" and width >= 100)]
+    return columns
+
+
+def _print_footer(console, results, failed, skipped):
     tolerances = sorted({(r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
                          for r in results if r.tolerance})
     for dtype, atol, rtol, rounding in tolerances:
@@ -382,11 +399,9 @@ def print_results(model, description, results, skipped):
         if not r.worst:
             console.print(f"[red]{r.layer}[/]: {r.reason}")
             continue
-        where = _where(r.worst)
         names = ("source", "artifact") if r.pair else ("ref", "tf")
-        console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {where}: "
+        console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {_where(r.worst)}: "
                       f"{names[0]}={r.worst.get('ref')!r} {names[1]}={r.worst.get('tf')!r}")
     for name, why in skipped:
         console.print(f"skipped {name}: {why}")
-    console.print(("[red]" if failed else "[green]") + summary)
 
