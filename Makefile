@@ -14,6 +14,8 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # (parity_tests/meta/test_records.py keeps the two in step).
 ORACLE_VENVS := $(shell $(PYTHON) -c "import tomllib; print(' '.join('.venv-' + k[7:] for k in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies'] if k.startswith('oracle-')))")
 
+$(if $(ORACLE_VENVS),,$(error no oracle venvs read from pyproject.toml: $(PYTHON) must be Python 3.11+ (tomllib)))
+
 venvs: $(STAMP) $(ORACLE_VENVS:%=%/.installed)
 
 # uv installs wheels several times faster than pip (measured here: the TF

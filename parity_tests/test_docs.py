@@ -13,7 +13,6 @@
 import doctest
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,6 +75,7 @@ def _make_targets():
 
 
 def _extras():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
 
 

@@ -141,6 +141,9 @@ def tolerance_for(dtype, overrides=None) -> Tolerance:
     """The table's entry for ``dtype``, joined by taking the max with a
     kind's ``overrides`` (its record's ``tolerances``; passed down, so that
     this table never looks a record up)."""
+    if isinstance(overrides, str):
+        raise TypeError(f"tolerance_for(dtype, overrides) takes a record's overrides, not the kind {overrides!r}: "
+                        "use lstm_ref.harness.records.tolerance_of(kind, dtype)")
     name = np.dtype(dtype).name
     try:
         base = TOLERANCES[name]

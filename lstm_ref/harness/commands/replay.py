@@ -28,11 +28,13 @@ def run(args):
     recording = platforms.load(user_path(args.recording))
     try:
         expected = platforms.golden_versions()
-    except FixtureError:
+    except FixtureError as exc:
+        if (platforms.store.FIXTURES / platforms.store.MANIFEST).exists():
+            raise  # a damaged golden: its own message names it
         raise UsageError(
             "replay checks the recording's framework versions against the goldens', and there are none at "
             f"{platforms.store.FIXTURES}: run it from a clone of lstm-parity, or set LSTM_PARITY_FIXTURES to a "
-            "clone's fixtures/") from None
+            f"clone's fixtures/ ({exc})") from None
     platforms.check_versions(recording, expected)
     rows = replay(recording, progress=lambda done, total, name: None)
     failed = [r for r in rows if not r["passed"]]

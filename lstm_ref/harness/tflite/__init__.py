@@ -10,3 +10,14 @@ from .modes import MODES, Mode, mode_of
 from .spec import TARGET
 
 __all__ = ["MODES", "Mode", "mode_of", "TARGET"]
+
+_PIPELINE = ("TFLiteRow", "error_growth", "markdown_table", "plot_growth", "sweep_rows", "tflite_rows")
+
+
+def __getattr__(name):
+    """The pipeline's names (``target.py``), loaded on first use, as this package exported them before."""
+    if name in _PIPELINE:
+        from . import target
+
+        return getattr(target, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
