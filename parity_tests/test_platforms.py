@@ -231,6 +231,7 @@ def test_refused_cases_fail_the_replay(tmp_path):
 
 
 def test_the_report_names_the_profile(tmp_path):
+    pytest.importorskip("matplotlib", reason="the report's plots need the report extra")
     proc = subprocess.run([sys.executable, "-m", "lstm_ref", "report", "--no-live", "--no-progress",
                            "--out", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
