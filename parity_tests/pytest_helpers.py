@@ -1,5 +1,8 @@
 """Helpers shared by the parity tests (array-api-tests' ``ph`` in spirit)."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 
 from lstm_ref.harness.compare import assert_parity
@@ -34,3 +37,20 @@ def assert_oracle_mode_is_tf_float64(oracle, case, context=""):
     desired = oracle.run(float64_twin(case, ref))
     return assert_parity(trace, desired, np.float64, kind=case.kind,
                          context="oracle mode vs TF float64: " + (context or case.describe()))
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def modules_checking(record_id, tests=TESTS):
+    """The test modules that declare ``pytestmark = pytest.mark.kinds(...)``
+    with ``record_id`` among them (read from their source: nothing is
+    imported), as paths relative to the repository root."""
+    found = []
+    for path in sorted(tests.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "kinds"
+                    and record_id in [a.value for a in node.args if isinstance(a, ast.Constant)]):
+                found.append(str(path.relative_to(tests.parent)))
+                break
+    return found

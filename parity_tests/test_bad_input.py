@@ -1,5 +1,6 @@
 """Error inputs are data: every kind's record lists (bad call, expected
-exception, message pattern) rows (``lstm_ref/harness/error_inputs.py``), and
+exception, message pattern) rows (each kind's slice's ``ERROR_INPUTS``, built with
+``lstm_ref/harness/error_inputs.py``), and
 one parametrized test runs them all.
 
 Every malformed call must raise a ``ValueError`` subclass exported by

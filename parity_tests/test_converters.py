@@ -24,6 +24,9 @@ from lstm_ref.convert import ConversionError, convert
 from lstm_ref.harness.compare import assert_parity, assert_run_parity, own_rounding_of
 from lstm_ref.harness.records import RECORDS, record_of
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("torch", "onnx")
+
 KIND = {r.id: r.kind for r in RECORDS}
 TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx"]
 RIGHT = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)

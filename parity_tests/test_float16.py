@@ -22,6 +22,9 @@ from lstm_ref import activations, platform
 from lstm_ref.harness.compare import ulps_apart
 from lstm_ref.harness.tolerances import WIDE_SOFTMAX_NAMES, float16_activation_ulps
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("keras3", "tf_keras")
+
 ALL_FLOAT16 = np.arange(2**16, dtype=np.uint16).view(np.float16)
 FINITE = ALL_FLOAT16[np.isfinite(ALL_FLOAT16)]
 

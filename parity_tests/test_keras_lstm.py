@@ -9,6 +9,9 @@ from lstm_ref.case import Case
 from lstm_ref.harness.compare import assert_parity
 from lstm_ref.harness.tolerances import activation_tolerance
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("keras3")
+
 KIND = "keras.layers.LSTM"
 
 

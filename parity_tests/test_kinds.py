@@ -2,8 +2,8 @@
 every step, on the kind's own Hypothesis examples; and oracle mode against
 the framework run in float64.
 
-A kind's record (``lstm_ref/harness/records.py``) names its strategy and its
-oracle; nothing here names a kind.
+A kind's record (its slice in ``lstm_ref/harness/kinds/``) links its strategy
+and its oracle; nothing here names a kind.
 """
 
 import pytest

@@ -17,6 +17,9 @@ from lstm_ref.case import Case
 from lstm_ref.harness.compare import assert_run_parity
 from lstm_ref.harness.records import tolerance_of
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("contrib", "tfa")
+
 CONTRIB = "tf.contrib.rnn.LayerNormBasicLSTMCell"
 TFA = "tfa.rnn.LayerNormLSTMCell"
 

@@ -8,6 +8,9 @@ from lstm_ref.case import Case, build_weights
 from lstm_ref.harness.oracles.client import OracleInputError
 from lstm_ref.stacked import reverse_within
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("onnx")
+
 KIND = "onnx.LSTM"
 
 

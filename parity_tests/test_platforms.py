@@ -24,6 +24,9 @@ from lstm_ref.harness import platforms
 from lstm_ref.harness.golden import store
 from lstm_ref.harness.replay import replay, replay_activation, replay_case
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("keras3", "contrib")
+
 # Collected from the folders as they are; each recording is verified (its
 # checksums) when a test first opens it, so a damaged or half-written one
 # fails its own tests instead of the collection.

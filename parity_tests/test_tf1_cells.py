@@ -10,6 +10,9 @@ from lstm_ref.activations import TF_KERAS_NAMES
 from lstm_ref.harness.tolerances import activation_tolerance, tolerance_for
 from lstm_ref.tf1_cells import tf_keras_activation
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("tf1_basic", "tf1_lstmcell")
+
 BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
 FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
 

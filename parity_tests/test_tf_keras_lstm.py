@@ -11,6 +11,9 @@ from lstm_ref.case import Case, build_weights
 from lstm_ref.harness.compare import assert_run_parity
 from lstm_ref.harness.tolerances import activation_tolerance
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("tf_keras")
+
 KIND = "tf_keras.layers.LSTM"
 
 

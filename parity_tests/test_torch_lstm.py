@@ -6,6 +6,9 @@ import pytest
 from lstm_ref import from_config
 from lstm_ref.case import build_weights
 
+# The kinds this module checks: `make mutants` runs it against their mutants.
+pytestmark = pytest.mark.kinds("torch")
+
 KIND = "torch.nn.LSTM"
 CONFIGS = [
     {"input_size": 3, "hidden_size": 4},

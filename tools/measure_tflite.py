@@ -72,8 +72,8 @@ def sweep_cases(n, seed=0):
 
 
 def closing_cases():
-    from lstm_ref.harness.golden.keras_cases import keras_seed_the_mice_had
-    from lstm_ref.harness.golden.tf_keras_cases import tf_keras_seed_the_mice_had
+    from lstm_ref.harness.kinds.keras3 import keras_seed_the_mice_had
+    from lstm_ref.harness.kinds.tf_keras import tf_keras_seed_the_mice_had
 
     cases = [keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
              tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)")]

@@ -4,8 +4,8 @@ time, run the parity suite against each, and print the mutation score.
 Each mutant names the kind whose semantics it breaks (a record id) and is a
 list of exact (file, old, new) source edits, applied to a scratch copy of
 the repository; the suite runs there with ``pytest -x``: the goldens, that
-kind's record-driven live tests (``test_kinds.py``) and its own test modules
-(``KindRecord.tests``).  A mutant that survives means a test case is missing:
+kind's record-driven live tests (``test_kinds.py``) and the test modules
+that declare it (``pytestmark = pytest.mark.kinds(id)``).  A mutant that survives means a test case is missing:
 add the case.
 """
 
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from lstm_ref.harness.oracles.client import ORACLES
+from parity_tests.pytest_helpers import modules_checking
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -540,7 +541,7 @@ def tests_of(record_id):
     if record.float64_twin is not never:  # a framework with no float64 kernel has no oracle-mode test
         tests.append("test_oracle_mode_is_its_framework_in_float64")
     kinds = [f"parity_tests/test_kinds.py::{t}[{record.id}]" for t in tests]
-    return kinds + list(record.tests)
+    return kinds + modules_checking(record.id)
 
 
 def run_suite(dest: Path, record_id, timeout):

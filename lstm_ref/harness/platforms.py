@@ -235,12 +235,11 @@ def record(outdir, pool, progress=None) -> Recording:
 
 def _record_into(out: Path, pool, progress):
     from .. import activations
-    from .golden import load_all_cases
-    from .records import RECORDS
+    from .records import RECORDS, golden_cases
 
     info = _cpu_info(pool)
     cases = [(case.name, case) for record in RECORDS for case in record.sweep(0)]
-    cases += [(f"golden_{cid}", fn()) for cid, fn in sorted(load_all_cases().items())]
+    cases += [(f"golden_{cid}", fn()) for cid, fn in sorted(golden_cases().items())]
     bits = np.arange(2**16, dtype=np.uint16).view(np.float16)
     finite = bits[np.isfinite(bits)]
     tables = [(kind, name, width) for kind, names in (("keras.layers.LSTM", sorted(activations.KERAS3)),

@@ -21,8 +21,8 @@ from ..case import Case, build_weights
 def cases():
     """The seed scenario under both lowerings, and T=200 (8 features, 16 units)."""
     from ..reference import from_config
-    from .golden.keras_cases import keras_seed_the_mice_had
-    from .golden.tf_keras_cases import tf_keras_seed_the_mice_had
+    from .kinds.keras3 import keras_seed_the_mice_had
+    from .kinds.tf_keras import tf_keras_seed_the_mice_had
 
     out = [keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
            tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)")]

@@ -74,7 +74,7 @@ TOLERANCES = {
 }
 
 
-# Per-kind overrides live in each kind's record (``records.py``,
+# Per-kind overrides live in each kind's record (``kinds/<id>.py``,
 # ``KindRecord.tolerances``), each with its measurement; they are joined with
 # the dtype entry by taking the max (as JAX does).  Each is a measured
 # amplification of *TF's own* rounding, shown by oracle mode being as far

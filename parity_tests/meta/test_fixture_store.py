@@ -78,8 +78,8 @@ def test_encoding_is_deterministic(copy_dir):
 
 def test_every_registered_case_has_a_listed_golden_file():
     """A golden cannot drop out of the suite by leaving the manifest."""
-    from lstm_ref.harness.golden import load_all_cases
+    from lstm_ref.harness.records import golden_cases
 
     listed = set(store.case_ids())
     on_disk = {p.stem for p in store.FIXTURES.glob("*.npz")}
-    assert listed == set(load_all_cases()) == on_disk
+    assert listed == set(golden_cases()) == on_disk

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 import lstm_ref
 from lstm_ref.harness.error_inputs import valid_call
-from lstm_ref.harness.golden import load_all_cases, store
-from lstm_ref.harness.records import RECORDS, KindRecord, throughput_example, unrecorded_kinds
+from lstm_ref.harness.golden import store
+from lstm_ref.harness.records import RECORDS, KindRecord, golden_cases, throughput_example, unrecorded_kinds
 from lstm_ref.variants import Variant
+from parity_tests.pytest_helpers import modules_checking
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_RECORD = pytest.mark.parametrize("record", RECORDS, ids=[r.id for r in RECORDS])
@@ -50,8 +51,7 @@ def test_record_is_complete(record):
     assert record.label and record.label != record.kind
     assert all(isinstance(v, Variant) for v in record.variants)
     assert len({v.name for v in record.variants}) == len(record.variants)
-    for path in record.tests:
-        assert (ROOT / path).is_file(), path
+    assert modules_checking(record.id), f"no test module declares pytest.mark.kinds({record.id!r})"
     module = importlib.util.find_spec(record.oracle.module)
     assert module is not None, record.oracle.module
 
@@ -73,19 +73,18 @@ def test_error_inputs_cover_config_weights_and_inputs(record):
 
 @BY_RECORD
 def test_goldens_exist_and_are_listed(record):
-    cases = load_all_cases()
+    cases = golden_cases()
     listed = set(store.case_ids())
-    mine = [
-        cid for cid, fn in cases.items() if fn.__module__.endswith(f".{record.goldens}") and fn().kind == record.kind
-    ]
+    mine = [cid for cid, fn in cases.items() if fn().kind == record.kind]
     assert mine, f"{record.kind} has no golden case"
+    assert {cases[c].__module__ for c in mine} == {record.sweep.__module__}, "golden cases live in the kind's slice"
     assert set(mine) <= listed
 
 
 def test_golden_case_functions_reproduce_the_stored_inputs():
     """Each golden's inputs are what its case function builds, bitwise: the
     case code and the fixture cannot drift apart unnoticed."""
-    cases = load_all_cases()
+    cases = golden_cases()
     for cid in store.case_ids():
         built, stored = cases[cid](), store.load(cid).case
         assert built.kind == stored.kind and built.config == stored.config, cid

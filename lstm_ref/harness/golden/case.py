@@ -1,6 +1,8 @@
 """The golden-case registry: ``@golden(id)`` functions returning a
 :class:`~lstm_ref.case.Case`."""
 
+import numpy as np
+
 from ...case import Case, one_hot_the_mice_had, per_gate  # noqa: F401  (what case modules build with)
 
 CASES: dict = {}
@@ -32,8 +34,6 @@ def wide_float16_case(kind, config, seed, *, batch=3, features=WIDE_FEATURES, ti
     comparison needs it).  ``batch`` and ``features`` pick a kernel path
     where the order of the adds depends on the shape (``tf215_matmul``);
     the units are the config's."""
-    import numpy as np
-
     from ...case import build_weights
     from ...reference import from_config
 
@@ -46,3 +46,11 @@ def wide_float16_case(kind, config, seed, *, batch=3, features=WIDE_FEATURES, ti
         f"float16 with long reductions ({features} inputs, {ref.units} units, batch {batch}): pins where "
         "float16 accumulates and rounds, step by step (one step from TF's own state must be bitwise TF's). "
         + notes))
+
+def seed_weights():
+    """The seed's Keras weights: 10 one-hot features, 5 units, everything 0.1."""
+    return {
+        "kernel": np.full((10, 20), 0.1, "float32"),
+        "recurrent_kernel": np.full((5, 20), 0.1, "float32"),
+        "bias": np.full((20,), 0.1, "float32"),
+    }

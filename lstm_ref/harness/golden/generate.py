@@ -23,7 +23,8 @@ import numpy as np
 from ...platform import profile_of_provenance
 from ..compare import run_and_compare, ulps_apart
 from ..oracles.pool import OraclePool
-from . import load_all_cases, store
+from ..records import golden_cases
+from . import store
 
 
 def build_case(case_id, fn):
@@ -33,7 +34,7 @@ def build_case(case_id, fn):
 
 
 def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
-    cases = load_all_cases()
+    cases = golden_cases()
     unknown = sorted(set(only or ()) - set(cases))
     if unknown:
         raise SystemExit(f"unknown case id(s) {unknown}")

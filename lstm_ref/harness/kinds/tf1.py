@@ -1,19 +1,227 @@
-"""Golden cases for ``tf.compat.v1.nn.rnn_cell.BasicLSTMCell`` and ``LSTMCell``
-run by ``tf.compat.v1.nn.dynamic_rnn``.
-
-Each case is seeded and tiny.  Except for the seed scenario, kernels differ
-per gate block (``per_gate``; TF1 blocks are i, j, f, o), so that a gate-order
-bug cannot hide.  Clipping cases record in ``meta`` the share of c (cell_clip)
-or m (proj_clip) values that sit on the clip bound, measured with the float64
-reference, so that a reader can see the clip is really active.
+"""The TF1 cells ``tf.compat.v1.nn.rnn_cell.BasicLSTMCell`` and ``LSTMCell``:
+their records, the Hypothesis strategy of their cases, the report's
+sweeps, their error inputs and their golden cases.
 """
+
+import itertools
+from functools import partial
 
 import numpy as np
 
-from .case import Case, golden, one_hot_the_mice_had, per_gate, wide_float16_case
+from ... import from_config, tf1_cells
+from ...case import Case, one_hot_the_mice_had, per_gate
+from ...errors import ConfigError, InputError, WeightError
+from ..error_inputs import BATCH, HOLES, LEFT_PADDED, E, states, zeros
+from ..golden.case import golden, wide_float16_case
+from ..oracles.client import ORACLES
+from ..sweep import RIGHT_PADDED, drawn_case
+from .record import KindRecord
 
 BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
 FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
+
+
+# -- strategy: the option space the tests draw from ------------------------------------------------
+
+# Bounded activations keep m bounded.  The others let m, and through the
+# recurrence c, grow (exp(c) at c = 12 turns a 1-ulp difference in c into
+# 130 ulp in m; linear c reaches |c| = 245 in 80 steps), which is
+# conditioning, not semantics: their draws use small weights, biases and
+# states and short sequences.  "exponential" is left out of the sweep: h =
+# sig(o) exp(c) feeds back through the kernel's h rows, so even tame draws
+# reach h ~ 1e5 in 5 steps (measured: 135 ulp, 1.3x the float32 tolerance);
+# test_activation_matches_tf_keras covers it alone.
+TF1_BOUNDED = [None, "tanh", "sigmoid", "hard_sigmoid", "softsign", "relu6"]
+
+TF1_UNBOUNDED = ["linear", "relu", "elu", "selu", "gelu", "swish", "mish", "softplus", "leaky_relu"]
+
+
+def examples(kind):
+    """A Hypothesis strategy of a TF1 cell's :class:`~lstm_ref.case.Case` s, over the whole TF1 option space."""
+    from hypothesis import strategies as st  # a test dependency: imported when a test draws
+
+    from ..strategies import (
+        MAX_UNITS,
+        batches,
+        features,
+        gate_blocks,
+        initial_states,
+        right_padded_masks,
+        seeds,
+        times,
+        units,
+    )
+
+    tf1_dtypes = st.sampled_from(["float32", "float32", "float64", "float16"])
+
+    @st.composite
+    def tf1_examples(draw, kind=None):
+        """A :class:`Case` of a TF1 cell, over the whole TF1 option space."""
+        kind = kind or draw(st.sampled_from([BASIC, FULL]), label="kind")
+        activation = draw(st.sampled_from(TF1_BOUNDED + TF1_UNBOUNDED), label="activation")
+        tame = activation in TF1_UNBOUNDED
+        u = draw(units, label="num_units")
+        config = {"num_units": u, "dtype": draw(tf1_dtypes, label="dtype")}
+        if activation is not None or draw(st.booleans(), label="explicit_activation_none"):
+            config["activation"] = activation
+        if draw(st.booleans(), label="set_forget_bias"):
+            config["forget_bias"] = draw(st.sampled_from([0.0, 1.0, 2.5, -1.0, 0.3]), label="forget_bias")
+        if kind == FULL:
+            config["use_peepholes"] = draw(st.booleans(), label="use_peepholes")
+            config["cell_clip"] = draw(st.none() | st.sampled_from([0.0, 0.2, 0.7, 3.0]), label="cell_clip")
+            config["num_proj"] = draw(st.none() | st.integers(1, MAX_UNITS), label="num_proj")
+            config["proj_clip"] = draw(st.none() | st.sampled_from([0.05, 0.3, 1.0]), label="proj_clip")
+            if draw(st.booleans(), label="inert_keys"):
+                config.update(initializer="zeros", num_unit_shards=1, num_proj_shards=None, reuse=None)
+        ref = from_config(kind, config)
+        var = ref.policy.variable.name
+        out = ref.out_units
+        batch, feat = draw(batches, label="batch"), draw(features, label="features")
+        time = draw(st.integers(1, 6) if tame else times, label="time")
+        rng = np.random.default_rng(draw(seeds, label="weight_seed"))
+        if tame:
+            x_scales = [draw(st.sampled_from([0.05, 0.2, -0.3]), label=f"gate_scale[{g}]") for g in range(4)]
+            h_scales = [s * 0.5 for s in x_scales[::-1]]
+        else:
+            x_scales = draw(gate_blocks(), label="kernel_x_scales")  # i, j, f, o
+            h_scales = draw(gate_blocks(allow_saturation=False), label="kernel_h_scales")
+        weights = {
+            "kernel": np.concatenate([
+                per_gate(rng, (feat, 4 * u), x_scales, var),
+                per_gate(rng, (out, 4 * u), h_scales, var),
+            ]),
+            "bias": per_gate(rng, (4 * u,), [s * (0.1 if tame else 1.0) for s in (0.5, -0.3, 1.0, 0.2)], var),
+        }
+        if kind == FULL and config["use_peepholes"]:
+            p_scale = draw(st.sampled_from([0.1] if tame else [0.1, 0.5, 1.5]), label="peephole_scale")
+            for name, sign in (("w_f_diag", 1), ("w_i_diag", -1), ("w_o_diag", 1)):
+                weights[name] = (sign * p_scale * rng.standard_normal(u)).astype(var)
+        if kind == FULL and config["num_proj"] is not None:
+            weights["projection/kernel"] = (draw(st.sampled_from([0.3, 1.0]), label="proj_scale")
+                                            * rng.standard_normal((u, out))).astype(var)
+        x = rng.standard_normal((batch, time, feat)).astype(var)
+        h0, c0 = draw(initial_states(batch, out, u, var), label="initial_state")
+        if tame and h0 is not None:
+            h0, c0 = h0 * 0.1, c0 * 0.1
+        mask = draw(right_padded_masks(batch, time), label="mask")
+        return Case(kind, config, x, weights, mask, h0=h0, c0=c0)
+
+    return tf1_examples(kind)
+
+
+# -- sweeps: the report's seeded cases -------------------------------------------------------------
+
+def basic_sweep(seed=0):
+    rng = np.random.default_rng(seed + 1)
+    kind = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
+    for i, (dtype, fb) in enumerate(itertools.product(["float32", "float64", "float16"], [0.0, 1.0, 2.5])):
+        pattern = RIGHT_PADDED[i % 2]
+        yield drawn_case(rng, f"sweep_basic_{i:02d}_{dtype}_{pattern}", kind,
+                    {"num_units": int(rng.integers(2, 7)), "forget_bias": fb, "dtype": dtype}, mask=pattern,
+                    scales=(0.7, -0.5, 1.1, 0.4))
+
+def lstmcell_sweep(seed=0):
+    rng = np.random.default_rng(seed + 2)
+    kind = "tf.compat.v1.nn.rnn_cell.LSTMCell"
+    options = [{}, {"use_peepholes": True}, {"cell_clip": 0.5}, {"num_proj": 2}, {"num_proj": 3, "proj_clip": 0.2},
+               {"use_peepholes": True, "cell_clip": 0.4, "num_proj": 2, "proj_clip": 0.3}]
+    for i, (dtype, extra) in enumerate(itertools.product(["float32", "float64", "float16"], options)):
+        pattern = RIGHT_PADDED[i % 2]
+        yield drawn_case(rng, f"sweep_lstmcell_{i:02d}_{dtype}_{pattern}", kind,
+                    {"num_units": int(rng.integers(2, 7)), "dtype": dtype, **extra}, mask=pattern,
+                    scales=(0.7, -0.5, 1.1, 0.4), states=i % 3 == 0)
+
+
+# -- error inputs ----------------------------------------------------------------------------------
+
+PEEP = {"num_units": 4, "use_peepholes": True}
+PROJ = {"num_units": 4, "num_proj": 2}
+STATE_IS_TUPLE = (r"state_is_tuple.*not supported",)
+BASIC_ERROR_INPUTS = (
+    E("state_is_tuple_false", {"num_units": 3, "state_is_tuple": False}, ConfigError, *STATE_IS_TUPLE),
+    E(
+        "use_peepholes_unknown",
+        {"num_units": 3, "use_peepholes": True},
+        ConfigError,
+        r"unknown config key.*'use_peepholes'",
+    ),
+    E("num_units_missing", {}, ConfigError, r"num_units.*required"),
+    E("forget_bias_string", {"num_units": 3, "forget_bias": "1"}, ConfigError, r"forget_bias.*real number"),
+    E("keras3_only_activation", {"num_units": 3, "activation": "hard_tanh"}, ConfigError, r"'hard_tanh'.*tf_keras"),
+    E(
+        "kernel_rows_without_state",
+        {"num_units": 4},
+        WeightError,
+        r"'kernel' has shape \(3, 16\), expected \(7, 16\)",
+        {"weights": {"kernel": zeros(3, 16)}},
+    ),
+    E(
+        "peephole_weight_unknown",
+        {"num_units": 4},
+        WeightError,
+        r"unknown weight.*'w_f_diag'",
+        {"weights": {"w_f_diag": zeros(4)}},
+    ),
+    E("mask_with_holes", {"num_units": 4}, InputError, r"row\(s\) \[0\] are not right-padded", {"mask": HOLES}),
+)
+LSTM_CELL_ERROR_INPUTS = (
+    E("state_is_tuple_false", {"num_units": 3, "state_is_tuple": False}, ConfigError, *STATE_IS_TUPLE),
+    E("cell_clip_negative", {"num_units": 3, "cell_clip": -1.0}, ConfigError, r"cell_clip.*>= 0"),
+    E("proj_clip_negative", {"num_units": 3, "num_proj": 2, "proj_clip": -0.5}, ConfigError, r"proj_clip.*>= 0"),
+    E("cell_clip_nan", {"num_units": 3, "cell_clip": float("nan")}, ConfigError, r"cell_clip"),
+    E("keras_units_key", {"num_units": 3, "units": 3}, ConfigError, r"unknown config key.*'units'"),
+    E("num_units_zero", {"num_units": 0}, ConfigError, r"num_units.*positive integer"),
+    E("num_proj_zero", {"num_units": 3, "num_proj": 0}, ConfigError, r"num_proj.*positive integer"),
+    E("unit_shards", {"num_units": 3, "num_unit_shards": 2}, ConfigError, r"num_unit_shards.*not supported"),
+    E("proj_shards", {"num_units": 3, "num_proj": 2, "num_proj_shards": 3}, ConfigError, r"num_proj_shards"),
+    E("use_peepholes_int", {"num_units": 3, "use_peepholes": 1}, ConfigError, r"use_peepholes.*True or False"),
+    E("mixed_float16", {"num_units": 3, "dtype": "mixed_float16"}, ConfigError, r"mixed_float16.*not supported"),
+    E("bfloat16", {"num_units": 3, "dtype": "bfloat16"}, ConfigError, r"bfloat16.*not supported"),
+    E("peephole_missing", PEEP, WeightError, r"missing weight.*'w_o_diag'", {"weights": {"w_o_diag": None}}),
+    E(
+        "peephole_wrong_shape",
+        PEEP,
+        WeightError,
+        r"'w_f_diag' has shape \(3,\), expected \(4,\)",
+        {"weights": {"w_f_diag": zeros(3)}},
+    ),
+    E(
+        "projection_missing",
+        PROJ,
+        WeightError,
+        r"missing weight.*'projection/kernel'",
+        {"weights": {"projection/kernel": None}},
+    ),
+    E(
+        "projection_transposed",
+        PROJ,
+        WeightError,
+        r"'projection/kernel' has shape \(2, 4\)",
+        {"weights": {"projection/kernel": zeros(2, 4)}},
+    ),
+    # kernel rows are input_dim + num_proj, not input_dim + num_units
+    E(
+        "kernel_rows_num_units",
+        PROJ,
+        WeightError,
+        r"'kernel' has shape \(7, 16\), expected \(5, 16\)",
+        {"weights": {"kernel": zeros(3 + 4, 16)}},
+    ),
+    E(
+        "keras_weight_names",
+        {"num_units": 4},
+        WeightError,
+        r"unknown weight.*'recurrent_kernel'",
+        {"weights": {"recurrent_kernel": zeros(4, 16)}},
+    ),
+    E("left_padded_mask", {"num_units": 4}, InputError, r"row\(s\) \[0\] are not right-padded", {"mask": LEFT_PADDED}),
+    E("h0_is_num_units_wide", PROJ, InputError, r"h0 has shape \(2, 4\), expected.*\(2, 2\)", states(4, 4)),
+    E("c0_without_h0", PROJ, InputError, r"give all of \['h0', 'c0'\] or none", {"c0": zeros(BATCH, 2)}),
+)
+
+
+# -- golden cases ----------------------------------------------------------------------------------
+
 SCALES = (0.7, -0.5, 1.1, 0.4)  # i, j, f, o
 
 
@@ -305,3 +513,24 @@ def tf1_lstmcell_float16_wide():
         45,
         notes="one MatMul over concat([x, h]), peepholes in float16.",
     )
+
+
+# -- the record -------------------------------------------------------------------------------------
+
+BASIC_RECORD = KindRecord(
+    kind=BASIC, id="tf1_basic", label="BasicLSTMCell (TF1)",
+    reference=tf1_cells.BasicLSTMCell, oracle=ORACLES["tf1"],
+    examples=partial(examples, BASIC), sweep=basic_sweep,
+    variants=tf1_cells.BASIC_LSTM_CELL_VARIANTS, error_inputs=BASIC_ERROR_INPUTS,
+    throughput_config=lambda rng: {"num_units": int(rng.integers(1, 7)),
+                                   "forget_bias": float(rng.choice([0.0, 1.0]))},
+)
+
+LSTM_CELL_RECORD = KindRecord(
+    kind=FULL, id="tf1_lstmcell", label="LSTMCell (TF1)",
+    reference=tf1_cells.LSTMCell, oracle=ORACLES["tf1"],
+    examples=partial(examples, FULL), sweep=lstmcell_sweep,
+    variants=tf1_cells.LSTM_CELL_VARIANTS, error_inputs=LSTM_CELL_ERROR_INPUTS,
+    throughput_config=lambda rng: {"num_units": int(rng.integers(1, 7)), "use_peepholes": bool(rng.integers(2)),
+                                   "cell_clip": float(rng.choice([0.5, 3.0]))},
+)

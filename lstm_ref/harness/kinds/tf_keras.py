@@ -1,22 +1,197 @@
-"""Golden cases for ``tf_keras.layers.LSTM`` (Keras 2, tf_keras 2.21).
-
-Each case is seeded and tiny.  Except for the seed scenario, kernels differ
-per gate block (the one builder, ``lstm_ref.case.build_weights``), so that a
-gate-order bug cannot hide.  The layer has two CPU code paths
-(``standard_lstm`` for tanh/sigmoid with a bias and no unroll, the cell loop
-otherwise); cases say which one they take.  ``implementation`` (1 vs 2) is an
-ulp-level rounding difference, never visible through the tolerance: those
-cases pin it only as far as they pin the bits of TF's own output.
+"""``tf_keras.layers.LSTM`` (Keras 2): its record, the Hypothesis strategy of its
+cases, the report's sweep, its error inputs and its golden cases.
 """
+
+import itertools
 
 import numpy as np
 
-from ...case import build_weights
-from ...tf_keras_lstm import TfKerasLSTM
-from .case import Case, golden, one_hot_the_mice_had, wide_float16_case
-from .keras_cases import seed_weights
+from ... import tf_keras_lstm
+from ...case import Case, build_weights, one_hot_the_mice_had
+from ...errors import ConfigError, InputError, WeightError
+from ..error_inputs import BATCH, TIME, E, states, zeros
+from ..golden.case import golden, seed_weights, wide_float16_case
+from ..oracles.client import ORACLES
+from ..sweep import ALL_MASKS, drawn_case
+from ..tflite.spec import TARGET as TFLITE
+from ..tolerances import Tolerance
+from .record import KindRecord
 
-KIND = TfKerasLSTM.kind
+# -- strategy: the option space the tests draw from ------------------------------------------------
+
+#
+# The option space that changes the numbers: the activations tf_keras knows
+# (Keras 2 ``hard_sigmoid``, ``None`` = linear), the code path (tanh/sigmoid
+# with a bias and no unroll take ``standard_lstm``, anything else the cell
+# loop), ``implementation`` 0/1/2 and ``recurrent_dropout`` (which forces 1
+# off ``standard_lstm``), ``unroll`` (with go_backwards and
+# zero_output_for_mask: TF's unrolled-mask bug), masks of every pattern,
+# go_backwards, initial states, use_bias, and dtype policies.  Layout and
+# inert keys (``time_major``, ``return_*``, ``dropout``, initializers) are
+# drawn too, so that a key TF accepts is never refused or mis-read.
+
+# tf_keras.activations.get names (tf_keras 2.21); None is linear.  Bounded
+# gates keep c bounded; the others let c grow geometrically and amplify
+# rounding (conditioning, not semantics): their draws use small weights and
+# short sequences, as keras_lstm_examples does.
+TF_KERAS_GATE_SAFE = ["sigmoid", "hard_sigmoid", "tanh", "softsign", "softmax"]
+
+TF_KERAS_BOUNDED = TF_KERAS_GATE_SAFE + ["relu6"]
+
+TF_KERAS_UNBOUNDED = [None, "linear", "relu", "elu", "selu", "gelu", "silu", "swish", "mish", "softplus",
+                      "leaky_relu", "exponential", "log_softmax"]
+
+
+def examples():
+    """A Hypothesis strategy of ``tf_keras.layers.LSTM`` :class:`~lstm_ref.case.Case` s."""
+    from hypothesis import strategies as st  # a test dependency: imported when a test draws
+
+    from ..strategies import dtypes, keras_layer_run, times, units
+
+    activations_ = st.one_of(st.just("tanh"), st.sampled_from(TF_KERAS_BOUNDED + TF_KERAS_UNBOUNDED))
+
+    recurrent_activations = st.one_of(st.just("sigmoid"),
+                                      st.sampled_from(TF_KERAS_GATE_SAFE + ["relu6"] + TF_KERAS_UNBOUNDED))
+
+    @st.composite
+    def tf_keras_lstm_examples(draw):
+        """A :class:`~lstm_ref.case.Case` of ``tf_keras.layers.LSTM``."""
+        # One draw in three is pinned to standard_lstm (tanh, sigmoid, bias, no
+        # unroll, no recurrent dropout); the rest draw every option freely.
+        standard = draw(st.integers(0, 2), label="standard_lstm?") == 0
+        activation = "tanh" if standard else draw(activations_, label="activation")
+        recurrent_activation = "sigmoid" if standard else draw(recurrent_activations, label="recurrent_activation")
+        # exponential feeds exp(c) back through the recurrent kernel: even tame
+        # draws reach h ~ 1e5 (see strategies.py); keep it to a few steps.
+        tame = activation not in TF_KERAS_BOUNDED or recurrent_activation not in TF_KERAS_GATE_SAFE
+        config = {
+            "units": draw(units, label="units"),
+            "activation": activation,
+            "recurrent_activation": recurrent_activation,
+            "use_bias": True if standard else draw(st.booleans(), label="use_bias"),
+            "go_backwards": draw(st.booleans(), label="go_backwards"),
+            "dtype": draw(dtypes, label="dtype"),
+        }
+        for key in ("zero_output_for_mask", "unroll", "time_major", "return_state"):
+            if not (standard and key == "unroll") and draw(st.booleans(), label=f"{key}?"):
+                config[key] = True
+        implementation = draw(st.sampled_from([None, 1, 2, 0]), label="implementation")
+        if implementation is not None:
+            config["implementation"] = implementation
+        if draw(st.booleans(), label="dropout?"):
+            config["dropout"] = draw(st.sampled_from([0.0, 0.1, 0.5]), label="dropout")
+            config["recurrent_dropout"] = (0.0 if standard
+                                           else draw(st.sampled_from([0.0, 0.2]), label="recurrent_dropout"))
+        if draw(st.booleans(), label="inert_keys?"):
+            config.update(unit_forget_bias=draw(st.booleans(), label="unit_forget_bias"), name="lstm_drawn",
+                          trainable=True, return_sequences=True, stateful=False, bias_initializer="zeros",
+                          kernel_regularizer=None, activity_regularizer=None)
+        tame_time = st.integers(1, 4 if activation == "exponential" else 6)
+        return draw(keras_layer_run("tf_keras.layers.LSTM", config, tame, tame_time if tame else times))
+
+    return tf_keras_lstm_examples()
+
+
+# -- sweep: the report's seeded cases --------------------------------------------------------------
+
+def sweep(seed=0):
+    """Both code paths (standard_lstm: tanh/sigmoid, bias, no unroll; the cell
+    loop otherwise), implementation 0/1/2, unroll with go_backwards and
+    zero_output_for_mask (TF's unrolled-mask bug), Keras 2 hard_sigmoid and
+    activation=None, every mask pattern, every dtype."""
+    rng = np.random.default_rng(seed + 5)
+    kind = "tf_keras.layers.LSTM"
+    options = [
+        {},
+        {"implementation": 1},
+        {"recurrent_activation": "hard_sigmoid", "implementation": 1},
+        {"activation": "softsign", "implementation": 0, "unroll": True},
+        {"unroll": True, "go_backwards": True, "zero_output_for_mask": True},
+        {"go_backwards": True, "time_major": True},
+        {"activation": None, "use_bias": False},
+    ]
+    grid = itertools.product(["float32", "float64", "float16", "mixed_float16"], options)
+    for i, (dtype, extra) in enumerate(grid):
+        pattern = ALL_MASKS[i % len(ALL_MASKS)]
+        tame = extra.get("activation", "tanh") is None  # linear c: keep it short and small
+        yield drawn_case(rng, f"sweep_tf_keras_{i:02d}_{dtype}_{pattern}", kind,
+                    {"units": int(rng.integers(2, 7)), "dtype": dtype, **extra}, mask=pattern,
+                    time=5 if tame else None, scales=(0.2, -0.15, 0.3, 0.1) if tame else None, states=i % 3 == 0)
+
+
+# -- error inputs (units 3) ----------------------------------------------------------------------------------
+
+U = {"units": 3}
+ERROR_INPUTS = (
+    E("config_typo", {"units": 3, "go_backward": True}, ConfigError, r"unknown config key\(s\) \['go_backward'\]"),
+    E("keras3_only_key", {"units": 3, "use_cudnn": True}, ConfigError, r"unknown config key\(s\) \['use_cudnn'\]"),
+    E("units_missing", {}, ConfigError, r"config\['units'\] is required"),
+    E("units_zero", {"units": 0}, ConfigError, r"config\['units'\] must be a positive integer, got 0"),
+    E("stateful_refused", {"units": 3, "stateful": True}, ConfigError, r"config\['stateful'\]=True is not supported"),
+    E(
+        "keras3_only_activation",
+        {"units": 3, "activation": "hard_tanh"},
+        ConfigError,
+        r"config\['activation'\]='hard_tanh' is not a tf_keras \(Keras 2\) activation",
+    ),
+    E(
+        "keras3_only_recurrent_activation",
+        {"units": 3, "recurrent_activation": "hard_silu"},
+        ConfigError,
+        r"'hard_silu' is not a tf_keras",
+    ),
+    E("implementation_3", {"units": 3, "implementation": 3}, ConfigError, r"implementation'\] must be 0, 1 or 2"),
+    E("implementation_bool", {"units": 3, "implementation": True}, ConfigError, r"must be 0, 1 or 2, got True"),
+    E("unroll_int", {"units": 3, "unroll": 1}, ConfigError, r"config\['unroll'\] must be True or False"),
+    E(
+        "time_major_string",
+        {"units": 3, "time_major": "yes"},
+        ConfigError,
+        r"config\['time_major'\] must be True or False",
+    ),
+    E("bfloat16", {"units": 3, "dtype": "mixed_bfloat16"}, ConfigError, r"mixed_bfloat16.*not supported"),
+    E(
+        "policy_without_name",
+        {"units": 3, "dtype": {"class_name": "Policy"}},
+        ConfigError,
+        r"cannot read a policy name",
+    ),
+    E(
+        "recurrent_dropout_above_one",
+        {"units": 3, "recurrent_dropout": 1.5},
+        ConfigError,
+        r"recurrent_dropout'\] must be a number in \[0, 1\]",
+    ),
+    E("missing_bias", U, WeightError, r"missing weight\(s\) \['bias'\]", {"weights": {"bias": None}}),
+    E(
+        "unexpected_bias",
+        {"units": 3, "use_bias": False},
+        WeightError,
+        r"unknown weight\(s\) \['bias'\]",
+        {"weights": {"bias": zeros(12)}},
+    ),
+    E(
+        "scoped_name",
+        U,
+        WeightError,
+        r"lstm_cell/kernel:0",
+        {"weights": {"kernel": None, "lstm_cell/kernel:0": zeros(3, 12)}},
+    ),
+    E(
+        "time_major_mask",
+        {"units": 3, "time_major": True},
+        InputError,
+        r"mask has shape \(4, 2\), expected \(batch, time\) = \(2, 4\)",
+        {"mask": np.ones((TIME, BATCH), bool)},
+    ),
+    E("h0_without_c0", U, InputError, r"give all of \['h0', 'c0'\] or none", {"h0": zeros(BATCH, 3)}),
+    E("h0_wrong_shape", U, InputError, r"h0 has shape \(2, 4\), expected \(batch, 3\)", states(4, 3)),
+)
+
+
+# -- golden cases ----------------------------------------------------------------------------------
+
+KIND = tf_keras_lstm.TfKerasLSTM.kind
 
 # Right-padded, left-padded, holes, fully masked: every pattern in one batch.
 EVERY_MASK = np.array([
@@ -28,7 +203,7 @@ EVERY_MASK = np.array([
 
 
 def _weights(config, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_scale=0.6, dtype=None):
-    return build_weights(TfKerasLSTM(config), rng, input_dim, scales, recurrent_scale, dtype)
+    return build_weights(tf_keras_lstm.TfKerasLSTM(config), rng, input_dim, scales, recurrent_scale, dtype)
 
 
 def _x(rng, batch, time, features, dtype="float32", scale=1.0):
@@ -291,3 +466,22 @@ def tf_keras_mixed_float16_wide():
     return wide_float16_case(
         KIND, {"units": 64, "dtype": "mixed_float16"}, 43, notes="float32 variables cast to float16 at every use."
     )
+
+
+# -- the record -------------------------------------------------------------------------------------
+
+RECORD = KindRecord(
+    kind=KIND, id="tf_keras", label="LSTM (Keras 2, tf_keras)",
+    reference=tf_keras_lstm.TfKerasLSTM, oracle=ORACLES["tf_keras"], examples=examples,
+    sweep=sweep, variants=tf_keras_lstm.TF_KERAS_LSTM_VARIANTS, error_inputs=ERROR_INPUTS,
+    throughput_config=lambda rng: {
+        "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
+        "activation": str(rng.choice(["tanh", "tanh", "relu"])),
+        "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
+    targets=(TFLITE,),
+    tolerances={
+        # float16 free-running: as Keras 3 (the same TF ops): 1.4e-3 wide,
+        # 1.1e-3 live (softmax gates); 5e-3 is 3.5x.
+        "float16": Tolerance(atol=5e-3, rtol=5e-3),
+    },
+)
