@@ -10,11 +10,13 @@ import lstm_ref
 from lstm_ref.harness.golden import store
 
 CASE = "keras_seed_the_mice_had"
+REL = f"keras3/{CASE}.npz"  # one folder per kind, named by its record
 
 
 @pytest.fixture
 def copy_dir(tmp_path):
-    for name in (f"{CASE}.npz", store.MANIFEST):
+    for name in (REL, store.MANIFEST):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         shutil.copy(store.FIXTURES / name, tmp_path / name)
     return tmp_path
 
@@ -29,7 +31,8 @@ def test_loads_and_verifies(copy_dir):
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "append"])
 def test_damaged_file_is_refused_naming_it(copy_dir, damage):
-    path = copy_dir / f"{CASE}.npz"
+    path = store.path_of(CASE, copy_dir)
+    assert path == copy_dir / REL
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -73,7 +76,7 @@ def test_encoding_is_deterministic(copy_dir):
     inputs = golden.case.arrays()
     once = store.encode(golden.meta, inputs, golden.expected)
     assert once == store.encode(golden.meta, inputs, golden.expected)
-    assert store.sha256(once) == store.read_manifest(copy_dir)["files"][f"{CASE}.npz"]
+    assert store.sha256(once) == store.read_manifest(copy_dir)["files"][REL]
 
 
 def test_every_registered_case_has_a_listed_golden_file():
@@ -81,5 +84,14 @@ def test_every_registered_case_has_a_listed_golden_file():
     from lstm_ref.harness.records import golden_cases
 
     listed = set(store.case_ids())
-    on_disk = {p.stem for p in store.FIXTURES.glob("*.npz")}
+    on_disk = {p.stem for p in store.FIXTURES.glob("*/*.npz")}
     assert listed == set(golden_cases()) == on_disk
+
+
+def test_each_golden_lies_in_its_kinds_folder():
+    """fixtures/<record id>/<case id>.npz: the folder is the case's kind."""
+    from lstm_ref.harness.records import record_of
+
+    for case_id in store.case_ids():
+        path = store.path_of(case_id)
+        assert path.parent.name == record_of(store.load(case_id).kind).id, path

@@ -60,14 +60,15 @@ def test_changed_goldens_are_refused_without_force(goldens):
     """A golden from 'another TF version' (outputs nudged, re-encoded, manifest
     updated): regeneration prints the diff and refuses; --force replaces it."""
     case = CASES[0]
-    made_here = (goldens / f"{case}.npz").read_bytes()
+    path = store.path_of(case, goldens)
+    made_here = path.read_bytes()
     old = store.load(case, goldens)
     inputs = old.case.arrays()
     nudged = {k: (v + np.float32(1e-3)).astype(v.dtype) for k, v in old.expected.items()}
     data = store.encode(old.meta, inputs, nudged)
-    (goldens / f"{case}.npz").write_bytes(data)
+    path.write_bytes(data)
     manifest = store.read_manifest(goldens)["files"]
-    manifest[f"{case}.npz"] = store.sha256(data)
+    manifest[str(path.relative_to(goldens))] = store.sha256(data)
     store.write_manifest(goldens, manifest)
     before = snapshot(goldens)
 
@@ -79,7 +80,7 @@ def test_changed_goldens_are_refused_without_force(goldens):
 
     proc = subprocess.run(generate(goldens, "--only", case, "--force"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (goldens / f"{case}.npz").read_bytes() == made_here
+    assert path.read_bytes() == made_here
 
 
 def test_killed_regeneration_leaves_old_goldens_intact(copied):

@@ -23,7 +23,7 @@ import numpy as np
 from ...platform import profile_of_provenance
 from ..compare import run_and_compare, ulps_apart
 from ..oracles.pool import OraclePool
-from ..records import golden_cases
+from ..records import RECORDS, golden_cases, record_of
 from . import store
 
 
@@ -54,10 +54,12 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
             "provenance": oracle.hello(),
         }
         data = store.encode(meta, case.arrays(), {k: out[k] for k in fields})
-        (directory / f"{case_id}.npz").write_bytes(data)
+        folder = directory / record_of(case.kind).id
+        folder.mkdir(exist_ok=True)
+        (folder / f"{case_id}.npz").write_bytes(data)
         if progress:
             print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr, flush=True)
-    digests = {p.name: store.sha256(p.read_bytes()) for p in sorted(directory.glob("*.npz"))}
+    digests = store.digests(directory, [record.id for record in RECORDS])
     store.write_manifest(directory, digests)
     return digests
 
@@ -174,8 +176,9 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix=".fixtures-new-", dir=target.parent))
     try:
         if args.only and target.exists():  # a partial run keeps every other golden
-            for path in target.glob("*.npz"):
-                shutil.copy2(path, tmp / path.name)
+            for record in RECORDS:
+                if (target / record.id).is_dir():
+                    shutil.copytree(target / record.id, tmp / record.id)
         generate_into(tmp, pool, only=args.only)
         rows = diff_table(target, tmp)
         print_table(rows)

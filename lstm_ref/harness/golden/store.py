@@ -1,12 +1,13 @@
 """Golden fixture files: deterministic writing, verified loading.
 
-Each case is ``fixtures/<case id>.npz``: the case's arrays as
+Each case is ``fixtures/<record id>/<case id>.npz`` (one folder per kind,
+named by its record): the case's arrays as
 ``Case.arrays`` names them (``x``, ``w:<name>``, ``<state>0``, ``mask``), TF's
 outputs under ``out:<field>`` for every field the family declares
 (``out:h``, ``out:c``, ``out:final_h``, ``out:final_c`` for the LSTMs) and
 ``__meta__`` (JSON: format version,
 kind, config, notes, provenance).  ``fixtures/MANIFEST.json`` records each
-file's sha256.  Files are written with a fixed zip timestamp and sorted
+file's sha256, keyed by its path under ``fixtures/``.  Files are written with a fixed zip timestamp and sorted
 entries, so that regenerating on the same machine is bitwise identical.
 """
 
@@ -86,14 +87,27 @@ def write_manifest(directory: Path, digests: dict):
     (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
+def relative_paths(manifest: dict) -> dict:
+    """``{case id: its file's path under the fixtures folder}``, as listed."""
+    return {Path(rel).stem: rel for rel in manifest["files"]}
+
+
+def path_of(case_id: str, directory: Path = FIXTURES) -> Path:
+    """Where the manifest in ``directory`` keeps ``case_id``'s file."""
+    rel = relative_paths(read_manifest(directory)).get(case_id)
+    if rel is None:
+        raise FixtureError(f"{Path(directory) / case_id}.npz: not listed in {MANIFEST}")
+    return Path(directory) / rel
+
+
 def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Golden:
     """Load one golden case, verifying its checksum and format version."""
     directory = Path(directory)
     manifest = manifest or read_manifest(directory)
-    path = directory / f"{case_id}.npz"
-    want = manifest["files"].get(path.name)
-    if want is None:
-        raise FixtureError(f"{path}: not listed in {MANIFEST}")
+    rel = relative_paths(manifest).get(case_id)
+    if rel is None:
+        raise FixtureError(f"{directory / case_id}.npz: not listed in {MANIFEST}")
+    path, want = directory / rel, manifest["files"][rel]
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -115,4 +129,11 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
 
 
 def case_ids(directory: Path = FIXTURES) -> list:
-    return sorted(name[: -len(".npz")] for name in read_manifest(directory)["files"])
+    return sorted(relative_paths(read_manifest(directory)))
+
+
+def digests(directory: Path, folders) -> dict:
+    """``{path under directory: sha256}`` of every golden file in ``folders``
+    (the kinds' folders; recordings under ``platforms/`` are not goldens)."""
+    return {str(p.relative_to(directory)): sha256(p.read_bytes())
+            for folder in folders for p in sorted((Path(directory) / folder).glob("*.npz"))}
