@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..case import Case
-from ..convert import ONNX, TORCH, convert
+from ..convert import ONNX, TORCH, ConversionError, convert
 from ..errors import InputError, LstmRefError
 from ..trace import Trace
+from .check import LayerResult, _layer_case, _result
 from .compare import compare, own_rounding_of
 
 FRAMEWORK = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "keras3": "Keras 3", "tf_keras": "Keras 2 (tf_keras)"}
@@ -123,7 +124,6 @@ def _wire(case):
 def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
     """A Keras model's LSTM rows (one per layer, the first call of a shared
     one), each with the Case it ran in one model run and TF's outputs."""
-    from .check import _layer_case
 
     meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time, "seed": seed,
                                 "custom_objects": [str(p) for p in custom_objects]}, {})
@@ -190,7 +190,6 @@ class ShapeMismatch(Exception):
 
 
 def _failed(name, kind, why, **extra):
-    from .check import LayerResult
 
     return LayerResult(layer=name, kind=kind, status="fail", reason=why, **extra)
 
@@ -215,7 +214,6 @@ def _measure(case, desired, replace=None):
 
 
 def _row(name, case, result, how, **extra):
-    from .check import _result
 
     row = _result(name, case.kind, result, np.shape(case.x), 0, "h", "final_c")
     row.source, row.masked, row.initial_state = how, case.mask is not None, bool(case.initial_state)
@@ -455,7 +453,6 @@ def convert_lstms(lstms, target):
     """Every LSTM converted to ``target`` (``torch.nn.LSTM`` / ``onnx.LSTM``):
     ``[(source name, Case)]``; a PyTorch LSTM of L layers becomes L ONNX
     nodes.  The converter's refusal names the layer."""
-    from ..convert import ConversionError
 
     converted = []
     units = [u for lstm in lstms for u in (split_layers(lstm) if target == ONNX else [lstm])]

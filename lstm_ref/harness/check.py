@@ -28,8 +28,10 @@ from ..case import Case
 from ..errors import InputError, LstmRefError
 from ..platform import chosen
 from ..trace import Trace
+from .checkpoints import load_weights
 from .compare import compare, own_rounding_of, run_and_compare
 from .oracles.pool import OraclePool
+from .records import record_of
 
 
 @dataclass
@@ -241,7 +243,6 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
 
 
 def _layer_case(layer, out, i):
-    from .records import record_of
 
     weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
     names = [f"{s}0" for s in record_of(layer["kind"]).reference.STATE]  # the family's carried state
@@ -270,7 +271,6 @@ def check_checkpoint(path, scope, kind, config, x, pool):
     kind's framework on the checkpoint's weights, against the reference.
     The weights are checked against the config's shapes first, so that a
     mismatch gets the reference's message, not TF's."""
-    from .checkpoints import load_weights
 
     ref = Case(kind, config, x, {}).reference()
     weights = load_weights(path, scope)

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lstm_ref.activations import HALF_PACKET
+from lstm_ref.reference import Reference
+
 from .records import tolerance_of
 from .tolerances import WIDE_SOFTMAX_NAMES, Tolerance, float16_activation_ulps
 
@@ -169,7 +172,6 @@ def teacher_of(ref, case, desired):
     takes them, or None where the case cannot be forced: a kind that runs
     layers and directions, a mask that holds states, or a carried state the
     oracle does not return per step."""
-    from lstm_ref.reference import Reference
 
     if type(ref)._run is not Reference._run or (case.mask is not None and not np.asarray(case.mask).all()):
         return None
@@ -182,7 +184,6 @@ def teacher_of(ref, case, desired):
 
 def one_step_exemption(ref, case, desired) -> str:
     """Why a float16 case makes no one-step claim ('' where it makes one)."""
-    from lstm_ref.activations import HALF_PACKET
 
     for role in ("activation", "recurrent_activation"):
         fn = getattr(ref, role, None)

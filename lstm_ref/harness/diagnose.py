@@ -25,6 +25,7 @@ import numpy as np
 
 from ..case import Case, build_weights
 from ..faults import common
+from ..reference import from_config
 from ..variants import compose
 from .compare import compare, own_rounding_of
 from .records import record_of
@@ -170,7 +171,6 @@ def probe(kind, config, input_dim, batch=3, time=8, seed=0, weights=None):
     and c, and a mask with a full row, left padding and holes where the kind
     takes any mask (right-padded rows of distinct lengths otherwise).
     ``weights`` keeps a model's own (an artifact's fixed weights)."""
-    from ..reference import from_config
 
     ref = from_config(kind, config)
     rng = np.random.default_rng(seed)

@@ -29,16 +29,21 @@ import platform as _platform
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import activations
 from ..case import Case
 from ..errors import FixtureError
 from ..platform import PlatformError, detect, get, machine_of
+from .compare import ulps_apart
 from .golden import store
+from .oracles import provenance
 from .oracles.provenance import FRAMEWORKS
+from .records import RECORDS, golden_cases
 
 RECORDINGS = store.FIXTURES / "platforms"
 MANIFEST = store.MANIFEST
@@ -93,7 +98,6 @@ class Recording:
         path = self.directory / "activations.npz"
         if not path.exists():
             return []
-        import zipfile
 
         with zipfile.ZipFile(path) as zf:
             names = [n[: -len(".npy")] for n in zf.namelist()]
@@ -178,7 +182,6 @@ def golden_drift(recording: Recording, directory=store.FIXTURES) -> dict:
     the recording's CPU, per kind: ``{kind: {"cases", "differ", "max_abs",
     "max_ulps"}}`` (ulps in the case's compute dtype).  Drift, not failure:
     the replay judges the reference on the recording."""
-    from .compare import ulps_apart
 
     out = {}
     recorded = set(recording.case_names())
@@ -203,7 +206,6 @@ def golden_drift(recording: Recording, directory=store.FIXTURES) -> dict:
 
 
 def _cpu_info(pool) -> dict:
-    from .oracles import provenance
 
     return {"cpu": provenance.cpu_model(), "flags": provenance.cpu_flags(), "machine": _platform.machine(),
             "platform": _platform.platform(), "TF_ENABLE_ONEDNN_OPTS": provenance.onednn_setting(),
@@ -234,8 +236,6 @@ def record(outdir, pool, progress=None) -> Recording:
 
 
 def _record_into(out: Path, pool, progress):
-    from .. import activations
-    from .records import RECORDS, golden_cases
 
     info = _cpu_info(pool)
     cases = [(case.name, case) for record in RECORDS for case in record.sweep(0)]

@@ -8,6 +8,7 @@ case is over tolerance.
 """
 
 import base64
+import html
 import io
 import json
 import platform
@@ -301,7 +302,6 @@ def _kind_summary(rows):
 
 
 def _cross_html(cross):
-    import html
 
     cols = cross_framework.frameworks()
     out = [
@@ -321,7 +321,6 @@ def _cross_html(cross):
 
 
 def write_html(rows, env, path, cross=None, tflite=None):
-    import html
 
     head = ["case", "kind", "dtype", "verdict", "ratio", "nearest wrong semantics", "oracle mode", "h max abs",
             "h max rel", "h worst (step,row,unit)", "c max abs", "c max rel", "c worst (step,row,unit)",

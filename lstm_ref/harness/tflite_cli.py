@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..case import Case
+from ..errors import InputError
 from ..trace import Trace
 from .compare import compare, per_step_max_abs
 from .tflite import converter
@@ -165,7 +167,6 @@ def deployed_mode(meta):
 def check_file(artifact, source, legacy, pool, seed=0):
     """A deployed ``.tflite`` against the Keras model it came from, on inputs
     drawn for the ``.tflite``'s own (static) input: ``(row, mode)``."""
-    from ..errors import InputError
 
     blob = Path(artifact).read_bytes()
     worker = pool.get("litert")
@@ -194,8 +195,6 @@ def check_alone(artifact, pool, seed=0):
     the op received in one run on drawn x: ``(rows, mode, lowering)``.  A
     WHILE-lowered LSTM keeps its weights inside the loop's body: nothing to
     read them from, say so (``--source`` checks it against its model)."""
-    from ..case import Case
-    from ..errors import InputError
 
     blob = Path(artifact).read_bytes()
     worker = pool.get("litert")

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..case import Case, build_weights
+from ..reference import from_config
+from .kinds.keras3 import keras_seed_the_mice_had
+from .kinds.tf_keras import tf_keras_seed_the_mice_had
+from .tflite.target import error_growth, markdown_table, plot_growth, sweep_rows
 
 
 def cases():
     """The seed scenario under both lowerings, and T=200 (8 features, 16 units)."""
-    from ..reference import from_config
-    from .kinds.keras3 import keras_seed_the_mice_had
-    from .kinds.tf_keras import tf_keras_seed_the_mice_had
 
     out = [keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
            tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)")]
@@ -36,7 +37,6 @@ def cases():
 
 def collect(pool, out_dir, progress=True):
     """``[(case name, rows, plot path)]``: every mode of every case."""
-    from .tflite.target import plot_growth, sweep_rows
 
     chosen = cases()
     if progress:
@@ -57,7 +57,6 @@ def failed(sections):
 
 
 def markdown(sections) -> list:
-    from .tflite.target import markdown_table
 
     lines = ["## TFLite deployment (tflite target)", "",
              "Each mode converted by TF's TFLiteConverter in a process of its own (a crash is a row), run by "
@@ -69,7 +68,6 @@ def markdown(sections) -> list:
 
 
 def html_section(sections) -> str:
-    from .tflite.target import markdown_table
 
     out = ["<h2>TFLite deployment</h2><p>Each mode converted in a process of its own (a crash is a row), run by "
            "LiteRT with its variables reset before every invoke, against the reference.</p>"]
@@ -88,7 +86,6 @@ def html_section(sections) -> str:
 
 
 def as_json(sections) -> list:
-    from .tflite.target import error_growth
 
     return [{"case": name, "plot": str(plot),
              "modes": {m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}

@@ -14,7 +14,9 @@ neither a pass nor a parity failure.
 import os
 import sys
 
-from ... import platform
+from ... import __version__, platform
+from ...errors import LstmRefError
+from ..oracles.client import OracleError, OracleInputError, OracleUnavailable
 from . import check, convert, diagnose, record_platform, replay, report, tflite_sweep
 from ._common import EPILOG, EXIT_INTERNAL, EXIT_USAGE, UsageError, _Parser, one_line
 
@@ -23,7 +25,6 @@ COMMANDS = (check, convert, diagnose, record_platform, replay, tflite_sweep, rep
 
 
 def build_parser():
-    from ... import __version__
 
     parser = _Parser(prog="lstm-ref", description="Compare LSTMs with a NumPy reference that reproduces TensorFlow "
                      "step by step.", epilog=EPILOG)
@@ -38,8 +39,6 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's start-up lines stay off the terminal
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ...errors import LstmRefError
-    from ..oracles.client import OracleError, OracleInputError, OracleUnavailable
 
     try:
         if getattr(args, "platform", None):

@@ -5,8 +5,15 @@ import json
 import sys
 from pathlib import Path
 
+import lstm_ref
+
 from ... import platform
 from ...platform import PROFILES
+from .. import artifacts, tflite_cli
+from .. import check as check_lib
+from ..check import LayerResult
+from ..model_format import model_format
+from ..records import BY_KIND
 from ._common import (
     ARTIFACTS,
     DRAWN,
@@ -67,7 +74,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .. import check as check_lib
 
     args.json_path = json_target(args)
     models = [user_path(m) for m in args.model]
@@ -82,7 +88,6 @@ def run(args):
         return _check_checkpoint(args, models[0], check_lib)
     if any(m.suffix == ".tflite" for m in models):
         return _check_tflite(args, models)
-    from ..model_format import model_format
 
     inputs = _read_inputs(args.input)
     if inputs:
@@ -120,9 +125,6 @@ def run(args):
 
 def _check_tflite(args, models):
     """A deployed .tflite against the Keras model it came from (``--source``)."""
-    from .. import check as check_lib
-    from .. import tflite_cli
-    from ..model_format import model_format
 
     if len(models) != 1:
         raise UsageError("check one .tflite at a time")
@@ -159,7 +161,6 @@ def _check_tflite(args, models):
 def _source(args, models, formats, inputs, custom):
     """``(path, (oracle, description))`` of ``--source``, vetted, or None;
     the options an .onnx/.pt check has no use for are refused."""
-    from ..model_format import model_format
 
     artifacts = [name in ARTIFACTS for name, _ in formats]
     if any(artifacts):
@@ -186,7 +187,6 @@ def _source(args, models, formats, inputs, custom):
 
 
 def _check_artifact(model, oracle_name, description, source, pool, drawn, custom):
-    from .. import artifacts
 
     lstms, skipped, detail = artifacts.read_lstms(model, oracle_name, pool)
     description = f"{description}: {detail}" if detail else description
@@ -203,7 +203,6 @@ def _check_artifact(model, oracle_name, description, source, pool, drawn, custom
 
 
 def _check_checkpoint(args, model, check_lib):
-    import lstm_ref
 
     if not (args.kind and args.config):
         raise UsageError("a checkpoint needs --scope, --kind and --config (and --input x.npy)")
@@ -292,7 +291,6 @@ def _progress(args, unit):
 
 def _finish(args, reports):
     """Print every model's table, write the JSON, and give the exit code."""
-    from ..check import LayerResult
 
     layers, passed = [], True
     for model, description, results, skipped in reports:
@@ -321,7 +319,6 @@ def _where(worst):
 
 
 def _label(kind):
-    from ..records import BY_KIND
 
     record = BY_KIND.get(kind)
     return record.label if record else kind

@@ -3,6 +3,8 @@ a PyTorch state_dict or an ONNX model."""
 
 import os
 
+from .. import artifacts, check
+from ..model_format import model_format
 from ._common import ARTIFACTS, CONVERT_EPILOG, DRAWN, EXIT_PASS, UsageError, user_path
 
 NAME = "convert"
@@ -27,8 +29,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .. import artifacts, check
-    from ..model_format import model_format
 
     model, out = user_path(args.model), user_path(args.output)
     target = artifacts.TARGETS[args.to]

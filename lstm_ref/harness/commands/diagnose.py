@@ -23,10 +23,13 @@ import json
 import numpy as np
 
 from ...case import Case
-from ...convert import convert
+from ...convert import ConversionError, convert
 from ...errors import InputError
 from ...platform import PROFILES, current
+from ...reference import from_config
+from .. import artifacts, check
 from ..diagnose import CORRECT, WITHIN, diagnose, probe
+from ..model_format import model_format
 from ._common import EPILOG, UsageError, json_target, user_path
 
 NAME = "diagnose"
@@ -92,7 +95,6 @@ def _npz(path, flag):
 
 
 def _case_from_args(args):
-    from ...reference import from_config
 
     try:
         config = json.loads(args.config)
@@ -124,8 +126,6 @@ def _features(ref, weights):
 
 
 def _diagnose_files(source_path, target_path, pairs):
-    from .. import artifacts, check
-    from ..model_format import model_format
 
     pool = check.open_pool()
     try:
@@ -141,7 +141,6 @@ def _diagnose_files(source_path, target_path, pairs):
 
 def _diagnose_pair(src, dst, pairs):
     """The truth is the source converted correctly; the target runs the probe."""
-    from ...convert import ConversionError
 
     if src.recorded is not None:  # a Keras layer: its kind, config and weights as the model holds them
         recorded = src.recorded["case"]

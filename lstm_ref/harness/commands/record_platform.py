@@ -3,6 +3,8 @@ CPU, for the suite to replay on any CPU (``lstm_ref/harness/platforms.py``)."""
 
 import sys
 
+from .. import platforms
+from ..check import open_pool
 from ._common import EPILOG, EXIT_FAIL, EXIT_PASS, user_path
 
 NAME = "record-platform"
@@ -20,8 +22,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .. import platforms
-    from ..check import open_pool
 
     out = user_path(args.out)
     pool = open_pool()

@@ -5,6 +5,8 @@ import json
 import sys
 
 from ...errors import FixtureError
+from .. import platforms
+from ..replay import replay
 from ._common import EPILOG, EXIT_FAIL, EXIT_PASS, UsageError, json_target, user_path
 
 NAME = "replay"
@@ -21,8 +23,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .. import platforms
-    from ..replay import replay
 
     path = json_target(args)
     recording = platforms.load(user_path(args.recording))

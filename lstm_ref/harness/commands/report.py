@@ -1,6 +1,7 @@
 """``lstm-ref report``: the goldens and the live sweep, written as
 reports/parity.{md,json,html}."""
 
+from ..report import main as report_main
 from ._common import EPILOG, UsageError, user_path
 
 NAME = "report"
@@ -16,7 +17,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..report import main as report_main
 
     out = user_path(args.out)
     if out.exists() and not out.is_dir():

@@ -3,6 +3,9 @@ each compared with the model."""
 
 import sys
 
+from .. import check, tflite_cli
+from ..model_format import model_format
+from ..tflite.modes import BY_NAME
 from ._common import EPILOG, EXIT_PASS, UsageError, json_target, positive_int, seed, user_path
 
 NAME = "tflite-sweep"
@@ -25,9 +28,6 @@ def add_parser(sub):
 
 
 def run(args):
-    from .. import check, tflite_cli
-    from ..model_format import model_format
-    from ..tflite.modes import BY_NAME
 
     path = json_target(args)
     model = user_path(args.model)

@@ -3,7 +3,8 @@
 
 import numpy as np
 
-from ...case import Case, one_hot_the_mice_had, per_gate  # noqa: F401  (what case modules build with)
+from ...case import Case, build_weights, one_hot_the_mice_had, per_gate  # noqa: F401  (what case modules build with)
+from ...reference import from_config
 
 CASES: dict = {}
 
@@ -34,8 +35,6 @@ def wide_float16_case(kind, config, seed, *, batch=3, features=WIDE_FEATURES, ti
     comparison needs it).  ``batch`` and ``features`` pick a kernel path
     where the order of the adds depends on the shape (``tf215_matmul``);
     the units are the config's."""
-    from ...case import build_weights
-    from ...reference import from_config
 
     ref = from_config(kind, config)
     rng = np.random.default_rng(seed)

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ...platform import profile_of_provenance
+from .. import platforms
 from ..compare import run_and_compare, ulps_apart
 from ..oracles.pool import OraclePool
+from ..platforms import VERSION_KEYS
 from ..records import RECORDS, golden_cases, record_of
 from . import store
 
@@ -120,7 +122,6 @@ def _cpu_of(golden):
 
 
 def _versions_of(golden):
-    from ..platforms import VERSION_KEYS
 
     prov = golden.meta.get("provenance", {})
     return {k: prov.get(k) for k in VERSION_KEYS}
@@ -146,7 +147,6 @@ def _same(a, b):
 
 def print_recorded_drift(directory):
     """The committed goldens against every recording's run of the same case."""
-    from .. import platforms
 
     for path in platforms.recordings(Path(directory) / "platforms"):
         recording = platforms.load(path)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lstm_ref.platform import detect, get
+
 from . import protocol
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -197,7 +199,6 @@ class Oracle:
     def platform(self):
         """The :mod:`~lstm_ref.platform` profile the worker computes on (its
         own CPU and ``TF_ENABLE_ONEDNN_OPTS``, from its hello)."""
-        from lstm_ref.platform import detect, get
 
         profile = self.hello().get("platform_profile")
         return get(profile) if profile else detect(onednn=self.spec.env.get("TF_ENABLE_ONEDNN_OPTS"))

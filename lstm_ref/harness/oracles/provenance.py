@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from lstm_ref.platform import detect
+
 # The framework versions a worker's hello reports, and what a reader calls
 # each (the report's labels; a recording must match the goldens on these).
 FRAMEWORKS = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf_keras", "tensorflow_addons": "tfa",
@@ -50,7 +52,6 @@ def numpy_blas() -> str:
 
 
 def base() -> dict:
-    from lstm_ref.platform import detect  # NumPy only
 
     return {
         "platform_profile": detect().name,  # this process's CPU and TF_ENABLE_ONEDNN_OPTS

@@ -37,7 +37,9 @@ only where a real one does not reproduce.
 import faulthandler
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -76,8 +78,6 @@ def save_once():
     fusion into ``UNIDIRECTIONAL_SEQUENCE_LSTM``, quantisation) runs as it
     does for ``from_keras_model``.  Measured: the same .tflite bytes in
     every mode, with and without."""
-    import shutil
-    import tempfile
 
     from tensorflow.lite.python import lite
 

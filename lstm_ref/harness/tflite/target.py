@@ -36,6 +36,10 @@ Entry points: :func:`tflite_rows` (one case, every mode) and
 :func:`error_growth` and :func:`plot_growth` for the per-step view.
 """
 
+import dataclasses
+import json
+import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +161,6 @@ def convert_cases(cases, modes=None, workdir=None, *, timeout=180.0, samples=REP
     plus ``keras`` outputs at ``(case index, "keras")``.  One converter
     process per lowering (Keras 3, tf_keras), restarted after a crash; the
     modes that may crash are converted last."""
-    import tempfile
 
     names = conversion_order([m.name if isinstance(m, Mode) else m for m in (modes or MODES)])
     workdir = Path(workdir or tempfile.mkdtemp(prefix="lstm_parity_tflite_"))
@@ -190,8 +193,6 @@ def convert_cases(cases, modes=None, workdir=None, *, timeout=180.0, samples=REP
 def dump_conversions(conversions, path):
     """Write :func:`convert_cases`' output as JSON (the ``.tflite`` files and
     Keras outputs stay where they are): for a cache shared between processes."""
-    import dataclasses
-    import json
 
     out = {"conversions": [], "keras": {}}
     for (i, mode), value in conversions.items():
@@ -208,7 +209,6 @@ def dump_conversions(conversions, path):
 
 def load_conversions(path) -> dict:
     """The inverse of :func:`dump_conversions`."""
-    import json
 
     data = json.loads(Path(path).read_text())
     out = {}
@@ -366,7 +366,6 @@ def plot_growth(rows, path, title=""):
     import matplotlib
 
     matplotlib.use("Agg")
-    import textwrap
 
     import matplotlib.pyplot as plt
 
