@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: test lint report fixtures fixtures-check record-platform bench mutants venvs clean
+.PHONY: test lint report fixtures fixtures-check record-platform bench mutants venvs clean \
+        venv venv-tfa venv-torch venv-onnx venv-litert
 
 # One venv per `oracle-<name>` extra of pyproject.toml: .venv-<name>, where
 # ORACLES (lstm_ref/harness/oracles/client.py) runs that oracle's worker
@@ -17,6 +18,18 @@ ORACLE_VENVS := $(shell $(PYTHON) -c "import tomllib; print(' '.join('.venv-' + 
 $(if $(ORACLE_VENVS),,$(error no oracle venvs read from pyproject.toml: $(PYTHON) must be Python 3.11+ (tomllib)))
 
 venvs: $(STAMP) $(ORACLE_VENVS:%=%/.installed)
+
+# One venv at a time, for a user who needs only some oracles (sizes as
+# measured on Linux x86-64; README.md's install section lists them):
+# .venv is TF 2.21 + Keras 3 + tf_keras and the test tools (2.4 GB), the
+# Keras, tf_keras and TF1 oracles' interpreter; each .venv-<name> is the
+# `oracle-<name>` extra alone (tfa 1.1 GB, torch 1.0 GB, onnx 0.13 GB,
+# litert 0.08 GB).  The oracles find them (client.py, OracleSpec.locate).
+venv: $(STAMP)
+venv-tfa: .venv-tfa/.installed
+venv-torch: .venv-torch/.installed
+venv-onnx: .venv-onnx/.installed
+venv-litert: .venv-litert/.installed
 
 # uv installs wheels several times faster than pip (measured here: the TF
 # venv in 21 s instead of about 100 s).  It reads no pip.conf, so it gets

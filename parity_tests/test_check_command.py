@@ -225,3 +225,137 @@ def test_a_savedmodel_by_scope(tmp_path, tensorflow_process):
     proc = cli("exported", cwd=tmp_path)
     assert proc.returncode == 2 and "--scope" in proc.stderr
     # a config that does not fit the variables: test_checkpoints.py::test_check_command_on_the_checkpoint
+
+
+# -- inputs as the user gives them: tokens, dtypes (in-process CLI, the session's workers)
+
+from .test_check_artifacts import lstm_ref  # noqa: E402, F401  (the fixture: the CLI in-process on the session's pool)
+
+
+def test_a_token_outside_the_vocabulary_exits_2_naming_it(keras3_models, lstm_ref, tmp_path):  # noqa: F811
+    """embed_lstm.keras reads `tokens` with Embedding(20): 500 (and -1) are
+    bad input, named with where they are and the vocabulary size, not a
+    worker crash (exit 3) with an empty reason."""
+    tokens = np.ones((300, 5), "int32")
+    tokens[250, 3] = 500
+    np.save(tmp_path / "tokens.npy", tokens)
+    code, out, err = lstm_ref("check", keras3_models["embed_lstm.keras"], "--input", "tokens.npy",
+                              "--batch-size", "100")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for text in ("input 'tokens'", "token 500", "row 250, step 3", "Embedding 'embed'", "input_dim 20"):
+        assert text in err, (text, err)
+    np.save(tmp_path / "negative.npy", -np.ones((2, 5), "int32"))
+    code, _, err = lstm_ref("check", keras3_models["embed_lstm.keras"], "--input", "negative.npy")
+    assert code == 2 and "token -1" in err and "input_dim 20" in err, err
+
+
+def test_casts_to_the_model_dtype_are_said_and_lossy_ones_refused(keras3_models, lstm_ref, tmp_path):  # noqa: F811
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "frames64.npy", rng.standard_normal((2, 6, 3)))  # masking_lstm.keras takes float32 frames
+    code, out, err = lstm_ref("check", keras3_models["masking_lstm.keras"], "--input", "frames64.npy",
+                              "--json", "r.json")
+    assert code == 0, out + err
+    result = json.loads(open("r.json").read())
+    (cast,) = result["input_casts"]
+    assert (cast["input"], cast["given"], cast["cast_to"], cast["exact"]) == ("frames", "float64", "float32", False)
+    assert 0 < cast["max_change"] < 1e-7
+    (row,) = result["layers"]
+    assert "input 'frames' given as float64, cast to the model's float32 (rounded: max |change|" in row["notes"]
+    assert "cast to the model's float32" in out
+    np.save(tmp_path / "tokens64.npy", rng.integers(1, 20, size=(2, 5)))  # int64 into int32 tokens: exact
+    code, out, err = lstm_ref("check", keras3_models["embed_lstm.keras"], "--input", "tokens64.npy", "--json", "t.json")
+    assert code == 0, out + err
+    assert "input 'tokens' given as int64, cast to the model's int32 (exact)" in out
+    assert json.loads(open("t.json").read())["input_casts"][0]["exact"] is True
+    for name, array, message in [
+        ("huge.npy", np.full((2, 6, 3), 1e300), "input 'frames': float64 value 1e+300 cannot be held by the model's "
+                                                "float32 (it would become infinite)"),
+        ("tiny.npy", np.full((2, 6, 3), 1e-300), "(it would become zero)"),
+        ("wide.npy", np.full((2, 5), 2 ** 40, "int64"), "input 'tokens': int64 value 1099511627776 does not fit the "
+                                                        "model's int32"),
+    ]:
+        np.save(tmp_path / name, array)
+        model = keras3_models["embed_lstm.keras" if array.ndim == 2 else "masking_lstm.keras"]
+        code, out, err = lstm_ref("check", model, "--input", name)
+        assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_cast_rules():
+    """keras_models.cast_input, the rule the worker applies (NumPy only)."""
+    import pytest
+
+    from lstm_ref.harness.oracles.keras_models import cast_input
+    from lstm_ref.harness.oracles.protocol import UserError
+
+    same = np.zeros(3, "float32")
+    assert cast_input("x", same, np.dtype("float32")) == (same, None)
+    _, cast = cast_input("x", np.array([0.1, 1.0]), np.dtype("float32"))
+    assert not cast["exact"] and cast["max_change"] > 0
+    _, cast = cast_input("x", np.array([0.5, 1.0]), np.dtype("float32"))
+    assert cast["exact"] and cast["max_change"] == 0
+    _, cast = cast_input("x", np.array([2 ** 24], "int64"), np.dtype("float32"))
+    assert cast["exact"]
+    _, cast = cast_input("x", np.array([np.nan, np.inf]), np.dtype("float32"))  # not finite before: kept, noted
+    assert cast["given"] == "float64"
+    for a, dtype in [(np.array([2 ** 24 + 1], "int64"), "float32"), (np.array([2 ** 60 + 1], "int64"), "float32"),
+                     (np.array([1e39]), "float32"), (np.array([1e-50]), "float32"), (np.array([2.5]), "int32"),
+                     (np.array([-1], "int64"), "uint8"), (np.array([2 ** 31], "int64"), "int32")]:
+        with pytest.raises(UserError, match="input 'x'"):
+            cast_input("x", a, np.dtype(dtype))
+
+
+def test_piped_output_keeps_every_column(keras3_models, lstm_ref, monkeypatch):  # noqa: F811
+    """Not on a terminal (CI, `| tee`), the table is never cut to COLUMNS:
+    every column, each row on one line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = lstm_ref("check", keras3_models["masking_lstm.keras"])
+    assert code == 0, out + err
+    header = next(line for line in out.splitlines() if "layer" in line and "verdict" in line)
+    for column in ("kind", "dtype", "x", "h max |d|", "c max |d|", "worst at", "atol / rtol", "ratio"):
+        assert column in header, (column, header)
+    row = next(line for line in out.splitlines() if line.startswith("│ lstm "))
+    assert "LSTM (Keras 3)" in row and "float32" in row and "row " in row and "PASS" in row, row
+    assert out.strip().splitlines()[-1].startswith("PASS: 1/1")
+
+
+def test_other_recurrent_layers_only_are_listed_then_exit_2(keras3_models, lstm_ref):  # noqa: F811
+    """A model with a GRU and no LSTM: the README's "listed as skipped",
+    then exit 2 since nothing is checkable."""
+    code, out, err = lstm_ref("check", keras3_models["no_lstm.keras"])
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, out + err
+    assert "no_lstm.keras: skipped gru: GRU: not an LSTM" in out
+    assert "nothing to check: no LSTM the reference reproduces; found and skipped 1 (gru: GRU" in err
+
+
+CELLS = textwrap.dedent("""
+    import sys, torch
+    torch.manual_seed(0)
+    torch.save(torch.nn.LSTMCell(3, 4).state_dict(), sys.argv[1] + "/cell.pt")
+    torch.save(torch.nn.GRU(3, 4).state_dict(), sys.argv[1] + "/gru.pt")
+
+    class Stepper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.LSTMCell(3, 4)
+
+        def forward(self, x):
+            h = torch.zeros(x.shape[0], 4)
+            c = torch.zeros(x.shape[0], 4)
+            for t in range(x.shape[1]):
+                h, c = self.cell(x[:, t], (h, c))
+            return h
+
+    torch.jit.script(Stepper()).save(sys.argv[1] + "/stepper.pt")
+""")
+
+
+def test_torch_cells_and_grus_are_listed_as_skipped_then_exit_2(lstm_ref, tmp_path):  # noqa: F811
+    (tmp_path / "cells.py").write_text(CELLS)  # torch.jit.script reads the source: a file, not -c
+    subprocess.run([str(ROOT / ".venv-torch" / "bin" / "python"), str(tmp_path / "cells.py"), str(tmp_path)],
+                   check=True, capture_output=True)
+    for name, found in (("cell.pt", "a torch.nn.LSTMCell (weight_hh (16, 4))"), ("gru.pt", "a GRU"),
+                        ("stepper.pt", "cell: an LSTMCell, stepped by the script's own loop")):
+        code, out, err = lstm_ref("check", name)
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, out + err
+        assert f"{name}: skipped " in out and found in out, (name, out)
+        assert "nothing to check: no LSTM the reference reproduces; found and skipped" in err, err

@@ -170,3 +170,39 @@ def test_version_and_help(tmp_path):
     for text in ("exit codes:", "0 every checked layer", "1 at least one is not", "2 usage or input error",
                  "--batch-size", "(default: 256)", "--json PATH", "relative paths"):
         assert text.lower() in " ".join(proc.stdout.lower().split()), text
+
+
+def test_debug_adds_the_traceback_and_keeps_the_exit_code(files, monkeypatch, capsys):
+    """--debug shows the traceback; a usage error still exits 2 and a worker
+    failure 3 (never 1, the parity-failure code CI reads)."""
+    from lstm_ref.harness import check as check_lib
+    from lstm_ref.harness.oracles.client import OracleError
+
+    code, out, err = run_main(["check", "truncated.keras", "--debug"], files, monkeypatch, capsys)
+    assert code == 2 and "Traceback" in err and "truncated.keras" in err.strip().splitlines()[-1], err
+
+    def crash():
+        raise OracleError("oracle 'keras3' failed on 'model_lstms':\nTraceback (most recent call last):\n"
+                          '  File "w.py", line 1, in run\nValueError: the worker broke\n')
+
+    with zipfile.ZipFile(files / "k3.keras", "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+    monkeypatch.setattr(check_lib, "open_pool", crash)
+    code, out, err = run_main(["check", "k3.keras", "--debug"], files, monkeypatch, capsys)
+    assert code == 3 and "Traceback" in err, err
+    code, out, err = run_main(["check", "k3.keras"], files, monkeypatch, capsys)
+    assert code == 3 and "Traceback" not in err, err
+    assert "a framework worker failed: oracle 'keras3' failed on 'model_lstms': ValueError: the worker broke" in err
+
+
+def test_help_states_each_default_once(tmp_path):
+    from lstm_ref.harness.commands import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.choices and "check" in a.choices)
+    for name, command in sub.choices.items():
+        text = " ".join(command.format_help().split())
+        assert not re.search(r"\(default: [^)]*\) \(default:", text), (name, text)
+    sweep = " ".join(sub.choices["tflite-sweep"].format_help().split())
+    assert "rows of drawn input (default: 1)" in sweep and "seed of the drawn inputs (default: 0)" in sweep

@@ -55,6 +55,7 @@ def test_a_fused_lstm_alone_against_the_reference_on_its_own_weights(fused, lstm
     row = json.loads(open("alone.json").read())["rows"][0]
     assert row["status"] == "pass" and row["lowering"] == "fused" and row["max_abs"] < 1e-6
     assert "the op's own weights" in row["compared"]
+    assert out.strip().splitlines()[-1].startswith("PASS: 1/1 within tolerance"), out
 
 
 def test_the_sweep_prints_every_mode_asked_for(tagger, lstm_ref):  # noqa: F811
@@ -75,6 +76,7 @@ def test_a_deployed_file_against_its_source(tagger, lstm_ref):  # noqa: F811
     assert code == 0, out + err
     result = json.loads(open("c.json").read())
     assert result["mode"] == "float32" and result["rows"][0]["status"] == "pass"
+    assert out.strip().splitlines()[-1].startswith("PASS: 1/1 within tolerance (worst max |d| "), out
 
 
 @pytest.mark.parametrize("args,message", [

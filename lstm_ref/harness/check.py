@@ -197,12 +197,17 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
     first (custom layers registered with ``register_keras_serializable``)."""
     chunks = _chunks(inputs, batch_size)
     results, skipped, described = {}, [], None
-    offset = 0
+    offset, casts = 0, {}
     for chunk in progress(chunks) if progress else chunks:
         meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time,
-                                    "seed": seed, "custom_objects": [str(p) for p in custom_objects]},
+                                    "seed": seed, "custom_objects": [str(p) for p in custom_objects],
+                                    "row_offset": offset},
                                    {f"in:{k}": v for k, v in chunk.items()})
         described, skipped = meta, [tuple(s) for s in meta.get("skipped", [])]
+        for cast in meta.get("casts", []):
+            seen = casts.setdefault(cast["input"], dict(cast))
+            seen["exact"] = seen["exact"] and cast["exact"]
+            seen["max_change"] = max(seen["max_change"], cast["max_change"])
         traces, exacts = {}, {}
         for i, layer in enumerate(meta["layers"]):
             case = _layer_case(layer, out, i)
@@ -239,7 +244,18 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
             key = row.layer
             results[key] = results[key].merge(row) if key in results else row
         offset += _rows(chunk)
+    if described is not None:
+        described["casts"] = list(casts.values())
+    notes = "; ".join(cast_note(c) for c in casts.values())
+    for row in results.values():
+        row.notes = "; ".join(n for n in (row.notes, notes) if n)
     return list(results.values()), skipped, described
+
+
+def cast_note(cast):
+    """What casting a given input to the model's dtype did, in words."""
+    how = "exact" if cast["exact"] else f"rounded: max |change| {cast['max_change']:.3g}"
+    return f"input {cast['input']!r} given as {cast['given']}, cast to the model's {cast['cast_to']} ({how})"
 
 
 def _layer_case(layer, out, i):

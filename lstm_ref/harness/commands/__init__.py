@@ -12,16 +12,18 @@ neither a pass nor a parity failure.
 """
 
 import os
+import re
 import sys
+import traceback
 
 from ... import __version__, platform
 from ...errors import LstmRefError
 from ..oracles.client import OracleError, OracleInputError, OracleUnavailable
-from . import check, convert, diagnose, record_platform, replay, report, tflite_sweep
+from . import check, convert, diagnose, doctor, record_platform, replay, report, tflite_sweep
 from ._common import EPILOG, EXIT_INTERNAL, EXIT_USAGE, UsageError, _Parser, one_line
 
 # In the order `lstm-ref --help` lists them.
-COMMANDS = (check, convert, diagnose, record_platform, replay, tflite_sweep, report)
+COMMANDS = (check, convert, diagnose, record_platform, replay, tflite_sweep, report, doctor)
 
 
 def build_parser():
@@ -45,16 +47,35 @@ def main(argv=None):
             platform.use(args.platform)
         return {command.NAME: command for command in COMMANDS}[args.command].run(args)
     except (LstmRefError, OracleInputError, OracleUnavailable, UsageError) as exc:
-        if args.debug:
-            raise
+        _traceback(args)
         print(f"lstm-ref {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OracleError as exc:
-        if args.debug:
-            raise
-        print(f"lstm-ref {args.command}: error: a framework worker failed: {one_line(exc)} "
-              "(rerun with --debug for its traceback)", file=sys.stderr)
+        _traceback(args)
+        print(f"lstm-ref {args.command}: error: a framework worker failed: {_worker_reason(exc)}"
+              + ("" if getattr(args, "debug", False) else " (rerun with --debug for its traceback)"), file=sys.stderr)
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         return 130
 
+
+def _traceback(args):
+    """Under ``--debug``, the traceback (and a worker's, inside its message)
+    on stderr; the exit code stays the error's own (2 or 3), never 1."""
+    if getattr(args, "debug", False):
+        traceback.print_exc(file=sys.stderr)
+
+
+def _worker_reason(exc):
+    """A worker failure in one line: what failed and, from the worker's
+    traceback, the exception it ended with (the first line alone, "oracle
+    'keras3' failed on 'model_lstms':", says nothing)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = lines[0].rstrip(":")
+    raised = [line for line in lines[1:] if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line)]
+    last = raised[-1] if raised else next((line for line in reversed(lines[1:])
+                                           if not line.startswith(("File ", "^", "~"))), "")
+    last = last if len(last) <= 300 else last[:297] + "..."
+    return f"{head}: {last}" if last else head

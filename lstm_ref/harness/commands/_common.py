@@ -46,7 +46,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default not in (None, False, [], argparse.SUPPRESS) and "%(default)" not in text:
+        stated = not any(action.default is v for v in (None, False, argparse.SUPPRESS)) and action.default != []
+        if stated and "%(default)" not in text \
+                and "(default:" not in text:  # a help that states its default in words keeps it once
             text += " (default: %(default)s)"
         return text
 

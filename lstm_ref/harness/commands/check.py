@@ -110,17 +110,30 @@ def run(args):
                 results, skipped, description = _check_artifact(model, oracle_name, description, source, pool,
                                                                  drawn, custom)
             else:
-                results, skipped, _ = check_lib.check_model(
+                results, skipped, described = check_lib.check_model(
                     model, pool.get(oracle_name), inputs, **drawn, batch_size=args.batch_size or 256,
                     progress=_progress(args, "batches"), custom_objects=custom)
+                casts = (described or {}).get("casts", [])
             if not results:
-                raise UsageError(f"{model}: nothing to check: " + (
-                    "every LSTM was skipped (" + "; ".join(f"{name}: {why}" for name, why in skipped) + ")"
-                    if skipped else "no LSTM found in it"))
-            reports.append((model, description, results, skipped))
+                _nothing_to_check(model, skipped)
+            reports.append((model, description, results, skipped, casts if oracle_name not in ARTIFACTS else []))
     finally:
         pool.close()
     return _finish(args, reports)
+
+
+def _nothing_to_check(model, skipped):
+    """No row to check: what was found and skipped, listed on stdout,
+    then the usage error (exit 2)."""
+    for name, why in skipped:
+        print(f"{model.name}: skipped {name}: {why}")
+    reasons = "; ".join(f"{name}: {why}" for name, why in skipped)
+    if not skipped:
+        raise UsageError(f"{model}: nothing to check: no LSTM found in it")
+    if any("not an LSTM" in why for _, why in skipped):
+        raise UsageError(f"{model}: nothing to check: no LSTM the reference reproduces; found and skipped "
+                         f"{len(skipped)} ({reasons})")
+    raise UsageError(f"{model}: nothing to check: every LSTM was skipped ({reasons})")
 
 
 def _check_tflite(args, models):
@@ -142,6 +155,7 @@ def _check_tflite(args, models):
         tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference "
                               "on its own weights", rows)
         tflite_cli.write_json(args.json_path, {"model": str(models[0]), "mode": mode, "rows": tflite_cli.as_json(rows)})
+        print(_tflite_summary(rows))
         return EXIT_PASS if all(r.status in ("pass", "skipped") for r in rows) else EXIT_FAIL
     source = user_path(args.source)
     oracle_name, description = model_format(source)
@@ -155,7 +169,23 @@ def _check_tflite(args, models):
     tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, read from its types) against {args.source}", [row])
     tflite_cli.write_json(args.json_path, {"model": str(models[0]), "source": str(source), "mode": mode,
                                            "rows": tflite_cli.as_json([row])})
+    print(_tflite_summary([row]))
     return EXIT_PASS if row.status == "pass" else EXIT_FAIL
+
+
+def _tflite_summary(rows):
+    """The one PASS/FAIL line every check ends with, for .tflite rows."""
+    checked = [r for r in rows if r.status != "skipped"]
+    failed = [r for r in checked if r.status != "pass"]
+    text = f"{'FAIL' if failed else 'PASS'}: {len(checked) - len(failed)}/{len(checked)} within tolerance"
+    worst = max((r.max_abs for r in checked if r.max_abs is not None), default=None)
+    if worst is not None:
+        text += f" (worst max |d| {worst:.3g})"
+    if failed:
+        text += "; over tolerance: " + ", ".join(f"{r.mode} ({r.status})" for r in failed)
+    if len(rows) > len(checked):
+        text += f"; {len(rows) - len(checked)} skipped"
+    return text
 
 
 def _source(args, models, formats, inputs, custom):
@@ -230,7 +260,7 @@ def _check_checkpoint(args, model, check_lib):
         results, skipped = check_lib.check_checkpoint(model, args.scope, args.kind, config, x, pool)
     finally:
         pool.close()
-    return _finish(args, [(model, f"checkpoint, scope {args.scope!r}", results, skipped)])
+    return _finish(args, [(model, f"checkpoint, scope {args.scope!r}", results, skipped, [])])
 
 
 def _read_inputs(specs) -> dict:
@@ -292,16 +322,18 @@ def _progress(args, unit):
 def _finish(args, reports):
     """Print every model's table, write the JSON, and give the exit code."""
 
-    layers, passed = [], True
-    for model, description, results, skipped in reports:
+    layers, passed, casts = [], True, []
+    for model, description, results, skipped, model_casts in reports:
         rows = results + [LayerResult(layer=name, kind="", status="skipped", reason=reason) for name, reason in skipped]
         layers += [{"model": str(model), "format": description, **r.as_json()} for r in rows]
+        casts += [{"model": str(model), **cast} for cast in model_casts]
         passed &= all(r.status == "pass" for r in results)
-        print_results(model, description, results, skipped)
+        print_results(model, description, results, skipped, model_casts)
     if args.json_path:
         profile = platform.current()
         payload = {"passed": passed, "platform": {"profile": profile.name, "source": platform.source(),
                                                   "summary": profile.summary},
+                   "input_casts": [finite(cast) for cast in casts],
                    "layers": [finite(layer) for layer in layers]}
         args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     return EXIT_PASS if passed else EXIT_FAIL
@@ -324,10 +356,12 @@ def _label(kind):
     return record.label if record else kind
 
 
-def print_results(model, description, results, skipped):
-    """The table, fitted to the terminal (narrow ones lose the optional
-    columns), the tolerances and profile it was judged by, the failures'
-    worst values, then one summary line."""
+def print_results(model, description, results, skipped, casts=()):
+    """The table, the tolerances and profile it was judged by, the inputs
+    cast to the model's dtype, the failures' worst values, then one summary
+    line.  On a terminal the table fits its width (a narrow one loses the
+    optional columns, and a line says which); piped or redirected, every
+    column is printed at the table's own width, never cut to 80."""
     failed = [r for r in results if r.status != "pass"]
     summary = _summary(results, failed, skipped)
     try:
@@ -338,18 +372,30 @@ def print_results(model, description, results, skipped):
             print(f"{r.layer}  {r.kind}  ratio {_fmt(r.ratio, '.3g')}  {r.status.upper()}  {r.reason}")
         for name, why in skipped:
             print(f"skipped {name}: {why}")
+        for cast in casts:
+            print(check_lib.cast_note(cast))
         print(summary)
         return
     console = Console(highlight=False)
-    columns = _columns(results, console.width)
+    terminal = console.is_terminal
+    columns = _columns(results, console.width if terminal else None)
     table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
     for name, _ in columns:
         table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
                          overflow="fold")
     for r in results:
         table.add_row(*(get(r) for _, get in columns))
+    if not terminal:  # piped: the table's natural width, whatever COLUMNS says
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        console = Console(highlight=False, width=max(80, natural))
     console.print(table)
+    left_out = [name for name, _ in _columns(results, None) if name not in dict(columns)]
+    if left_out:
+        console.print(f"(a {console.width}-column terminal: {', '.join(left_out)} left out; a wider terminal, a pipe "
+                      "or --json shows them)")
     _print_footer(console, results, failed, skipped)
+    for cast in casts:
+        console.print(check_lib.cast_note(cast))
     console.print(("[red]" if failed else "[green]") + summary)
 
 
@@ -366,7 +412,8 @@ def _summary(results, failed, skipped):
 
 def _columns(results, width):
     """(name, getter) per column; under 150 characters only what decides
-    (where, how far, the verdict), and "worst at" from 100."""
+    (where, how far, the verdict), and "worst at" from 100; every column
+    when ``width`` is None (not a terminal)."""
     columns = [("layer", lambda r: r.layer), ("kind", lambda r: _label(r.kind)), ("dtype", lambda r: r.dtype),
                ("x", lambda r: r.shape), ("h max |d|", lambda r: _fmt(r.h_max_abs)),
                ("c max |d|", lambda r: _fmt(r.c_max_abs)), ("worst at", lambda r: _where(r.worst)),
@@ -376,7 +423,7 @@ def _columns(results, width):
     if any(r.weights_max_abs for r in results):  # --source: the converted source's weights against the artifact's
         columns.insert(-2, ("weights |d|", lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0))
                             if r.weights_max_abs is not None else ""))
-    if width < 150:
+    if width is not None and width < 150:
         columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio",
                                                    "verdict") or (c[0] == "worst at" and width >= 100)]
     return columns

@@ -28,11 +28,19 @@ from ...errors import InputError
 from ...platform import PROFILES, current
 from ...reference import from_config
 from .. import artifacts, check
-from ..diagnose import CORRECT, WITHIN, diagnose, probe
+from ..diagnose import AMBIGUOUS, CORRECT, WITHIN, diagnose, mask_part, probe
 from ..model_format import model_format
-from ._common import EPILOG, UsageError, json_target, user_path
+from ._common import UsageError, json_target, user_path
 
 NAME = "diagnose"
+
+EPILOG = """exit codes:
+  0  one known fault (or pair of faults) explains the target, or the target is within tolerance
+  1  none does, or several compute the same on the probe (ambiguous): the candidates are listed
+  2  usage or input error: a short message names the culprit (--debug shows the traceback)
+  3  a framework worker crashed or hung (its stderr is shown under --debug)
+"""
+NAMES_SHOWN = 2  # equivalent faults named per candidate line; the rest counted (all in --json)
 
 
 def add_parser(sub):
@@ -51,6 +59,8 @@ def add_parser(sub):
     dia.add_argument("--write-probe", metavar="FILE.npz", help="write the probe inputs for --kind/--config/--weights "
                      "(x, mask, h0, c0) to run the target on, and stop")
     dia.add_argument("--no-pairs", action="store_true", help="search single faults only")
+    dia.add_argument("--no-mask", action="store_true", help="probe without a mask (for a port that takes none or "
+                     "ignores it by design: otherwise every answer is \"mask ignored + ...\")")
     dia.add_argument("--json", metavar="PATH", help="also write the diagnosis as JSON to PATH")
     dia.add_argument("--platform", metavar="PROFILE", help="the platform profile whose numbers the reference "
                      "reproduces (default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
@@ -67,7 +77,7 @@ def run(args):
     if files:
         if not (args.source and args.target):
             raise UsageError("--source and --target go together")
-        results = _diagnose_files(user_path(args.source), user_path(args.target), not args.no_pairs)
+        results = _diagnose_files(user_path(args.source), user_path(args.target), not args.no_pairs, args.no_mask)
     else:
         if not (args.kind and args.config is not None and args.weights):
             raise UsageError("give --source MODEL --target ARTIFACT, or --kind, --config and --weights")
@@ -103,8 +113,11 @@ def _case_from_args(args):
     ref = from_config(args.kind, config)
     weights = {k[2:] if k.startswith("w:") else k: v for k, v in _npz(user_path(args.weights), "--weights").items()}
     features = _features(ref, weights)
-    base = probe(args.kind, config, features, weights=weights)
+    base = probe(args.kind, config, features, weights=weights, no_mask=args.no_mask)
     if args.input:
+        if args.no_mask:
+            raise UsageError("--no-mask shapes the probe; with --input the inputs are yours: leave it out, or drop "
+                             "'mask' from the --input file")
         given = _npz(user_path(args.input), "--input")
         if "x" not in given:
             raise InputError(f"--input {args.input}: holds no 'x' (it holds {sorted(given)})")
@@ -125,7 +138,7 @@ def _features(ref, weights):
     raise InputError(f"--weights: cannot tell the input width from {sorted(weights)}")
 
 
-def _diagnose_files(source_path, target_path, pairs):
+def _diagnose_files(source_path, target_path, pairs, no_mask=False):
 
     pool = check.open_pool()
     try:
@@ -134,12 +147,12 @@ def _diagnose_files(source_path, target_path, pairs):
         if len(src_lstms) != len(dst_lstms):
             raise InputError(f"the source has {len(src_lstms)} LSTM(s), the target {len(dst_lstms)}: diagnose pairs "
                              "them in order, one for one")
-        return [_diagnose_pair(src, dst, pairs) for src, dst in zip(src_lstms, dst_lstms)]
+        return [_diagnose_pair(src, dst, pairs, no_mask) for src, dst in zip(src_lstms, dst_lstms)]
     finally:
         pool.close()
 
 
-def _diagnose_pair(src, dst, pairs):
+def _diagnose_pair(src, dst, pairs, no_mask=False):
     """The truth is the source converted correctly; the target runs the probe."""
 
     if src.recorded is not None:  # a Keras layer: its kind, config and weights as the model holds them
@@ -147,7 +160,7 @@ def _diagnose_pair(src, dst, pairs):
         kind, config, weights = recorded.kind, recorded.config, recorded.weights
     else:
         kind, config, weights = src.kind, src.config, src.weights
-    base = probe(kind, config, src.features, weights=weights)
+    base = probe(kind, config, src.features, weights=weights, no_mask=no_mask)
     if not dst.takes_mask or dst.kind == "onnx.LSTM" and "sequence_lens" not in dst.optional:
         base = base.replace(mask=None)
     if not dst.takes_state or dst.kind == "onnx.LSTM" and "initial_h" not in dst.optional:
@@ -168,23 +181,74 @@ def _diagnose_pair(src, dst, pairs):
         if dst.kind in ("torch.nn.LSTM", "onnx.LSTM") and dst.kind != kind else None
 
 
+def _names(c):
+    """A candidate's name and, briefly, the faults that compute the same."""
+    if not c.equivalent:
+        return c.name
+    more = len(c.equivalent) - NAMES_SHOWN
+    return f"{c.name} (= {', '.join(c.equivalent[:NAMES_SHOWN])}{f', and {more} more' if more > 0 else ''})"
+
+
+def _fix_lines(best):
+    """The fix of a fault, or of each fault of a pair (one without a fix
+    of its own: undo it), and the residual once all of them are applied."""
+    parts = best.parts or [(best.name, best.fix)]
+    fixes = [fix or f"undo \"{name}\"" for name, fix in parts]
+    lines = [f"  fix: {fixes[0]}"] if len(fixes) == 1 else \
+        [f"  fix {i} of {len(fixes)} ({name}): {fix}" for i, ((name, _), fix) in enumerate(zip(parts, fixes), 1)]
+    after = "it" if len(fixes) == 1 else f"all {len(fixes)}"
+    return lines + [f"  residual after {after}: {best.ratio:.3g}x tolerance (max |d| {best.max_abs:.3g})"]
+
+
+def _mask_line(c):
+    """When the mask is what made the difference: the target ignores (or
+    misreads) it, and on unmasked input computes the rest."""
+    part = mask_part(c)
+    if part is None:
+        return None
+    rest = [name for name, _ in c.parts if name != part]
+    unmasked = f"computes {rest[0]}" if rest else "computes the reference"
+    return (f"  the mask made the difference: the target's fault with a mask is \"{part}\"; on unmasked input it "
+            f"{unmasked} (--no-mask probes without one)")
+
+
 def _print(results, json_path):
     out = []
     for name, d, converter in results:
+        details = [f"compared {', '.join(d.fields)}"] + ([d.note] if d.note else [])
         print(f"{name}: {d.verdict} (the correct reference is {d.truth_ratio:.3g}x tolerance away, "
-              f"max |d| {d.truth_max_abs:.3g}; compared {', '.join(d.fields)}; {d.note})")
+              f"max |d| {d.truth_max_abs:.3g}; {'; '.join(details)})")
         best = d.best()
+        lines = []
         if d.verdict == WITHIN:
-            print(f"  the target computes the reference with: {best.name}")
-            print(f"  fix: {best.fix or 'see the fault'}; residual after it: {best.ratio:.3g}x tolerance "
-                  f"(max |d| {best.max_abs:.3g})")
+            lines.append(f"  the target computes the reference with: {best.name}")
+            lines += _fix_lines(best)
+            lines.append(_mask_line(best))
             if converter:
-                print(f"  {converter}")
+                lines.append(f"  {converter}")
+        elif d.verdict == AMBIGUOUS:
+            within = [c for c in d.candidates if c.ratio <= 1]
+            names = [n for c in within for n in [c.name, *c.equivalent]]
+            lines.append(f"  {len(names)} faults explain it and the probe cannot tell them apart: {'; '.join(names)}")
+            if any(c.equivalent for c in within):
+                lines.append("  (faults in one group compute exactly the same trace on these weights and inputs" + (
+                    ": with a bias that is 1 on the forget gate and 0 elsewhere (an untrained Keras LSTM's), adding 1 "
+                    "to the forget gate and counting the bias twice are the same; diagnose a trained model, or one "
+                    "whose bias is not [0, 1, 0, 0], to separate them)" if any(
+                        "forget bias" in " ".join([c.name, *c.equivalent]) and "bias counted twice"
+                        in " ".join([c.name, *c.equivalent]) for c in within) else ")"))
+            for c in within:
+                lines.append(f"  within: {_names(c)}: {c.ratio:.3g}x tolerance")
+                lines.append(_mask_line(c))
         elif d.verdict != CORRECT:
             for c in d.candidates[:5]:
-                also = f" (= {', '.join(c.equivalent)})" if c.equivalent else ""
-                print(f"  {'within' if c.ratio <= 1 else 'nearest'}: {c.name}{also}: {c.ratio:.3g}x tolerance")
-        out.append({"pair": name, **d.as_json(), "converter": converter})
+                lines.append(f"  nearest: {_names(c)}: {c.ratio:.3g}x tolerance")
+        for line in lines:
+            if line:
+                print(line)
+        out.append({"pair": name, **d.as_json(), "converter": converter,
+                    "mask_made_the_difference": next((mask_part(c) for c in d.candidates if c.ratio <= 1
+                                                      and mask_part(c)), None) if d.candidates else None})
     if json_path:
         json_path.write_text(json.dumps({"platform": str(current()), "results": out}, indent=1, default=float))
     ok = all(d.explained for _, d, _ in results)

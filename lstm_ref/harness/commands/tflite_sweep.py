@@ -20,9 +20,9 @@ def add_parser(sub):
                     "inputs: which mode can you afford?", epilog=EPILOG)
     tfl.add_argument("model", help="a Keras 3 .keras/.h5 or Keras 2 (tf_keras) .h5/SavedModel with one input")
     tfl.add_argument("--modes", nargs="+", metavar="MODE", help="only these modes (default: all five)")
-    tfl.add_argument("--batch", type=positive_int, default=1, help="rows of drawn input (default: 1)")
-    tfl.add_argument("--time", type=positive_int, default=20, help="steps of drawn input (default: 20)")
-    tfl.add_argument("--seed", type=seed, default=0, help="seed of the drawn inputs (default: 0)")
+    tfl.add_argument("--batch", type=positive_int, default=1, help="rows of drawn input")
+    tfl.add_argument("--time", type=positive_int, default=20, help="steps of drawn input")
+    tfl.add_argument("--seed", type=seed, default=0, help="seed of the drawn inputs")
     tfl.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     tfl.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 

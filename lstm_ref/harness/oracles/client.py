@@ -6,11 +6,14 @@ crashes or does not answer within ``timeout`` seconds is killed; the request
 fails with :class:`OracleError` and the next request starts a fresh worker.
 """
 
+import hashlib
+import importlib.util
 import os
 import re
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,35 +38,150 @@ class OracleInputError(OracleError, ValueError):
     message is for the user, e.g. "input 'x' expects 3 dims, got 2"."""
 
 
+# A clone (``make venvs``, the suite) or an installed package: the repo's
+# .venv-<name> interpreters exist only in a clone.
+CLONE = (ROOT / "pyproject.toml").is_file() and (ROOT / "lstm_ref").is_dir()
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """Where an oracle's worker runs: ``path``, found ``how`` ("$VAR",
+    "current" or "venv"), and ``problem`` (None, or why it cannot run)."""
+
+    path: str
+    how: str
+    problem: str = None
+
+
 @dataclass(frozen=True)
 class OracleSpec:
+    """An oracle: its worker ``module``, the interpreter it runs in and how
+    that one is found (``locate``).
+
+    ``python`` is the repo's interpreter for it ("sys.executable": none of
+    its own; a relative path is from the repo root, e.g. .venv-torch/bin/python,
+    built by ``make venv-torch``); ``needs`` the top-level modules its worker
+    imports (the framework); ``extra`` the lstm-parity extra that brings them
+    and ``pip`` the packages themselves, for the message that says how to get
+    them."""
+
     name: str
     module: str
-    python: str  # interpreter path; relative paths are from the repo root
+    python: str
     env: dict = field(default_factory=dict)
+    needs: tuple = ()
+    extra: str = ""
+    pip: str = ""
+
+    @property
+    def env_var(self) -> str:
+        return f"LSTM_PARITY_{self.name.upper()}_PYTHON"
+
+    def missing_here(self) -> list:
+        """The modules of ``needs`` this interpreter cannot import (found
+        by ``importlib.util.find_spec``: nothing is imported)."""
+        missing = []
+        for module in self.needs:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(module)
+        return missing
+
+    def locate(self) -> Interpreter:
+        """The interpreter the worker runs in, first of: ``$LSTM_PARITY_<NAME>_PYTHON``
+        (an explicit override); this interpreter, when every module of
+        ``needs`` is importable here; the repo's venv for it (a clone's
+        ``.venv-<name>``).  ``problem`` says what is missing and how to get it."""
+        override = os.environ.get(self.env_var)
+        if override:
+            if not Path(override).exists():
+                return Interpreter(override, f"${self.env_var}", f"oracle {self.name!r}: interpreter {override} "
+                                   f"(from ${self.env_var}) not found; {self.how_to_get()}")
+            return Interpreter(override, f"${self.env_var}")
+        missing = self.missing_here()
+        if self.python == "sys.executable" or (self.needs and not missing):
+            problem = self.unavailable(missing) if missing else None
+            return Interpreter(sys.executable, "current", problem)
+        venv = Path(self.python) if Path(self.python).is_absolute() else ROOT / self.python
+        if venv.exists() and (CLONE or Path(self.python).is_absolute()):
+            return Interpreter(str(venv), "venv")
+        if self.needs:
+            return Interpreter(str(venv), "missing", self.unavailable(missing))
+        return Interpreter(str(venv), "missing", f"oracle {self.name!r}: interpreter {venv} not found; "
+                           f"{self.how_to_get()}")
 
     def interpreter(self) -> str:
-        override = os.environ.get(f"LSTM_PARITY_{self.name.upper()}_PYTHON")
-        if override:
-            return override
+        return self.locate().path
+
+    def make_target(self) -> str:
+        """The Makefile target that builds the repo's interpreter for it."""
         if self.python == "sys.executable":
-            return sys.executable
-        return str(ROOT / self.python)
+            return "venv"
+        return Path(self.python).parts[0].lstrip(".") if not Path(self.python).is_absolute() else "venvs"
+
+    def how_to_get(self) -> str:
+        clone = f"run `make {self.make_target()}` in a clone of lstm-parity"
+        if self.extra:
+            return f"pip install 'lstm-parity[{self.extra}]' (or {self.pip}), or {clone}"
+        if self.pip:
+            return f"{clone}, or set {self.env_var} to a Python that has {self.pip}"
+        return clone
+
+    def unavailable(self, missing=None) -> str:
+        """The message of an oracle whose framework is not here."""
+        missing = self.missing_here() if missing is None else missing
+        return f"oracle {self.name!r} needs {', '.join(missing or self.needs)}: {self.how_to_get()}"
 
 
 _LEGACY = {"TF_USE_LEGACY_KERAS": "1"}  # tf.compat.v1 cells need tf_keras, set before TF loads
+_TF = ("tensorflow", "keras")
+_TF2 = ("tensorflow", "tf_keras")
+_TF_PIP = "tensorflow tf_keras"
 
 ORACLES = {
     # Which kind each oracle serves is said by the kind's record (records.py).
-    "keras3": OracleSpec("keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable"),
-    "tf1": OracleSpec("tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY),
-    "tf_keras": OracleSpec("tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY),
-    "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY),
-    "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python"),
-    "torch": OracleSpec("torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python"),
-    "onnxruntime": OracleSpec("onnxruntime", "lstm_ref.harness.oracles.onnx_worker", ".venv-onnx/bin/python"),
-    "litert": OracleSpec("litert", "lstm_ref.harness.oracles.litert_worker", ".venv-litert/bin/python"),
+    "keras3": OracleSpec("keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable", {}, _TF,
+                         "tensorflow", "tensorflow"),
+    "tf1": OracleSpec("tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY, _TF2,
+                      "tensorflow", _TF_PIP),
+    "tf_keras": OracleSpec("tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY, _TF2,
+                           "tensorflow", _TF_PIP),
+    "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY, _TF2,
+                          "tensorflow", _TF_PIP),
+    # tensorflow-addons needs TF <= 2.15: never beside the TF of the others, so no extra.
+    "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python", {},
+                      ("tensorflow", "tensorflow_addons"), "", "'tensorflow-cpu==2.15.1' tensorflow-addons 'numpy<2'"),
+    "torch": OracleSpec("torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python", {}, ("torch",),
+                        "torch", "torch"),
+    "onnxruntime": OracleSpec("onnxruntime", "lstm_ref.harness.oracles.onnx_worker", ".venv-onnx/bin/python", {},
+                              ("onnxruntime", "onnx"), "onnx", "onnxruntime onnx"),
+    "litert": OracleSpec("litert", "lstm_ref.harness.oracles.litert_worker", ".venv-litert/bin/python", {},
+                         ("ai_edge_litert",), "tflite", "ai-edge-litert"),
 }
+
+
+def import_root() -> Path:
+    """What the worker's PYTHONPATH and working directory are: the clone, or
+    (an installed package) a folder holding only a link to ``lstm_ref``, so
+    that a worker in another interpreter imports lstm_ref and nothing else
+    of this one's site-packages."""
+    if CLONE:
+        return ROOT
+    package = ROOT / "lstm_ref"
+    digest = hashlib.sha1(str(package).encode()).hexdigest()[:12]
+    shim = Path(tempfile.gettempdir()) / f"lstm-parity-{os.getuid()}-{digest}"
+    link = shim / "lstm_ref"
+    if not link.exists():
+        shim.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(package, target_is_directory=True)
+        except FileExistsError:
+            pass
+    return shim
+
 
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": ""}
 
@@ -97,15 +215,17 @@ class Oracle:
         self.info = None  # the worker's hello: versions and provenance
 
     def _start(self):
-        python = self.spec.interpreter()
-        if not Path(python).exists():
-            raise OracleUnavailable(f"oracle {self.spec.name!r}: interpreter {python} not found (run `make venvs`)")
-        env = {**os.environ, **_QUIET, **self.spec.env, "PYTHONPATH": str(ROOT)}
+        where = self.spec.locate()
+        if where.problem:
+            raise OracleUnavailable(where.problem)
+        python = where.path
+        root = import_root()
+        env = {**os.environ, **_QUIET, **self.spec.env, "PYTHONPATH": str(root)}
         self.served = 0
         self.proc = subprocess.Popen(
             [python, "-u", "-m", self.spec.module],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=ROOT,
+            env=env, cwd=root,
         )
         self._stderr = []
         started = time.monotonic()
@@ -116,10 +236,44 @@ class Oracle:
         except OracleError as exc:
             missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", str(exc))
             if missing:
+                module = missing.group(1).split(".")[0]
+                how = self.spec.how_to_get() if module in self.spec.needs else "reinstall it"
                 raise OracleUnavailable(
-                    f"oracle {self.spec.name!r}: its environment ({python}) has no module {missing.group(1)!r}; "
-                    "`make venvs` builds it") from None
+                    f"oracle {self.spec.name!r}: its interpreter {python} ({where.how}) has no module "
+                    f"{missing.group(1)!r}: {how}") from None
             raise
+
+    def _died(self, how) -> OracleError:
+        """The error for a worker that exited (or closed its pipes): its
+        exit code and the end of its stderr, read to the end first (a
+        worker that fails at import writes its traceback just before it
+        exits, after the client saw its stdout close)."""
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = "unknown: closed its output but is still running"
+        self._drain_stderr(deadline=time.monotonic() + 5)
+        tail = self.stderr_tail()
+        last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
+        reason = f": {last}" if last else ", writing nothing to stderr"  # the first line is what the CLI prints
+        return OracleError(f"oracle {self.spec.name!r} {how} (code {code}){reason}; stderr tail:\n{tail}")
+
+    def _drain_stderr(self, deadline):
+        stream = self.proc.stderr if self.proc is not None else None
+        if stream is None or stream.closed:
+            return
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(stream, selectors.EVENT_READ)
+            while (left := deadline - time.monotonic()) > 0 and sel.select(left):
+                data = os.read(stream.fileno(), 65536)
+                if not data:
+                    break
+                self._keep_stderr(data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            sel.close()
 
     def _read_exactly(self, n, deadline):
         chunks, got = [], 0
@@ -134,22 +288,22 @@ class Oracle:
                 for key, _ in sel.select(left):
                     data = os.read(key.fileobj.fileno(), (n - got) if key.fileobj is self.proc.stdout else 65536)
                     if key.fileobj is self.proc.stderr:
-                        self._stderr.append(data)
-                        del self._stderr[:-50]
+                        if data:
+                            self._keep_stderr(data)
+                        else:  # its end: at EOF it stays readable, and empty reads must not push the tail out
+                            sel.unregister(self.proc.stderr)
                         continue
                     if not data:
-                        try:
-                            code = self.proc.wait(timeout=5)
-                        except subprocess.TimeoutExpired:
-                            code = "unknown: closed its output but is still running"
-                        raise OracleError(
-                            f"oracle {self.spec.name!r} exited (code {code}); stderr tail:\n{self.stderr_tail()}"
-                        )
+                        raise self._died("exited")
                     chunks.append(data)
                     got += len(data)
         finally:
             sel.close()
         return b"".join(chunks)
+
+    def _keep_stderr(self, data, keep=50):
+        self._stderr.append(data)
+        del self._stderr[:-keep]
 
     def stderr_tail(self, n=2000):
         return b"".join(self._stderr).decode(errors="replace")[-n:]
@@ -160,11 +314,13 @@ class Oracle:
             self.proc.stdin.write(protocol.encode(meta, arrays))
             self.proc.stdin.flush()
             body = protocol.read_frame(lambda n: self._read_exactly(n, deadline))
-        except (OracleError, BrokenPipeError, OSError) as exc:
+        except OracleError:
             self.close()
-            if isinstance(exc, OracleError):
-                raise
-            raise OracleError(f"oracle {self.spec.name!r} pipe broke: {exc}") from exc
+            raise
+        except (BrokenPipeError, OSError) as exc:  # it died before reading the request
+            error = self._died(f"exited before reading the request ({exc})")
+            self.close()
+            raise error from exc
         try:
             reply, out = protocol.decode(body)
         except ValueError as exc:

@@ -69,6 +69,7 @@ import gc
 import inspect
 import json
 import os
+import re
 
 import numpy as np
 
@@ -201,6 +202,84 @@ def _load_model(keras, path):
             custom[name] = op
 
 
+def _check_tokens(name, tokens, layer, vocabulary, row_offset=0):
+    """Tokens of input ``name`` outside ``[0, vocabulary)`` of the Embedding
+    ``layer`` that reads it: a ``UserError`` naming the input, the first
+    such token (row, step) and the vocabulary size."""
+    bad = (tokens < 0) | (tokens >= vocabulary)
+    if not np.any(bad):
+        return
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    position = f"row {where[0] + row_offset}" + (f", step {where[1]}" if len(where) > 1 else "") + \
+        (f", {', '.join(map(str, where[2:]))}" if len(where) > 2 else "")
+    raise protocol.UserError(
+        f"input {name!r} holds token {tokens[where].item()} ({position}; {int(bad.sum())} out of range in all), "
+        f"outside the vocabulary of Embedding {layer!r} (input_dim {vocabulary}: tokens 0..{vocabulary - 1})")
+
+
+def _out_of_range_gather(exc):
+    """TF's message for an Embedding lookup out of range (an Embedding not
+    fed by a model input directly, so not checked before the run), as
+    ``(token, vocabulary)``, or None."""
+    found = re.search(r"indices\[[\d,]+\] = (-?\d+) is not in \[0, (\d+)\)", str(exc))
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def cast_input(name, a, dtype):
+    """``(array, cast)``: input ``name`` given as ``a`` in the model's
+    ``dtype``, and None when nothing was cast, else a dict saying what the
+    cast did (``input``, ``given``, ``cast_to``, ``exact``, ``max_change``).
+
+    Refused (``UserError``), as lossy: to an integer dtype, values that are
+    not whole numbers or lie outside the dtype's range; to a float dtype,
+    finite values that overflow it (become infinite) or non-zero values that
+    underflow to zero, and integers it does not hold exactly (beyond 2**24
+    for float32).  Allowed and noted: float64 -> float32 rounding of values
+    the dtype holds (``max_change``: the largest |cast - given|)."""
+    if a.dtype == dtype:
+        return a, None
+    cast = {"input": name, "given": a.dtype.name, "cast_to": dtype.name, "exact": True, "max_change": 0.0}
+    if dtype.kind == "b":
+        return a.astype(dtype), cast
+    if dtype.kind in "iu":
+        if a.dtype.kind == "f" and (not np.all(np.isfinite(a)) or not np.array_equal(a, np.round(a))):
+            raise protocol.UserError(f"input {name!r} expects integers ({dtype.name}), got non-integer "
+                                     f"{a.dtype.name} values")
+        info = np.iinfo(dtype)
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            value = a.min() if a.min() < info.min else a.max()
+            raise protocol.UserError(f"input {name!r}: {a.dtype.name} value {value.item()} does not fit the model's "
+                                     f"{dtype.name} ({info.min}..{info.max}); casting would change it")
+        return a.astype(dtype), cast
+    with np.errstate(all="ignore"):
+        out = a.astype(dtype)
+    if a.dtype.kind == "b":
+        return out, cast
+    if a.dtype.kind in "iu":  # exact only if the value comes back unchanged (compared as integers)
+        back_type, bound = (np.int64, 2.0 ** 63) if a.dtype.kind == "i" else (np.uint64, 2.0 ** 64)
+        ok = np.isfinite(out) & (np.abs(out.astype(np.float64)) < bound)
+        back = np.zeros(a.shape, back_type)
+        back[ok] = out[ok].astype(back_type)
+        wrong = ~ok | (back != a)
+        if np.any(wrong):
+            value = a[tuple(np.argwhere(wrong)[0])].item()
+            raise protocol.UserError(f"input {name!r}: {a.dtype.name} value {value} is not exactly a {dtype.name}; "
+                                     f"casting would change it")
+        return out, cast
+    given_finite = np.isfinite(a)
+    overflow = given_finite & ~np.isfinite(out)
+    underflow = (a != 0) & (out == 0)
+    if np.any(overflow) or np.any(underflow):
+        value = a[tuple(np.argwhere(overflow | underflow)[0])].item()
+        raise protocol.UserError(
+            f"input {name!r}: {a.dtype.name} value {value!r} cannot be held by the model's {dtype.name} (it would "
+            f"become {'infinite' if np.any(overflow) else 'zero'}); scale the input or give {dtype.name} values")
+    both = given_finite & np.isfinite(out)
+    change = float(np.max(np.abs(out[both].astype(np.float64) - a[both].astype(np.float64)))) if both.any() else 0.0
+    cast.update(exact=change == 0.0, max_change=change)
+    return out, cast
+
+
 class _Unit:
     """A layer whose ``call`` is recorded: ``rows`` are its LSTM rows (one per
     cell for a stacked RNN: ``(path, cell, source)``)."""
@@ -223,11 +302,12 @@ class _Model:
         self.lstm_seen = 0
         for layer in self.model.layers:
             self._visit(layer, "")
-        if not self.lstm_seen:
+        if not self.lstm_seen and not self.skipped:  # other recurrent layers are listed as skipped, not refused here
             held = ", ".join(self.classes) or "no layers"
             raise protocol.UserError(f"no LSTM layer in {path}; it holds: {held}")
         self.inputs = self._inputs()
         self.recording = None
+        self.casts, self._embedding_map = [], None
         for layer in [u.layer for u in self.units] + [b[1] for b in self.bidis]:
             self._wrap(layer)
 
@@ -343,8 +423,11 @@ class _Model:
     def _describe_inputs(self):
         return ", ".join(f"{n} {_shape_text(s)} {d.name}" for n, s, d, _ in self.inputs)
 
-    def feed(self, arrays, batch, time, seed):
-        """The model's inputs, by name: the user's (checked) or drawn."""
+    def feed(self, arrays, batch, time, seed, row_offset=0):
+        """The model's inputs, by name: the user's (checked) or drawn.
+        ``self.casts`` then says which given inputs were cast to the model's
+        dtype (:func:`cast_input`); ``row_offset`` is the first row's index
+        in the user's whole input, for messages."""
         given = {k[3:]: v for k, v in arrays.items() if k.startswith("in:")}
         names = [n for n, *_ in self.inputs]
         if "" in given:  # an unnamed array: the model's only input
@@ -362,10 +445,10 @@ class _Model:
                 raise protocol.UserError(f"input {missing[0]!r} is missing; the model's inputs are: "
                                          f"{self._describe_inputs()}")
         rng = np.random.default_rng(seed)
-        feed = {}
+        feed, self.casts = {}, []
         for name, shape, dtype, _ in self.inputs:
             if given:
-                feed[name] = self._check(name, shape, dtype, np.asarray(given[name]))
+                feed[name] = self._check(name, shape, dtype, np.asarray(given[name]), row_offset)
             else:
                 feed[name] = self._draw(rng, shape, dtype, batch, time)
         rows = {a.shape[0] for a in feed.values()}
@@ -374,18 +457,41 @@ class _Model:
             raise protocol.UserError(f"the inputs have different batch sizes ({sizes})")
         return feed
 
-    def _check(self, name, shape, dtype, a):
+    def _check(self, name, shape, dtype, a, row_offset=0):
         if a.ndim != len(shape) or any(d is not None and d != g for d, g in zip(shape, a.shape)):
             raise protocol.UserError(f"input {name!r} expects shape {_shape_text(shape)}, got {tuple(a.shape)}")
         if a.dtype.kind not in "biuf":
             raise protocol.UserError(f"input {name!r} expects {dtype.name}, got {a.dtype.name}")
-        if dtype.kind in "iu" and a.dtype.kind == "f":
-            if not np.all(np.isfinite(a)) or not np.array_equal(a, np.round(a)):
-                raise protocol.UserError(f"input {name!r} expects integers ({dtype.name}), got non-integer "
-                                         f"{a.dtype.name} values")
         if dtype.kind == "b" and a.dtype.kind != "b" and not np.isin(a, (0, 1)).all():
             raise protocol.UserError(f"input {name!r} expects booleans, got values other than 0 and 1")
-        return a.astype(dtype)
+        out, cast = cast_input(name, a, dtype)
+        if cast is not None:
+            self.casts.append(cast)
+        for layer, vocabulary in self._embeddings().get(name, ()):
+            _check_tokens(name, out, layer, vocabulary, row_offset)
+        return out
+
+    def _embeddings(self):
+        """``{input name: [(Embedding name, input_dim)]}``: the Embeddings
+        that read a model input directly (their tokens must be in
+        ``[0, input_dim)``; TF's gather fails on the CPU and reads zeros on a
+        GPU otherwise)."""
+        if self._embedding_map is None:
+            by_id = {id(t): name for name, _, _, t in self.inputs}
+            found = {}
+            for layer in self.model._flatten_layers(include_self=False, recursive=True):
+                if not isinstance(layer, self.keras.layers.Embedding):
+                    continue
+                for node in getattr(layer, "_inbound_nodes", ()):
+                    try:
+                        tensors = _tf().nest.flatten(node.input_tensors)
+                    except Exception:  # noqa: BLE001 - a node this Keras describes otherwise: the run says it
+                        continue
+                    for t in tensors:
+                        if id(t) in by_id and (layer.name, int(layer.input_dim)) not in found.get(by_id[id(t)], []):
+                            found.setdefault(by_id[id(t)], []).append((layer.name, int(layer.input_dim)))
+            self._embedding_map = found
+        return self._embedding_map
 
     def _vocabulary(self):
         dims = [layer.input_dim for layer in self.model._flatten_layers(include_self=False, recursive=True)
@@ -450,6 +556,13 @@ class _Model:
         try:
             self.model(call_with, training=False)
             return self.recording
+        except Exception as exc:  # noqa: BLE001 - a token out of an inner Embedding's range is the input's fault
+            gather = _out_of_range_gather(exc)
+            if gather is None:
+                raise
+            raise protocol.UserError(
+                f"the inputs hold token {gather[0]}, outside the vocabulary of an Embedding in the model "
+                f"(input_dim {gather[1]}: tokens 0..{gather[1] - 1}); TF: {_first_line(exc)}") from None
         finally:
             self.recording = None
 
@@ -595,7 +708,11 @@ def model_lstms(keras, run, meta, arrays):
         raise protocol.UserError(f"{path}: no such file or directory")
     import_custom_objects(meta.get("custom_objects", []))
     model = _load(keras, path)
-    feed = model.feed(arrays, int(meta.get("batch", 2)), int(meta.get("time", 7)), int(meta.get("seed", 0)))
+    if not model.units:  # nothing to run: what was found and skipped (the harness says nothing is checkable)
+        return {"inputs": [], "layers": [], "merged": [], "skipped": [list(s) for s in model.skipped], "casts": [],
+                "holds": list(model.classes)}, {}
+    feed = model.feed(arrays, int(meta.get("batch", 2)), int(meta.get("time", 7)), int(meta.get("seed", 0)),
+                      int(meta.get("row_offset", 0)))
     recorded = model.forward(feed)
     layers, out, skipped = [], {}, [list(s) for s in model.skipped]
     index = {}  # (id(unit), call number) -> [row indices]
@@ -633,4 +750,4 @@ def model_lstms(keras, run, meta, arrays):
             else:
                 out[f"merged:{j}"] = _numpy(outs[0])
     inputs = [{"name": n, "shape": list(s), "dtype": d.name} for n, s, d, _ in model.inputs]
-    return {"inputs": inputs, "layers": layers, "merged": merged, "skipped": skipped}, out
+    return {"inputs": inputs, "layers": layers, "merged": merged, "skipped": skipped, "casts": model.casts}, out

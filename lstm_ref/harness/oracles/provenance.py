@@ -13,6 +13,33 @@ from lstm_ref.platform import detect
 FRAMEWORKS = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf_keras", "tensorflow_addons": "tfa",
               "torch": "torch", "onnxruntime": "onnxruntime", "ai_edge_litert": "LiteRT"}
 
+# The versions each oracle's goldens and tolerances were measured on: the
+# committed goldens' provenance (LiteRT, which has no goldens: its pin,
+# pyproject.toml's oracle-litert).  `lstm-ref doctor` notes a framework that
+# differs; parity_tests/test_doctor.py keeps this equal to both.
+_TF_KERAS = {"tensorflow": "2.21.0", "tf_keras": "2.21.0"}
+MEASURED = {
+    "keras3": {"tensorflow": "2.21.0", "keras": "3.15.1"},
+    "tf1": _TF_KERAS,
+    "tf_keras": _TF_KERAS,
+    "contrib": _TF_KERAS,
+    "tfa": {"tensorflow": "2.15.1", "tensorflow_addons": "0.23.0", "keras": "2.15.0"},
+    "torch": {"torch": "2.13.0+cpu"},
+    "onnxruntime": {"onnxruntime": "1.32.0"},
+    "litert": {"ai_edge_litert": "2.3.0"},
+}
+
+
+def release(version: str) -> str:
+    """A version without its local label: torch's "2.13.0+cpu" is "2.13.0"."""
+    return str(version).split("+", 1)[0]
+
+
+def differs(found: str, measured: str) -> bool:
+    """Whether ``found`` is another release than ``measured`` (a CPU or CUDA
+    build of one torch release is the same release)."""
+    return release(found) != release(measured)
+
 
 def cpu_model() -> str:
     try:

@@ -56,7 +56,8 @@ from lstm_ref.harness.oracles import protocol
 
 _KEY = re.compile(r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
                   r"(?P<reverse>_reverse)?$")
-_NOT_LSTM = {3: "a GRU (weight_hh has 3 gate blocks of rows)", 1: "an RNN (weight_hh has 1 gate block of rows)"}
+_NOT_LSTM = {3: "a GRU (weight_hh has 3 gate blocks of rows), not an LSTM",
+             1: "an RNN (weight_hh has 1 gate block of rows), not an LSTM"}
 
 
 def _first_line(exc):
@@ -210,6 +211,13 @@ def _load_state_dict(path, obj):
         raise protocol.UserError(f"{path}: torch.load gave a {type(obj).__name__} holding no tensors, not a "
                                  "state_dict")
     lstms, skipped, weights = [], [], []
+    for key, value in tensors.items():  # a torch.nn.LSTMCell / GRUCell / RNNCell: weight_hh without a layer suffix
+        if key.rsplit(".", 1)[-1] == "weight_hh" and getattr(value, "ndim", 0) == 2 and value.shape[0]:
+            blocks = int(value.shape[0]) // int(value.shape[1]) if value.shape[1] else 0
+            cell = {4: "LSTMCell", 3: "GRUCell", 1: "RNNCell"}.get(blocks, "recurrent cell")
+            skipped.append([key[: -len("weight_hh")].rstrip(".") or "(root)",
+                            f"a torch.nn.{cell} (weight_hh {tuple(value.shape)}): a cell is stepped by the model's own "
+                            "code, which a state_dict does not hold: not an LSTM layer; lstm_ref checks torch.nn.LSTM"])
     for prefix, group in _groups(tensors).items():
         name = prefix[:-1] if prefix.endswith(".") else (prefix or "lstm")
         config, why = _config_from_shapes(name, group)
@@ -233,9 +241,12 @@ def _load_script(path):
     lstms, skipped, weights, modules = [], [], [], []
     for name, module in archive.named_modules():
         if getattr(module, "original_name", None) != "LSTM":
-            if getattr(module, "original_name", None) in ("GRU", "RNN"):
+            if getattr(module, "original_name", None) in ("GRU", "RNN", "GRUCell", "RNNCell"):
                 skipped.append([name or "(root)", f"a {module.original_name}, not an LSTM; lstm_ref has no "
                                                   "reference for it"])
+            elif getattr(module, "original_name", None) == "LSTMCell":
+                skipped.append([name or "(root)", "an LSTMCell, stepped by the script's own loop: not an LSTM layer "
+                                                  "(lstm_ref checks torch.nn.LSTM on a sequence)"])
             continue
         entry, found = _scripted_info(name or "lstm", module)
         if entry is None:
