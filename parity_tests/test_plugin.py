@@ -272,3 +272,20 @@ ERROR_INPUTS = [
 def test_bad_use_is_refused(call, exception, pattern):
     with pytest.raises(exception, match=pattern):
         call()
+
+
+def test_the_plugin_page_example_runs_as_a_user_runs_it(tmp_path):
+    """docs/plugin.md's test, copied out of the tree and run by pytest: the
+    plugin is found by its entry point, the snippet is complete (its
+    imports, the port's dict keyed by the output fields) and it passes."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugin.md").read_text()
+    source = page.split("```python plugin-test\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "test_my_port.py").write_text(source)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "--lstm-parity-examples", "10"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
