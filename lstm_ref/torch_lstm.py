@@ -27,7 +27,7 @@ import numpy as np
 
 from .activations import sigmoid
 from .errors import ConfigError, InputError
-from .reference import register, split_gates
+from .reference import Reference, register, split_gates
 from .stacked import FORWARD, REVERSE, StackedReference, reverse_within
 from .variants import Variant, drop_mask, has_partial_mask
 
@@ -162,6 +162,61 @@ class TorchLSTM(StackedReference):
                              "(Length of all samples has to be greater than 0)")
 
 
+@register
+class TorchLSTMCell(Reference):
+    """``torch.nn.LSTMCell``, stepped over a sequence as a user's loop steps it::
+
+        for t in range(T):
+            h, c = cell(x[:, t], (h, c))      # (h, c) = zeros when not given
+
+    ``LSTMCell.forward`` (``torch/nn/modules/rnn.py``) calls
+    ``_VF.lstm_cell``; on the CPU that is ``LSTMCell::operator()`` in
+    ``aten/src/ATen/native/RNN.cpp``, the same cell :class:`TorchLSTM`'s
+    layers step (gates i, f, g, o on the rows; ``bias_ih`` and ``bias_hh``),
+    with ``linear(x_t, weight_ih, bias_ih)`` computed at each step instead of
+    once for the layer: the same numbers.  The weights are named as the
+    module's ``state_dict`` names them: ``weight_ih`` (4 * hidden, input),
+    ``weight_hh`` (4 * hidden, hidden), ``bias_ih``, ``bias_hh``.  There is
+    no projection, no layer, no direction and no mask: a loop over a padded
+    batch steps every row, so a mask is refused (give the valid steps only).
+    """
+
+    kind = "torch.nn.LSTMCell"
+    GATES = "ifgo"
+    OPTIONS = {"input_size": None, "hidden_size": None, "bias": True, "dtype": None}
+    INERT = frozenset({"device"})
+    REFUSED = TorchLSTM.REFUSED
+
+    def _configure(self, options):
+        for key in ("input_size", "hidden_size"):
+            if options[key] is None:
+                raise ConfigError(f"{self.kind}: config[{key!r}] is required")
+        self.input_size = self._positive_int("input_size")
+        self.units = self.out_units = self._positive_int("hidden_size")
+        self.use_bias = self._bool("bias")
+        self.proj_size = 0
+
+    def weight_shapes(self, input_dim):
+        if input_dim != self.input_size:
+            raise InputError(f"{self.kind}: x has {input_dim} features, but config['input_size'] is "
+                             f"{self.input_size} (torch: input has inconsistent input_size)")
+        shapes = {"weight_ih": (4 * self.units, input_dim), "weight_hh": (4 * self.units, self.units)}
+        if self.use_bias:
+            shapes.update(bias_ih=(4 * self.units,), bias_hh=(4 * self.units,))
+        return shapes
+
+    # The cell's arithmetic and weight layout are nn.LSTM's (one layer, one direction).
+    draw_weights = TorchLSTM.draw_weights
+    gate_blocks = TorchLSTM.gate_blocks
+    project_input = TorchLSTM.project_input
+    recurrence = TorchLSTM.recurrence
+
+    def _check_mask(self, mask):
+        if mask is not None:
+            raise InputError(f"{self.kind}: an LSTMCell steps every row it is given and takes no mask; "
+                             "run it on the valid steps only")
+
+
 # -- wrong ports this kind is confused with -------------------------------------
 
 
@@ -215,4 +270,23 @@ TORCH_LSTM_VARIANTS = (
             applies=lambda case: case.config.get("bidirectional", False), trace=_reverse_output_unflipped),
     Variant("h_n stacked direction-major", applies=_bidirectional_deep, trace=_direction_major),
     Variant("lengths ignored (no PackedSequence)", applies=has_partial_mask, inputs=drop_mask),
+)
+
+
+def _states_swapped(case):
+    """The initial state handed over as ``(c, h)``: Flax's order, or a port
+    that unpacks ``cell(x, (h, c))``'s state the other way round."""
+    state = case.initial_state
+    return case.replace(h0=state["c0"], c0=state["h0"])
+
+
+def _has_initial_state(case):
+    return "h0" in case.initial_state
+
+
+TORCH_LSTM_CELL_VARIANTS = (
+    TORCH_LSTM_VARIANTS[0],  # gate order i,g,f,o
+    TORCH_LSTM_VARIANTS[1],  # ONNX's i,o,f,c
+    TORCH_LSTM_VARIANTS[2],  # bias_hh dropped
+    Variant("initial state given as (c, h)", applies=_has_initial_state, inputs=_states_swapped),
 )

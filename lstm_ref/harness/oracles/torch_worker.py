@@ -1,4 +1,5 @@
-"""Oracle worker for ``torch.nn.LSTM`` (torch 2.13, CPU, ``eval()``), in ``.venv-torch``.
+"""Oracle worker for ``torch.nn.LSTM`` and ``torch.nn.LSTMCell`` (torch 2.13,
+CPU, ``eval()``), in ``.venv-torch``.
 
 A request is a :class:`lstm_ref.case.Case` on the wire: the module is built
 from the config (``dtype`` as a name), its ``state_dict`` loaded from the
@@ -7,7 +8,13 @@ from the config (``dtype`` as a name), its ``state_dict`` loaded from the
 (``pack_padded_sequence(..., enforce_sorted=False)`` then
 ``pad_packed_sequence(total_length=T)``).  With ``cross_check`` the module
 is run again with the other ``batch_first`` (the same numbers in the other
-layout) and both runs must agree bitwise.
+layout) and both runs must agree bitwise.  An ``LSTMCell`` is stepped over
+x by a Python loop, ``h, c = cell(x[:, t], (h, c))``, as a user steps it;
+with ``cross_check`` the module is stepped again as TorchScript
+(``torch.jit.script``, what a ``.jit`` archive runs) and must agree
+bitwise.  (A row stepped alone is *not* bitwise the batch's row: torch
+2.13's float32 GEMM sums a batch of 1 in another order, 1 ulp apart,
+measured; the reference follows the batch it is given.)
 
 A user's ``.pt`` file (``lstm-ref check``/``convert``) is read and run by the
 ops of ``torch_artifacts.py``: ``artifact_lstms``, ``artifact_run``,
@@ -35,7 +42,49 @@ def _build(config):
     return torch.nn.LSTM(**kwargs, dtype=_DTYPES[config.get("dtype")]).eval()
 
 
+def _build_cell(config):
+    kwargs = {k: v for k, v in config.items() if k not in ("dtype", "device")}
+    return torch.nn.LSTMCell(**kwargs, dtype=_DTYPES[config.get("dtype")]).eval()
+
+
 _module = memory.LayerCache(_build, size=32)
+_cell = memory.LayerCache(_build_cell, size=32)
+CELL = "torch.nn.LSTMCell"
+
+
+def step_cell(cell, x, h0=None, c0=None):
+    """Step ``cell`` over batch-major numpy ``x``: ``(h, c)`` at every step, batch-major."""
+    return _steps(cell, x, None if h0 is None else (h0, c0), axis=1)
+
+
+def _steps(cell, x, state, axis):
+    dtype = next(cell.parameters()).dtype
+    xs = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+    state = None if state is None else tuple(torch.from_numpy(s).to(dtype) for s in state)
+    hs, cs = [], []
+    with torch.no_grad():
+        for t in range(xs.shape[axis]):
+            state = cell(xs.select(axis, t), state)
+            hs.append(state[0].numpy().copy())
+            cs.append(state[1].numpy().copy())
+    return np.stack(hs, axis=axis), np.stack(cs, axis=axis)
+
+
+def run_cell(meta, arrays):
+    cell = _cell(meta["config"])
+    try:
+        _load(cell, arrays)
+    except RuntimeError as exc:
+        raise protocol.UserError(f"torch refused the weights: {str(exc).splitlines()[0]}") from None
+    protocol.mark("request")
+    h, c = step_cell(cell, arrays["x"], arrays.get("h0"), arrays.get("c0"))
+    protocol.mark("run")
+    if meta.get("cross_check"):
+        scripted = step_cell(torch.jit.script(cell), arrays["x"], arrays.get("h0"), arrays.get("c0"))
+        for name, a, b in zip(("h", "c"), (h, c), scripted):
+            if not np.array_equal(a, b, equal_nan=True):
+                raise AssertionError(f"cross-check: {name} differs between the module and its TorchScript")
+    return {}, {"h": h, "c": c, "final_h": h[:, -1], "final_c": c[:, -1]}
 
 
 def _load(module, arrays):
@@ -79,6 +128,8 @@ def hello(meta, arrays):
 
 
 def run(meta, arrays):
+    if meta.get("kind") == CELL:
+        return run_cell(meta, arrays)
     module = _module(meta["config"])
     try:
         _load(module, arrays)
@@ -98,7 +149,7 @@ def run(meta, arrays):
 
 def shapes(meta, arrays):
     """The module's own ``state_dict`` names and shapes for a config."""
-    module = _module(meta["config"])
+    module = (_cell if meta.get("kind") == CELL else _module)(meta["config"])
     return {"shapes": {k: list(v.shape) for k, v in module.state_dict().items()}}, {}
 
 
