@@ -41,11 +41,12 @@ def _scipy_erfc(x):
 
 
 def _up(fn):
-    """Evaluate ``fn`` in at least float32, round once to the input dtype."""
+    """Evaluate ``fn`` in at least float32, round once to the input dtype.
+    ``out`` (float32/float64, for an ``fn`` that takes it): where to write."""
 
-    def wrapped(x):
+    def wrapped(x, out=None):
         if x.dtype.itemsize >= 4:  # float32/float64: evaluate as is
-            return fn(x)
+            return fn(x) if out is None else fn(x, out=out)
         with np.errstate(over="ignore", under="ignore"):
             return fn(x.astype(np.float32)).astype(x.dtype, copy=False)
 
@@ -58,18 +59,19 @@ def _c(x, value):
 
 
 @_up
-def tanh(x):
-    return np.tanh(x)
+def tanh(x, out=None):
+    return np.tanh(x, out=out)
 
 
-def sigmoid(x):
+def sigmoid(x, out=None):
     """``tf.math.sigmoid``.  float32 has Eigen's specialised kernel (a
     polynomial exp, 4.5 ulp): ``1 / (1 + exp(-x))`` on one buffer stands in
     for it, within float32's tolerance.  Every other dtype takes Eigen's
     generic ``scalar_logistic_op``: ``e / (1 + e)``, each op rounded to the
-    dtype, and 1 where ``exp`` overflows."""
+    dtype, and 1 where ``exp`` overflows.  ``out``: where float32 writes
+    (the runner's workspace); other dtypes return a fresh array."""
     if x.dtype == np.float32:
-        e = np.negative(x)
+        e = np.negative(x, out=out)
         np.exp(e, out=e)  # overflow to inf gives 0, as TF; the runner silences it
         e += 1
         return np.reciprocal(e, out=e)
@@ -291,6 +293,8 @@ KERAS3 = {
         mish, softmax, log_softmax,
     )
 }
+# The activations that take ``out=`` (the Keras steps' workspace form).
+TAKE_OUT = frozenset({tanh, sigmoid})
 KERAS3["swish"] = silu  # keras/src/activations/__init__.py aliases
 KERAS3["hard_swish"] = hard_silu
 

@@ -23,6 +23,7 @@ import numpy as np
 from . import activations
 from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
+from .runner import takes_workspace
 from .variants import (
     Variant,
     activation_read_as,
@@ -91,7 +92,8 @@ class KerasLSTM(Reference):
             xk += params["bias"]
         return xk
 
-    def recurrence(self, params, xz_t, state):
+    @takes_workspace
+    def recurrence(self, params, xz_t, state, ws=None):
         """Keras 3 ``LSTMCell.call`` (implementation 2), gate order i, f, c, o::
 
             z          = x_t @ kernel + h @ recurrent_kernel + bias
@@ -102,19 +104,75 @@ class KerasLSTM(Reference):
             h = o * activation(c)             output = h
 
         ``xz_t`` is ``x_t @ kernel`` (plus the bias with implementation 1).
+        With the runner's workspace ``ws``, float32 and float64 steps with
+        tanh/sigmoid write into its buffers: the same ops in the same order.
         """
         h_prev, c_prev = state
+        buffers = None if ws is None else ws.scratch(self._buffers, params, xz_t, state)
+        if buffers is not None:
+            return self._recurrence_into(params, xz_t, state, ws, buffers)
         z = h_prev @ params["recurrent_kernel"]
         z += xz_t  # == x_t @ kernel + h @ recurrent_kernel, TF's rounding
         if self.use_bias and self.implementation == 2:
             z += params["bias"]
-        z_i, z_f, z_c, z_o = split_gates(z)  # np.split(z, 4, axis=-1)
+        return self._gates(z, c_prev)
+
+    def _buffers(self, params, xz_t, state):
+        """The step's temporaries for a workspace (z, then six of the state's
+        shape), or None where the step keeps its allocating form: unless
+        everything is float32, or everything float64 (float16 keeps the form
+        whose rounding points the float16 tests pin), with activations that
+        take ``out=`` (and so return the input's dtype)."""
+        dtype = xz_t.dtype
+        reuses = (
+            dtype in _REUSING_DTYPES
+            and all(s.dtype == dtype for s in state)
+            and params["recurrent_kernel"].dtype == dtype
+            and (not self.use_bias or params["bias"].dtype == dtype)
+            and self.activation in activations.TAKE_OUT
+            and self.recurrent_activation in activations.TAKE_OUT
+        )
+        if not reuses:
+            return None
+        return (np.empty(xz_t.shape, dtype), *(np.empty(state[1].shape, dtype) for _ in range(6)))
+
+    def _recurrence_into(self, params, xz_t, state, ws, buffers):
+        """:meth:`recurrence` into the workspace's buffers: the same ops in
+        the same order."""
+        h_prev, c_prev = state
+        z, i, f, g, ig, o, tanh_c = buffers
+        np.matmul(h_prev, params["recurrent_kernel"], out=z)
+        z += xz_t
+        if self.use_bias and self.implementation == 2:
+            z += params["bias"]
+        z_i, z_f, z_c, z_o = self._split(z)
+        h, c = ws.new_state(state)
+        i = self.recurrent_activation(z_i, out=i)  # the result: only float32's sigmoid writes out
+        f = self.recurrent_activation(z_f, out=f)
+        np.multiply(f, c_prev, out=c)  # c = f * c_prev + i * activation(z_c)
+        c += np.multiply(i, self.activation(z_c, out=g), out=ig)
+        o = self.recurrent_activation(z_o, out=o)
+        np.multiply(o, self.activation(c, out=tanh_c), out=h)  # h = o * activation(c)
+        return h, (h, c)
+
+    def _gates(self, z, c_prev):
+        """``(h, (h, c))`` from z, in fresh arrays."""
+        z_i, z_f, z_c, z_o = self._split(z)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_prev + i * self.activation(z_c)
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, (h, c)
+
+    @staticmethod
+    def _split(z):
+        """The gate blocks of z, in Keras' order (both forms of the step)."""
+        z_i, z_f, z_c, z_o = split_gates(z)  # np.split(z, 4, axis=-1)
+        return z_i, z_f, z_c, z_o
+
+
+_REUSING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # -- wrong ports this kind is confused with (the report's discrimination column)

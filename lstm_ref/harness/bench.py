@@ -2,7 +2,11 @@
 its own GEMM floor and against its peers -- always as ratios taken in one run
 on one machine.
 
-Per shape (batch, time, input, units) it prints:
+First, before it changes any process setting, it prints the reference /
+its GEMM floor per shape in a default process -- NumPy's own BLAS threads,
+glibc's malloc defaults: what a user's process gets -- and the floor goal's
+verdict there (:func:`default_process`).  Then, with its own settings (below),
+per shape (batch, time, input, units):
 
 * the reference / its GEMM floor.  The floor is the time of the GEMMs the
   reference cannot avoid, made as the reference makes them: one ``x @
@@ -46,6 +50,8 @@ import statistics
 import time
 
 import numpy as np
+
+from ..runner import stepper
 
 SHAPES = [(1, 3, 10, 5), (32, 100, 128, 256), (64, 200, 256, 512), (8, 1000, 64, 128)]
 FLOOR_GOAL = 1.5  # reference / GEMM floor, at every shape with batch >= FLOOR_GOAL_BATCH
@@ -164,10 +170,13 @@ def keep_freed_memory():
     """Tell glibc's malloc to keep freed memory for reuse instead of handing
     it back to the kernel after every step (``mallopt``; what TF's BFC
     allocator and PyTorch's caching allocator do for their own tensors).
-    With glibc's defaults, the reference's per-step temporaries at (64, 200,
-    256, 512) -- 512 KB for z alone -- are unmapped and faulted in again at
+    Where glibc handed the reference's per-step temporaries back, at (64,
+    200, 256, 512) -- 512 KB for z alone -- they were faulted in again at
     every step: 34% of its time, measured (1.96x its GEMM floor, 1.19x with
-    this).  Returns whether glibc took the settings (False off glibc)."""
+    this).  The runner now reuses a workspace across steps
+    (:class:`lstm_ref.runner.Workspace`), so the reference no longer needs
+    this; the evaluator and the peers may.  Returns whether glibc took the
+    settings (False off glibc)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
@@ -223,10 +232,10 @@ def steps_only(ref, x, w):
     state0 = tuple(np.zeros((batch, ref.state_width(s)), np.float32) for s in ref.STATE)
 
     def run():
-        state = state0
+        state, step = state0, stepper(ref)  # as the runner: one workspace a run, where the family takes one
         with np.errstate(over="ignore", under="ignore"):  # as the runner: a saturated gate's exp overflows
             for t in range(steps):
-                _, state = ref.recurrence(params, xz[:, t], state)
+                _, state = step(params, xz[:, t], state)
         return state
 
     return run
@@ -303,15 +312,16 @@ ONNX_NUMPY = "ONNX NumPy reference evaluator"
 PEERS = [("PyTorch nn.LSTM (CPU)", torch_lstm), ("ONNX Runtime LSTM", onnxruntime_lstm), (ONNX_NUMPY, onnx_reference)]
 
 
-def measure_numpy(ref, x, w, min_time):
+def measure_numpy(ref, x, w, min_time, onnx=True):
     """The NumPy side of one shape, in shared rounds: the reference, the
-    floor's two GEMM sets, the steps alone and (if installed) ONNX's NumPy
-    evaluator.  Returns a dict of medians (seconds) and round-by-round
-    ratios."""
+    floor's two GEMM sets, the steps alone and (if installed and ``onnx``)
+    ONNX's NumPy evaluator.  Returns a dict of medians (seconds) and
+    round-by-round ratios."""
     input_gemm, recurrent_gemms = floor_gemms(x, w)
     fns = {"ref": lambda: ref.run(x, w), "x@K": input_gemm, "h@R": recurrent_gemms, "steps": steps_only(ref, x, w)}
     try:
-        fns["onnx"] = onnx_reference(x, w, w["recurrent_kernel"].shape[0])
+        if onnx:
+            fns["onnx"] = onnx_reference(x, w, w["recurrent_kernel"].shape[0])
     except ImportError:
         pass
     times = paired(fns, min_time, min_rounds=5)  # the large shapes: 5 rounds, not 3, against the load
@@ -341,18 +351,25 @@ def profile_line(m, b, t, u):
             f"runner and allocation {share['runner']:.0f}%")
 
 
+def floor_goal_lines(rows, where=""):
+    """The floor goal's verdict (``where``: in which process), and the
+    profile of each shape that misses it."""
+    floor_rows = [r for r in rows if r["shape"][0] >= FLOOR_GOAL_BATCH]
+    miss = [r for r in floor_rows if r["ref_over_floor"] > FLOOR_GOAL]
+    lines = [
+        f"goal: reference <= {FLOOR_GOAL}x its GEMM floor{where} at every shape with batch >= {FLOOR_GOAL_BATCH}: "
+        + ("NOT met" if miss else "met" if floor_rows else "no such shape measured")
+        + "".join(f"; {r['shape']}: {r['ref_over_floor']:.2f}x" for r in floor_rows)
+    ]
+    lines.extend(f"  {r['shape']}: {r['profile']}" for r in miss)
+    return lines
+
+
 def goal_lines(rows):
     """The goals' verdicts, each with the evidence of the shapes that miss it.
     ``rows``: dicts with ``shape``, ``ref_over_floor``, ``onnx_over_ref``
     (or None), ``onnx_over_floor``, ``ref_over_keras`` and ``profile``."""
-    lines = []
-    floor_rows = [r for r in rows if r["shape"][0] >= FLOOR_GOAL_BATCH]
-    miss = [r for r in floor_rows if r["ref_over_floor"] > FLOOR_GOAL]
-    lines.append(f"goal: reference <= {FLOOR_GOAL}x its GEMM floor at every shape with batch >= {FLOOR_GOAL_BATCH}: "
-                 + ("NOT met" if miss else "met" if floor_rows else "no such shape measured")
-                 + "".join(f"; {r['shape']}: {r['ref_over_floor']:.2f}x" for r in floor_rows))
-    for r in miss:
-        lines.append(f"  {r['shape']}: {r['profile']}")
+    lines = floor_goal_lines(rows)
     timed = [r for r in rows if r.get("onnx_over_ref") is not None]
     miss = [r for r in timed if r["onnx_over_ref"] < ONNX_GOAL]
     lines.append(f"goal: reference >= {ONNX_GOAL}x faster than ONNX's NumPy evaluator at every shape: "
@@ -387,6 +404,46 @@ def _fmt(value):
     return "n/a" if value is None else f"{value:.2f}"
 
 
+# What makes a process not a default one, where the environment sets it.
+PROCESS_ENV = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MALLOC_ARENA_MAX",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "GLIBC_TUNABLES",
+)
+
+
+def default_process(shapes, min_time):
+    """The reference / its GEMM floor in the process as a user has it:
+    NumPy's own BLAS threads and glibc's malloc defaults.  Run before the
+    bench changes either (``mallopt`` cannot be undone).  Returns the
+    lines to print and the rows (``shape``, ``ref_over_floor``,
+    ``profile``)."""
+    import lstm_ref
+
+    with blas_threads(0) as threads:
+        env = [f"{k}={os.environ[k]}" for k in PROCESS_ENV if k in os.environ]
+        lines = [
+            f"Default process (what a user's process runs at): NumPy's BLAS threads "
+            f"{threads if threads is not None else 'unknown'}, glibc's malloc defaults"
+            + (f"; set in the environment: {', '.join(env)}" if env else "")
+            + ":"
+        ]
+        rows = []
+        for b, t, d, u in shapes:
+            x, w = make_case(b, t, d, u)
+            m = measure_numpy(lstm_ref.from_config("keras.layers.LSTM", {"units": u}), x, w, min_time, onnx=False)
+            rows.append(dict(shape=(b, t, d, u), ref_over_floor=m["ref_over_floor"], profile=profile_line(m, b, t, u)))
+            lines.append(
+                f"  {(b, t, d, u)}: reference {1e3 * m['ref']:.1f} ms = {m['ref_over_floor']:.2f}x its GEMM "
+                f"floor ({1e3 * m['floor']:.1f} ms), {m['rounds']} rounds; profile: {rows[-1]['profile']}"
+            )
+    return lines + floor_goal_lines(rows, " in a default process"), rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.bench",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -398,6 +455,12 @@ def main(argv=None):
     parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
                         help="keep: glibc keeps freed memory for reuse (mallopt), as TF's and PyTorch's allocators "
                              "do; default: glibc's defaults")
+    parser.add_argument(
+        "--no-default-process",
+        action="store_true",
+        help="skip the first section: the reference / its floor in a default process (NumPy's BLAS "
+        "threads, glibc's malloc defaults)",
+    )
     parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")
     parser.add_argument("--suite-examples", type=int, default=2000)
     parser.add_argument("--memory-examples", type=int, default=2000)
@@ -407,6 +470,10 @@ def main(argv=None):
     import lstm_ref
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    if not args.no_default_process:
+        lines, _ = default_process(shapes, args.min_time)
+        print("\n".join(lines) + "\n", flush=True)
+        print("With the bench's own process settings (below: the peers' comparison and the profile):")
     kept = args.malloc == "keep" and keep_freed_memory()
     with blas_threads(args.blas_threads) as threads:
         peak = gemm_peak()
