@@ -150,3 +150,5 @@ def test_check_command_on_the_checkpoint(written, tmp_path):
     proc = subprocess.run([*base, "--config", '{"num_units": 4}'], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "unknown weight(s) ['projection/kernel', 'w_f_diag', 'w_i_diag', 'w_o_diag']" in proc.stderr
+    # One line: TF's C++ start-up lines (absl, oneDNN, the CUDA stub) are held back.
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr

@@ -22,7 +22,11 @@ TensorFlow is imported only when this module's functions are called, so the
 reference itself never needs it.
 """
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +36,42 @@ from ..errors import WeightError
 _ATTR = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
+@contextlib.contextmanager
+def _stderr_held():
+    """File descriptor 2 into a temporary file while the block runs, then
+    back; the held text goes to stderr only if the block raised.  TF 2.21
+    writes its C++ start-up lines (absl's "All log messages before
+    absl::InitializeLog()", oneDNN's notice, the CUDA stub's) straight to
+    fd 2 at import, whatever TF_CPP_MIN_LOG_LEVEL says (measured: 3 lines,
+    6 in a run that imports it twice)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _tensorflow():
+    """``tensorflow``, imported with its start-up lines held back."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with _stderr_held():
+        import tensorflow as tf
+    return tf
+
+
 def _resolve(path):
     """(checkpoint prefix, SavedModel dir or None) for ``path``."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     p = Path(path)
     if p.is_dir() and ((p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists()):
@@ -77,7 +114,7 @@ def load_weights(path, scope: str) -> dict:
     arrays in their stored dtype (``kernel``, ``bias``, ``w_f_diag``,
     ``projection/kernel``, ...).  A scope with no variable raises
     :class:`~lstm_ref.WeightError` listing the scopes the file holds."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     prefix, saved_model = _resolve(path)
     try:
