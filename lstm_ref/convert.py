@@ -30,6 +30,26 @@ mask               a right-padded mask is ``sequence_lens`` /
 :class:`~lstm_ref.case.Case` on the same numbers, and ``align`` to put the
 source's outputs into the target's layout, so that both frameworks can be
 compared step by step through the reference.
+
+Several one-layer sources make one target module (:class:`GroupConversion`):
+
+* ``convert_bidirectional(forward, backward, kind)``: a Keras
+  ``Bidirectional``'s two directions (``forward_<name>``, and
+  ``backward_<name>`` with ``go_backwards=True``) as ONE ``torch.nn.LSTM(...,
+  bidirectional=True)`` or ONE ``onnx.LSTM`` node with
+  ``direction="bidirectional"``.  Keras flips the backward sequence back to
+  input order before merging (``keras/src/layers/rnn/bidirectional.py``),
+  which is where PyTorch and ONNX put their reverse direction, so
+  ``merge_mode="concat"`` is the target's output as it is (forward units
+  first); ``sum``/``mul``/``ave``/``None`` are not part of an LSTM module and
+  are said in the notes.  A right-padded mask is lengths for both directions:
+  Keras' backward layer reads the padding first, skips it (state carried)
+  and writes zeros there (``Bidirectional`` forces ``zero_output_for_mask =
+  return_sequences``), as a reverse direction within each row's length does.
+* ``convert_layers(cases, kind)``: one-layer LSTMs where each reads the
+  previous one's output (the ONNX nodes ``torch.onnx.export`` writes for an
+  ``nn.LSTM(num_layers=L)``) as one ``torch.nn.LSTM(num_layers=L)``: its
+  ``h`` is the last layer's, its final states the layers' stacked.
 """
 
 from dataclasses import dataclass, field
@@ -109,6 +129,41 @@ class Conversion:
             stacked = value if _stacked(src.kind) else value[None]
             out[name] = stacked if _stacked(dst.kind) else stacked[0]
         return out
+
+
+@dataclass
+class GroupConversion:
+    """Several one-layer sources as one target LSTM (see the module docstring)."""
+    sources: tuple  # the source cases: (forward, backward), or one per layer
+    case: Case  # the target kind's case
+    portable: Portable
+    notes: list
+    how: str  # "bidirectional" or "layers"
+
+    @property
+    def source(self):
+        return self.sources[0]
+
+    def align(self, outputs) -> dict:
+        """The sources' outputs (one dict per source, in its own layout) in
+        the target's layout: the two directions' sequences concatenated
+        (forward first) and their states stacked, or the last layer's
+        sequence and every layer's states stacked."""
+        each = [Conversion(src, _one_layer_view(src, self.case), None, []).align(out)
+                for src, out in zip(self.sources, outputs)]
+        if self.how == "bidirectional":
+            h = np.concatenate([e["h"] for e in each], axis=-1)
+        else:
+            h = each[-1]["h"]
+        out = {"h": h}
+        for name in ("final_h", "final_c"):
+            out[name] = np.concatenate([e[name] for e in each], axis=0)
+        return out
+
+
+def _one_layer_view(source, target):
+    """A one-layer, one-direction stand-in of ``target`` for aligning one source's outputs."""
+    return Case(target.kind, {}, source.x, {}, target.mask, name=target.name)
 
 
 def _stacked(kind):
@@ -378,6 +433,99 @@ def _mask(case, target):
                               "and an initial state is given: ONNX Runtime ends such a row with zeros, "
                               f"{case.kind} with its initial state")
     return mask
+
+
+def _group_case(sources, portable, target, x, mask, notes, name):
+    new_config, weights = _TO[target](portable, target, {})
+    states = {}
+    for s in ("h", "c"):
+        given = [_state(c, s, target) for c in sources]
+        if any(v is not None for v in given):
+            if any(v is None for v in given):
+                raise ConversionError(f"cannot convert {name} to {target}: an initial {s} is given to some of its "
+                                      "LSTMs and not to the others")
+            states[f"{s}0"] = np.concatenate([np.asarray(v) for v in given], axis=0)
+    case = Case(target, new_config, x, weights, mask, name=f"{name} as {target}", notes="; ".join(notes),
+                platform=sources[0].platform, **states)
+    try:
+        case.reference()
+    except ConfigError as exc:
+        raise ConversionError(f"cannot convert {name} to {target}: {exc}") from None
+    return case
+
+
+def _same_semantics(parts, target, name):
+    first = parts[0]
+    for p in parts[1:]:
+        _refuse((p.units, p.activation, p.recurrent_activation, p.dtype) != (first.units, first.activation,
+                first.recurrent_activation, first.dtype), name, target,
+                "its LSTMs differ in units, activations or dtype, which one module shares")
+        _refuse(p.proj != first.proj, name, target, "its LSTMs differ in projection size")
+
+
+MERGES = {"sum": "add", "mul": "multiply", "ave": "average"}
+
+
+def convert_bidirectional(forward, backward, target: str, merge_mode="concat", name="Bidirectional") \
+        -> GroupConversion:
+    """A Keras ``Bidirectional``'s directions (their cases, on the same x
+    and mask) as one bidirectional ``target`` LSTM; see the module docstring."""
+    _refuse(target not in (TORCH, ONNX), name, target, "only torch.nn.LSTM and onnx.LSTM have two directions")
+    parts = [to_portable(forward), to_portable(backward)]
+    _refuse([p.directions for p in parts] != [("forward",), ("reverse",)], name, target,
+            "its forward layer must run forward and its backward layer backwards (go_backwards)")
+    _same_semantics(parts, target, name)
+    _refuse(np.shape(forward.x) != np.shape(backward.x) or not np.array_equal(forward.x, backward.x)
+            or (forward.mask is None) != (backward.mask is None)
+            or (forward.mask is not None and not np.array_equal(forward.mask, backward.mask)), name, target,
+            "its two directions did not read the same input and mask")
+    first = parts[0]
+    portable = Portable(first.units, [[parts[0].blocks[0][0], parts[1].blocks[0][0]]], ("forward", "reverse"),
+                        first.activation, first.recurrent_activation, dtype=first.dtype,
+                        notes=parts[0].notes + parts[1].notes)
+    mask = _mask(forward, target)
+    notes = list(portable.notes)
+    units = first.units
+    what = "torch.nn.LSTM(bidirectional=True)" if target == TORCH else "the bidirectional ONNX LSTM"
+    if merge_mode in MERGES:
+        notes.append(f"merge_mode={merge_mode!r} is not part of {what}, which returns both directions concatenated "
+                     f"(forward [..., :{units}], backward [..., {units}:]): {MERGES[merge_mode]} the two halves")
+    elif merge_mode is None:
+        notes.append(f"merge_mode=None: the Bidirectional returns two outputs; {what} returns them concatenated "
+                     f"(forward [..., :{units}], backward [..., {units}:])")
+    if not forward.config.get("return_sequences", False):
+        notes.append("return_sequences=False: the Bidirectional's output is the merge of the forward direction's "
+                     "last output and the backward direction's first (final_h[0] and final_h[1])")
+    if any(c.mask is not None and not _zeroes_padding(c) for c in (forward, backward)):
+        notes.append(f"past a row's length {forward.kind} repeats the last output; {target} writes zeros "
+                     "(compared as zeros)")
+    case = _group_case((forward, backward), portable, target, forward.x, mask, notes, name)
+    return GroupConversion((forward, backward), case, portable, notes, "bidirectional")
+
+
+def convert_layers(cases, target: str, name="a stack") -> GroupConversion:
+    """One-layer LSTMs, each reading the one before's output, as one
+    ``target`` LSTM of ``len(cases)`` layers (``torch.nn.LSTM`` only: one
+    ONNX node is one layer)."""
+    _refuse(target != TORCH, name, target, "one ONNX LSTM node is one layer; only torch.nn.LSTM stacks layers")
+    parts = [to_portable(c) for c in cases]
+    _same_semantics(parts, target, name)
+    _refuse(len({p.directions for p in parts}) != 1, name, target, "its layers differ in direction")
+    for k in range(1, len(parts)):
+        width = parts[k].blocks[0][0]["kernel"].shape[0]
+        out_width = (parts[k - 1].proj or parts[k - 1].units) * len(parts[k - 1].directions)
+        _refuse(width != out_width, name, target, f"layer {k} reads {width} features, layer {k - 1} writes "
+                f"{out_width}")
+    first = parts[0]
+    portable = Portable(first.units, [p.blocks[0] for p in parts], first.directions, first.activation,
+                        first.recurrent_activation, dtype=first.dtype, notes=[n for p in parts for n in p.notes])
+    mask = _mask(cases[0], target)
+    _refuse(any((c.mask is None) != (cases[0].mask is None) or c.mask is not None
+                and not np.array_equal(c.mask, cases[0].mask) for c in cases), name, target,
+            "its layers ran with different masks; a PackedSequence gives every layer the same lengths")
+    notes = list(portable.notes)
+    case = _group_case(tuple(cases), portable, target, cases[0].x, mask, notes, name)
+    return GroupConversion(tuple(cases), case, portable, notes, "layers")
 
 
 def convert(case, target: str, **config) -> Conversion:

@@ -32,11 +32,11 @@ TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx"]
 RIGHT = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
 
 
-def _source(name, kind_id, config, *, mask=None, states=False, seed=0, drop=()):
+def _source(name, kind_id, config, *, mask=None, states=False, seed=0, drop=(), features=None):
     kind = KIND[kind_id]
     ref = from_config(kind, config)
     rng = np.random.default_rng(seed)
-    features = config.get("input_size", 3)
+    features = features or config.get("input_size", 3)
     weights = {k: v for k, v in build_weights(ref, rng, features).items() if k not in drop}
     x = rng.standard_normal((3, 6, features)).astype("float32")
     initial = {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, 3))).astype("float32") for s in ref.STATE} \
@@ -139,3 +139,77 @@ def test_every_record_kind_with_a_converter_is_tested():
     from lstm_ref.convert import KINDS
 
     assert {record_of(k).id for k in KINDS} == set(TARGETS)
+
+
+# -- several one-layer sources as one module ---------------------------------------------------
+
+
+def _compare_group(oracle_for, conversion, outputs):
+    target = conversion.case
+    from_target = oracle_for(target.kind).run(target)
+    assert_run_parity(target, from_target, context=f"target {target.name}")
+    ref = target.reference()
+    own = own_rounding_of(target.run(ref), target.run(ref, oracle=True))
+    aligned = conversion.align(outputs)
+    trace = target.run(ref).replace(**aligned)
+    assert_parity(trace, from_target, ref.policy.compute, kind=target.kind, own=own,
+                  context=f"{target.name}; notes: {conversion.notes}")
+    return aligned, from_target
+
+
+@pytest.mark.parametrize("target_id", ["torch", "onnx"])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_a_keras_bidirectional_is_one_bidirectional_module(oracle_for, target_id, return_sequences):
+    """Keras' Bidirectional directions (the backward one go_backwards, both
+    zero_output_for_mask = return_sequences, as the wrapper forces them), on
+    the same x and right-padded mask, as ONE bidirectional torch/ONNX LSTM:
+    TF runs each direction, the target the converted module, and the
+    concatenation (Keras' merge_mode="concat") agrees step by step."""
+    from lstm_ref.convert import convert_bidirectional
+
+    config = {"units": 4, "return_sequences": return_sequences, "zero_output_for_mask": return_sequences}
+    fwd = _source("fwd", "keras3", config, mask=RIGHT, seed=11)
+    bwd = _source("bwd", "keras3", {**config, "go_backwards": True}, mask=RIGHT, seed=12).replace(x=fwd.x)
+    conversion = convert_bidirectional(fwd, bwd, KIND[target_id], merge_mode="sum", name="bi")
+    cfg = conversion.case.config
+    assert cfg.get("bidirectional") is True or cfg.get("direction") == "bidirectional"
+    assert any("merge_mode='sum'" in n and "add the two halves" in n for n in conversion.notes)
+    outputs = [oracle_for(c.kind).run(c) for c in (fwd, bwd)]
+    for case, out in zip((fwd, bwd), outputs):
+        assert_run_parity(case, out, context=case.name)
+    aligned, from_target = _compare_group(oracle_for, conversion, outputs)
+    assert aligned["h"].shape == (3, 6, 8) and aligned["final_h"].shape == (2, 3, 4)
+
+
+def test_a_bidirectional_whose_directions_disagree_is_refused():
+    from lstm_ref.convert import convert_bidirectional
+
+    fwd = _source("fwd", "keras3", {"units": 4}, seed=11)
+    with pytest.raises(ConversionError, match="backward layer backwards"):
+        convert_bidirectional(fwd, fwd, KIND["torch"])
+    bwd = _source("bwd", "keras3", {"units": 3, "go_backwards": True}, seed=12).replace(x=fwd.x)
+    with pytest.raises(ConversionError, match="differ in units"):
+        convert_bidirectional(fwd, bwd, KIND["torch"])
+    with pytest.raises(ConversionError, match="only torch.nn.LSTM and onnx.LSTM"):
+        convert_bidirectional(fwd, bwd, KIND["keras3"])
+
+
+def test_chained_onnx_nodes_are_one_multi_layer_torch_lstm(oracle_for):
+    """Two bidirectional ONNX nodes, the second reading the first's Y (what
+    torch.onnx.export writes for nn.LSTM(num_layers=2, bidirectional=True)),
+    as one torch.nn.LSTM(num_layers=2): torch runs the module, ONNX Runtime
+    the nodes one after the other, and they agree step by step."""
+    from lstm_ref.convert import convert_layers
+
+    first = _source("n0", "onnx", {"hidden_size": 3, "direction": "bidirectional"}, mask=RIGHT, states=True, seed=13,
+                    drop=("P",))
+    out0 = oracle_for(first.kind).run(first)
+    second = _source("n1", "onnx", {"hidden_size": 3, "direction": "bidirectional"}, mask=RIGHT, states=True,
+                     seed=14, drop=("P",), features=6).replace(x=np.ascontiguousarray(out0["h"]))
+    out1 = oracle_for(second.kind).run(second)
+    conversion = convert_layers([first, second], KIND["torch"], name="lstm")
+    assert conversion.case.config["num_layers"] == 2 and conversion.case.config["bidirectional"] is True
+    _, from_target = _compare_group(oracle_for, conversion, [out0, out1])
+    assert from_target["final_h"].shape == (4, 3, 3)
+    with pytest.raises(ConversionError, match="one ONNX LSTM node is one layer"):
+        convert_layers([first, second], KIND["onnx"])

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..case import Case
-from ..convert import ONNX, TORCH, ConversionError, convert
+from ..convert import ONNX, TORCH, ConversionError, convert, convert_bidirectional, convert_layers
 from ..errors import InputError, LstmRefError
 from ..trace import Trace
 from .check import LayerResult, _layer_case, _result
@@ -65,9 +65,15 @@ class Lstm:
     constants: dict = field(default_factory=dict)  # ONNX: constant sequence_lens / initial_h / initial_c
     recorded: dict = None  # a Keras source: the Case it ran and TF's outputs on it
     layer: int = None  # a layer of a split PyTorch LSTM
+    bidi: dict = None  # a direction of a Keras Bidirectional: wrapper, direction, merge_mode
+    x_from: int = None  # an ONNX node: the LSTM node (its place in the file) whose Y is its X
+    parts: tuple = ()  # a group: a Bidirectional's two directions, or chained ONNX nodes (one per layer)
+    group: str = None  # "bidirectional" | "layers"
 
     @property
     def features(self):
+        if self.parts:
+            return self.parts[0].features
         if self.kind == TORCH:
             return int(self.config["input_size"])
         if self.kind == ONNX:
@@ -109,7 +115,7 @@ def _onnx_lstms(path, worker):
         lstms.append(Lstm(node["name"], ONNX, node["config"], _weights(out, i),
                           "the model's own LSTM node (its attributes and initializers) in ONNX Runtime", runner,
                           optional=node["optional"], constants=consts,
-                          takes_state=True, takes_mask=True))
+                          takes_state=True, takes_mask=True, x_from=node.get("x_from")))
     description = f"opset {meta['opset']}" + (f", written by {meta['producer']}" if meta["producer"] else "")
     return lstms, [tuple(s) for s in meta["skipped"]], description
 
@@ -128,6 +134,7 @@ def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
     meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time, "seed": seed,
                                 "custom_objects": [str(p) for p in custom_objects]}, {})
     lstms = []
+    modes = {m["path"]: m["merge_mode"] for m in meta.get("merged", [])}
     for i, layer in enumerate(meta["layers"]):
         name = layer["path"]
         if " (call " in name:
@@ -136,9 +143,22 @@ def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
             name = name[: -len(" (call 1)")]
         case = _layer_case(layer, out, i)
         outputs = {k: out[f"{i}:{k}"] for k in ("h", "c", "final_h", "final_c") if f"{i}:{k}" in out}
+        wrapper = layer.get("bidirectional")
+        bidi = None if not wrapper else {
+            "wrapper": wrapper[: -len(" (call 1)")] if wrapper.endswith(" (call 1)") else wrapper,
+            "direction": layer.get("direction"), "merge_mode": modes.get(wrapper, "concat")}
         lstms.append(Lstm(name, layer["kind"], layer["config"], case.weights, f"{layer['kind']} in the model run",
-                          recorded={"case": case, "outputs": outputs}))
+                          recorded={"case": case, "outputs": outputs}, bidi=bidi))
+    lstms = Lstms(lstms)
+    lstms.others = [tuple(o) for o in meta.get("others", [])]
     return lstms, [tuple(s) for s in meta.get("skipped", [])], ""
+
+
+class Lstms(list):
+    """A Keras model's LSTMs, with ``others``: ``[(path, class)]`` of its
+    layers that hold no recurrent layer (an Embedding, a Dense...)."""
+
+    others = ()
 
 
 def read_lstms(path, oracle_name, pool, batch=2, time=7, seed=0, custom_objects=()):
@@ -313,25 +333,21 @@ def _weight_diffs(converted, artifact):
 
 
 def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0):
-    """Source LSTM k against artifact LSTM k (a PyTorch LSTM of L layers
-    against L ONNX nodes): ``(results, skipped)``; see the module docstring."""
-    units = _paired_units(source_path, source_lstms, artifact_path, artifact_lstms)
+    """Source LSTM k against artifact LSTM k, as :func:`pair_lstms` pairs
+    them: ``(results, skipped)``; see the module docstring."""
+    pairs = pair_lstms(source_path, source_lstms, artifact_path, artifact_lstms)
     results, skipped = [], []
     previous = None  # the source's output of the layer before, when a PyTorch LSTM is split
-    for k, (unit, art) in enumerate(zip(units, artifact_lstms)):
+    for k, (unit, art) in enumerate(pairs):
         name = f"{unit.name} -> {art.name}"
         try:
-            if unit.recorded is not None:  # Keras: what the layer received in the model run, and TF's outputs
-                src_case, src_out = unit.recorded["case"], unit.recorded["outputs"]
-            else:
-                src_case = _source_case(unit, art, previous, np.random.default_rng([seed, 1000 + k]), batch, time)
-                src_out = _source_runner(unit, torch_worker)(src_case)
-                if isinstance(src_out, str):
-                    skipped.append((name, f"the source cannot run it: {src_out}"))
-                    previous = None
-                    continue
-            previous = src_out.get("h")
-            conversion = convert(src_case, art.kind)
+            got = _source_run(unit, art, previous, np.random.default_rng([seed, 1000 + k]), batch, time, torch_worker)
+            if isinstance(got, str):
+                skipped.append((name, f"the source cannot run it: {got}"))
+                previous = None
+                continue
+            conversion, src_out = got
+            previous = src_out.get("h") if not unit.parts else None
             diffs, notes = _weight_diffs(conversion.case.weights, art.weights)
             if any(np.shape(conversion.case.weights.get(k)) != np.shape(art.weights.get(k))
                    for k in conversion.case.weights if k in art.weights):
@@ -351,7 +367,7 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
         if isinstance(desired, str):
             skipped.append((name, desired))
             continue
-        aligned = conversion.align({k_: v for k_, v in src_out.items() if k_ in ALL_FIELDS})
+        aligned = conversion.align(src_out)
         try:
             result = _measure(art_case, desired, replace=aligned)
         except ShapeMismatch as exc:
@@ -365,19 +381,116 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
     return results, skipped
 
 
-def _paired_units(source_path, source_lstms, artifact_path, artifact_lstms):
-    """The source's LSTMs in the artifact's order (a PyTorch LSTM of L layers
-    split into L units against L ONNX nodes); a count that differs is an
-    input error naming both sides."""
+def _source_run(unit, art, previous, rng, batch, time, torch_worker):
+    """``(conversion to the artifact's kind, the source's outputs in its own
+    layout)`` for one pair, or a str: the source's refusal.  A Keras layer
+    gives what it received in the model run and TF's outputs; a group runs
+    each part (a chained ONNX node on the node before's output)."""
+    if unit.group == "bidirectional":
+        fwd, bwd = unit.parts
+        conversion = convert_bidirectional(fwd.recorded["case"], bwd.recorded["case"], art.kind,
+                                           merge_mode=fwd.bidi["merge_mode"], name=unit.name)
+        return conversion, [_fields(p.recorded["outputs"]) for p in unit.parts]
+    if unit.group == "layers":
+        cases, outs, x = [], [], None
+        for part in unit.parts:
+            # each node keeps its own constant initial_h/initial_c (a dynamo export stores zeros of a fixed batch)
+            case = _draw(part, rng, batch, time) if x is None else \
+                _draw(part, rng, *np.shape(x)[:2]).replace(x=np.ascontiguousarray(x), mask=cases[0].mask)
+            out = _source_runner(part, torch_worker)(case)
+            if isinstance(out, str):
+                return out
+            cases.append(case)
+            outs.append(_fields(out))
+            x = out["h"]
+        return convert_layers(cases, art.kind, name=unit.name), outs
+    if unit.recorded is not None:  # Keras: what the layer received in the model run, and TF's outputs
+        return convert(unit.recorded["case"], art.kind), _fields(unit.recorded["outputs"])
+    case = _source_case(unit, art, previous, rng, batch, time)
+    out = _source_runner(unit, torch_worker)(case)
+    return out if isinstance(out, str) else (convert(case, art.kind), _fields(out))
+
+
+def _fields(outputs):
+    return {k: v for k, v in outputs.items() if k in ALL_FIELDS}
+
+
+def _directions(lstm):
+    if lstm.kind == TORCH:
+        return 2 if lstm.config.get("bidirectional") else 1
+    if lstm.kind == ONNX:
+        return 2 if lstm.config.get("direction") == "bidirectional" else 1
+    return 1
+
+
+def bidirectional_group(lstms, k):
+    """The ``Bidirectional`` whose forward direction is ``lstms[k]``, as one
+    group (its two directions), or None."""
+    fwd = lstms[k]
+    if not fwd.bidi or fwd.bidi["direction"] != "forward":
+        return None
+    bwd = next((b for b in lstms if b.bidi and b.bidi["wrapper"] == fwd.bidi["wrapper"]
+                and b.bidi["direction"] == "backward"), None)
+    if bwd is None:
+        return None
+    return Lstm(fwd.bidi["wrapper"], fwd.kind, fwd.config, {}, f"Bidirectional({fwd.kind}) in the model run",
+                parts=(fwd, bwd), group="bidirectional", recorded=fwd.recorded)
+
+
+def layers_group(lstms, k, count):
+    """``count`` ONNX nodes from ``lstms[k]`` on, each reading the one
+    before's Y (``x_from``), as one group of layers, or None."""
+    run = lstms[k:k + count]
+    if len(run) < count or any(u.kind != ONNX for u in run):
+        return None
+    place = {id(u): i for i, u in enumerate(lstms)}
+    if any(run[i].x_from is None or run[i].x_from != place[id(run[i - 1])] for i in range(1, count)):
+        return None
+    return Lstm(_common_name([u.name for u in run]), ONNX, run[0].config, {},
+                f"{count} chained ONNX LSTM nodes ({', '.join(u.name for u in run)})", parts=tuple(run),
+                group="layers")
+
+
+def _common_name(names):
+    """``/lstm/LSTM``, ``/lstm/LSTM_1`` -> ``lstm``: their common scope (or the first name)."""
+    scopes = [n.strip("/").split("/")[:-1] for n in names]
+    common = []
+    for parts in zip(*scopes):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "/".join(common) or names[0]
+
+
+def pair_lstms(source_path, source_lstms, artifact_path, artifact_lstms):
+    """``[(source unit, artifact LSTM)]`` in order, the one pairing of
+    ``check --source`` and ``diagnose``: one for one, except that a PyTorch
+    LSTM of L layers is L ONNX nodes (``torch.onnx.export`` writes one node
+    per layer), L chained ONNX nodes are one PyTorch LSTM of L layers, and a
+    Keras ``Bidirectional``'s two directions are one bidirectional LSTM.  A
+    count that differs is an input error naming both sides."""
     kind = artifact_lstms[0].kind if artifact_lstms else None
     units = [u for lstm in source_lstms for u in (split_layers(lstm) if kind == ONNX else [lstm])]
-    if len(units) != len(artifact_lstms):
+    pairs, k = [], 0
+    for art in artifact_lstms:
+        if k >= len(units):
+            break
+        unit, used = units[k], 1
+        layers = int(art.config.get("num_layers", 1)) if art.kind == TORCH else 1
+        group = bidirectional_group(units, k) if _directions(art) == 2 and layers == 1 else None
+        if group is None and layers > 1:
+            group = layers_group(units, k, layers)
+        if group is not None:
+            unit, used = group, len(group.parts)
+        pairs.append((unit, art))
+        k += used
+    if len(pairs) != len(artifact_lstms) or k != len(units):
         raise InputError(
             f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
             f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
             f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "
             "they cannot be matched in order")
-    return units
+    return pairs
 
 
 def _explain_pair(row, notes, art, art_case, diffs):
@@ -431,6 +544,8 @@ def _source_runner(unit, torch_worker):
 
 
 def _framework(lstm):
+    if lstm.parts:
+        return _framework(lstm.parts[0])
     if lstm.recorded is not None:
         return "TF (Keras 3)" if lstm.kind.startswith("keras.") else "TF (tf_keras)"
     return {TORCH: "PyTorch", ONNX: "ONNX Runtime"}[lstm.kind]
@@ -449,30 +564,138 @@ def _key_prefix(name):
     return _node_name(name).strip("/").replace("/", ".")
 
 
-def convert_lstms(lstms, target):
-    """Every LSTM converted to ``target`` (``torch.nn.LSTM`` / ``onnx.LSTM``):
-    ``[(source name, Case)]``; a PyTorch LSTM of L layers becomes L ONNX
-    nodes.  The converter's refusal names the layer."""
+@dataclass
+class Converted:
+    """One LSTM module of a conversion: its name, the target case, what it
+    leaves to the user (``notes``), and the source unit it came from."""
 
-    converted = []
+    name: str
+    case: Case
+    notes: list = field(default_factory=list)
+    unit: Lstm = None
+
+    def __iter__(self):  # (name, case), as convert_lstms has always given
+        return iter((self.name, self.case))
+
+
+def _zero_case(unit):
+    if unit.recorded is not None:
+        return unit.recorded["case"].replace(mask=None, h0=None, c0=None)
+    dtype = unit.config.get("dtype") or "float32"
+    return Case(unit.kind, unit.config, np.zeros((1, 1, unit.features), dtype), unit.weights, name=unit.name)
+
+
+def convert_units(lstms, target):
+    """The source's LSTMs as ``target`` modules: ``[(unit, Conversion)]``.
+    A Keras ``Bidirectional`` becomes one bidirectional module; ONNX nodes
+    that chain (``torch.onnx.export``'s layers of one ``nn.LSTM``) become
+    one ``torch.nn.LSTM(num_layers=L)``; a PyTorch LSTM of L layers becomes
+    L ONNX nodes.  The converter's refusal names the layer."""
     units = [u for lstm in lstms for u in (split_layers(lstm) if target == ONNX else [lstm])]
-    for unit in units:
-        if unit.recorded is not None:
-            case = unit.recorded["case"].replace(mask=None, h0=None, c0=None)
-        else:
-            dtype = unit.config.get("dtype") or "float32"
-            case = Case(unit.kind, unit.config, np.zeros((1, 1, unit.features), dtype), unit.weights, name=unit.name)
+    out, k = [], 0
+    while k < len(units):
+        unit = bidirectional_group(units, k)
+        if unit is None and target == TORCH and units[k].kind == ONNX:
+            count = 1
+            while layers_group(units, k, count + 1) is not None and _chains(units[k:k + count + 1]):
+                count += 1
+            unit = layers_group(units, k, count) if count > 1 else None
+        unit = unit or units[k]
+        k += len(unit.parts) or 1
         try:
-            converted.append((unit.name, convert(case, target).case))
+            if unit.group == "bidirectional":
+                fwd, bwd = (_zero_case(p) for p in unit.parts)
+                conversion = convert_bidirectional(fwd, bwd, target, merge_mode=unit.parts[0].bidi["merge_mode"],
+                                                   name=unit.name)
+            elif unit.group == "layers":
+                conversion = convert_layers([_zero_case(p) for p in unit.parts], target, name=unit.name)
+            else:
+                conversion = convert(_zero_case(unit), target)
         except LstmRefError as exc:
             raise ConversionError(f"{unit.name}: {exc}") from None
-    return converted
+        out.append((unit, conversion))
+    return out
+
+
+def _chains(nodes):
+    """Whether ONNX nodes can be one torch.nn.LSTM: the same attributes, each reading the one before's full output."""
+    first = nodes[0].config
+    same = all({k: v for k, v in n.config.items() if k != "name"} == {k: v for k, v in first.items() if k != "name"}
+               for n in nodes)
+    if not same or first.get("direction", "forward") == "reverse":
+        return False
+    width = int(first["hidden_size"]) * (2 if first.get("direction") == "bidirectional" else 1)
+    return all(n.features == width for n in nodes[1:])
+
+
+def convert_lstms(lstms, target):
+    """Every LSTM converted to ``target`` (``torch.nn.LSTM`` / ``onnx.LSTM``)
+    as :func:`convert_units` groups them: ``[Converted]`` (each also unpacks
+    as ``(source name, Case)``)."""
+    return [Converted(unit.name, conversion.case, list(conversion.notes), unit)
+            for unit, conversion in convert_units(lstms, target)]
+
+
+def _sequence_out(unit):
+    """What a Keras unit passes on in the model run -- its output sequence,
+    the directions merged for a Bidirectional -- and the merge, or ``(None,
+    why)`` when it passes on no sequence the next node can read."""
+    parts = unit.parts or (unit,)
+    if not parts[0].config.get("return_sequences", False):
+        return None, "returns its last step only (return_sequences=False)"
+    if unit.group != "bidirectional":
+        if unit.config.get("go_backwards"):
+            return None, "returns its sequence in processing order (go_backwards), which an ONNX reverse node does not"
+        return np.asarray(unit.recorded["outputs"]["h"]), None
+    mode = parts[0].bidi["merge_mode"]
+    fwd, bwd = (np.asarray(p.recorded["outputs"]["h"]) for p in parts)
+    bwd = bwd[:, ::-1]  # Keras flips the backward sequence back to input order before merging
+    merged = {"concat": lambda: np.concatenate([fwd, bwd], -1), "sum": lambda: fwd + bwd,
+              "mul": lambda: fwd * bwd, "ave": lambda: (fwd + bwd) / 2}.get(mode)
+    if merged is None:
+        return None, "returns its two directions as two outputs (merge_mode=None)"
+    return merged(), None
+
+
+def _chain(converted):
+    """For each converted Keras unit: ``(k, None)`` when it reads unit k's
+    output (what the model run shows: its input is that output, merged),
+    or ``(None, why not)``."""
+    links = []
+    for k, item in enumerate(converted):
+        unit = item.unit
+        if k == 0 or unit is None or unit.recorded is None or converted[k - 1].unit is None:
+            links.append((None, None))
+            continue
+        prev = converted[k - 1].unit
+        seq, why = _sequence_out(prev)
+        x, mask = unit.recorded["case"].x, unit.recorded["case"].mask
+        prev_mask = (prev.parts or (prev,))[0].recorded["case"].mask
+        if seq is None:
+            links.append((None, f"{prev.name} {why}"))
+        elif np.shape(seq) != np.shape(x) or not np.allclose(seq, x, rtol=1e-6, atol=1e-7):
+            links.append((None, f"its input is not {prev.name}'s output in the model run (a layer in between?)"))
+        elif (mask is None) != (prev_mask is None) or mask is not None and not np.array_equal(mask, prev_mask):
+            links.append((None, f"it runs under another mask than {prev.name}"))
+        else:
+            links.append((k - 1, None))
+    return links
+
+
+_MERGE_OPS = {"concat": "Transpose + Reshape (the directions concatenated)", "sum": "ReduceSum over the directions",
+              "mul": "ReduceProd over the directions", "ave": "ReduceMean over the directions"}
 
 
 def write_artifact(converted, target, out_path, pool):
     """Write ``converted`` (:func:`convert_lstms`) as a ``.pt`` state_dict or
-    an ``.onnx`` model: ``[(source name, name in the file)]``."""
+    an ``.onnx`` model: ``[(source name, name in the file)]``.  In the ONNX
+    model, LSTMs that read the one before's output in a Keras model run
+    (:func:`_chain`) are chained as in the source: node k's ``Y`` (its
+    directions merged by ``Transpose``+``Reshape`` for concat, ``ReduceSum``,
+    ``ReduceProd``, ``ReduceMean`` for sum, mul, ave) is node k+1's ``X``;
+    every other node has its own input ``<node>/X``."""
     written = []
+    converted = [c if isinstance(c, Converted) else Converted(*c) for c in converted]
     if target == TORCH:
         arrays, order = {}, []
         for name, case in converted:
@@ -484,14 +707,75 @@ def write_artifact(converted, target, out_path, pool):
         pool.get("torch").request({"op": "save_state_dict", "path": str(out_path), "order": order}, arrays)
         return written
     nodes, arrays = [], {}
-    for i, (name, case) in enumerate(converted):
+    for i, ((name, case), (source, why)) in enumerate(zip(converted, _chain(converted))):
         node = _node_name(name)
-        nodes.append({"name": node, "config": {k: v for k, v in case.config.items() if k != "dtype"}})
+        unit = converted[i].unit
+        masked = unit is not None and unit.recorded is not None and (unit.parts or (unit,))[0].recorded["case"].mask \
+            is not None
+        merge = unit.parts[0].bidi["merge_mode"] if unit is not None and unit.group == "bidirectional" else "concat"
+        nodes.append({"name": node, "config": {k: v for k, v in case.config.items() if k != "dtype"},
+                      "x_from": source, "merge": merge, "lengths": bool(masked)})
         for key, value in case.weights.items():
             arrays[f"{i}:{key}"] = value
-        written.append((name, f"node {node!r} (input {node}/X)"))
+        if unit is not None and unit.group == "bidirectional" and merge in _MERGE_OPS:
+            converted[i].notes[:] = [n for n in converted[i].notes if not n.startswith("merge_mode=")]
+            converted[i].notes.append(f"merge_mode={merge!r} written as ONNX ops: {node}/merged = {_MERGE_OPS[merge]} "
+                                      f"of {node}/Y (time, 2, batch, units)")
+        if source is None:
+            where = f"node {node!r} (input {node}/X" + (", sequence_lens" if masked else "") + ")"
+            if why:
+                converted[i].notes.append(f"not chained to the node before: {why}; it has its own input {node}/X")
+        else:
+            head = next(n["name"] for n in reversed(nodes[:-1]) if n["x_from"] is None) if i else node
+            where = f"node {node!r} (input: {nodes[source]['name']}'s output" + \
+                ("" if nodes[source]["merge"] == "concat" else f", merged by {nodes[source]['merge']}") + \
+                f"; the chain's input is {head}/X)"
+        written.append((name, where))
     pool.get("onnxruntime").request({"op": "save_lstms", "path": str(out_path), "nodes": nodes}, arrays)
     return written
+
+
+def check_chains(converted, out_path, pool):
+    """Prove the written ONNX model: every chain of it run as ONE model in
+    ONNX Runtime on its source's input (the first LSTM's, in the model
+    run), each node's Y, Y_h, Y_c compared step by step with the source's
+    own outputs of that LSTM (``Conversion.align``), with the one
+    comparison.  ``[LayerResult]``; nodes with their own input are checked
+    alone by ``check OUT --source MODEL``."""
+    converted = [c if isinstance(c, Converted) else Converted(*c) for c in converted]
+    links = _chain(converted)
+    heads = [k for k, (source, _) in enumerate(links) if source is None and k + 1 < len(links)
+             and links[k + 1][0] == k]
+    results = []
+    for head in heads:
+        unit = converted[head].unit
+        first = (unit.parts or (unit,))[0].recorded["case"]
+        arrays = {"x": first.x}
+        if first.mask is not None:
+            arrays["mask"] = first.mask
+        meta, out = pool.get("onnxruntime").request({"op": "run_chain", "path": str(out_path),
+                                                    "head": _node_name(converted[head].name)}, arrays)
+        k = head
+        while True:
+            item = converted[k]
+            parts = item.unit.parts or (item.unit,)
+            sources = [p.recorded["case"] for p in parts]
+            if item.unit.group == "bidirectional":
+                conversion = convert_bidirectional(*sources, ONNX, merge_mode=parts[0].bidi["merge_mode"])
+            else:
+                conversion = convert(sources[0], ONNX)
+            aligned = conversion.align([_fields(p.recorded["outputs"]) for p in parts] if item.unit.parts
+                                       else _fields(parts[0].recorded["outputs"]))
+            node = _node_name(item.name)
+            desired = {f: out[f"{node}:{f}"] for f in ALL_FIELDS}
+            name = f"{item.name} (in the chain from {converted[head].name}/X)"
+            result = _measure(conversion.case, desired, replace=aligned)
+            results.append(_row(name, conversion.case, result, f"{_framework(item.unit)} vs ONNX Runtime (the chained "
+                                "model)", notes=f"{meta['nodes']} node(s) run as one model"))
+            if k + 1 >= len(links) or links[k + 1][0] != k:
+                break
+            k += 1
+    return results
 
 
 def refuse_same_framework(oracle_name, target, path):

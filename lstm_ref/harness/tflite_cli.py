@@ -7,16 +7,21 @@ before every invoke, two invokes compared bitwise), and compares it with
 the Keras model on the same drawn inputs: the model's output per step when
 it is a sequence, else the final output; the step at which the mode first
 leaves float32's TFLite tolerance.  It answers, before deployment, which
-mode the model can afford.
+mode the model can afford.  An integer input (token ids) is passed to
+LiteRT as it is; ``save_dir`` keeps each mode's ``.tflite`` (static batch
+and time); a mode that does not convert or does not run is a row, a model
+that cannot be loaded and run an :class:`InputError`.
 
 ``check MODEL.tflite --source MODEL`` runs a deployed file against the
 model it came from the same way (inputs drawn for the ``.tflite``'s own
-input shape).  Without ``--source``, each fused LSTM op is checked against
+input shape, which must be static: one that leaves its batch or time open
+is refused, saying how to make one).  Without ``--source``, each fused LSTM op is checked against
 the reference loaded with the op's own weights, dequantised, on what the op
 received (:func:`check_alone`).
 """
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from ..case import Case
 from ..errors import InputError
 from ..trace import Trace
 from .compare import compare, per_step_max_abs
+from .oracles.client import OracleError, OracleUnavailable
 from .tflite import converter
 from .tflite.modes import MODES, conversion_order
 from .tolerances import TFLITE_TOLERANCES, Tolerance
@@ -37,7 +43,7 @@ CONVERT_FILE = "lstm_ref.harness.tflite.convert_file"
 @dataclass
 class Row:
     mode: str
-    status: str  # pass, fail, crashed, unsupported, hung, failed
+    status: str  # pass, fail, crashed, unsupported, hung, failed, run failed
     message: str = ""
     lowering: str = ""
     compared: str = ""
@@ -46,6 +52,11 @@ class Row:
     bitwise_repeat: bool = None
     seconds: float = 0.0
     per_step: list = None
+    saved: str = None  # where --save-dir wrote the mode's .tflite
+
+
+# Statuses of a mode that gave no runnable .tflite (``--fail-on crash``).
+NOT_DEPLOYABLE = ("crashed", "hung", "unsupported", "failed", "run failed")
 
 
 def _convert(path, legacy, modes, batch, time, seed, workdir):
@@ -61,6 +72,7 @@ def _outputs(path, prefix):
 
 
 def _run(worker, blob, x):
+    """LiteRT on ``blob`` with input ``x`` (its variables reset before each invoke): ``(meta, outputs)``."""
     meta, arrays = worker.request({"op": "run", "reset": True},
                                   {"model": np.frombuffer(blob, np.uint8), "in:0": np.asarray(x)})
     return meta, [arrays[f"out:{i}"] for i in range(len(meta["outputs"]))]
@@ -74,9 +86,13 @@ def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
     sequence = want.ndim == 3
     ref = Trace(h=want if sequence else want.reshape(want.shape[0], 1, -1))
     desired = {"h": got if sequence else got.reshape(got.shape[0], 1, -1)}
-    tol = TFLITE_TOLERANCES.get(mode)
+    mode_tol = TFLITE_TOLERANCES.get(mode)
+    out = meta.get("outputs", [{}])[0]
+    scale = out.get("scale", 0.0) if str(out.get("dtype", "float32")).startswith("int") else 0.0
+    # a quantised output's bound includes ``steps`` codes of its own scale (int8: 25 codes, atol 0 otherwise)
+    tol = mode_tol.for_output(scale) if hasattr(mode_tol, "for_output") else mode_tol
     stats = compare(ref, desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
-    f32 = compare(ref, desired, "float32", tolerance=TFLITE_TOLERANCES["float32"]).fields["h"]
+    f32 = compare(ref, desired, "float32", tolerance=TFLITE_TOLERANCES["float32"].for_output(0.0)).fields["h"]
     row = Row(mode, "pass" if tol is not None and stats.passed else "fail", lowering=meta.get("lowering", ""),
               compared=f"output per step ({want.shape[1]} steps)" if sequence else "final output",
               max_abs=stats.max_abs, bitwise_repeat=meta.get("repeat", {}).get("bitwise"), seconds=seconds,
@@ -91,17 +107,28 @@ def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
     return row
 
 
-def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=None):
-    """Every mode of the model at ``path``: a list of :class:`Row`."""
+def saved_name(path, mode):
+    """The file ``--save-dir`` writes a mode's ``.tflite`` to: ``<model stem>.<mode>.tflite``."""
+    return f"{Path(path).stem}.{mode}.tflite"
+
+
+def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=None, save_dir=None):
+    """Every mode of the model at ``path``: a list of :class:`Row`.  A mode
+    that does not convert, or that LiteRT cannot run, is a row; a model that
+    cannot be loaded and run at all is an :class:`InputError`.
+    ``save_dir``: copy each converted ``.tflite`` there (:func:`saved_name`;
+    static batch and time, as ``check`` takes it)."""
     modes = [m.name for m in MODES] if modes is None else list(modes)
     with tempfile.TemporaryDirectory(prefix="lstm-tflite-") as work:
         if progress:
             progress(f"converting {Path(path).name} in {len(modes)} modes (one process; a crash costs one row)")
         conversions = _convert(path, legacy, modes, batch, time, seed, work)
         x_file, keras_file = Path(work) / "model.x.npz", Path(work) / "model.keras.npz"
-        if not keras_file.exists():  # the model did not even load: every row says why
-            first = next(iter(conversions.values()))
-            return [Row(m, first.status, first.message) for m in modes]
+        if not keras_file.exists():  # the model did not even load and run: nothing any mode could be compared with
+            first = conversions[("model", conversion_order(modes)[0])]
+            why = first.message.removeprefix("unsupported: ")
+            raise InputError(f"{path}: the model could not be loaded and run with a static input of batch {batch}, "
+                             f"time {time} ({why})")
         with np.load(x_file) as f:
             x = f["x"]
         keras_outs = _outputs(keras_file, "out:")
@@ -112,8 +139,22 @@ def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=Non
             if not conv.ok:
                 rows.append(Row(mode, conv.status, conv.message, seconds=conv.seconds))
                 continue
-            meta, lite = _run(worker, Path(conv.path).read_bytes(), x)
-            rows.append(compare_outputs(mode, lite, keras_outs, meta, conv.seconds))
+            saved = None
+            if save_dir is not None:
+                saved = str(Path(save_dir) / saved_name(path, mode))
+                shutil.copyfile(conv.path, saved)
+            try:
+                meta, lite = _run(worker, Path(conv.path).read_bytes(), x)
+            except OracleUnavailable:
+                raise
+            except OracleError as exc:  # LiteRT refused or crashed on this mode's model: a row, not the run
+                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                rows.append(Row(mode, "run failed", f"LiteRT failed: {lines[-1] if lines else exc}"[:400],
+                                seconds=conv.seconds, saved=saved))
+                continue
+            row = compare_outputs(mode, lite, keras_outs, meta, conv.seconds)
+            row.saved = saved
+            rows.append(row)
         return rows
 
 
@@ -164,17 +205,41 @@ def deployed_mode(meta):
     return "float32"
 
 
-def check_file(artifact, source, legacy, pool, seed=0):
-    """A deployed ``.tflite`` against the Keras model it came from, on inputs
-    drawn for the ``.tflite``'s own (static) input: ``(row, mode)``."""
+STATIC_HOW = ("convert keras.Model(inp, model(inp)) with inp = keras.Input((T, ...), batch_size=B), or let "
+              "`lstm-ref tflite-sweep MODEL --batch B --time T --save-dir DIR` write one per mode")
 
+
+def _static_input(artifact, worker):
+    """The ``.tflite``'s bytes and its one input (``litert_worker``'s
+    description), refused (:class:`InputError`, saying how to make one
+    that is accepted) unless it is one (batch, time, ...) input of a static
+    batch and time: LiteRT runs a size the model leaves open as 1, and a
+    1-step check of a 1-row batch is not what the user deployed."""
     blob = Path(artifact).read_bytes()
-    worker = pool.get("litert")
+    if not blob:
+        raise InputError(f"{artifact}: the file is empty (a conversion that failed may have left it)")
     meta, _ = worker.request({"op": "inputs"}, {"model": np.frombuffer(blob, np.uint8)})
     if len(meta["inputs"]) != 1 or len(meta["inputs"][0]["shape"]) < 2:
         raise InputError(f"{artifact}: check takes a .tflite with one (batch, time, ...) input; it has "
                          f"{[i['shape'] for i in meta['inputs']]}")
-    batch, time = meta["inputs"][0]["shape"][:2]
+    inp = meta["inputs"][0]
+    signature = inp.get("shape_signature", inp["shape"])
+    open_dims = [name for name, size in zip(("batch", "time"), signature[:2]) if size < 0]
+    if open_dims or any(size < 0 for size in signature):
+        what = " and ".join(open_dims) or "feature size"
+        raise InputError(f"{artifact}: input {inp['name']!r} leaves its {what} open (shape signature {signature}; "
+                         f"LiteRT would run it as {inp['shape']}); check takes a .tflite of a static batch and "
+                         f"time: {STATIC_HOW}")
+    return blob, inp
+
+
+def check_file(artifact, source, legacy, pool, seed=0):
+    """A deployed ``.tflite`` against the Keras model it came from, on inputs
+    drawn for the ``.tflite``'s own (static) input: ``(row, mode)``."""
+
+    worker = pool.get("litert")
+    blob, inp = _static_input(artifact, worker)
+    batch, time = inp["shape"][:2]
     with tempfile.TemporaryDirectory(prefix="lstm-tflite-") as work:
         # the source runs on the same drawn x (and is converted once in float32, which is ignored)
         conversion = _convert(source, legacy, ["float32"], batch, time, seed, work)[("model", "float32")]
@@ -196,12 +261,11 @@ def check_alone(artifact, pool, seed=0):
     WHILE-lowered LSTM keeps its weights inside the loop's body: nothing to
     read them from, say so (``--source`` checks it against its model)."""
 
-    blob = Path(artifact).read_bytes()
     worker = pool.get("litert")
-    meta, _ = worker.request({"op": "inputs"}, {"model": np.frombuffer(blob, np.uint8)})
-    shape, dtype = meta["inputs"][0]["shape"], meta["inputs"][0]["dtype"]
+    blob, inp = _static_input(artifact, worker)
+    shape, dtype = inp["shape"], inp["dtype"]
     rng = np.random.default_rng(seed)
-    x = rng.integers(1, 10, size=shape) if dtype.startswith("int") and not meta["inputs"][0]["scale"] \
+    x = rng.integers(1, 10, size=shape) if dtype.startswith("int") and not inp["scale"] \
         else rng.standard_normal(shape).astype(np.float32)
     run_meta, _ = _run(worker, blob, x)
     mode = deployed_mode(run_meta)

@@ -17,7 +17,8 @@ EPILOG = """exit codes:
 """
 
 CONVERT_EPILOG = """exit codes:
-  0  written
+  0  written (and, for --to onnx from a Keras model, each chain run in ONNX Runtime within tolerance of the source)
+  1  written, but a chain run in ONNX Runtime is not within tolerance of the source: a parity failure
   2  usage or input error, or an LSTM the target cannot express: a short message names it
   3  a framework worker crashed or hung (its stderr is shown under --debug)
 """

@@ -5,7 +5,7 @@ import os
 
 from .. import artifacts, check
 from ..model_format import model_format
-from ._common import ARTIFACTS, CONVERT_EPILOG, DRAWN, EXIT_PASS, UsageError, user_path
+from ._common import ARTIFACTS, CONVERT_EPILOG, DRAWN, EXIT_FAIL, EXIT_PASS, UsageError, user_path
 
 NAME = "convert"
 
@@ -15,8 +15,16 @@ def add_parser(sub):
         "convert", help="write a Keras model's LSTMs (or a .pt/.onnx's) as a PyTorch state_dict or an ONNX model",
         description="Convert every LSTM of MODEL with lstm_ref.convert and write them:\n"
                     "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
-                    "  --to onnx:  an .onnx model, one LSTM node per LSTM (opset 14), each with its own input\n"
-                    "              <layer>/X (time, batch, features) and outputs <layer>/Y, <layer>/Y_h, <layer>/Y_c.\n"
+                    "              a Keras Bidirectional is one bidirectional LSTM, ONNX nodes that chain (an\n"
+                    "              exported nn.LSTM(num_layers=L)) one LSTM of L layers;\n"
+                    "  --to onnx:  an .onnx model (opset 14), one LSTM node per LSTM (a Bidirectional: one\n"
+                    "              bidirectional node), chained as in the Keras model (node k's output, merged,\n"
+                    "              is node k+1's X), each chain with its input <first>/X (time, batch, features)\n"
+                    "              and <first>/sequence_lens where the model ran masked; outputs <layer>/Y,\n"
+                    "              <layer>/Y_h, <layer>/Y_c (<layer>/merged: a Bidirectional's merge).  Each chain\n"
+                    "              is run in ONNX Runtime against the source before the command ends (exit 1\n"
+                    "              if it disagrees).  Layers that are not LSTMs (Embedding, Dense...) are listed\n"
+                    "              as left out.\n"
                     "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
                     "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
         epilog=CONVERT_EPILOG)
@@ -55,13 +63,26 @@ def run(args):
                              + (" (" + "; ".join(f"{n}: {w}" for n, w in skipped) + ")" if skipped else ""))
         converted = artifacts.convert_lstms(lstms, target)
         written = artifacts.write_artifact(converted, target, out, pool)
+        chains = artifacts.check_chains(converted, out, pool) if target == artifacts.ONNX else []
     finally:
         pool.close()
     what = "a PyTorch state_dict" if args.to == "torch" else "an ONNX model (opset 14)"
     print(f"lstm-ref convert: wrote {out} ({what}) from {model.name} ({description})")
-    for name, where in written:
+    for (name, where), item in zip(written, converted):
         print(f"  {name} -> {where}")
+        for note in item.notes:
+            print(f"    note: {note}")
     for name, why in skipped:
         print(f"  skipped {name}: {why}")
+    others = getattr(lstms, "others", ())
+    if others:
+        print("  left out (not LSTMs; not in the file): " + ", ".join(f"{p} ({c})" for p, c in others))
+    for row in chains:
+        figures = ", ".join(f"{what} max |d| {value:.3g}" for what, value in
+                            (("h", row.h_max_abs), ("c", row.c_max_abs)) if value is not None)
+        print(f"  parity: {row.layer}: {row.status.upper()} (ratio {row.ratio:.3g}, {figures}; {row.source})")
     print(f"check it: lstm-ref check {args.output} --source {args.model}")
+    if any(row.status != "pass" for row in chains):
+        print("the chained model disagrees with its source: see the parity lines above")
+        return EXIT_FAIL
     return EXIT_PASS

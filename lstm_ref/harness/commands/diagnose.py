@@ -3,8 +3,9 @@
 Two ways in:
 
 * ``--source MODEL --target ARTIFACT``: both files are read as ``check``
-  reads them (:func:`artifacts.read_lstms`); LSTM k of the source is paired
-  with LSTM k of the target.  The target can be run again, so the case is
+  reads them (:func:`artifacts.read_lstms`) and paired as ``check --source``
+  pairs them (:func:`artifacts.pair_lstms`: a PyTorch LSTM of L layers
+  against the L ONNX nodes ``torch.onnx.export`` writes).  The target can be run again, so the case is
   the designed probe (:func:`diagnose.probe`, on the source's own weights):
   the source, converted correctly (:func:`lstm_ref.convert.convert`), is the
   truth; the target runs the same inputs; the target kind's catalogue is
@@ -144,10 +145,19 @@ def _diagnose_files(source_path, target_path, pairs, no_mask=False):
     try:
         src_lstms = artifacts.read_lstms(source_path, model_format(source_path)[0], pool)[0]
         dst_lstms = artifacts.read_lstms(target_path, model_format(target_path)[0], pool)[0]
-        if len(src_lstms) != len(dst_lstms):
-            raise InputError(f"the source has {len(src_lstms)} LSTM(s), the target {len(dst_lstms)}: diagnose pairs "
-                             "them in order, one for one")
-        return [_diagnose_pair(src, dst, pairs, no_mask) for src, dst in zip(src_lstms, dst_lstms)]
+        matched = artifacts.pair_lstms(source_path, src_lstms, target_path, dst_lstms)  # check --source's pairing
+        results = []
+        for src, dst in matched:
+            if src.parts:  # a Keras Bidirectional, or L layers, facing one module: not one LSTM's faults
+                results.append((f"{src.name} -> {dst.name}", None, (
+                    f"{len(src.parts)} source LSTMs ({src.group}) against one target LSTM, and diagnose searches "
+                    f"one LSTM's faults: compare them with lstm-ref check {target_path.name} --source "
+                    f"{source_path.name}")))
+            else:
+                results.append(_diagnose_pair(src, dst, pairs, no_mask))
+        if all(d is None for _, d, _ in results):
+            raise InputError("; ".join(f"{name}: {reason}" for name, _, reason in results))
+        return results
     finally:
         pool.close()
 
@@ -215,6 +225,10 @@ def _mask_line(c):
 def _print(results, json_path):
     out = []
     for name, d, converter in results:
+        if d is None:  # a pair diagnose does not search (its reason in place of the converter line)
+            print(f"{name}: not diagnosed: {converter}")
+            out.append({"pair": name, "skipped": converter})
+            continue
         details = [f"compared {', '.join(d.fields)}"] + ([d.note] if d.note else [])
         print(f"{name}: {d.verdict} (the correct reference is {d.truth_ratio:.3g}x tolerance away, "
               f"max |d| {d.truth_max_abs:.3g}; {'; '.join(details)})")
@@ -251,5 +265,5 @@ def _print(results, json_path):
                                                       and mask_part(c)), None) if d.candidates else None})
     if json_path:
         json_path.write_text(json.dumps({"platform": str(current()), "results": out}, indent=1, default=float))
-    ok = all(d.explained for _, d, _ in results)
+    ok = all(d.explained for _, d, _ in results if d is not None)
     return 0 if ok else 1

@@ -1,14 +1,27 @@
 """``lstm-ref tflite-sweep``: a Keras model converted to TFLite in every mode,
 each compared with the model."""
 
+import os
 import sys
 
 from .. import check, tflite_cli
 from ..model_format import model_format
 from ..tflite.modes import BY_NAME
-from ._common import EPILOG, EXIT_PASS, UsageError, json_target, positive_int, seed, user_path
+from ._common import EXIT_FAIL, EXIT_PASS, UsageError, json_target, positive_int, seed, user_path
 
 NAME = "tflite-sweep"
+
+FAIL_ON = ("never", "crash", "mismatch")
+
+SWEEP_EPILOG = """exit codes (the table is the answer; --fail-on picks what fails the run):
+  0  the sweep ran and every mode asked for has its row; with --fail-on crash or mismatch, nothing it
+     names happened.  Under the default, --fail-on never, 0 says the sweep ran, not that a mode is deployable
+  1  --fail-on crash: a mode gave no runnable .tflite (the converter crashed, hung or refused it, or
+     LiteRT could not run it); --fail-on mismatch: that, or a mode over its tolerance (or with none measured)
+  2  usage or input error, or a model that cannot be loaded and run: a short message names the culprit
+     (--debug shows the traceback)
+  3  a framework worker crashed or hung (its stderr is shown under --debug)
+"""
 
 
 def add_parser(sub):
@@ -17,14 +30,71 @@ def add_parser(sub):
         description="Convert MODEL with TF's TFLiteConverter in every mode (float32, float16, dynamic_range, int8, "
                     "int16x8; each in a process of its own: a converter crash is a row), run each in LiteRT "
                     "(variables reset before every invoke) and compare it with the Keras model on the same drawn "
-                    "inputs: which mode can you afford?", epilog=EPILOG)
+                    "inputs: which mode can you afford?  The model is converted with a static input of --batch "
+                    "rows and --time steps (TFLite deploys static shapes); an integer input (token ids into an "
+                    "Embedding) is drawn in [1, 10) and passed as it is, never quantised.",
+        epilog=SWEEP_EPILOG)
     tfl.add_argument("model", help="a Keras 3 .keras/.h5 or Keras 2 (tf_keras) .h5/SavedModel with one input")
     tfl.add_argument("--modes", nargs="+", metavar="MODE", help="only these modes (default: all five)")
     tfl.add_argument("--batch", type=positive_int, default=1, help="rows of drawn input")
     tfl.add_argument("--time", type=positive_int, default=20, help="steps of drawn input")
     tfl.add_argument("--seed", type=seed, default=0, help="seed of the drawn inputs")
+    tfl.add_argument("--save-dir", metavar="DIR",
+                     help="write each converted mode's .tflite to DIR/<model>.<mode>.tflite (created if missing, "
+                          "files overwritten): static batch and time, so `lstm-ref check FILE --source MODEL` "
+                          "takes it")
+    tfl.add_argument("--fail-on", choices=FAIL_ON, default="never",
+                     help="what makes the exit code 1: never (the table is the answer), crash (a mode without a "
+                          "runnable .tflite), mismatch (that, or a mode over its tolerance)")
     tfl.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     tfl.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
+
+
+def save_dir_target(text):
+    """--save-dir, checked before any work: a writable directory, made if
+    missing (its parent must exist)."""
+    if text is None:
+        return None
+    path = user_path(text)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--save-dir {text}: is a file; give a directory")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise UsageError(f"--save-dir {text}: no directory {path.parent} to make it in")
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise UsageError(f"--save-dir {text}: cannot make it ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"--save-dir {text}: cannot write there")
+    return path
+
+
+def failing(rows, fail_on):
+    """The rows that ``--fail-on`` counts against the run."""
+    if fail_on == "crash":
+        return [r for r in rows if r.status in tflite_cli.NOT_DEPLOYABLE]
+    if fail_on == "mismatch":
+        return [r for r in rows if r.status != "pass"]
+    return []
+
+
+def summary(rows, fail_on):
+    """The line the sweep ends with: what passed, what gave no .tflite, and what --fail-on made of it."""
+    passed = [r for r in rows if r.status == "pass"]
+    text = f"{len(passed)}/{len(rows)} modes within tolerance"
+    over = [r.mode for r in rows if r.status == "fail"]
+    broken = [f"{r.mode} ({r.status})" for r in rows if r.status in tflite_cli.NOT_DEPLOYABLE]
+    if over:
+        text += f"; over tolerance: {', '.join(over)}"
+    if broken:
+        text += f"; no runnable .tflite: {', '.join(broken)}"
+    bad = failing(rows, fail_on)
+    if fail_on == "never":
+        return text + "; exit 0 (--fail-on never: the exit code says the sweep ran, not which mode deploys)"
+    if bad:
+        return f"FAIL (--fail-on {fail_on}: {', '.join(r.mode for r in bad)}): {text}"
+    return f"PASS (--fail-on {fail_on}): {text}"
 
 
 def run(args):
@@ -37,12 +107,20 @@ def run(args):
     oracle_name, description = model_format(model)
     if oracle_name not in ("keras3", "tf_keras"):
         raise UsageError(f"{args.model} is {description}: tflite-sweep converts Keras models")
+    save_dir = save_dir_target(args.save_dir)
     pool = check.open_pool()
     try:
         rows = tflite_cli.sweep(model, oracle_name == "tf_keras", pool, args.modes, args.batch, args.time, args.seed,
-                                progress=lambda text: print(text, file=sys.stderr))
+                                progress=lambda text: print(text, file=sys.stderr), save_dir=save_dir)
     finally:
         pool.close()
     tflite_cli.print_rows(f"{args.model} ({description}): TFLite modes against the Keras model", rows)
-    tflite_cli.write_json(path, {"model": str(model), "rows": tflite_cli.as_json(rows)})
-    return EXIT_PASS
+    saved = [os.path.join(args.save_dir, os.path.basename(r.saved)) for r in rows if r.saved]
+    if save_dir is not None:
+        print(f"saved {len(saved)} of {len(rows)} modes' .tflite (batch {args.batch}, time {args.time}): "
+              + (", ".join(saved) or "none: no mode converted")
+              + (f"; check one as deployed: lstm-ref check {saved[0]} --source {args.model}" if saved else ""))
+    tflite_cli.write_json(path, {"model": str(model), "batch": args.batch, "time": args.time,
+                                 "fail_on": args.fail_on, "rows": tflite_cli.as_json(rows)})
+    print(summary(rows, args.fail_on))
+    return EXIT_FAIL if failing(rows, args.fail_on) else EXIT_PASS

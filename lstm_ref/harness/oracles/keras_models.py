@@ -299,6 +299,7 @@ class _Model:
         if not isinstance(self.model, keras.Model):
             raise protocol.UserError(f"{path} loads as a {type(self.model).__name__}, not a Keras model")
         self.units, self.bidis, self.skipped, self.classes = [], [], [], []
+        self.others = []  # [path, class] of every layer that holds no recurrent layer (Embedding, Dense...)
         self.lstm_seen = 0
         for layer in self.model.layers:
             self._visit(layer, "")
@@ -347,6 +348,8 @@ class _Model:
                 self._note_class(sub)
                 if isinstance(sub, (k.layers.LSTM, k.layers.LSTMCell)):
                     self.lstm_seen += 1
+            if not inner:
+                self.others.append([path, type(layer).__name__])
             if inner:
                 names = ", ".join(sorted({type(s).__name__ for s in inner if isinstance(s, k.layers.RNN)}
                                          or {type(s).__name__ for s in inner}))
@@ -750,4 +753,5 @@ def model_lstms(keras, run, meta, arrays):
             else:
                 out[f"merged:{j}"] = _numpy(outs[0])
     inputs = [{"name": n, "shape": list(s), "dtype": d.name} for n, s, d, _ in model.inputs]
-    return {"inputs": inputs, "layers": layers, "merged": merged, "skipped": skipped, "casts": model.casts}, out
+    return {"inputs": inputs, "layers": layers, "merged": merged, "skipped": skipped, "casts": model.casts,
+            "others": model.others}, out

@@ -11,12 +11,15 @@ Ops:
 
 - ``hello``: versions.
 - ``run``: arrays ``model`` (the .tflite bytes, uint8) and ``in:<i>`` (float32,
-  in the order of ``get_input_details()``); an integer input is quantised
-  with the model's own scale and zero point (``round(x / s) + z``, clipped to
-  the type), an integer output dequantised (``(q - z) * s``).  Reply arrays
+  in the order of ``get_input_details()``); a quantised input (an integer
+  type with a scale) is quantised with the model's own scale and zero point
+  (``round(x / s) + z``, clipped to the type), a quantised output
+  dequantised (``(q - z) * s``); an integer input or output without a
+  scale (token ids into an Embedding) is passed as it is.  Reply arrays
   ``out:<i>`` (float32, in ``get_output_details()`` order) and ``raw:<i>``
   (as the model returned them); meta ``inputs``/``outputs`` (name, shape,
-  dtype, scale, zero point), ``ops`` (the model's operators per subgraph,
+  dtype, scale, zero point, ``shape_signature``: -1 for a size the model
+  leaves open, which LiteRT runs as 1), ``ops`` (the model's operators per subgraph,
   read from the flatbuffer: the WHILE loop's body is a subgraph that
   ``get_tensor_details()`` does not list), ``executed`` (the primary
   subgraph's nodes after delegation), ``constants`` (elements of weight data per
@@ -103,17 +106,33 @@ def _interpreter(blob: bytes):
 
 def _describe(d) -> dict:
     scale, zero = d["quantization"]
+    signature = d.get("shape_signature", d["shape"])  # -1 where the model leaves a size open
     return {"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
-            "scale": float(scale), "zero_point": int(zero)}
+            "scale": float(scale), "zero_point": int(zero),
+            "shape_signature": [int(s) for s in (signature if len(signature) else d["shape"])]}
 
 
 def quantize(x, detail):
+    """What the model's input takes: a float input as is; a quantised one
+    (an integer type with a scale) as ``round(x / s) + z``; an integer
+    input without a scale (token ids into an Embedding, an index) is not
+    quantised: its values are passed as they are, and must be whole numbers
+    of the type's range."""
     dtype = np.dtype(detail["dtype"])
     if dtype.kind == "f":
         return np.asarray(x, dtype)
     scale, zero = detail["quantization"]
-    if not scale:
-        raise protocol.UserError(f"input {detail['name']!r} is {dtype.name} without a quantization scale")
+    if not scale or dtype.kind not in "iu":
+        values = np.asarray(x)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if values.size and (not np.array_equal(values, np.round(values)) or values.min() < info.min
+                                or values.max() > info.max):
+                raise protocol.UserError(
+                    f"input {detail['name']!r} takes {dtype.name} values as they are (token ids: it is not "
+                    f"quantised); got values in [{values.min()}, {values.max()}] that are not whole "
+                    f"{dtype.name} numbers")
+        return values.astype(dtype)
     info = np.iinfo(dtype)
     return np.clip(np.round(np.asarray(x, np.float64) / scale) + zero, info.min, info.max).astype(dtype)
 
@@ -123,6 +142,8 @@ def dequantize(q, detail):
     if dtype.kind == "f":
         return np.asarray(q, np.float32)
     scale, zero = detail["quantization"]
+    if not scale:  # an integer output that is not quantised (an index, a count): its values as they are
+        return np.asarray(q, np.float32)
     return ((np.asarray(q, np.float64) - zero) * scale).astype(np.float32)
 
 

@@ -11,8 +11,14 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   subgraph or a function, is listed as skipped with the reason.  The
   optional ``sequence_lens``, ``initial_h``, ``initial_c`` are reported as
   absent, ``"constant"`` (their values travel too) or ``"computed"``.
+  ``x_from`` is the position (in ``nodes``) of the LSTM node whose ``Y``
+  reaches this node's ``X`` through layout ops only (``Transpose``,
+  ``Reshape``, ``Squeeze``, ``Unsqueeze``, ``Identity``, ``Flatten``, and
+  ``Dropout``, an identity at inference), as ``torch.onnx.export`` chains
+  the layers of an ``nn.LSTM(num_layers=L)``; ``x_via`` names those ops.
   Reply: meta ``{"producer", "opset", "ir_version", "nodes": [{"name",
-  "index", "config", "optional", "input_size", "dtype"}], "skipped"}``;
+  "index", "config", "optional", "input_size", "dtype", "x_from",
+  "x_via"}], "skipped"}``;
   arrays ``{i}:w:<W|R|B|P>``, ``{i}:const:<sequence_lens|initial_h|initial_c>``.
 
 * ``artifact_run`` ``{"path", "index"}`` with arrays ``x`` (batch-major) and
@@ -27,12 +33,20 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   ``{"refused": message}`` when ONNX Runtime will not build or run the node
   (ONNX Runtime 1.32 refuses ``layout=1``).
 
-* ``save_lstms`` ``{"path", "nodes": [{"name", "config"}]}`` with arrays
-  ``{i}:<W|R|B|P>``: a model of one LSTM node per entry (opset 14), each
-  with its own graph input ``<name>/X`` (time-major, layout 0), its weights
-  as initializers ``<name>/W``..., and its outputs ``<name>/Y``,
-  ``<name>/Y_h``, ``<name>/Y_c`` as graph outputs; checked with
-  ``onnx.checker`` before it is written.
+* ``save_lstms`` ``{"path", "nodes": [{"name", "config", "x_from",
+  "merge", "lengths"}]}`` with arrays ``{i}:<W|R|B|P>``: a model of one
+  LSTM node per entry (opset 14), its weights as initializers
+  ``<name>/W``..., its outputs ``<name>/Y``, ``<name>/Y_h``, ``<name>/Y_c``
+  (and a bidirectional node's merged sequence ``<name>/merged``) as graph
+  outputs.  A node with ``x_from`` k reads node k's ``Y``, its directions
+  merged (``Transpose``+``Reshape`` for concat, ``ReduceSum``,
+  ``ReduceProd``, ``ReduceMean``), and node k's lengths; any other node has
+  its own graph input ``<name>/X`` (time-major, layout 0) and, with
+  ``lengths``, ``<name>/sequence_lens``.  Checked with ``onnx.checker``
+  before it is written.
+
+* ``run_chain`` ``{"path", "head"}``: the part of a written model that
+  ``<head>/X`` feeds, run as one model (see :func:`run_chain`).
 """
 
 import re
@@ -40,6 +54,7 @@ import re
 import numpy as np
 import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
+import onnx.utils  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
@@ -99,6 +114,25 @@ def _producers(graph):
     return {o: n for n in graph.node for o in n.output}
 
 
+LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten", "Dropout")
+
+
+def _fed_by(tensor, producers):
+    """``(the LSTM node whose Y reaches tensor through layout ops only, [their op types])`` or ``(None, ops)``."""
+    via = []
+    while tensor:
+        node = producers.get(tensor)
+        if node is None:
+            return None, via
+        if node.op_type == "LSTM" and node.domain in ("", "ai.onnx"):
+            return (node if node.output and node.output[0] == tensor else None), via
+        if node.op_type not in LAYOUT_OPS or node.domain not in ("", "ai.onnx"):
+            return None, via + [node.op_type]
+        via.append(node.op_type)
+        tensor = node.input[0] if node.input else ""
+    return None, via
+
+
 def _nested_lstms(graph, where):
     """LSTM nodes inside subgraphs (If/Loop/Scan bodies): ``[(where, node)]``."""
     found = []
@@ -124,7 +158,7 @@ def _load(path):
     graph = model.graph
     consts, producers = _constants(graph), _producers(graph)
     nodes, skipped, arrays, protos = [], [], {}, []
-    lstm_count = 0
+    lstm_count, position = 0, {}  # id of a listed LSTM node -> its place in nodes
     for index, node in enumerate(graph.node):
         if node.op_type in ("GRU", "RNN") and node.domain in ("", "ai.onnx"):
             skipped.append([node.name or node.op_type, f"an ONNX {node.op_type} node, not an LSTM; lstm_ref has no "
@@ -175,8 +209,11 @@ def _load(path):
                 optional[slot] = "computed"
         for slot, value in weights.items():
             arrays[f"{i}:w:{slot}"] = value
+        feeder, via = _fed_by(slots["X"], producers)
+        position[id(node)] = len(nodes)
         nodes.append({"name": name, "index": index, "config": config, "optional": optional,
-                      "input_size": int(weights["W"].shape[-1]), "dtype": dtype})
+                      "input_size": int(weights["W"].shape[-1]), "dtype": dtype,
+                      "x_from": None if feeder is None else position.get(id(feeder)), "x_via": via})
         protos.append((node, {slot: weights[slot] for slot in weights},
                        {s: arrays[f"{i}:const:{s}"] for s in optional if optional[s] == "constant"}))
     for where, node in _nested_lstms(graph, ""):
@@ -263,14 +300,50 @@ def artifact_run(meta, arrays):
     return {}, {"h": y.transpose(2, 0, 1, 3).reshape(batch, time, -1), "final_h": y_h, "final_c": y_c}
 
 
+def _merge(name, dirs, mode):
+    """Nodes and initializers that turn ``<name>/Y`` (time, D, batch, H) into
+    the sequence the next LSTM reads, ``<name>/merged`` (time, batch, width),
+    as Keras' Bidirectional merges (``keras/src/layers/rnn/bidirectional.py``:
+    concat, sum, mul, ave)."""
+    y, out, axes = f"{name}/Y", f"{name}/merged", f"{name}/axes"
+    inits = [onnx.numpy_helper.from_array(np.asarray([1], np.int64), axes)]
+    if dirs == 1:
+        return [helper.make_node("Squeeze", [y, axes], [out], name=f"{name}/squeeze")], inits
+    if mode == "concat":
+        shape = f"{name}/shape"
+        inits.append(onnx.numpy_helper.from_array(np.asarray([0, 0, -1], np.int64), shape))
+        return [helper.make_node("Transpose", [y], [f"{name}/Y_tbdh"], name=f"{name}/transpose", perm=[0, 2, 1, 3]),
+                helper.make_node("Reshape", [f"{name}/Y_tbdh", shape], [out], name=f"{name}/concat")], inits
+    if mode == "sum":  # ReduceSum takes axes as an input from opset 13
+        return [helper.make_node("ReduceSum", [y, axes], [out], name=f"{name}/sum", keepdims=0)], inits
+    op = {"mul": "ReduceProd", "ave": "ReduceMean"}[mode]  # axes an attribute until opset 18
+    return [helper.make_node(op, [y], [out], name=f"{name}/{mode}", axes=[1], keepdims=0)], []
+
+
 def save_lstms(meta, arrays):
-    nodes, inputs, outputs, inits = [], [], [], []
-    for i, spec in enumerate(meta["nodes"]):
+    """See the module docstring; a node with ``x_from`` k reads node k's
+    output, merged as node k's ``merge`` says (:func:`_merge`), and the
+    chain's lengths; every other node has its own ``<name>/X`` (and
+    ``<name>/sequence_lens`` with ``lengths``)."""
+    specs = meta["nodes"]
+    readers = {s.get("x_from") for s in specs}
+    nodes, inputs, outputs, inits, lens_of = [], [], [], [], {}
+    for i, spec in enumerate(specs):
         name, config = spec["name"], spec["config"]
         attrs = {k: v for k, v in config.items() if k not in ("dtype", "name") and v is not None}
-        slots = [f"{name}/X", f"{name}/W", f"{name}/R"]
-        for slot in ("B", "sequence_lens", "initial_h", "initial_c", "P"):
-            slots.append(f"{name}/{slot}" if f"{i}:{slot}" in arrays else "")
+        dirs, gates, features = (int(n) for n in arrays[f"{i}:W"].shape)
+        source = spec.get("x_from")
+        if source is None:
+            x = f"{name}/X"
+            inputs.append(helper.make_tensor_value_info(x, TensorProto.FLOAT, ["time", "batch", features]))
+            lens = f"{name}/sequence_lens" if spec.get("lengths") else ""
+            if lens:
+                inputs.append(helper.make_tensor_value_info(lens, TensorProto.INT32, ["batch"]))
+        else:
+            x, lens = f"{specs[source]['name']}/merged", lens_of[source]
+        lens_of[i] = lens
+        slots = [x, f"{name}/W", f"{name}/R", f"{name}/B" if f"{i}:B" in arrays else "", lens, "", "",
+                 f"{name}/P" if f"{i}:P" in arrays else ""]
         while slots[-1] == "":
             slots.pop()
         for slot in WEIGHTS:
@@ -279,10 +352,16 @@ def save_lstms(meta, arrays):
                                                           f"{name}/{slot}"))
         outs = [f"{name}/Y", f"{name}/Y_h", f"{name}/Y_c"]
         nodes.append(helper.make_node("LSTM", slots, outs, name=name, **attrs))
-        dirs, gates, features = (int(n) for n in arrays[f"{i}:W"].shape)
-        inputs.append(helper.make_tensor_value_info(f"{name}/X", TensorProto.FLOAT, ["time", "batch", features]))
         shapes = (["time", dirs, "batch", gates // 4], [dirs, "batch", gates // 4], [dirs, "batch", gates // 4])
         outputs += [helper.make_tensor_value_info(o, TensorProto.FLOAT, s) for o, s in zip(outs, shapes)]
+        if i in readers or (dirs == 2 and spec.get("merge") in ("concat", "sum", "mul", "ave")):
+            merge_nodes, merge_inits = _merge(name, dirs, spec.get("merge", "concat"))
+            nodes += merge_nodes
+            inits += merge_inits
+            if dirs == 2:
+                width = gates // 4 * (2 if spec.get("merge", "concat") == "concat" else 1)
+                outputs.append(helper.make_tensor_value_info(f"{name}/merged", TensorProto.FLOAT,
+                                                             ["time", "batch", width]))
     graph = helper.make_graph(nodes, "lstm_ref_convert", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", SAVE_OPSET)],
                               producer_name="lstm-ref convert")
@@ -291,4 +370,38 @@ def save_lstms(meta, arrays):
     return {"path": meta["path"], "nodes": len(nodes)}, {}
 
 
-HANDLERS = {"artifact_lstms": artifact_lstms, "artifact_run": artifact_run, "save_lstms": save_lstms}
+def run_chain(meta, arrays):
+    """``{"path", "head"}`` with ``x`` (batch-major) and optional ``mask``:
+    the part of the written model that ``<head>/X`` feeds (``onnx.utils``'
+    extractor), run as ONE model by ONNX Runtime; reply ``<node>:h``
+    (batch-major, directions concatenated), ``<node>:final_h``,
+    ``<node>:final_c`` for every LSTM node of it."""
+    model = onnx.load(meta["path"])
+    head = meta["head"]
+    feeds = {f"{head}/X": np.ascontiguousarray(np.asarray(arrays["x"], np.float32).transpose(1, 0, 2))}
+    if "mask" in arrays:
+        feeds[f"{head}/sequence_lens"] = protocol.sequence_lengths(arrays["mask"]).astype(np.int32)
+    reached, lstms = set(feeds), []
+    for node in model.graph.node:  # nodes are in topological order
+        if any(i in reached for i in node.input if i):
+            reached.update(node.output)
+            if node.op_type == "LSTM":
+                lstms.append(node)
+    names = [o for n in lstms for o in n.output]
+    sub = onnx.utils.Extractor(model).extract_model(list(feeds), names)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(sub.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    values = dict(zip(names, session.run(names, feeds)))
+    batch, time = np.shape(arrays["x"])[:2]
+    out = {}
+    for node in lstms:
+        y, y_h, y_c = (values[o] for o in node.output)
+        out[f"{node.name}:h"] = y.transpose(2, 0, 1, 3).reshape(batch, time, -1)
+        out[f"{node.name}:final_h"], out[f"{node.name}:final_c"] = y_h, y_c
+    return {"nodes": len(lstms)}, out
+
+
+HANDLERS = {"artifact_lstms": artifact_lstms, "artifact_run": artifact_run, "save_lstms": save_lstms,
+            "run_chain": run_chain}

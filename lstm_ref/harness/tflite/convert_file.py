@@ -7,7 +7,8 @@ crash costing one row), for a model file instead of a case: each model's
 (its ``.npz`` is not read).  The model is loaded (Keras 3, or tf_keras under
 ``TF_USE_LEGACY_KERAS=1``), given a static batch and time (TFLite deploys
 static shapes), and run once on inputs drawn for its input: floats from a
-normal distribution, or token ids in [1, 10) for an integer input.  Those
+normal distribution, or token ids in [1, 10) for an integer input (kept
+integers, in calibration too: LiteRT takes them as they are).  Those
 inputs go to ``<model>.x.npz`` and the model's own outputs to
 ``<model>.keras.npz``, so that the parent compares every mode with the model
 it came from.  A model with more than one input is refused.
@@ -22,6 +23,13 @@ from lstm_ref.harness.tflite import convert_one
 from lstm_ref.harness.tflite.convert_one import keras
 
 
+def input_dtype(tensor) -> np.dtype:
+    """The NumPy dtype of a model input: Keras 3 names it ("int32"), tf_keras
+    gives a ``tf.DType`` (``<dtype: 'int32'>``)."""
+    dtype = getattr(tensor, "dtype", "float32")
+    return np.dtype(getattr(dtype, "as_numpy_dtype", None) or str(dtype))
+
+
 def load(path, batch, time_, seed):
     """The model with a static (batch, time) input, and inputs drawn for it."""
     model = keras.models.load_model(path, compile=False)
@@ -31,7 +39,7 @@ def load(path, batch, time_, seed):
     shape = (time_,) + tuple(shape[1:]) if len(shape) >= 1 and shape[0] is None else shape
     if any(d is None for d in shape):
         raise ValueError(f"the model's input shape {tuple(model.inputs[0].shape)} has unknown sizes besides time")
-    dtype = np.dtype(str(getattr(model.inputs[0], "dtype", "float32")).replace("tf.", "").split("'")[-1])
+    dtype = input_dtype(model.inputs[0])
     inp = keras.Input(shape=shape, batch_size=batch, dtype=model.inputs[0].dtype)
     fixed = keras.Model(inp, model(inp))
     rng = np.random.default_rng(seed)

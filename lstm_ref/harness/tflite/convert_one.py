@@ -122,7 +122,8 @@ def convert(model, model_id, mode, rep):
         for i, sample in enumerate(rep):
             if i == 0:
                 marker(model_id, mode.name, "calibration")
-            yield [np.asarray(sample, np.float32)]
+            sample = np.asarray(sample)  # token ids stay integers: the model's input takes them as they are
+            yield [sample if np.issubdtype(sample.dtype, np.integer) else sample.astype(np.float32)]
         marker(model_id, mode.name, "quantization")
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
