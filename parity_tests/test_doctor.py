@@ -62,7 +62,7 @@ def test_a_missing_interpreter_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setenv("LSTM_PARITY_TORCH_PYTHON", "/nonexistent/python")
     assert cli(["doctor", "--kind", "torch"]) == 1
     out = capsys.readouterr().out
-    assert re.search(r"^MISSING +torch +torch\.nn\.LSTM$", out, re.M)
+    assert re.search(r"^MISSING +torch +torch\.nn\.LSTM\b", out, re.M)
     assert ("oracle 'torch': interpreter /nonexistent/python (from $LSTM_PARITY_TORCH_PYTHON) not found; "
             "pip install 'lstm-parity[torch]' (or torch), or run `make venv-torch` in a clone") in out
     assert out.splitlines()[-1] == "0/1 oracles can run; torch cannot (see above)"

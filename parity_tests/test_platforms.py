@@ -93,7 +93,9 @@ def test_golden_drift_is_measured_not_failed():
     the recording's outputs (test_recorded_case)."""
     drift = {name: platforms.golden_drift(RECORDINGS[name]) for name in FOLDERS}
     for name, per_kind in drift.items():
-        assert sum(s["cases"] for s in per_kind.values()) == len(store.case_ids()), name
+        # every golden the recording ran is measured (goldens added after it, e.g. a newer kind's, are not in it)
+        recorded = {n[len("golden_"):] for n in RECORDINGS[name].case_names() if n.startswith("golden_")}
+        assert sum(s["cases"] for s in per_kind.values()) == len(recorded & set(store.case_ids())) > 0, name
         assert any(s["differ"] for s in per_kind.values()), name
 
 
