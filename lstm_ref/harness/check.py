@@ -64,6 +64,9 @@ class LayerResult:
     pair: dict = None
     weights_max_abs: dict = None
     notes: str = ""
+    # lstm-ref check WEIGHTS.h5 (keras_weights.py): the config a weights-only
+    # file's LSTM was checked under, and where each value came from.
+    assumed: dict = None
 
     def merge(self, other: "LayerResult") -> "LayerResult":
         """The same layer over one more batch: the worst of both."""

@@ -5,6 +5,11 @@ a file is, and refuse what is not a model, before a worker starts.
 
   * a ``.keras`` archive (a zip holding ``config.json`` and ``metadata.json``,
     ``keras/src/saving/saving_lib.py``) is Keras 3;
+  * an HDF5 file with ``layer_names`` and no ``model_config`` is a Keras 2
+    ``save_weights`` file (``tf_keras/src/saving/legacy/hdf5_format.py``
+    ``save_weights_to_hdf5_group``): ``check`` reads it
+    (:mod:`~lstm_ref.harness.keras_weights`), other commands refuse it; a
+    Keras 3 ``.weights.h5`` (``layers`` and ``vars`` groups) is refused;
   * an HDF5 model (``model_config`` attribute) is Keras 3 or Keras 2 by its
     ``keras_version`` attribute: both write ``str(keras.__version__)`` at the
     file's root (``keras/src/legacy/saving/saving_utils.py``
@@ -114,7 +119,7 @@ def _zip(path):
                      "(a torch.save / torch.jit.save file), not a model")
 
 
-def _hdf5(path):
+def _hdf5(path, weights_only=False):
     try:
         import h5py
     except ImportError:  # pragma: no cover - h5py comes with the oracle and test extras
@@ -131,6 +136,18 @@ def _hdf5(path):
         raise InputError(f"{path} is not a readable HDF5 file (truncated or corrupt: {str(exc).splitlines()[0]})") \
             from None
     if "model_config" not in attrs:
+        from .keras_weights import FORMAT, probe, read
+
+        kind = probe(path)
+        if weights_only and kind == "keras2":
+            return FORMAT, read(path).describe()  # read whole: a broken file is refused before TF starts
+        if kind == "keras3":
+            raise InputError(f"{path} is a Keras 3 weights-only file (.weights.h5, save_weights): lstm-ref checks "
+                             "Keras 2 weights-only files; save the whole model (model.save, .keras)")
+        if kind == "keras2":
+            raise InputError(f"{path} is an HDF5 file without a model_config attribute: weights only (Keras 2 "
+                             "save_weights); lstm-ref check reads those, this command needs the whole model "
+                             "(model.save)")
         raise InputError(f"{path} is an HDF5 file without a model_config attribute: weights only "
                          f"(save_weights) or not written by Keras; save the whole model (model.save)")
     if "keras_version" not in attrs:
@@ -147,10 +164,16 @@ def _onnx_like(head):
     return len(head) > 2 and head[0] == 0x08 and 1 <= head[1] <= 30 and head[2] in _ONNX_NEXT
 
 
-def model_format(path):
+def model_format(path, weights=False):
     """``("keras3" | "tf_keras" | "onnxruntime" | "torch", description)``:
     the worker that opens ``path``, and what it is.  Raises :class:`lstm_ref.errors.InputError`
-    naming the file and why it is not a model lstm-ref can walk."""
+    naming the file and why it is not a model lstm-ref can walk.
+
+    ``weights=True`` (``lstm-ref check``): a Keras 2 weights-only ``.h5``
+    (``save_weights``: ``layer_names`` at its root, no ``model_config``) is
+    ``("keras_weights", description)`` (:mod:`~lstm_ref.harness.keras_weights`:
+    no worker opens it whole; each LSTM in it runs alone).  Without it such a
+    file is refused, as before, for the commands that need a whole model."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file or directory")
@@ -164,7 +187,7 @@ def model_format(path):
     if not head:
         raise InputError(f"{path} is an empty file, not a model")
     if head.startswith(_HDF5):
-        return _hdf5(path)
+        return _hdf5(path, weights_only=weights)
     if head.startswith(_ZIP) or head.startswith(_EMPTY_ZIP):
         return _zip(path)
     if head.startswith(_TORCH_LEGACY):

@@ -9,7 +9,7 @@ import lstm_ref
 
 from ... import platform
 from ...platform import PROFILES
-from .. import artifacts, tflite_cli
+from .. import artifacts, keras_weights, tflite_cli
 from .. import check as check_lib
 from ..check import LayerResult
 from ..model_format import model_format
@@ -41,9 +41,10 @@ def add_parser(sub):
                     "receives, against the reference.  Relative paths are taken from the current directory.",
         epilog=EPILOG)
     chk.add_argument("model", nargs="+", help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
-                                              "SavedModel directory, an ONNX .onnx model, a PyTorch .pt state_dict or "
-                                              "TorchScript archive (several: each is checked); with --scope, one TF "
-                                              "checkpoint or SavedModel directory")
+                                              "SavedModel directory, a Keras 2 weights-only .h5 (save_weights), an "
+                                              "ONNX .onnx model, a PyTorch .pt state_dict or TorchScript archive "
+                                              "(several: each is checked); with --scope, one TF checkpoint or "
+                                              "SavedModel directory")
     chk.add_argument("--source", metavar="SOURCE",
                      help="with one .onnx/.pt MODEL: the model it was made from (a .pt it was exported from, or the "
                           "Keras .keras/.h5 `lstm-ref convert` read); its weights, converted, are compared with "
@@ -64,8 +65,11 @@ def add_parser(sub):
                           "keras.saving.register_keras_serializable), imported before the model loads; repeatable")
     chk.add_argument("--scope", help="checkpoint mode: the cell's variable scope, e.g. rnn/lstm_cell")
     chk.add_argument("--kind", help="checkpoint mode: the cell's kind, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
-    chk.add_argument("--config", help="checkpoint mode: the cell's constructor kwargs as JSON, "
-                                      "e.g. '{\"num_units\": 8}'")
+    chk.add_argument("--config", action="append", default=[], metavar="[NAME=]JSON",
+                     help="checkpoint mode: the cell's constructor kwargs as JSON, e.g. '{\"num_units\": 8}'; "
+                          "on a weights-only .h5: LSTM arguments overriding what the file implies, for the layer "
+                          "NAME (e.g. lstm_1='{\"recurrent_activation\": \"sigmoid\"}') or, without NAME=, for "
+                          "every LSTM; repeatable")
     chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
     chk.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
                      "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
@@ -77,9 +81,12 @@ def run(args):
 
     args.json_path = json_target(args)
     models = [user_path(m) for m in args.model]
-    if args.scope is None and (args.kind or args.config):
+    weights_only = args.scope is None and bool(args.config) and all(keras_weights.probe(m) == "keras2"
+                                                                    for m in models)
+    if args.scope is None and (args.kind or (args.config and not weights_only)):
         raise UsageError("--kind and --config describe a checkpoint's cell and need --scope; "
-                         "a .keras/.h5 model carries its own config")
+                         "a .keras/.h5 model carries its own config (--config NAME=JSON also applies to a "
+                         "weights-only .h5)")
     if args.scope is not None:
         if len(models) != 1:
             raise UsageError("--scope checks one checkpoint at a time")
@@ -98,15 +105,19 @@ def run(args):
     for path in custom:
         if not path.is_file():
             raise UsageError(f"--custom-objects {path}: no such file")
-    formats = [model_format(m) for m in models]  # every file is vetted before any TF starts
+    formats = [model_format(m, weights=True) for m in models]  # every file is vetted before any TF starts
     source = _source(args, models, formats, inputs, custom)
+    weight_files = _weight_files(args, models, formats, inputs, custom)
     drawn = {"batch": args.batch or DRAWN["batch"], "time": args.time or DRAWN["time"],
              "seed": DRAWN["seed"] if args.seed is None else args.seed}
     pool = check_lib.open_pool()
     reports = []
     try:
         for model, (oracle_name, description) in zip(models, formats):
-            if oracle_name in ARTIFACTS:
+            if oracle_name == keras_weights.FORMAT:
+                results, skipped = keras_weights.check_file(weight_files[model], pool, **drawn)
+                casts = []
+            elif oracle_name in ARTIFACTS:
                 results, skipped, description = _check_artifact(model, oracle_name, description, source, pool,
                                                                  drawn, custom)
             else:
@@ -120,6 +131,32 @@ def run(args):
     finally:
         pool.close()
     return _finish(args, reports)
+
+
+def _weight_files(args, models, formats, inputs, custom):
+    """Keras 2 weights-only files, read, their ``--config`` applied
+    (:mod:`~lstm_ref.harness.keras_weights`): ``{path: WeightsFile}``; the
+    options that have no use for them, and ``--config`` on other files,
+    are refused."""
+    paths = [m for m, (name, _) in zip(models, formats) if name == keras_weights.FORMAT]
+    if not paths:
+        return {}
+    why = "on a weights-only .h5 (each LSTM in it runs alone on drawn x: --batch, --time, --seed)"
+    if inputs:
+        raise UsageError(f"--input has no effect {why}; leave it out")
+    if custom:
+        raise UsageError(f"--custom-objects has no effect {why}; leave it out")
+    refuse_unused(args, ("batch_size",), why)
+    others = [m for m, (name, _) in zip(models, formats) if name != keras_weights.FORMAT]
+    if args.config and others:
+        raise UsageError(f"--config applies to weights-only .h5 files; {others[0].name} carries its own config: check "
+                         "it separately")
+    configs = keras_weights.parse_configs(args.config)
+    files = {path: keras_weights.read(path) for path in paths}
+    unknown = keras_weights.unmatched(configs, files.values())
+    if unknown:
+        raise UsageError(f"--config {unknown[0]}=...: in {', '.join(p.name for p in paths)}, {unknown[1]}")
+    return {path: keras_weights.assume(wfile, configs) for path, wfile in files.items()}
 
 
 def _nothing_to_check(model, skipped):
@@ -236,6 +273,9 @@ def _check_checkpoint(args, model, check_lib):
 
     if not (args.kind and args.config):
         raise UsageError("a checkpoint needs --scope, --kind and --config (and --input x.npy)")
+    if len(args.config) > 1:
+        raise UsageError("a checkpoint's cell takes one --config (its constructor kwargs as one JSON object)")
+    args.config = args.config[0]
     if args.kind not in lstm_ref.KINDS:
         raise UsageError(f"unknown --kind {args.kind!r}; expected one of {list(lstm_ref.KINDS)}")
     try:
@@ -374,6 +414,8 @@ def print_results(model, description, results, skipped, casts=()):
             print(f"skipped {name}: {why}")
         for cast in casts:
             print(check_lib.cast_note(cast))
+        for line in _assumed_lines(results):
+            print(line)
         print(summary)
         return
     console = Console(highlight=False)
@@ -396,7 +438,32 @@ def print_results(model, description, results, skipped, casts=()):
     _print_footer(console, results, failed, skipped)
     for cast in casts:
         console.print(check_lib.cast_note(cast))
+    for line in _assumed_lines(results):
+        console.print(line, markup=False, soft_wrap=True)
     console.print(("[red]" if failed else "[green]") + summary)
+
+
+def _assumed_lines(results):
+    """For the rows of a weights-only file: per row the config it was checked
+    under, each value tagged with where it came from, then (once each) why
+    for every value the weights do not show (``keras_weights.py``)."""
+    lines, whys = [], {}
+    for r in results:
+        if not r.assumed:
+            continue
+        origin = r.assumed["from"]
+        values = ", ".join(f"{k}={v!r} [{origin[k]['from']}]" for k, v in r.assumed["config"].items())
+        lines.append(f"{r.layer} assumed: {values}")
+        for k, v in r.assumed["config"].items():
+            if origin[k]["from"] != keras_weights.FILE:
+                whys.setdefault(f"  {k}={v!r} [{origin[k]['from']}]: {origin[k]['why']}", None)
+        if r.assumed.get("converted"):
+            whys.setdefault(f"  {r.layer}: {r.assumed['converted']}", None)
+    if lines:
+        lines += list(whys)
+        lines.append("each LSTM of a weights-only file ran alone on drawn x (no mask, zero initial state); "
+                     "--config NAME='{...}' overrides an assumption")
+    return lines
 
 
 def _summary(results, failed, skipped):
