@@ -17,8 +17,14 @@ from lstm_ref.harness.oracles.pool import OraclePool
 # A test that uses one of these fixtures talks to a framework: it is marked
 # ``live`` automatically, so that ``pytest -m "not live"`` runs everything
 # else with NumPy alone (no TensorFlow installed).
-LIVE_FIXTURES = {"oracle_pool", "oracle_for", "oracle_for_setting", "tensorflow_process", "keras3_models",
-                 "tf_keras_models"}
+LIVE_FIXTURES = {
+    "oracle_pool",
+    "oracle_for",
+    "oracle_for_setting",
+    "tensorflow_process",
+    "keras3_models",
+    "tf_keras_models",
+}
 
 # TF settings the float16 live tests run under, each a platform profile of
 # this machine (lstm_ref/platform.py): TF's default, and oneDNN off.

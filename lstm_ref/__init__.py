@@ -17,10 +17,19 @@ else) does not load them.
 from .errors import ConfigError, FixtureError, InputError, LstmRefError, WeightError
 
 __all__ = [
-    "KINDS", "Case", "ConfigError", "FixtureError", "InputError", "LstmRefError", "Reference", "Trace",
-    "WeightError", "from_config",
+    "KINDS",
+    "Case",
+    "ConfigError",
+    "FixtureError",
+    "InputError",
+    "LstmRefError",
+    "Reference",
+    "Trace",
+    "WeightError",
+    "from_config",
 ]
 __version__ = "0.3.0"
+
 
 def __getattr__(name):
     if name in ("from_config", "REGISTRY", "Reference", "load_families"):

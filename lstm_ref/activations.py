@@ -229,7 +229,7 @@ def _half_sum(e):
     ``sum`` of fewer than ``HALF_PACKET`` halves."""
     acc = np.zeros(e.shape[:-1] + (1,), e.dtype)
     for j in range(e.shape[-1]):
-        acc = acc + e[..., j:j + 1]
+        acc = acc + e[..., j : j + 1]
     return acc
 
 
@@ -287,10 +287,33 @@ def log_softmax(x):
 KERAS3 = {
     f.__name__: f
     for f in (
-        linear, tanh, sigmoid, exponential, softplus, relu, relu6, leaky_relu, elu, selu,
-        celu, softsign, silu, gelu, tanh_shrink, hard_tanh, hard_sigmoid, hard_silu,
-        soft_shrink, hard_shrink, sparse_plus, sparse_sigmoid, squareplus, log_sigmoid,
-        mish, softmax, log_softmax,
+        linear,
+        tanh,
+        sigmoid,
+        exponential,
+        softplus,
+        relu,
+        relu6,
+        leaky_relu,
+        elu,
+        selu,
+        celu,
+        softsign,
+        silu,
+        gelu,
+        tanh_shrink,
+        hard_tanh,
+        hard_sigmoid,
+        hard_silu,
+        soft_shrink,
+        hard_shrink,
+        sparse_plus,
+        sparse_sigmoid,
+        squareplus,
+        log_sigmoid,
+        mish,
+        softmax,
+        log_softmax,
     )
 }
 # The activations that take ``out=`` (the Keras steps' workspace form).
@@ -343,12 +366,38 @@ def keras2_hard_sigmoid(x):
 # all but hard_sigmoid end in the same tf.nn op as the Keras 3 function of
 # that name, so they compute the same numbers.
 TF_KERAS_NAMES = (
-    "elu", "exponential", "gelu", "hard_sigmoid", "leaky_relu", "linear", "log_softmax", "mish", "relu",
-    "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign", "swish", "tanh",
+    "elu",
+    "exponential",
+    "gelu",
+    "hard_sigmoid",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "softsign",
+    "swish",
+    "tanh",
 )
 # The subset the Keras 2.15 cells of tensorflow-addons are tested with.
-KERAS215_NAMES = ("elu", "exponential", "hard_sigmoid", "linear", "relu", "selu", "sigmoid", "softsign",
-                  "swish", "tanh")
+KERAS215_NAMES = (
+    "elu",
+    "exponential",
+    "hard_sigmoid",
+    "linear",
+    "relu",
+    "selu",
+    "sigmoid",
+    "softsign",
+    "swish",
+    "tanh",
+)
 
 
 def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 2)", platform=None):

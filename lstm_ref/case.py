@@ -21,8 +21,9 @@ class Case:
     (a golden's or a recording's; None: this machine's), and the profile
     its reference reproduces."""
 
-    def __init__(self, kind, config, x, weights, mask=None, *, notes="", meta=None, name="", platform=None,
-                 **initial_state):
+    def __init__(
+        self, kind, config, x, weights, mask=None, *, notes="", meta=None, name="", platform=None, **initial_state
+    ):
         self.kind = kind
         self.config = config
         self.x = x
@@ -47,9 +48,18 @@ class Case:
         return ref.run(args.pop("x"), args.pop("weights"), oracle=oracle, **args)
 
     def replace(self, **changes) -> "Case":
-        fields = {"kind": self.kind, "config": self.config, "x": self.x, "weights": self.weights,
-                  "mask": self.mask, "notes": self.notes, "meta": self.meta, "name": self.name,
-                  "platform": self.platform, **self.initial_state}
+        fields = {
+            "kind": self.kind,
+            "config": self.config,
+            "x": self.x,
+            "weights": self.weights,
+            "mask": self.mask,
+            "notes": self.notes,
+            "meta": self.meta,
+            "name": self.name,
+            "platform": self.platform,
+            **self.initial_state,
+        }
         fields.update(changes)
         return Case(**fields)
 
@@ -73,8 +83,10 @@ class Case:
         shapes = {k: getattr(v, "shape", None) for k, v in self.initial_state.items()}
         mask = None if self.mask is None else np.asarray(self.mask).astype(int).tolist()
         where = "" if self.platform is None else f", platform={str(self.platform)!r}"
-        return (f"lstm_ref.from_config({self.kind!r}, {self.config!r}{where}).run(x, weights, ...) with x.shape="
-                f"{np.shape(self.x)}, initial state {shapes or None}, mask={mask}")
+        return (
+            f"lstm_ref.from_config({self.kind!r}, {self.config!r}{where}).run(x, weights, ...) with x.shape="
+            f"{np.shape(self.x)}, initial state {shapes or None}, mask={mask}"
+        )
 
     def __repr__(self):
         return f"Case({self.name or self.kind!r}, {self.config!r}, x{np.shape(self.x)})"
@@ -99,8 +111,9 @@ def build_weights(ref, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_s
     gate; peephole diagonals with distinct signs."""
     dtype = dtype or ref.policy.variable
     if hasattr(ref, "draw_weights"):  # a kind whose layout differs (gates on rows, stacked directions)
-        return {k: np.asarray(v).astype(dtype) for k, v in
-                ref.draw_weights(rng, input_dim, scales, recurrent_scale).items()}
+        return {
+            k: np.asarray(v).astype(dtype) for k, v in ref.draw_weights(rng, input_dim, scales, recurrent_scale).items()
+        }
     out = {}
     for name, shape in ref.weight_shapes(input_dim).items():
         width = shape[-1]
@@ -114,9 +127,14 @@ def build_weights(ref, rng, input_dim, scales=(0.7, -0.5, 1.1, 0.4), recurrent_s
         elif len(shape) == 1:  # peephole diagonals
             w = (1.0 if "f_" in name else -0.8 if "i_" in name else 1.2) * rng.standard_normal(shape)
         elif width == 4 * ref.units and shape[0] > input_dim and name == "kernel":  # kernel over [x, h]
-            w = np.concatenate([per_gate(rng, (input_dim, width), scales, np.float64),
-                                per_gate(rng, (shape[0] - input_dim, width),
-                                         [recurrent_scale * s for s in scales[::-1]], np.float64)])
+            w = np.concatenate(
+                [
+                    per_gate(rng, (input_dim, width), scales, np.float64),
+                    per_gate(
+                        rng, (shape[0] - input_dim, width), [recurrent_scale * s for s in scales[::-1]], np.float64
+                    ),
+                ]
+            )
         elif width == 4 * ref.units:
             row_scales = scales if name == "kernel" else [recurrent_scale * s for s in scales[::-1]]
             w = per_gate(rng, shape, row_scales, np.float64)

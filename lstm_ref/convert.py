@@ -87,6 +87,7 @@ def permute(w, perm, axis):
 @dataclass
 class Portable:
     """An LSTM as every framework here can read it (see the module docstring)."""
+
     units: int
     blocks: list  # [layer][direction] -> dict(kernel, recurrent, bias_x, bias_h, projection, peepholes)
     directions: tuple = ("forward",)
@@ -134,6 +135,7 @@ class Conversion:
 @dataclass
 class GroupConversion:
     """Several one-layer sources as one target LSTM (see the module docstring)."""
+
     sources: tuple  # the source cases: (forward, backward), or one per layer
     case: Case  # the target kind's case
     portable: Portable
@@ -149,8 +151,10 @@ class GroupConversion:
         the target's layout: the two directions' sequences concatenated
         (forward first) and their states stacked, or the last layer's
         sequence and every layer's states stacked."""
-        each = [Conversion(src, _one_layer_view(src, self.case), None, []).align(out)
-                for src, out in zip(self.sources, outputs)]
+        each = [
+            Conversion(src, _one_layer_view(src, self.case), None, []).align(out)
+            for src, out in zip(self.sources, outputs)
+        ]
         if self.how == "bidirectional":
             h = np.concatenate([e["h"] for e in each], axis=-1)
         else:
@@ -190,29 +194,56 @@ def _refuse(cond, source, target, why):
 
 def _from_keras(case):
     ref = case.reference()
-    _refuse(getattr(ref, "zero_by_unreversed_mask", False) and case.mask is not None, case.kind, "a portable form",
-            "unroll=True with go_backwards and zero_output_for_mask zeroes the outputs with the unreversed mask "
-            "(TF's unrolled-loop bug, which the reference reproduces) and no other layer computes that; "
-            "convert the layer with unroll=False")
-    names = {"activation": case.config.get("activation", "tanh"),
-             "recurrent_activation": case.config.get("recurrent_activation", "sigmoid")}
+    _refuse(
+        getattr(ref, "zero_by_unreversed_mask", False) and case.mask is not None,
+        case.kind,
+        "a portable form",
+        "unroll=True with go_backwards and zero_output_for_mask zeroes the outputs with the unreversed mask "
+        "(TF's unrolled-loop bug, which the reference reproduces) and no other layer computes that; "
+        "convert the layer with unroll=False",
+    )
+    names = {
+        "activation": case.config.get("activation", "tanh"),
+        "recurrent_activation": case.config.get("recurrent_activation", "sigmoid"),
+    }
     for role, name in names.items():
-        _refuse(name not in _ONNX_NAMES, case.kind, "a portable form", f"{role}={name!r} is not spelled the same "
-                "everywhere (portable: sigmoid, tanh, relu)")
+        _refuse(
+            name not in _ONNX_NAMES,
+            case.kind,
+            "a portable form",
+            f"{role}={name!r} is not spelled the same everywhere (portable: sigmoid, tanh, relu)",
+        )
     w = case.weights
     bias = w.get("bias")
-    block = {"kernel": w["kernel"], "recurrent": w["recurrent_kernel"], "bias_x": bias,
-             "bias_h": None if bias is None else np.zeros_like(bias), "projection": None, "peepholes": None}
+    block = {
+        "kernel": w["kernel"],
+        "recurrent": w["recurrent_kernel"],
+        "bias_x": bias,
+        "bias_h": None if bias is None else np.zeros_like(bias),
+        "projection": None,
+        "peepholes": None,
+    }
     backwards = ref.go_backwards
-    return Portable(ref.units, [[block]], ("reverse",) if backwards else ("forward",), names["activation"],
-                    names["recurrent_activation"], output_in_processing_order=backwards,
-                    zero_output_for_mask=ref.zero_output_for_mask, dtype=ref.policy.name)
+    return Portable(
+        ref.units,
+        [[block]],
+        ("reverse",) if backwards else ("forward",),
+        names["activation"],
+        names["recurrent_activation"],
+        output_in_processing_order=backwards,
+        zero_output_for_mask=ref.zero_output_for_mask,
+        dtype=ref.policy.name,
+    )
 
 
 def _from_tf1(case):
     ref = case.reference()
-    _refuse(getattr(ref, "cell_clip", None) is not None, case.kind, "a portable form",
-            "cell_clip clips the carried cell state; ONNX's clip bounds gate inputs, and the others have none")
+    _refuse(
+        getattr(ref, "cell_clip", None) is not None,
+        case.kind,
+        "a portable form",
+        "cell_clip clips the carried cell state; ONNX's clip bounds gate inputs, and the others have none",
+    )
     _refuse(getattr(ref, "proj_clip", None) is not None, case.kind, "a portable form", "proj_clip has no equivalent")
     act = case.config.get("activation") or "tanh"
     _refuse(act not in _ONNX_NAMES, case.kind, "a portable form", f"activation={act!r}")
@@ -220,12 +251,18 @@ def _from_tf1(case):
     inputs = w["kernel"].shape[0] - ref.out_units
     kernel = permute(w["kernel"], FROM_TF1, axis=1)
     bias = permute(w["bias"], FROM_TF1, axis=0).astype(np.float64)
-    bias[ref.units:2 * ref.units] += ref.forget_bias  # folded: TF1 adds it at run time
+    bias[ref.units : 2 * ref.units] += ref.forget_bias  # folded: TF1 adds it at run time
     peep = None
     if getattr(ref, "use_peepholes", False):
         peep = {"i": w["w_i_diag"], "f": w["w_f_diag"], "o": w["w_o_diag"]}
-    block = {"kernel": kernel[:inputs], "recurrent": kernel[inputs:], "bias_x": bias.astype(w["bias"].dtype),
-             "bias_h": np.zeros_like(w["bias"]), "projection": w.get("projection/kernel"), "peepholes": peep}
+    block = {
+        "kernel": kernel[:inputs],
+        "recurrent": kernel[inputs:],
+        "bias_x": bias.astype(w["bias"].dtype),
+        "bias_h": np.zeros_like(w["bias"]),
+        "projection": w.get("projection/kernel"),
+        "peepholes": peep,
+    }
     notes = [f"forget_bias={ref.forget_bias:g} folded into the f block of the bias"] if ref.forget_bias else []
     return Portable(ref.units, [[block]], ("forward",), act, "sigmoid", dtype=ref.policy.name, notes=notes)
 
@@ -239,9 +276,16 @@ def _from_torch(case):
             s = ref.suffix(layer, d)
             w = case.weights
             hr = w.get(f"weight_hr{s}")
-            row.append({"kernel": np.asarray(w[f"weight_ih{s}"]).T, "recurrent": np.asarray(w[f"weight_hh{s}"]).T,
-                        "bias_x": w.get(f"bias_ih{s}"), "bias_h": w.get(f"bias_hh{s}"),
-                        "projection": None if hr is None else np.asarray(hr).T, "peepholes": None})
+            row.append(
+                {
+                    "kernel": np.asarray(w[f"weight_ih{s}"]).T,
+                    "recurrent": np.asarray(w[f"weight_hh{s}"]).T,
+                    "bias_x": w.get(f"bias_ih{s}"),
+                    "bias_h": w.get(f"bias_hh{s}"),
+                    "projection": None if hr is None else np.asarray(hr).T,
+                    "peepholes": None,
+                }
+            )
         layers.append(row)
     return Portable(ref.units, layers, ref.directions, dtype=ref.policy.name)
 
@@ -253,12 +297,22 @@ def _from_onnx(case):
     names = case.config.get("activations")
     if names is not None:
         f, g, h = names[:3]
-        _refuse(g != h or any(list(names[3 * d:3 * d + 3]) != [f, g, h] for d in range(len(ref.directions)))
-                or case.config.get("activation_alpha") or case.config.get("activation_beta"), case.kind,
-                "a portable form", "activations must be one f and one g = h for every direction, with no alpha/beta")
+        _refuse(
+            g != h
+            or any(list(names[3 * d : 3 * d + 3]) != [f, g, h] for d in range(len(ref.directions)))
+            or case.config.get("activation_alpha")
+            or case.config.get("activation_beta"),
+            case.kind,
+            "a portable form",
+            "activations must be one f and one g = h for every direction, with no alpha/beta",
+        )
         by_onnx = {v: k for k, v in _ONNX_NAMES.items()}
-        _refuse(f not in by_onnx or g not in by_onnx, case.kind, "a portable form",
-                f"activations {names} (portable: {sorted(by_onnx)})")
+        _refuse(
+            f not in by_onnx or g not in by_onnx,
+            case.kind,
+            "a portable form",
+            f"activations {names} (portable: {sorted(by_onnx)})",
+        )
         rec, act = by_onnx[f], by_onnx[g]
     else:
         rec, act = "sigmoid", "tanh"
@@ -268,11 +322,16 @@ def _from_onnx(case):
     for d in range(len(ref.directions)):
         b = None if "B" not in w else np.asarray(w["B"][d])
         p = None if "P" not in w else np.split(np.asarray(w["P"][d]), 3)  # i, o, f
-        row.append({"kernel": permute(np.asarray(w["W"][d]).T, FROM_ONNX, axis=1),
-                    "recurrent": permute(np.asarray(w["R"][d]).T, FROM_ONNX, axis=1),
-                    "bias_x": None if b is None else permute(b[:4 * units], FROM_ONNX, 0),
-                    "bias_h": None if b is None else permute(b[4 * units:], FROM_ONNX, 0),
-                    "projection": None, "peepholes": None if p is None else {"i": p[0], "o": p[1], "f": p[2]}})
+        row.append(
+            {
+                "kernel": permute(np.asarray(w["W"][d]).T, FROM_ONNX, axis=1),
+                "recurrent": permute(np.asarray(w["R"][d]).T, FROM_ONNX, axis=1),
+                "bias_x": None if b is None else permute(b[: 4 * units], FROM_ONNX, 0),
+                "bias_h": None if b is None else permute(b[4 * units :], FROM_ONNX, 0),
+                "projection": None,
+                "peepholes": None if p is None else {"i": p[0], "o": p[1], "f": p[2]},
+            }
+        )
     return Portable(units, [row], ref.directions, act, rec, dtype=ref.policy.name)
 
 
@@ -296,8 +355,12 @@ def _single(p, target):
 
 def _no_peepholes(block, target):
     peep = block["peepholes"]
-    _refuse(peep is not None and any(np.any(np.asarray(v) != 0) for v in peep.values()), "peepholes", target,
-            f"{target} has none")
+    _refuse(
+        peep is not None and any(np.any(np.asarray(v) != 0) for v in peep.values()),
+        "peepholes",
+        target,
+        f"{target} has none",
+    )
 
 
 def _to_keras(p, target, config):
@@ -305,9 +368,15 @@ def _to_keras(p, target, config):
     _no_peepholes(block, target)
     _refuse(block["projection"] is not None, "a projection", target, f"{target} has none")
     bias = _one_bias(block, target)
-    out = {"units": p.units, "activation": p.activation, "recurrent_activation": p.recurrent_activation,
-           "use_bias": bias is not None, "go_backwards": p.directions == ("reverse",),
-           "zero_output_for_mask": p.zero_output_for_mask, "dtype": p.dtype}
+    out = {
+        "units": p.units,
+        "activation": p.activation,
+        "recurrent_activation": p.recurrent_activation,
+        "use_bias": bias is not None,
+        "go_backwards": p.directions == ("reverse",),
+        "zero_output_for_mask": p.zero_output_for_mask,
+        "dtype": p.dtype,
+    }
     weights = {"kernel": block["kernel"], "recurrent_kernel": block["recurrent"]}
     if bias is not None:
         weights["bias"] = bias
@@ -316,15 +385,25 @@ def _to_keras(p, target, config):
 
 def _to_tf1(p, target, config):
     block = _single(p, target)
-    _refuse(p.directions != ("forward",), "a reverse LSTM", target, "a TF1 cell runs forward (reverse the inputs "
-            "with tf.reverse_sequence yourself)")
-    _refuse(p.recurrent_activation != "sigmoid", f"recurrent_activation={p.recurrent_activation!r}", target,
-            "TF1 cells use sigmoid for the gates")
+    _refuse(
+        p.directions != ("forward",),
+        "a reverse LSTM",
+        target,
+        "a TF1 cell runs forward (reverse the inputs with tf.reverse_sequence yourself)",
+    )
+    _refuse(
+        p.recurrent_activation != "sigmoid",
+        f"recurrent_activation={p.recurrent_activation!r}",
+        target,
+        "TF1 cells use sigmoid for the gates",
+    )
     bias = _one_bias(block, target)
     if bias is None:
         bias = np.zeros(4 * p.units, block["kernel"].dtype)
-    weights = {"kernel": permute(np.concatenate([block["kernel"], block["recurrent"]]), FROM_TF1, axis=1),
-               "bias": permute(bias, FROM_TF1, axis=0)}
+    weights = {
+        "kernel": permute(np.concatenate([block["kernel"], block["recurrent"]]), FROM_TF1, axis=1),
+        "bias": permute(bias, FROM_TF1, axis=0),
+    }
     out = {"num_units": p.units, "forget_bias": 0.0, "activation": p.activation, "dtype": p.dtype}
     if target == BASIC:
         _no_peepholes(block, target)
@@ -332,8 +411,9 @@ def _to_tf1(p, target, config):
     else:
         if block["peepholes"] is not None:
             out["use_peepholes"] = True
-            weights.update(w_i_diag=block["peepholes"]["i"], w_f_diag=block["peepholes"]["f"],
-                           w_o_diag=block["peepholes"]["o"])
+            weights.update(
+                w_i_diag=block["peepholes"]["i"], w_f_diag=block["peepholes"]["f"], w_o_diag=block["peepholes"]["o"]
+            )
         if block["projection"] is not None:
             out["num_proj"] = block["projection"].shape[1]
             weights["projection/kernel"] = block["projection"]
@@ -341,10 +421,18 @@ def _to_tf1(p, target, config):
 
 
 def _to_torch(p, target, config):
-    _refuse(p.directions == ("reverse",), "a reverse-only LSTM", target,
-            "torch.nn.LSTM has no reverse-only direction (flip the input and the output yourself)")
-    _refuse((p.activation, p.recurrent_activation) != ("tanh", "sigmoid"), f"activations ({p.activation}, "
-            f"{p.recurrent_activation})", target, "torch.nn.LSTM uses sigmoid and tanh only")
+    _refuse(
+        p.directions == ("reverse",),
+        "a reverse-only LSTM",
+        target,
+        "torch.nn.LSTM has no reverse-only direction (flip the input and the output yourself)",
+    )
+    _refuse(
+        (p.activation, p.recurrent_activation) != ("tanh", "sigmoid"),
+        f"activations ({p.activation}, {p.recurrent_activation})",
+        target,
+        "torch.nn.LSTM uses sigmoid and tanh only",
+    )
     weights = {}
     for layer, row in enumerate(p.blocks):
         for d, block in enumerate(row):
@@ -359,9 +447,15 @@ def _to_torch(p, target, config):
             if block["projection"] is not None:
                 weights[f"weight_hr{s}"] = np.ascontiguousarray(block["projection"].T)
     first = p.blocks[0][0]
-    out = {"input_size": first["kernel"].shape[0], "hidden_size": p.units, "num_layers": len(p.blocks),
-           "bias": any(k.startswith("bias") for k in weights), "bidirectional": len(p.directions) == 2,
-           "proj_size": p.proj, "dtype": p.dtype}
+    out = {
+        "input_size": first["kernel"].shape[0],
+        "hidden_size": p.units,
+        "num_layers": len(p.blocks),
+        "bias": any(k.startswith("bias") for k in weights),
+        "bidirectional": len(p.directions) == 2,
+        "proj_size": p.proj,
+        "dtype": p.dtype,
+    }
     return {**out, **config}, weights
 
 
@@ -394,10 +488,15 @@ def _to_onnx(p, target, config):
     return {**out, **config}, weights
 
 
-_FROM = {KERAS3: _from_keras, TF_KERAS: _from_keras, BASIC: _from_tf1, LSTMCELL: _from_tf1,
-         TORCH: _from_torch, ONNX: _from_onnx}
-_TO = {KERAS3: _to_keras, TF_KERAS: _to_keras, BASIC: _to_tf1, LSTMCELL: _to_tf1, TORCH: _to_torch,
-       ONNX: _to_onnx}
+_FROM = {
+    KERAS3: _from_keras,
+    TF_KERAS: _from_keras,
+    BASIC: _from_tf1,
+    LSTMCELL: _from_tf1,
+    TORCH: _from_torch,
+    ONNX: _from_onnx,
+}
+_TO = {KERAS3: _to_keras, TF_KERAS: _to_keras, BASIC: _to_tf1, LSTMCELL: _to_tf1, TORCH: _to_torch, ONNX: _to_onnx}
 
 
 def to_portable(case) -> Portable:
@@ -421,17 +520,23 @@ def _mask(case, target):
     mask = np.asarray(case.mask, bool)
     bad = np.flatnonzero(~is_right_padded(mask))
     if bad.size:
-        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {bad.tolist()} are not "
-                              "right-padded, and a length per row (sequence_lens, sequence_length, a "
-                              "PackedSequence) expresses right padding only (tensorflow-onnx#2030)")
+        raise ConversionError(
+            f"cannot convert {case.kind} to {target}: mask row(s) {bad.tolist()} are not "
+            "right-padded, and a length per row (sequence_lens, sequence_length, a "
+            "PackedSequence) expresses right padding only (tensorflow-onnx#2030)"
+        )
     empty = np.flatnonzero(~mask.any(axis=1))
     if empty.size and target == TORCH:
-        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0, "
-                              "which pack_padded_sequence refuses")
+        raise ConversionError(
+            f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0, "
+            "which pack_padded_sequence refuses"
+        )
     if empty.size and target == ONNX and case.initial_state:
-        raise ConversionError(f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0 "
-                              "and an initial state is given: ONNX Runtime ends such a row with zeros, "
-                              f"{case.kind} with its initial state")
+        raise ConversionError(
+            f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0 "
+            "and an initial state is given: ONNX Runtime ends such a row with zeros, "
+            f"{case.kind} with its initial state"
+        )
     return mask
 
 
@@ -442,11 +547,22 @@ def _group_case(sources, portable, target, x, mask, notes, name):
         given = [_state(c, s, target) for c in sources]
         if any(v is not None for v in given):
             if any(v is None for v in given):
-                raise ConversionError(f"cannot convert {name} to {target}: an initial {s} is given to some of its "
-                                      "LSTMs and not to the others")
+                raise ConversionError(
+                    f"cannot convert {name} to {target}: an initial {s} is given to some of its "
+                    "LSTMs and not to the others"
+                )
             states[f"{s}0"] = np.concatenate([np.asarray(v) for v in given], axis=0)
-    case = Case(target, new_config, x, weights, mask, name=f"{name} as {target}", notes="; ".join(notes),
-                platform=sources[0].platform, **states)
+    case = Case(
+        target,
+        new_config,
+        x,
+        weights,
+        mask,
+        name=f"{name} as {target}",
+        notes="; ".join(notes),
+        platform=sources[0].platform,
+        **states,
+    )
     try:
         case.reference()
     except ConfigError as exc:
@@ -457,48 +573,73 @@ def _group_case(sources, portable, target, x, mask, notes, name):
 def _same_semantics(parts, target, name):
     first = parts[0]
     for p in parts[1:]:
-        _refuse((p.units, p.activation, p.recurrent_activation, p.dtype) != (first.units, first.activation,
-                first.recurrent_activation, first.dtype), name, target,
-                "its LSTMs differ in units, activations or dtype, which one module shares")
+        _refuse(
+            (p.units, p.activation, p.recurrent_activation, p.dtype)
+            != (first.units, first.activation, first.recurrent_activation, first.dtype),
+            name,
+            target,
+            "its LSTMs differ in units, activations or dtype, which one module shares",
+        )
         _refuse(p.proj != first.proj, name, target, "its LSTMs differ in projection size")
 
 
 MERGES = {"sum": "add", "mul": "multiply", "ave": "average"}
 
 
-def convert_bidirectional(forward, backward, target: str, merge_mode="concat", name="Bidirectional") \
-        -> GroupConversion:
+def convert_bidirectional(forward, backward, target: str, merge_mode="concat", name="Bidirectional") -> GroupConversion:
     """A Keras ``Bidirectional``'s directions (their cases, on the same x
     and mask) as one bidirectional ``target`` LSTM; see the module docstring."""
     _refuse(target not in (TORCH, ONNX), name, target, "only torch.nn.LSTM and onnx.LSTM have two directions")
     parts = [to_portable(forward), to_portable(backward)]
-    _refuse([p.directions for p in parts] != [("forward",), ("reverse",)], name, target,
-            "its forward layer must run forward and its backward layer backwards (go_backwards)")
+    _refuse(
+        [p.directions for p in parts] != [("forward",), ("reverse",)],
+        name,
+        target,
+        "its forward layer must run forward and its backward layer backwards (go_backwards)",
+    )
     _same_semantics(parts, target, name)
-    _refuse(np.shape(forward.x) != np.shape(backward.x) or not np.array_equal(forward.x, backward.x)
-            or (forward.mask is None) != (backward.mask is None)
-            or (forward.mask is not None and not np.array_equal(forward.mask, backward.mask)), name, target,
-            "its two directions did not read the same input and mask")
+    _refuse(
+        np.shape(forward.x) != np.shape(backward.x)
+        or not np.array_equal(forward.x, backward.x)
+        or (forward.mask is None) != (backward.mask is None)
+        or (forward.mask is not None and not np.array_equal(forward.mask, backward.mask)),
+        name,
+        target,
+        "its two directions did not read the same input and mask",
+    )
     first = parts[0]
-    portable = Portable(first.units, [[parts[0].blocks[0][0], parts[1].blocks[0][0]]], ("forward", "reverse"),
-                        first.activation, first.recurrent_activation, dtype=first.dtype,
-                        notes=parts[0].notes + parts[1].notes)
+    portable = Portable(
+        first.units,
+        [[parts[0].blocks[0][0], parts[1].blocks[0][0]]],
+        ("forward", "reverse"),
+        first.activation,
+        first.recurrent_activation,
+        dtype=first.dtype,
+        notes=parts[0].notes + parts[1].notes,
+    )
     mask = _mask(forward, target)
     notes = list(portable.notes)
     units = first.units
     what = "torch.nn.LSTM(bidirectional=True)" if target == TORCH else "the bidirectional ONNX LSTM"
     if merge_mode in MERGES:
-        notes.append(f"merge_mode={merge_mode!r} is not part of {what}, which returns both directions concatenated "
-                     f"(forward [..., :{units}], backward [..., {units}:]): {MERGES[merge_mode]} the two halves")
+        notes.append(
+            f"merge_mode={merge_mode!r} is not part of {what}, which returns both directions concatenated "
+            f"(forward [..., :{units}], backward [..., {units}:]): {MERGES[merge_mode]} the two halves"
+        )
     elif merge_mode is None:
-        notes.append(f"merge_mode=None: the Bidirectional returns two outputs; {what} returns them concatenated "
-                     f"(forward [..., :{units}], backward [..., {units}:])")
+        notes.append(
+            f"merge_mode=None: the Bidirectional returns two outputs; {what} returns them concatenated "
+            f"(forward [..., :{units}], backward [..., {units}:])"
+        )
     if not forward.config.get("return_sequences", False):
-        notes.append("return_sequences=False: the Bidirectional's output is the merge of the forward direction's "
-                     "last output and the backward direction's first (final_h[0] and final_h[1])")
+        notes.append(
+            "return_sequences=False: the Bidirectional's output is the merge of the forward direction's "
+            "last output and the backward direction's first (final_h[0] and final_h[1])"
+        )
     if any(c.mask is not None and not _zeroes_padding(c) for c in (forward, backward)):
-        notes.append(f"past a row's length {forward.kind} repeats the last output; {target} writes zeros "
-                     "(compared as zeros)")
+        notes.append(
+            f"past a row's length {forward.kind} repeats the last output; {target} writes zeros (compared as zeros)"
+        )
     case = _group_case((forward, backward), portable, target, forward.x, mask, notes, name)
     return GroupConversion((forward, backward), case, portable, notes, "bidirectional")
 
@@ -514,15 +655,29 @@ def convert_layers(cases, target: str, name="a stack") -> GroupConversion:
     for k in range(1, len(parts)):
         width = parts[k].blocks[0][0]["kernel"].shape[0]
         out_width = (parts[k - 1].proj or parts[k - 1].units) * len(parts[k - 1].directions)
-        _refuse(width != out_width, name, target, f"layer {k} reads {width} features, layer {k - 1} writes "
-                f"{out_width}")
+        _refuse(width != out_width, name, target, f"layer {k} reads {width} features, layer {k - 1} writes {out_width}")
     first = parts[0]
-    portable = Portable(first.units, [p.blocks[0] for p in parts], first.directions, first.activation,
-                        first.recurrent_activation, dtype=first.dtype, notes=[n for p in parts for n in p.notes])
+    portable = Portable(
+        first.units,
+        [p.blocks[0] for p in parts],
+        first.directions,
+        first.activation,
+        first.recurrent_activation,
+        dtype=first.dtype,
+        notes=[n for p in parts for n in p.notes],
+    )
     mask = _mask(cases[0], target)
-    _refuse(any((c.mask is None) != (cases[0].mask is None) or c.mask is not None
-                and not np.array_equal(c.mask, cases[0].mask) for c in cases), name, target,
-            "its layers ran with different masks; a PackedSequence gives every layer the same lengths")
+    _refuse(
+        any(
+            (c.mask is None) != (cases[0].mask is None)
+            or c.mask is not None
+            and not np.array_equal(c.mask, cases[0].mask)
+            for c in cases
+        ),
+        name,
+        target,
+        "its layers ran with different masks; a PackedSequence gives every layer the same lengths",
+    )
     notes = list(portable.notes)
     case = _group_case(tuple(cases), portable, target, cases[0].x, mask, notes, name)
     return GroupConversion(tuple(cases), case, portable, notes, "layers")
@@ -544,10 +699,20 @@ def convert(case, target: str, **config) -> Conversion:
     states = {f"{s}0": _state(case, s, target) for s in ("h", "c")}
     notes = list(portable.notes)
     if case.mask is not None and not _zeroes_padding(case) and target not in (KERAS3, TF_KERAS):
-        notes.append(f"past a row's length {case.kind} repeats the last output; {target} writes zeros "
-                     "(compared as zeros)")
-    target_case = Case(target, new_config, case.x, weights, mask, name=f"{case.name or case.kind} as {target}",
-                       notes="; ".join(notes), platform=case.platform, **states)
+        notes.append(
+            f"past a row's length {case.kind} repeats the last output; {target} writes zeros (compared as zeros)"
+        )
+    target_case = Case(
+        target,
+        new_config,
+        case.x,
+        weights,
+        mask,
+        name=f"{case.name or case.kind} as {target}",
+        notes="; ".join(notes),
+        platform=case.platform,
+        **states,
+    )
     try:
         target_case.reference()  # validate now: a bad conversion fails here, not in a worker
     except ConfigError as exc:  # e.g. a float16 source for a float32/float64-only target

@@ -51,11 +51,14 @@ def gate_orders(reference):
             continue
         inverse = tuple(int(i) for i in np.argsort(perm))
         order = ",".join(letters[p] for p in perm)
-        faults.append(Variant(
-            f"gate blocks read as {order} (truth {','.join(letters)})",
-            weights=lambda w, case, perm=perm: _permute(w, case, perm),
-            fix=f"reorder the gate blocks of every weight and bias as {list(inverse)} "
-                f"(the port's blocks {','.join(letters[p] for p in perm)} -> {','.join(letters)})"))
+        faults.append(
+            Variant(
+                f"gate blocks read as {order} (truth {','.join(letters)})",
+                weights=lambda w, case, perm=perm: _permute(w, case, perm),
+                fix=f"reorder the gate blocks of every weight and bias as {list(inverse)} "
+                f"(the port's blocks {','.join(letters[p] for p in perm)} -> {','.join(letters)})",
+            )
+        )
     return faults
 
 
@@ -74,16 +77,22 @@ def _reshaped(weights, case):
 
 def _non_square_gate_matrix(case):
     ref = case.reference()
-    return any(np.ndim(w) >= 2 and ref.gate_blocks(k, np.shape(w)) is not None and np.shape(w)[-1] != np.shape(w)[-2]
-               for k, w in case.weights.items())
+    return any(
+        np.ndim(w) >= 2 and ref.gate_blocks(k, np.shape(w)) is not None and np.shape(w)[-1] != np.shape(w)[-2]
+        for k, w in case.weights.items()
+    )
 
 
 def _scale_biases(factor):
     def change(weights, case):
         ref = case.reference()
-        return {k: (np.asarray(v) * factor).astype(np.asarray(v).dtype)
-                if np.ndim(v) and ref.gate_blocks(k, np.shape(v)) is not None and _is_bias(k, np.shape(v)) else v
-                for k, v in weights.items()}
+        return {
+            k: (np.asarray(v) * factor).astype(np.asarray(v).dtype)
+            if np.ndim(v) and ref.gate_blocks(k, np.shape(v)) is not None and _is_bias(k, np.shape(v))
+            else v
+            for k, v in weights.items()
+        }
+
     return change
 
 
@@ -93,8 +102,9 @@ def _is_bias(name, shape):
 
 def _has_bias(case):
     ref = case.reference()
-    return any(_is_bias(k, np.shape(v)) and ref.gate_blocks(k, np.shape(v)) is not None
-               for k, v in case.weights.items())
+    return any(
+        _is_bias(k, np.shape(v)) and ref.gate_blocks(k, np.shape(v)) is not None for k, v in case.weights.items()
+    )
 
 
 def _swap_final(trace, case):
@@ -137,22 +147,47 @@ def _half(case):
 def common(reference):
     """The faults every kind can suffer, in ``reference``'s layout."""
     return tuple(gate_orders(reference)) + (
-        Variant("a kernel reshaped instead of transposed", applies=_non_square_gate_matrix, weights=_reshaped,
-                fix="transpose the weight matrices (a reshape keeps the other framework's memory order)"),
+        Variant(
+            "a kernel reshaped instead of transposed",
+            applies=_non_square_gate_matrix,
+            weights=_reshaped,
+            fix="transpose the weight matrices (a reshape keeps the other framework's memory order)",
+        ),
         Variant("bias missing", applies=_has_bias, weights=_scale_biases(0.0), fix="load the bias"),
-        Variant("bias counted twice", applies=_has_bias, weights=_scale_biases(2.0),
-                fix="add the bias once (sum two biases into one, or split one as (bias, 0))"),
-        Variant("output sequence reversed", trace=_flip,
-                fix="flip the output sequence in time (go_backwards returns processing order, ONNX reverse "
-                    "input order)"),
-        Variant("final h and c swapped", applies=_same_width, trace=_swap_final,
-                fix="return (h, c); TF1's LSTMStateTuple is (c, h)"),
-        Variant("initial h and c swapped", applies=lambda case: bool(case.initial_state) and _same_width(case),
-                inputs=_swap_initial, fix="pass the initial state as (h0, c0); TF1's LSTMStateTuple is (c, h)"),
-        Variant("mask read as lengths (right padding)",
-                applies=lambda case: has_partial_mask(case) and not _right_padded(case.mask), inputs=_as_lengths,
-                fix="follow the mask step by step; a length per row expresses right padding only"),
-        Variant("float16 computed in float32, rounded at the end", applies=_half,
-                config=set_config(dtype="float32"), trace=_rounded_at_end,
-                fix="round every op to float16 as the framework does"),
+        Variant(
+            "bias counted twice",
+            applies=_has_bias,
+            weights=_scale_biases(2.0),
+            fix="add the bias once (sum two biases into one, or split one as (bias, 0))",
+        ),
+        Variant(
+            "output sequence reversed",
+            trace=_flip,
+            fix="flip the output sequence in time (go_backwards returns processing order, ONNX reverse input order)",
+        ),
+        Variant(
+            "final h and c swapped",
+            applies=_same_width,
+            trace=_swap_final,
+            fix="return (h, c); TF1's LSTMStateTuple is (c, h)",
+        ),
+        Variant(
+            "initial h and c swapped",
+            applies=lambda case: bool(case.initial_state) and _same_width(case),
+            inputs=_swap_initial,
+            fix="pass the initial state as (h0, c0); TF1's LSTMStateTuple is (c, h)",
+        ),
+        Variant(
+            "mask read as lengths (right padding)",
+            applies=lambda case: has_partial_mask(case) and not _right_padded(case.mask),
+            inputs=_as_lengths,
+            fix="follow the mask step by step; a length per row expresses right padding only",
+        ),
+        Variant(
+            "float16 computed in float32, rounded at the end",
+            applies=_half,
+            config=set_config(dtype="float32"),
+            trace=_rounded_at_end,
+            fix="round every op to float16 as the framework does",
+        ),
     )

@@ -49,8 +49,14 @@ class KerasLSTM(Reference):
         "implementation": 2,  # 1 adds the bias before the recurrent term
         "dtype": None,
     }
-    INERT = KERAS_CELL_INERT | {"return_sequences", "return_state", "unroll", "activity_regularizer",
-                                "stateful", "use_cudnn"}
+    INERT = KERAS_CELL_INERT | {
+        "return_sequences",
+        "return_state",
+        "unroll",
+        "activity_regularizer",
+        "stateful",
+        "use_cudnn",
+    }
     REFUSED = {
         "stateful": (bool, "the reference has no memory between calls; pass the carried state as h0/c0"),
         "use_cudnn": (lambda v: v is True, "the reference mirrors the CPU path; cuDNN is a different kernel"),
@@ -181,15 +187,16 @@ _REUSING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _add_to_forget_bias(weights, case):
     units = weights["bias"].shape[0] // 4
     weights["bias"] = weights["bias"].copy()
-    weights["bias"][units:2 * units] += 1
+    weights["bias"][units : 2 * units] += 1
     return weights
 
 
 def _h0_before_first_valid_step(trace, case):
     mask = case.mask[:, ::-1] if case.config.get("go_backwards") else case.mask
     before_first = ~np.logical_or.accumulate(mask, axis=1)
-    return trace.replace(h=np.where(before_first[..., None], case.initial_state["h0"].astype(trace.h.dtype)[:, None, :],
-                                    trace.h))
+    return trace.replace(
+        h=np.where(before_first[..., None], case.initial_state["h0"].astype(trace.h.dtype)[:, None, :], trace.h)
+    )
 
 
 def _uses(name):

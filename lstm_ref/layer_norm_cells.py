@@ -180,12 +180,17 @@ class LayerNormBasicLSTMCell(Reference):
         # inputs given to dynamic_rnn.  It fixes the variables' dtype too.
         "dtype": None,
     }
-    INERT = frozenset({
-        "input_size",  # deprecated and unused in the cell
-        "norm_gain", "norm_shift",  # initial values of gamma/beta only
-        "dropout_keep_prob",  # 1.0 only (see REFUSED)
-        "dropout_prob_seed", "reuse", "name",
-    })
+    INERT = frozenset(
+        {
+            "input_size",  # deprecated and unused in the cell
+            "norm_gain",
+            "norm_shift",  # initial values of gamma/beta only
+            "dropout_keep_prob",  # 1.0 only (see REFUSED)
+            "dropout_prob_seed",
+            "reuse",
+            "name",
+        }
+    )
     REFUSED = {
         "dropout_keep_prob": (
             lambda v: v != 1,
@@ -214,8 +219,10 @@ class LayerNormBasicLSTMCell(Reference):
             )
         self.activation = activations.get(name, role="activation")
         if self.policy.variable != self.policy.compute:  # the resolved policy: a name or a serialized dict
-            raise ConfigError(f"{self.kind}: config['dtype']={self.policy.name!r} is not supported: TF1 cells have "
-                              "no mixed-precision policy; pass float16, float32 or float64")
+            raise ConfigError(
+                f"{self.kind}: config['dtype']={self.policy.name!r} is not supported: TF1 cells have "
+                "no mixed-precision policy; pass float16, float32 or float64"
+            )
         self.epsilon = CONTRIB_EPSILON.get(self.policy.compute.name, CONTRIB_EPSILON_DEFAULT)
         if self.layer_norm and self.units == 1 and self.policy.compute != np.float64:
             warnings.warn(SINGLE_UNIT_NOISE, stacklevel=3)
@@ -232,8 +239,10 @@ class LayerNormBasicLSTMCell(Reference):
         return shapes
 
     def _check_mask(self, mask):
-        self._require_right_padded(mask, "the cell runs under tf.compat.v1.nn.dynamic_rnn, whose sequence_length "
-                                         "can only express right padding")
+        self._require_right_padded(
+            mask,
+            "the cell runs under tf.compat.v1.nn.dynamic_rnn, whose sequence_length can only express right padding",
+        )
 
     def project_input(self, params, x):
         # concat([x, h]) @ kernel == x @ kernel[:in] + h @ kernel[in:]; the
@@ -267,7 +276,7 @@ class LayerNormBasicLSTMCell(Reference):
         :func:`batch_norm_layer_norm` with its own gamma/beta).
         """
         h_prev, c_prev = state
-        k_h = params["kernel"][-self.units:]
+        k_h = params["kernel"][-self.units :]
         bias = None if self.layer_norm else params["bias"]
         if h_prev.dtype != np.float16:
             z = xz_t + h_prev @ k_h
@@ -484,8 +493,10 @@ class _ContribKerasEpsilon(LayerNormBasicLSTMCell):
 
 def _skip_norm(cls, skipped):
     """A port of ``cls`` that leaves out the norm named ``skipped``."""
+
     def _norm(self, params, scope, v):
         return v if scope == skipped else super(port, self)._norm(params, scope, v)
+
     port = type(f"{cls.__name__}Without_{skipped}", (cls,), {"_norm": _norm, "__doc__": f"No {skipped} norm."})
     return port
 
@@ -499,8 +510,10 @@ class _TfaPerGateNorm(LayerNormLSTMCell):
             return super()._norm(params, name, v)
         parts = []
         for g, block in enumerate(np.split(v, 4, axis=-1)):
-            sub = {f"{name}/gamma": np.split(params[f"{name}/gamma"], 4)[g],
-                   f"{name}/beta": np.split(params[f"{name}/beta"], 4)[g]}
+            sub = {
+                f"{name}/gamma": np.split(params[f"{name}/gamma"], 4)[g],
+                f"{name}/beta": np.split(params[f"{name}/beta"], 4)[g],
+            }
             parts.append(super()._norm(sub, name, block))
         return np.concatenate(parts, axis=-1)
 
@@ -518,8 +531,11 @@ def _bias_before_norms(case):
     """kernel_norm(x K + b): a constant-one input feature whose kernel row is
     the bias, and a zero bias after the norms."""
     x1 = np.concatenate([case.x, np.ones(case.x.shape[:2] + (1,), case.x.dtype)], axis=-1)
-    weights = {**case.weights, "kernel": np.concatenate([case.weights["kernel"], case.weights["bias"][None]], axis=0),
-               "bias": np.zeros_like(case.weights["bias"])}
+    weights = {
+        **case.weights,
+        "kernel": np.concatenate([case.weights["kernel"], case.weights["bias"][None]], axis=0),
+        "bias": np.zeros_like(case.weights["bias"]),
+    }
     return case.replace(x=x1, weights=weights)
 
 
@@ -527,17 +543,29 @@ def _contrib_norms(case):
     return case.config.get("layer_norm", True)
 
 
-TFA_4U = ("kernel", "recurrent_kernel", "bias", "kernel_norm/gamma", "kernel_norm/beta",
-          "recurrent_norm/gamma", "recurrent_norm/beta")
+TFA_4U = (
+    "kernel",
+    "recurrent_kernel",
+    "bias",
+    "kernel_norm/gamma",
+    "kernel_norm/beta",
+    "recurrent_norm/gamma",
+    "recurrent_norm/beta",
+)
 
 CONTRIB_VARIANTS = (
     Variant("gate order i,f,j,o", applies=_contrib_norms, weights=permute_gates((0, 2, 1, 3), keys=("kernel",))),
-    Variant("forget_bias missing", applies=lambda case: case.config.get("forget_bias", 1.0) != 0,
-            config=set_config(forget_bias=0.0)),
+    Variant(
+        "forget_bias missing",
+        applies=lambda case: case.config.get("forget_bias", 1.0) != 0,
+        config=set_config(forget_bias=0.0),
+    ),
     Variant("joint layer norm instead of per-gate", applies=_contrib_norms, reference=_ContribJointNorm),
-    Variant("Keras epsilon 1e-3 instead of 1e-12",
-            applies=lambda case: _contrib_norms(case) and case.config.get("dtype", "float32") != "float16",
-            reference=_ContribKerasEpsilon),
+    Variant(
+        "Keras epsilon 1e-3 instead of 1e-12",
+        applies=lambda case: _contrib_norms(case) and case.config.get("dtype", "float32") != "float16",
+        reference=_ContribKerasEpsilon,
+    ),
     Variant("no state norm", applies=_contrib_norms, reference=_skip_norm(LayerNormBasicLSTMCell, "state")),
 )
 

@@ -130,8 +130,10 @@ class OnnxLSTM(StackedReference):
         if not all(isinstance(n, str) for n in names):
             raise ConfigError(f"{self.kind}: config['activations'] must be a list of names, got {names!r}")
         if len(names) != 3 * dirs:
-            raise ConfigError(f"{self.kind}: config['activations'] must list 3 functions per direction "
-                              f"({3 * dirs} for direction={self.options['direction']!r}), got {len(names)}")
+            raise ConfigError(
+                f"{self.kind}: config['activations'] must list 3 functions per direction "
+                f"({3 * dirs} for direction={self.options['direction']!r}), got {len(names)}"
+            )
         unknown = sorted({n for n in names if n.lower() not in BY_LOWER})
         if unknown:
             raise ConfigError(f"{self.kind}: unknown activation(s) {unknown}; ONNX's LSTM takes {sorted(ACTIVATIONS)}")
@@ -145,15 +147,21 @@ class OnnxLSTM(StackedReference):
             beta = betas.pop(0) if takes_beta is not None and betas else None
             bound.append(_bound(name, alpha, beta))
         if alphas or betas:
-            raise ConfigError(f"{self.kind}: {len(alphas)} activation_alpha and {len(betas)} activation_beta "
-                              f"value(s) left over: no activation in {names} takes them (ONNX Runtime ignores "
-                              "them silently; remove them)")
-        return [tuple(bound[3 * d:3 * d + 3]) for d in range(dirs)]
+            raise ConfigError(
+                f"{self.kind}: {len(alphas)} activation_alpha and {len(betas)} activation_beta "
+                f"value(s) left over: no activation in {names} takes them (ONNX Runtime ignores "
+                "them silently; remove them)"
+            )
+        return [tuple(bound[3 * d : 3 * d + 3]) for d in range(dirs)]
 
     def weight_shapes(self, input_dim):
         dirs, gates = len(self.directions), 4 * self.units
-        return {"W": (dirs, gates, input_dim), "R": (dirs, gates, self.units),
-                "B": (dirs, 2 * gates), "P": (dirs, 3 * self.units)}
+        return {
+            "W": (dirs, gates, input_dim),
+            "R": (dirs, gates, self.units),
+            "B": (dirs, 2 * gates),
+            "P": (dirs, 3 * self.units),
+        }
 
     OPTIONAL_WEIGHTS = ("B", "P")
 
@@ -190,10 +198,14 @@ class OnnxLSTM(StackedReference):
     def direction_params(self, params, layer, direction):
         units = self.units
         bias = params["B"][direction]
-        return {"W": params["W"][direction], "R": params["R"][direction],
-                "bias": bias[:4 * units] + bias[4 * units:],  # Wb + Rb, summed once (bias_WRi_)
-                "P": params["P"][direction], "activations": self.activation_sets[direction],
-                "B given": params["B given"]}
+        return {
+            "W": params["W"][direction],
+            "R": params["R"][direction],
+            "bias": bias[: 4 * units] + bias[4 * units :],  # Wb + Rb, summed once (bias_WRi_)
+            "P": params["P"][direction],
+            "activations": self.activation_sets[direction],
+            "B given": params["B given"],
+        }
 
     def project_input(self, params, x):
         return x @ params["W"].T
@@ -211,12 +223,12 @@ class OnnxLSTM(StackedReference):
     def recurrence(self, params, xz_t, state):
         """``GateComputations``, gate order i, o, f, c::
 
-            z = x W^T + h R^T
-            i = f(clip(z_i + P_i * C_prev + b_i))
-            f = 1 - i  (input_forget)  or  f(clip(z_f + P_f * C_prev + b_f))
-            C = f * C_prev + i * g(clip(z_c + b_c))
-            o = f(clip(z_o + P_o * C + b_o))
-            h = o * h(C)                   (C itself is never clipped)
+        z = x W^T + h R^T
+        i = f(clip(z_i + P_i * C_prev + b_i))
+        f = 1 - i  (input_forget)  or  f(clip(z_f + P_f * C_prev + b_f))
+        C = f * C_prev + i * g(clip(z_c + b_c))
+        o = f(clip(z_o + P_o * C + b_o))
+        h = o * h(C)                   (C itself is never clipped)
         """
         h_prev, c_prev = state
         act_f, act_g, act_h = params["activations"]
@@ -224,7 +236,7 @@ class OnnxLSTM(StackedReference):
         p_i, p_o, p_f = split_gates(params["P"], 3)
         b_i, b_o, b_f, b_c = split_gates(params["bias"])
         z = xz_t + h_prev @ params["R"].T
-        z_i, z_o, z_f, z_c = (z[..., k * units:(k + 1) * units] for k in range(4))
+        z_i, z_o, z_f, z_c = (z[..., k * units : (k + 1) * units] for k in range(4))
         given = params["B given"]
         i = act_f(self._clip(z_i + p_i * c_prev, b_i, given))
         f = 1 - i if self.input_forget else act_f(self._clip(z_f + p_f * c_prev, b_f, given))
@@ -237,8 +249,14 @@ class OnnxLSTM(StackedReference):
         trace = super()._run(params, xs, state0, mask)
         if mask is not None and not mask.any(axis=1).all():
             empty = ~mask.any(axis=1)  # ComputeImpl zeroes Y_h and Y_c of a row of length 0
-            return trace.replace(**{f"final_{s}": np.where(empty[None, :, None], 0, trace[f"final_{s}"])
-                                    .astype(trace[f"final_{s}"].dtype) for s in self.STATE})
+            return trace.replace(
+                **{
+                    f"final_{s}": np.where(empty[None, :, None], 0, trace[f"final_{s}"]).astype(
+                        trace[f"final_{s}"].dtype
+                    )
+                    for s in self.STATE
+                }
+            )
         return trace
 
 
@@ -247,6 +265,7 @@ class OnnxLSTM(StackedReference):
 
 def _rows(perm):
     """Gate blocks of W, R and both halves of B read in another order."""
+
     def apply(weights, case):
         out = dict(weights)
         for name in ("W", "R"):
@@ -254,9 +273,11 @@ def _rows(perm):
             out[name] = np.concatenate([blocks[p] for p in perm], axis=1)
         if "B" in weights:
             halves = np.split(np.asarray(weights["B"]), 2, axis=1)
-            out["B"] = np.concatenate([np.concatenate([np.split(h, 4, axis=1)[p] for p in perm], axis=1)
-                                       for h in halves], axis=1)
+            out["B"] = np.concatenate(
+                [np.concatenate([np.split(h, 4, axis=1)[p] for p in perm], axis=1) for h in halves], axis=1
+            )
         return out
+
     return apply
 
 
@@ -267,14 +288,14 @@ def _reverse_output_unflipped(trace, case):
     lengths = None if case.mask is None else np.asarray(case.mask, bool).sum(axis=1)
     h = trace.h.copy()
     start = ref.units * ref.directions.index(REVERSE)
-    h[..., start:start + ref.units] = reverse_within(h[..., start:start + ref.units], lengths)
+    h[..., start : start + ref.units] = reverse_within(h[..., start : start + ref.units], lengths)
     return trace.replace(h=h)
 
 
 def _recurrent_bias_dropped(weights, case):
     out = dict(weights)
     b = np.array(weights["B"], copy=True)
-    b[:, b.shape[1] // 2:] = 0
+    b[:, b.shape[1] // 2 :] = 0
     out["B"] = b
     return out
 
@@ -283,9 +304,15 @@ ONNX_LSTM_VARIANTS = (
     Variant("gate order i,f,c,o (Keras) read as i,o,f,c", weights=_rows((0, 2, 3, 1))),
     Variant("gate order i,f,g,o (PyTorch) read as i,o,f,c", weights=_rows((0, 2, 1, 3))),
     Variant("Rb dropped (one bias)", applies=lambda case: "B" in case.weights, weights=_recurrent_bias_dropped),
-    Variant("clip ignored (onnx.reference)", applies=lambda case: case.config.get("clip") is not None,
-            config=set_config(clip=None)),
-    Variant("reverse output left in processing order",
-            applies=lambda case: case.config.get("direction", FORWARD) != FORWARD, trace=_reverse_output_unflipped),
+    Variant(
+        "clip ignored (onnx.reference)",
+        applies=lambda case: case.config.get("clip") is not None,
+        config=set_config(clip=None),
+    ),
+    Variant(
+        "reverse output left in processing order",
+        applies=lambda case: case.config.get("direction", FORWARD) != FORWARD,
+        trace=_reverse_output_unflipped,
+    ),
     Variant("sequence_lens ignored", applies=has_partial_mask, inputs=drop_mask),
 )

@@ -91,7 +91,9 @@ PROFILES = {
             "x86-onednn-fp16",
             "x86-64 with AVX512-FP16 (or AMX-FP16, AVX-NE-CONVERT) and oneDNN on (TF's default): float16 "
             "softmax and graph-mode MatMul+BiasAdd in oneDNN, in float32 rounded once",
-            half_softmax="onednn", half_graph_bias="fused", claims="x86-onednn-fp16",
+            half_softmax="onednn",
+            half_graph_bias="fused",
+            claims="x86-onednn-fp16",
             verified="live on a Xeon with AVX512-FP16, and its recording (fixtures/platforms/avx512fp16-xeon)",
         ),
         # On paper, unrecorded.  TF's aarch64 wheels build oneDNN with the Arm
@@ -130,8 +132,9 @@ def onednn_enabled(setting=None, machine=None) -> bool:
 
 def onednn_half(features) -> bool:
     """``IsDataTypeSupportedByOneDNNOnThisCPU(DT_HALF)`` (util.cc)."""
-    return ("AVX512BW" in features and ("AVX512FP16" in features or "AMX_FP16" in features)
-            or "AVX_NE_CONVERT" in features)
+    return (
+        "AVX512BW" in features and ("AVX512FP16" in features or "AMX_FP16" in features) or "AVX_NE_CONVERT" in features
+    )
 
 
 def cpu_features() -> set:
@@ -151,8 +154,15 @@ def cpu_features() -> set:
 
 
 # /proc/cpuinfo flag names (what recordings store) -> NumPy's names.
-_LINUX_FLAGS = {"avx512_fp16": "AVX512FP16", "avx512bw": "AVX512BW", "amx_fp16": "AMX_FP16",
-                "avx_ne_convert": "AVX_NE_CONVERT", "avx512f": "AVX512F", "avx2": "AVX2", "asimdhp": "ASIMDHP"}
+_LINUX_FLAGS = {
+    "avx512_fp16": "AVX512FP16",
+    "avx512bw": "AVX512BW",
+    "amx_fp16": "AMX_FP16",
+    "avx_ne_convert": "AVX_NE_CONVERT",
+    "avx512f": "AVX512F",
+    "avx2": "AVX2",
+    "asimdhp": "ASIMDHP",
+}
 
 
 def detect(features=None, onednn=None, machine=None) -> Profile:

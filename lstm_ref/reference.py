@@ -29,16 +29,29 @@ def load_families():
         importlib.import_module(f"{__package__}.{name}")
     return REGISTRY
 
+
 # Keras cell kwargs with no effect on the forward numbers once the weights are
 # given: names, initializers, regularizers, constraints, and dropout (off at
 # inference).
-KERAS_CELL_INERT = frozenset({
-    "name", "trainable", "seed", "unit_forget_bias",
-    "kernel_initializer", "recurrent_initializer", "bias_initializer",
-    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-    "kernel_constraint", "recurrent_constraint", "bias_constraint",
-    "dropout", "recurrent_dropout",
-})
+KERAS_CELL_INERT = frozenset(
+    {
+        "name",
+        "trainable",
+        "seed",
+        "unit_forget_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "kernel_regularizer",
+        "recurrent_regularizer",
+        "bias_regularizer",
+        "kernel_constraint",
+        "recurrent_constraint",
+        "bias_constraint",
+        "dropout",
+        "recurrent_dropout",
+    }
+)
 
 _OMIT = object()
 
@@ -46,7 +59,7 @@ _OMIT = object()
 def split_gates(z, n=4):
     """``np.split(z, n, axis=-1)`` as views, without its Python overhead."""
     width = z.shape[-1] // n
-    return [z[..., k * width:(k + 1) * width] for k in range(n)]
+    return [z[..., k * width : (k + 1) * width] for k in range(n)]
 
 
 def register(cls):
@@ -167,8 +180,11 @@ class Reference:
         Keras would reject is still refused."""
         for key in ("dropout", "recurrent_dropout"):
             value = self.config.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not 0 <= value <= 1:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or not 0 <= value <= 1
+            ):
                 raise ConfigError(f"{self.kind}: config[{key!r}] must be a number in [0, 1], got {value!r}")
 
     def _bool(self, key):
@@ -291,20 +307,24 @@ class Reference:
 
     def _teacher(self, teacher, mask, shape, dtype):
         if type(self)._run is not Reference._run:
-            raise ConfigError(f"{self.kind}: teacher forcing needs one cell over the sequence; this kind "
-                              "runs layers and directions")
+            raise ConfigError(
+                f"{self.kind}: teacher forcing needs one cell over the sequence; this kind runs layers and directions"
+            )
         if mask is not None and not mask.all():
             raise InputError(f"{self.kind}: teacher forcing needs every step valid; the mask holds some states")
         if not isinstance(teacher, dict) or set(teacher) != set(self.STATE):
-            raise InputError(f"{self.kind}: teacher must give every carried state {list(self.STATE)} per step, "
-                             f"got {sorted(teacher) if isinstance(teacher, dict) else type(teacher).__name__}")
+            raise InputError(
+                f"{self.kind}: teacher must give every carried state {list(self.STATE)} per step, "
+                f"got {sorted(teacher) if isinstance(teacher, dict) else type(teacher).__name__}"
+            )
         states = []
         for name in self.STATE:
             arr = self._real_array(f"teacher[{name!r}]", teacher[name], InputError)
             want = (shape[0], shape[1], self.state_width(name))
             if arr.shape != want:
-                raise InputError(f"{self.kind}: teacher[{name!r}] has shape {arr.shape}, expected (batch, time, "
-                                 f"width) = {want}")
+                raise InputError(
+                    f"{self.kind}: teacher[{name!r}] has shape {arr.shape}, expected (batch, time, width) = {want}"
+                )
             states.append(arr.astype(self.policy.compute, copy=False).astype(dtype, copy=False))
         return TeacherForced(self, states)
 
@@ -321,8 +341,9 @@ class Reference:
         given = {k: v for k, v in given.items() if v is not None}
         if given and len(given) != len(names):
             missing = [n for n in names if n not in given]
-            raise InputError(f"{self.kind}: give all of {names} or none (TF takes the initial state whole); "
-                             f"missing {missing}")
+            raise InputError(
+                f"{self.kind}: give all of {names} or none (TF takes the initial state whole); missing {missing}"
+            )
         return tuple(self._state(f"{s}0", given.get(f"{s}0"), batch, dtype) for s in self.STATE)
 
     def __repr__(self):

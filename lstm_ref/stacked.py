@@ -81,8 +81,9 @@ class StackedReference(Reference):
             for d, direction in enumerate(self.directions):
                 slot = layer * len(self.directions) + d
                 seq = layer_input if direction == FORWARD else reverse_within(layer_input, lengths)
-                trace = run_sequence(self, self.direction_params(params, layer, d), seq,
-                                     tuple(s[slot] for s in state0), mask)
+                trace = run_sequence(
+                    self, self.direction_params(params, layer, d), seq, tuple(s[slot] for s in state0), mask
+                )
                 out = trace[self.OUTPUT]
                 outputs.append(out if direction == FORWARD else reverse_within(out, lengths))
                 for name in self.STATE:

@@ -55,8 +55,6 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-
-
 class _TF1Cell(Reference):
     GATES = "ijfo"
     """What BasicLSTMCell and LSTMCell share: right-padded masks only, zero
@@ -107,7 +105,7 @@ class _TF1Cell(Reference):
 
     def _gates(self, params, xz_t, h_prev):
         kernel = params["kernel"]
-        k_h = kernel[kernel.shape[0] - h_prev.shape[-1]:]
+        k_h = kernel[kernel.shape[0] - h_prev.shape[-1] :]
         if h_prev.dtype == np.float16:
             z = (xz_t + h_prev.astype(np.float32) @ k_h.astype(np.float32)).astype(np.float16)
         else:
@@ -173,10 +171,16 @@ class LSTMCell(_TF1Cell):
         "activation": None,
         "dtype": None,
     }
-    INERT = frozenset({
-        "initializer", "reuse", "name", "trainable",
-        "num_unit_shards", "num_proj_shards",  # None or 1 only, see REFUSED
-    })
+    INERT = frozenset(
+        {
+            "initializer",
+            "reuse",
+            "name",
+            "trainable",
+            "num_unit_shards",
+            "num_proj_shards",  # None or 1 only, see REFUSED
+        }
+    )
     _SHARDS = (
         lambda v: v not in (None, 1) or isinstance(v, bool),
         "partitioned variables are not supported; pass None or 1 and the whole (concatenated) variable",
@@ -279,11 +283,20 @@ BASIC_LSTM_CELL_VARIANTS = (
 )
 
 LSTM_CELL_VARIANTS = BASIC_LSTM_CELL_VARIANTS + (
-    Variant("c not clipped", applies=lambda case: case.config.get("cell_clip") is not None,
-            config=set_config(cell_clip=None)),
-    Variant("proj_clip missing",
-            applies=lambda case: case.config.get("proj_clip") is not None and bool(case.config.get("num_proj")),
-            config=set_config(proj_clip=None)),
-    Variant("peepholes ignored", applies=lambda case: bool(case.config.get("use_peepholes")),
-            config=set_config(use_peepholes=False), weights=_drop_peepholes),
+    Variant(
+        "c not clipped",
+        applies=lambda case: case.config.get("cell_clip") is not None,
+        config=set_config(cell_clip=None),
+    ),
+    Variant(
+        "proj_clip missing",
+        applies=lambda case: case.config.get("proj_clip") is not None and bool(case.config.get("num_proj")),
+        config=set_config(proj_clip=None),
+    ),
+    Variant(
+        "peepholes ignored",
+        applies=lambda case: bool(case.config.get("use_peepholes")),
+        config=set_config(use_peepholes=False),
+        weights=_drop_peepholes,
+    ),
 )

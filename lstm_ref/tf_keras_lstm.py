@@ -112,8 +112,13 @@ class TfKerasLSTM(KerasLSTM):
         "dtype": None,
     }
     INERT = KERAS_CELL_INERT | {
-        "return_sequences", "return_state", "time_major", "stateful", "activity_regularizer",
-        "enable_caching_device", "batch_input_shape",
+        "return_sequences",
+        "return_state",
+        "time_major",
+        "stateful",
+        "activity_regularizer",
+        "enable_caching_device",
+        "batch_input_shape",
     }
     REFUSED = {"stateful": KerasLSTM.REFUSED["stateful"]}
 
@@ -131,8 +136,11 @@ class TfKerasLSTM(KerasLSTM):
         recurrent_dropout = self.config.get("recurrent_dropout", 0)
         # LSTM.__init__'s _could_use_gpu_kernel: then standard_lstm, always fused.
         self.standard_path = (
-            self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid
-            and recurrent_dropout == 0 and not self.unroll and self.use_bias
+            self.activation is activations.tanh
+            and self.recurrent_activation is activations.sigmoid
+            and recurrent_dropout == 0
+            and not self.unroll
+            and self.use_bias
         )
         # LSTMCell.__init__ forces 1 under recurrent dropout; LSTMCell.call fuses unless == 1.
         cell_implementation = 1 if (recurrent_dropout != 0 or implementation == 1) else 2

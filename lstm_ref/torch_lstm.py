@@ -49,8 +49,10 @@ class TorchLSTM(StackedReference):
     # batch-major); dropout acts between layers in training only.
     INERT = frozenset({"batch_first", "dropout", "device"})
     REFUSED = {
-        "dtype": (lambda v: v not in (None, "float32", "float64"),
-                  "the reference runs torch's float32 and float64 CPU kernels only"),
+        "dtype": (
+            lambda v: v not in (None, "float32", "float64"),
+            "the reference runs torch's float32 and float64 CPU kernels only",
+        ),
         "device": (lambda v: v not in (None, "cpu"), "the reference mirrors the CPU kernels"),
     }
 
@@ -65,8 +67,10 @@ class TorchLSTM(StackedReference):
         self.directions = (FORWARD, REVERSE) if self._bool("bidirectional") else (FORWARD,)
         proj = options["proj_size"]
         if isinstance(proj, bool) or not isinstance(proj, (int, np.integer)) or not 0 <= proj < self.units:
-            raise ConfigError(f"{self.kind}: config['proj_size'] must be an integer in [0, hidden_size), got {proj!r} "
-                              "(torch: proj_size has to be smaller than hidden_size)")
+            raise ConfigError(
+                f"{self.kind}: config['proj_size'] must be an integer in [0, hidden_size), got {proj!r} "
+                "(torch: proj_size has to be smaller than hidden_size)"
+            )
         self.proj_size = int(proj)
         self.out_units = self.proj_size or self.units
         dropout = self.config.get("dropout", 0.0)
@@ -81,8 +85,10 @@ class TorchLSTM(StackedReference):
 
     def weight_shapes(self, input_dim):
         if input_dim != self.input_size:
-            raise InputError(f"{self.kind}: x has {input_dim} features, but config['input_size'] is "
-                             f"{self.input_size} (torch: input.size(-1) must be equal to input_size)")
+            raise InputError(
+                f"{self.kind}: x has {input_dim} features, but config['input_size'] is "
+                f"{self.input_size} (torch: input.size(-1) must be equal to input_size)"
+            )
         shapes = {}
         gates = 4 * self.units
         for layer in range(self.num_layers):
@@ -125,8 +131,9 @@ class TorchLSTM(StackedReference):
 
     def direction_params(self, params, layer, direction):
         s = self.suffix(layer, direction)
-        return {name: params.get(f"{name}{s}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                                                            "weight_hr")}
+        return {
+            name: params.get(f"{name}{s}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        }
 
     def project_input(self, params, x):
         """``linear(x, weight_ih, bias_ih)``, hoisted over all steps."""
@@ -138,10 +145,10 @@ class TorchLSTM(StackedReference):
     def recurrence(self, params, xz_t, state):
         """``LSTMCell`` in ``aten/src/ATen/native/RNN.cpp``, gate order i, f, g, o::
 
-            gates = (x W_ih^T + b_ih) + (h W_hh^T + b_hh)
-            i, f, g, o = gates.chunk(4, 1)
-            c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)
-            h = sigmoid(o) * tanh(c)           (then h W_hr^T with proj_size)
+        gates = (x W_ih^T + b_ih) + (h W_hh^T + b_hh)
+        i, f, g, o = gates.chunk(4, 1)
+        c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)
+        h = sigmoid(o) * tanh(c)           (then h W_hr^T with proj_size)
         """
         h_prev, c_prev = state
         hz = h_prev @ params["weight_hh"].T
@@ -158,8 +165,10 @@ class TorchLSTM(StackedReference):
         super()._check_mask(mask)
         if mask is not None and not mask.any(axis=1).all():
             rows = np.flatnonzero(~mask.any(axis=1)).tolist()
-            raise InputError(f"{self.kind}: mask row(s) {rows} have length 0; pack_padded_sequence refuses them "
-                             "(Length of all samples has to be greater than 0)")
+            raise InputError(
+                f"{self.kind}: mask row(s) {rows} have length 0; pack_padded_sequence refuses them "
+                "(Length of all samples has to be greater than 0)"
+            )
 
 
 @register
@@ -198,8 +207,10 @@ class TorchLSTMCell(Reference):
 
     def weight_shapes(self, input_dim):
         if input_dim != self.input_size:
-            raise InputError(f"{self.kind}: x has {input_dim} features, but config['input_size'] is "
-                             f"{self.input_size} (torch: input has inconsistent input_size)")
+            raise InputError(
+                f"{self.kind}: x has {input_dim} features, but config['input_size'] is "
+                f"{self.input_size} (torch: input has inconsistent input_size)"
+            )
         shapes = {"weight_ih": (4 * self.units, input_dim), "weight_hh": (4 * self.units, self.units)}
         if self.use_bias:
             shapes.update(bias_ih=(4 * self.units,), bias_hh=(4 * self.units,))
@@ -213,8 +224,10 @@ class TorchLSTMCell(Reference):
 
     def _check_mask(self, mask):
         if mask is not None:
-            raise InputError(f"{self.kind}: an LSTMCell steps every row it is given and takes no mask; "
-                             "run it on the valid steps only")
+            raise InputError(
+                f"{self.kind}: an LSTMCell steps every row it is given and takes no mask; "
+                "run it on the valid steps only"
+            )
 
 
 # -- wrong ports this kind is confused with -------------------------------------
@@ -223,6 +236,7 @@ class TorchLSTMCell(Reference):
 def _rows(perm):
     """Permute the gate blocks of every gate-shaped tensor's first axis (the
     layout of torch's weights)."""
+
     def apply(weights, case):
         out = {}
         for name, w in weights.items():
@@ -231,6 +245,7 @@ def _rows(perm):
                 w = np.concatenate([blocks[p] for p in perm], axis=0)
             out[name] = w
         return out
+
     return apply
 
 
@@ -264,10 +279,14 @@ def _bidirectional_deep(case):
 TORCH_LSTM_VARIANTS = (
     Variant("gate order i,g,f,o (TF1's i,j,f,o)", weights=_rows((0, 2, 1, 3))),
     Variant("gate order i,o,f,c (ONNX) read as i,f,g,o", weights=_rows((0, 3, 1, 2))),
-    Variant("bias_hh dropped (one bias, as Keras)", applies=lambda case: case.config.get("bias", True),
-            weights=_one_bias),
-    Variant("reverse direction's output not flipped back",
-            applies=lambda case: case.config.get("bidirectional", False), trace=_reverse_output_unflipped),
+    Variant(
+        "bias_hh dropped (one bias, as Keras)", applies=lambda case: case.config.get("bias", True), weights=_one_bias
+    ),
+    Variant(
+        "reverse direction's output not flipped back",
+        applies=lambda case: case.config.get("bidirectional", False),
+        trace=_reverse_output_unflipped,
+    ),
     Variant("h_n stacked direction-major", applies=_bidirectional_deep, trace=_direction_major),
     Variant("lengths ignored (no PackedSequence)", applies=has_partial_mask, inputs=drop_mask),
 )

@@ -72,6 +72,7 @@ class Variant:
 def compose(first: Variant, second: Variant) -> Variant:
     """Both faults at once (the inputs, weights and config changes of
     ``first`` then ``second``; a reference inheriting both overrides)."""
+
     def chain(f, g):
         if f is None or g is None:
             return f or g
@@ -79,26 +80,33 @@ def compose(first: Variant, second: Variant) -> Variant:
 
     reference = first.reference or second.reference
     if first.reference is not None and second.reference is not None:
-        reference = type(f"{first.reference.__name__}_{second.reference.__name__}",
-                         (second.reference, first.reference), {})
+        reference = type(
+            f"{first.reference.__name__}_{second.reference.__name__}", (second.reference, first.reference), {}
+        )
     return Variant(
         name=f"{first.name} + {second.name}",
         applies=lambda case: first.applies(case) and second.applies(case),
-        weights=chain(first.weights, second.weights), config=chain(first.config, second.config),
-        reference=reference, inputs=chain(first.inputs, second.inputs), trace=chain(first.trace, second.trace),
-        parts=(first, second), fix="; ".join(f for f in (first.fix, second.fix) if f),
+        weights=chain(first.weights, second.weights),
+        config=chain(first.config, second.config),
+        reference=reference,
+        inputs=chain(first.inputs, second.inputs),
+        trace=chain(first.trace, second.trace),
+        parts=(first, second),
+        fix="; ".join(f for f in (first.fix, second.fix) if f),
     )
 
 
 def permute_gates(order, keys=("kernel", "recurrent_kernel", "bias"), n_gates=4):
     """A ``weights`` change: the gate blocks on the last axis of ``keys`` read
     in another ``order`` -- a port that takes TF's gates in another order."""
+
     def change(weights, case):
         for key in keys:
             if key in weights:
                 blocks = np.split(weights[key], n_gates, axis=-1)
                 weights[key] = np.concatenate([blocks[i] for i in order], axis=-1)
         return weights
+
     return change
 
 
@@ -124,21 +132,29 @@ def has_partial_mask(case) -> bool:
 def activation_read_as(cls, name, fn):
     """A port of ``cls`` that resolves the activation ``name`` to ``fn``
     (Keras 2's hard_sigmoid for Keras 3's, tanh for None, ...)."""
+
     def resolve_activation(self, given, role):
         return fn if given == name else super(port, self).resolve_activation(given, role)
 
-    port = type(f"{cls.__name__}_{name}_as_{fn.__name__}", (cls,), {
-        "resolve_activation": resolve_activation, "__doc__": f"{cls.kind} with {name!r} read as {fn.__name__}."})
+    port = type(
+        f"{cls.__name__}_{name}_as_{fn.__name__}",
+        (cls,),
+        {"resolve_activation": resolve_activation, "__doc__": f"{cls.kind} with {name!r} read as {fn.__name__}."},
+    )
     return port
 
 
 def mask_output_flipped(cls):
     """A port of ``cls`` that zeroes masked outputs where TF repeats the
     previous one (and repeats where TF zeroes)."""
+
     def _configure(self, options):
         super(port, self)._configure(options)
         self.zero_output_for_mask = not self.zero_output_for_mask
 
-    port = type(f"{cls.__name__}_mask_output_flipped", (cls,), {
-        "_configure": _configure, "__doc__": mask_output_flipped.__doc__})
+    port = type(
+        f"{cls.__name__}_mask_output_flipped",
+        (cls,),
+        {"_configure": _configure, "__doc__": mask_output_flipped.__doc__},
+    )
     return port

@@ -19,9 +19,12 @@ def float64_twin(case, ref=None):
     def widen(a, dtype):
         return np.asarray(a).astype(dtype).astype(np.float64)
 
-    return case.replace(config=ref.float64_config(), x=widen(case.x, compute),
-                        weights={k: widen(v, variable) for k, v in case.weights.items()},
-                        **{k: widen(v, compute) for k, v in case.initial_state.items()})
+    return case.replace(
+        config=ref.float64_config(),
+        x=widen(case.x, compute),
+        weights={k: widen(v, variable) for k, v in case.weights.items()},
+        **{k: widen(v, compute) for k, v in case.initial_state.items()},
+    )
 
 
 def has_float64_twin(case):
@@ -35,8 +38,9 @@ def assert_oracle_mode_is_tf_float64(oracle, case, context=""):
     trace = case.run(ref, oracle=True)
     assert all(np.asarray(v).dtype == np.float64 for v in trace.fields.values())
     desired = oracle.run(float64_twin(case, ref))
-    return assert_parity(trace, desired, np.float64, kind=case.kind,
-                         context="oracle mode vs TF float64: " + (context or case.describe()))
+    return assert_parity(
+        trace, desired, np.float64, kind=case.kind, context="oracle mode vs TF float64: " + (context or case.describe())
+    )
 
 
 TESTS = Path(__file__).resolve().parent
@@ -49,8 +53,12 @@ def modules_checking(record_id, tests=TESTS):
     found = []
     for path in sorted(tests.glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "kinds"
-                    and record_id in [a.value for a in node.args if isinstance(a, ast.Constant)]):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "kinds"
+                and record_id in [a.value for a in node.args if isinstance(a, ast.Constant)]
+            ):
                 found.append(str(path.relative_to(tests.parent)))
                 break
     return found

@@ -45,8 +45,9 @@ PYTHON = ROOT / ".venv-torch" / "bin" / "python"
 def build(directory):
     """Run this file in ``.venv-torch``: the manifest (see the module docstring)."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
-    done = subprocess.run([str(PYTHON), str(Path(__file__).resolve()), str(directory)], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
+    done = subprocess.run(
+        [str(PYTHON), str(Path(__file__).resolve()), str(directory)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     if done.returncode:
         raise RuntimeError(f"building the torch/ONNX artifacts failed:\n{done.stderr[-4000:]}")
     return json.loads(Path(directory, "artifacts.json").read_text())
@@ -106,8 +107,14 @@ def _main(out):  # pragma: no cover - runs in .venv-torch
     torch.save(model.state_dict(), path("export_source.pt"))
     x = torch.randn(2, 6, 3)
     start = time.perf_counter()
-    torch.onnx.export(model, (x,), path("export_legacy.onnx"), dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "batch", 1: "time"}})
+    torch.onnx.export(
+        model,
+        (x,),
+        path("export_legacy.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "batch", 1: "time"}},
+    )
     seconds["legacy export"] = time.perf_counter() - start
     start = time.perf_counter()
     torch.onnx.export(model, (x,), path("export_dynamo.onnx"), dynamo=True, external_data=False, verbose=False)
@@ -134,27 +141,42 @@ def _main(out):  # pragma: no cover - runs in .venv-torch
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
 
     def weights(prefix, d, h, i):
-        return [numpy_helper.from_array(rng.standard_normal(s).astype("float32") * 0.5, f"{prefix}{n}")
-                for n, s in (("W", (d, 4 * h, i)), ("R", (d, 4 * h, h)), ("B", (d, 8 * h)))]
+        return [
+            numpy_helper.from_array(rng.standard_normal(s).astype("float32") * 0.5, f"{prefix}{n}")
+            for n, s in (("W", (d, 4 * h, i)), ("R", (d, 4 * h, h)), ("B", (d, 8 * h)))
+        ]
 
     float_in = [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)]
-    one = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], name="batch_major", hidden_size=3,
-                           layout=1)
+    one = helper.make_node(
+        "LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], name="batch_major", hidden_size=3, layout=1
+    )
     onnx.save(lstm_graph([one], float_in, weights("", 1, 3, 2)), path("layout1.onnx"))
 
-    full = helper.make_node("LSTM", ["X", "a/W", "a/R", "a/B", "lens", "h0", "c0"], ["a/Y", "a/Y_h", "a/Y_c"],
-                            name="with_states", hidden_size=3, direction="reverse", clip=2.5)
-    fed = helper.make_node("LSTM", ["X", "W_in", "b/R"], ["b/Y", "b/Y_h", "b/Y_c"], name="w_is_an_input",
-                           hidden_size=3)
-    inputs = float_in + [helper.make_tensor_value_info("lens", TensorProto.INT32, None),
-                         helper.make_tensor_value_info("h0", TensorProto.FLOAT, None),
-                         helper.make_tensor_value_info("c0", TensorProto.FLOAT, None),
-                         helper.make_tensor_value_info("W_in", TensorProto.FLOAT, None)]
+    full = helper.make_node(
+        "LSTM",
+        ["X", "a/W", "a/R", "a/B", "lens", "h0", "c0"],
+        ["a/Y", "a/Y_h", "a/Y_c"],
+        name="with_states",
+        hidden_size=3,
+        direction="reverse",
+        clip=2.5,
+    )
+    fed = helper.make_node("LSTM", ["X", "W_in", "b/R"], ["b/Y", "b/Y_h", "b/Y_c"], name="w_is_an_input", hidden_size=3)
+    inputs = float_in + [
+        helper.make_tensor_value_info("lens", TensorProto.INT32, None),
+        helper.make_tensor_value_info("h0", TensorProto.FLOAT, None),
+        helper.make_tensor_value_info("c0", TensorProto.FLOAT, None),
+        helper.make_tensor_value_info("W_in", TensorProto.FLOAT, None),
+    ]
     inits = weights("a/", 1, 3, 2) + weights("b/", 1, 3, 2)[1:2]
     onnx.save(lstm_graph([full, fed], inputs, inits), path("mixed_nodes.onnx"))
 
-    manifest = {"files": files, "refusals": refusals, "seconds": seconds,
-                "versions": {"torch": torch.__version__, "onnx": onnx.__version__}}
+    manifest = {
+        "files": files,
+        "refusals": refusals,
+        "seconds": seconds,
+        "versions": {"torch": torch.__version__, "onnx": onnx.__version__},
+    }
     Path(out, "artifacts.json").write_text(json.dumps(manifest, indent=1))
 
 

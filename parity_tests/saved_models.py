@@ -232,8 +232,9 @@ def build(framework, directory):
     wrote (``embed_lstm.keras``, ``tf_bidi`` for a SavedModel directory...)."""
     script, extra = SCRIPTS[framework]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0", **extra}
-    done = subprocess.run([sys.executable, "-c", script, str(directory)], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(directory)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     if done.returncode:
         raise RuntimeError(f"building the {framework} models failed:\n{done.stderr[-4000:]}")
     names = [line for line in done.stdout.splitlines() if line and Path(directory, line).exists()]

@@ -50,9 +50,21 @@ def test_nan_and_inf_weights_propagate_like_tf():
 
 
 def test_inert_keys_are_accepted():
-    config = {"units": 3, "name": "lstm", "return_sequences": True, "return_state": True, "dropout": 0.3,
-              "recurrent_dropout": 0.0, "kernel_initializer": "glorot_uniform", "unroll": True, "trainable": True,
-              "seed": 3, "unit_forget_bias": False, "stateful": False}
+    config = {
+        "units": 3,
+        "name": "lstm",
+        "return_sequences": True,
+        "return_state": True,
+        "dropout": 0.3,
+        "recurrent_dropout": 0.0,
+        "kernel_initializer": "glorot_uniform",
+        "unroll": True,
+        "trainable": True,
+        "seed": 3,
+        "unit_forget_bias": False,
+        "stateful": False,
+    }
     baseline = lstm_ref.from_config(KERAS, {"units": 3})
-    np.testing.assert_array_equal(lstm_ref.from_config(KERAS, config).run(**valid_call(baseline)).h,
-                                  baseline.run(**valid_call(baseline)).h)
+    np.testing.assert_array_equal(
+        lstm_ref.from_config(KERAS, config).run(**valid_call(baseline)).h, baseline.run(**valid_call(baseline)).h
+    )

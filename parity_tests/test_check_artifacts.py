@@ -75,13 +75,16 @@ def lstm_ref(oracle_pool, monkeypatch, capsys, tmp_path):
             code = exc.code
         out, err = capsys.readouterr()
         return code, out, err
+
     return run
 
 
 def relative_to(directory):
     """The shared files' paths as a user in ``directory`` types them."""
+
     def rel(path):
         return os.path.relpath(path, directory)
+
     return rel
 
 
@@ -95,8 +98,14 @@ def by_layer(path, model):
 
 def test_every_artifact_passes_on_its_own_weights(artifacts, lstm_ref, tmp_path):
     files, _ = artifacts
-    names = ["state_dict.pt", "scripted.pt", "traced.pt", "export_legacy.onnx", "export_dynamo.onnx",
-             "mixed_nodes.onnx"]
+    names = [
+        "state_dict.pt",
+        "scripted.pt",
+        "traced.pt",
+        "export_legacy.onnx",
+        "export_dynamo.onnx",
+        "mixed_nodes.onnx",
+    ]
     rel = relative_to(tmp_path)
     code, out, err = lstm_ref("check", *(rel(files[n]) for n in names), "--json", "r.json")
     assert code == 0, out[-3000:] + err[-3000:]
@@ -107,15 +116,27 @@ def test_every_artifact_passes_on_its_own_weights(artifacts, lstm_ref, tmp_path)
     layers = {}
     for r in result["layers"]:
         layers.setdefault(Path(r["model"]).name, []).append(r["layer"])
-    assert layers["state_dict.pt"] == ["enc", "enc (packed lengths, h0, c0)", "dec", "dec (packed lengths, h0, c0)",
-                                       "gru"]
+    assert layers["state_dict.pt"] == [
+        "enc",
+        "enc (packed lengths, h0, c0)",
+        "dec",
+        "dec (packed lengths, h0, c0)",
+        "gru",
+    ]
     assert layers["scripted.pt"] == ["lstm", "lstm (packed lengths, h0, c0)"]
     assert layers["traced.pt"] == ["lstm"]  # traced as forward(x) -> y: no state, no PackedSequence, only h
-    assert layers["export_legacy.onnx"] == ["/lstm/LSTM", "/lstm/LSTM (initial_h, initial_c)", "/lstm/LSTM_1",
-                                            "/lstm/LSTM_1 (initial_h, initial_c)"]
+    assert layers["export_legacy.onnx"] == [
+        "/lstm/LSTM",
+        "/lstm/LSTM (initial_h, initial_c)",
+        "/lstm/LSTM_1",
+        "/lstm/LSTM_1 (initial_h, initial_c)",
+    ]
     assert len(layers["export_dynamo.onnx"]) == 4
-    assert layers["mixed_nodes.onnx"] == ["with_states", "with_states (sequence_lens, initial_h, initial_c)",
-                                          "w_is_an_input"]
+    assert layers["mixed_nodes.onnx"] == [
+        "with_states",
+        "with_states (sequence_lens, initial_h, initial_c)",
+        "w_is_an_input",
+    ]
     sd = by_layer(tmp_path / "r.json", "state_dict.pt")
     assert "GRU" in sd["gru"]["reason"] and sd["gru"]["status"] == "skipped"
     assert sd["enc"]["kind"] == "torch.nn.LSTM" and "torch.nn.LSTM built from" in sd["enc"]["source"]
@@ -137,14 +158,16 @@ def test_an_export_matches_its_source_step_by_step(artifacts, lstm_ref, export, 
     source's exactly, and both frameworks agree on the same input."""
     files, _ = artifacts
     rel = relative_to(tmp_path)
-    code, out, err = lstm_ref("check", rel(files[export]), "--source", rel(files["export_source.pt"]), "--json",
-                              "r.json", "--batch", "3")
+    code, out, err = lstm_ref(
+        "check", rel(files[export]), "--source", rel(files["export_source.pt"]), "--json", "r.json", "--batch", "3"
+    )
     assert code == 0, out[-3000:] + err[-3000:]
     pairs = [r for r in rows(tmp_path / "r.json") if r["pair"]]
     assert [r["pair"]["source"]["layer"] for r in pairs] == ["lstm layer 0", "lstm layer 1"]
     assert all(r["pair"]["artifact"]["kind"] == "onnx.LSTM" and r["status"] == "pass" for r in pairs)
-    assert all(set(r["weights_max_abs"]) == {"B", "R", "W"} and max(r["weights_max_abs"].values()) == 0.0
-               for r in pairs)
+    assert all(
+        set(r["weights_max_abs"]) == {"B", "R", "W"} and max(r["weights_max_abs"].values()) == 0.0 for r in pairs
+    )
     assert all(r["source"] == "PyTorch vs ONNX Runtime" for r in pairs)
     assert "lstm layer 0 -> " in out and "weights |d|" in out
 
@@ -154,8 +177,9 @@ def test_an_export_with_permuted_gates_fails_and_names_the_node(artifacts, lstm_
     permuted W); against its source, its weights and its outputs differ."""
     files, _ = artifacts
     rel = relative_to(tmp_path)
-    code, out, err = lstm_ref("check", rel(files["broken_gates.onnx"]), "--source", rel(files["export_source.pt"]),
-                              "--json", "r.json")
+    code, out, err = lstm_ref(
+        "check", rel(files["broken_gates.onnx"]), "--source", rel(files["export_source.pt"]), "--json", "r.json"
+    )
     assert code == 1, out[-3000:] + err[-3000:]
     result = by_layer(tmp_path / "r.json", "broken_gates.onnx")
     assert result["/lstm/LSTM"]["status"] == "pass"
@@ -187,22 +211,39 @@ def test_a_keras_model_converted_and_checked_against_it(keras3_models, tmp_path,
 
 
 BAD = [
-    ("pickled_module", ["check", "pickled.pt"], r"pickled Python object .*torch.nn.modules.rnn.LSTM.*weights_only=True"
-     r".*state_dict.*TorchScript"),
-    ("every_node_refused", ["check", "layout1.onnx"], r"nothing to check: every LSTM was skipped \(batch_major: "
-     r"onnxruntime .* refuses the node: Batchwise recurrent operations \(layout == 1\)"),
+    (
+        "pickled_module",
+        ["check", "pickled.pt"],
+        r"pickled Python object .*torch.nn.modules.rnn.LSTM.*weights_only=True"
+        r".*state_dict.*TorchScript",
+    ),
+    (
+        "every_node_refused",
+        ["check", "layout1.onnx"],
+        r"nothing to check: every LSTM was skipped \(batch_major: "
+        r"onnxruntime .* refuses the node: Batchwise recurrent operations \(layout == 1\)",
+    ),
     ("text_as_onnx", ["check", "notes.onnx"], r"notes.onnx is a text file"),
     ("bytes_as_onnx", ["check", "junk.onnx"], r"junk.onnx is not an ONNX model"),
     ("input_with_artifact", ["check", "traced.pt", "--input", "x.npy"], r"--input has no effect on an .onnx/.pt"),
     ("batch_size_with_artifact", ["check", "traced.pt", "--batch-size", "8"], r"--batch-size has no effect"),
-    ("source_with_two_models", ["check", "traced.pt", "scripted.pt", "--source", "export_source.pt"],
-     r"--source compares ONE .onnx/.pt"),
-    ("source_unmatched", ["check", "export_legacy.onnx", "--source", "state_dict.pt"],
-     r"has 3 LSTMs \(layers\) \(enc layer 0, enc layer 1, dec\).*has 2.*cannot be matched in order"),
+    (
+        "source_with_two_models",
+        ["check", "traced.pt", "scripted.pt", "--source", "export_source.pt"],
+        r"--source compares ONE .onnx/.pt",
+    ),
+    (
+        "source_unmatched",
+        ["check", "export_legacy.onnx", "--source", "state_dict.pt"],
+        r"has 3 LSTMs \(layers\) \(enc layer 0, enc layer 1, dec\).*has 2.*cannot be matched in order",
+    ),
     ("convert_to_same", ["convert", "traced.pt", "--to", "torch", "-o", "t2.pt"], r"already a PyTorch file"),
     ("convert_suffix", ["convert", "traced.pt", "--to", "onnx", "-o", "t.pt"], r"--to onnx writes a .onnx file"),
-    ("convert_projection", ["convert", "state_dict.pt", "--to", "onnx", "-o", "sd.onnx"],
-     r"enc layer 0: cannot convert a projection to onnx.LSTM"),
+    (
+        "convert_projection",
+        ["convert", "state_dict.pt", "--to", "onnx", "-o", "sd.onnx"],
+        r"enc layer 0: cannot convert a projection to onnx.LSTM",
+    ),
 ]
 
 
@@ -234,9 +275,14 @@ def test_the_legacy_exporter_refuses_a_projection(artifacts):
 
 def test_the_same_from_a_real_process(artifacts):
     files, _ = artifacts
-    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "check", "export_legacy.onnx", "--source",
-                           "export_source.pt"], cwd=files["export_legacy.onnx"].parent, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "check", "export_legacy.onnx", "--source", "export_source.pt"],
+        cwd=files["export_legacy.onnx"].parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "PASS: 6/6 within tolerance" in proc.stdout
 

@@ -21,8 +21,11 @@ NOT_MODELS = {"no_lstm.keras"}  # a usage error, tested below
 # What every model holds, as the walker finds it (``saved_models.py`` builds them):
 def rows_of(result, name):
     """(layer, source, masked, initial state) of a model's LSTM rows, in order."""
-    return [(r["layer"], r["source"], r["masked"], r["initial_state"]) for r in result["layers"]
-            if Path(r["model"]).name == name and r["status"] != "skipped" and r["source"] != "Bidirectional"]
+    return [
+        (r["layer"], r["source"], r["masked"], r["initial_state"])
+        for r in result["layers"]
+        if Path(r["model"]).name == name and r["status"] != "skipped" and r["source"] != "Bidirectional"
+    ]
 
 
 def bidi_rows(names, masked):
@@ -47,18 +50,24 @@ KERAS3_ROWS = {
     "shared.keras": [("shared (call 1)", "LSTM", False, False), ("shared (call 2)", "LSTM", False, False)]
     + [(f"bi/{d}_lstm (call {n})", "LSTM", False, False) for d in ("forward", "backward") for n in (1, 2)],
     "nested.keras": [("inner_seq/lstm", "LSTM", False, False), ("inner_fn/lstm", "LSTM", False, False)],
-    "rnn_cells.keras": [("rnn_cell", "RNN(LSTMCell)", True, False),
-                        ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
-                        ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False),
-                        ("rnn_stack_back/c0", "RNN(StackedRNNCells)[0]", True, False),
-                        ("rnn_stack_back/c1", "RNN(StackedRNNCells)[1]", True, False)],
+    "rnn_cells.keras": [
+        ("rnn_cell", "RNN(LSTMCell)", True, False),
+        ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
+        ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False),
+        ("rnn_stack_back/c0", "RNN(StackedRNNCells)[0]", True, False),
+        ("rnn_stack_back/c1", "RNN(StackedRNNCells)[1]", True, False),
+    ],
     "returns.keras": [(f"lstm_rs{rs}_st{st}", "LSTM", False, False) for rs in (0, 1) for st in (0, 1)],
     "mixed_layer.keras": [("lstm16", "LSTM", False, False), ("lstm32", "LSTM", False, False)],
     "mixed_policy.keras": bidi_rows(["bi"], True) + [("top", "LSTM", True, False)],
     "others.keras": [("lstm", "LSTM", False, False)],
 }
-KERAS3_ROWS.update({name.replace(".keras", ".h5"): KERAS3_ROWS[name]  # Keras 3's legacy .h5 of the same models
-                    for name in ("bidi_masked.keras", "nested.keras", "rnn_cells.keras", "mixed_policy.keras")})
+KERAS3_ROWS.update(
+    {
+        name.replace(".keras", ".h5"): KERAS3_ROWS[name]  # Keras 3's legacy .h5 of the same models
+        for name in ("bidi_masked.keras", "nested.keras", "rnn_cells.keras", "mixed_policy.keras")
+    }
+)
 
 TF_KERAS_ROWS = {
     "tf_embed_lstm.h5": [("lstm", "LSTM", True, False)],
@@ -69,17 +78,25 @@ TF_KERAS_ROWS = {
     "tf_encdec": [("encoder", "LSTM", False, False), ("decoder", "LSTM", False, True)],
     # tf_keras does pass the decoder its mask (RNN.__call__ makes [x, h, c] the inputs; masks [m, None, None])
     "tf_encdec_masked.h5": [("encoder", "LSTM", True, False), ("decoder", "LSTM", True, True)],
-    "tf_cells.h5": [("rnn_cell", "RNN(LSTMCell)", True, False),
-                    ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
-                    ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False)],
+    "tf_cells.h5": [
+        ("rnn_cell", "RNN(LSTMCell)", True, False),
+        ("rnn_stack/c0", "RNN(StackedRNNCells)[0]", True, False),
+        ("rnn_stack/c1", "RNN(StackedRNNCells)[1]", True, False),
+    ],
     "tf_mixed.h5": bidi_rows(["bi"], True) + [("top", "LSTM", True, False)],
 }
 
 
 def cli(*args, cwd):
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "lstm_ref", "check", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "check", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def relative(paths, cwd):
@@ -113,11 +130,17 @@ def test_every_keras3_model_passes(keras3_models, tmp_path):
     merged = [r for r in result["layers"] if r["source"] == "Bidirectional"]
     assert len([r for r in merged if Path(r["model"]).name == "bidi_plain.keras"]) == len(K3_BIDIS)
     layers = {(Path(r["model"]).name, r["layer"]) for r in result["layers"] if r["status"] != "skipped"}
-    for expected in [("embed_lstm.keras", "lstm"), ("embed_lstm.h5", "lstm"),
-                     ("bidi_masked.keras", "bi_concat_seq/forward_lstm"),
-                     ("bidi_masked.keras", "bi_none_last (merged)"), ("encdec.keras", "decoder"),
-                     ("nested.keras", "inner_seq/lstm"), ("rnn_cells.keras", "rnn_stack/c1"),
-                     ("mixed_policy.keras", "top"), ("multi_input.keras", "lstm_b")]:
+    for expected in [
+        ("embed_lstm.keras", "lstm"),
+        ("embed_lstm.h5", "lstm"),
+        ("bidi_masked.keras", "bi_concat_seq/forward_lstm"),
+        ("bidi_masked.keras", "bi_none_last (merged)"),
+        ("encdec.keras", "decoder"),
+        ("nested.keras", "inner_seq/lstm"),
+        ("rnn_cells.keras", "rnn_stack/c1"),
+        ("mixed_policy.keras", "top"),
+        ("multi_input.keras", "lstm_b"),
+    ]:
         assert expected in layers, expected
     skipped = {r["layer"]: r["reason"] for r in result["layers"] if r["status"] == "skipped"}
     assert "GRU" in skipped["gru"] or "gru" in skipped["gru"].lower()
@@ -175,8 +198,12 @@ def test_a_broken_layer_fails_and_is_named(tmp_path, tensorflow_process):
     (Editing a saved file's weights cannot do this: the framework and the
     reference read the same edited weights.)"""
     model = tmp_path / "broken.keras"
-    subprocess.run([sys.executable, "-c", BROKEN, str(model), str(ROOT / "parity_tests")], check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    subprocess.run(
+        [sys.executable, "-c", BROKEN, str(model), str(ROOT / "parity_tests")],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     layers = os.path.relpath(ROOT / "parity_tests" / "broken_layers.py", tmp_path)
     proc = cli("broken.keras", "--custom-objects", layers, "--json", "r.json", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -199,8 +226,11 @@ def test_model_input_errors_exit_2(keras3_models, tmp_path):
     proc = cli("encdec.keras", "--input", "enc_in=x2d.npy", "--input", "dec_in=x2d.npy", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-1000:] + proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert re.search(r"input 'dec_in' expects shape \(None, None, 3\), got \(5, 4\)|input 'enc_in' expects shape "
-                     r"\(None, None, 4\), got \(5, 4\)", proc.stderr), proc.stderr
+    assert re.search(
+        r"input 'dec_in' expects shape \(None, None, 3\), got \(5, 4\)|input 'enc_in' expects shape "
+        r"\(None, None, 4\), got \(5, 4\)",
+        proc.stderr,
+    ), proc.stderr
 
 
 EXPORT = textwrap.dedent("""
@@ -217,8 +247,20 @@ def test_a_savedmodel_by_scope(tmp_path, tensorflow_process):
     without --scope the refusal says so."""
     subprocess.run([sys.executable, "-c", EXPORT, str(tmp_path / "exported")], check=True, capture_output=True)
     np.save(tmp_path / "x.npy", np.random.default_rng(4).standard_normal((2, 6, 4)).astype("float32"))
-    proc = cli("exported", "--scope", "enc/lstm_cell", "--kind", "keras.layers.LSTM", "--config",
-               '{"units": 5, "go_backwards": true}', "--input", "x.npy", "--json", "r.json", cwd=tmp_path)
+    proc = cli(
+        "exported",
+        "--scope",
+        "enc/lstm_cell",
+        "--kind",
+        "keras.layers.LSTM",
+        "--config",
+        '{"units": 5, "go_backwards": true}',
+        "--input",
+        "x.npy",
+        "--json",
+        "r.json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads((tmp_path / "r.json").read_text())["layers"]
     assert row["layer"] == "enc/lstm_cell" and row["status"] == "pass"
@@ -239,8 +281,9 @@ def test_a_token_outside_the_vocabulary_exits_2_naming_it(keras3_models, lstm_re
     tokens = np.ones((300, 5), "int32")
     tokens[250, 3] = 500
     np.save(tmp_path / "tokens.npy", tokens)
-    code, out, err = lstm_ref("check", keras3_models["embed_lstm.keras"], "--input", "tokens.npy",
-                              "--batch-size", "100")
+    code, out, err = lstm_ref(
+        "check", keras3_models["embed_lstm.keras"], "--input", "tokens.npy", "--batch-size", "100"
+    )
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     for text in ("input 'tokens'", "token 500", "row 250, step 3", "Embedding 'embed'", "input_dim 20"):
         assert text in err, (text, err)
@@ -252,8 +295,9 @@ def test_a_token_outside_the_vocabulary_exits_2_naming_it(keras3_models, lstm_re
 def test_casts_to_the_model_dtype_are_said_and_lossy_ones_refused(keras3_models, lstm_ref, tmp_path):  # noqa: F811
     rng = np.random.default_rng(5)
     np.save(tmp_path / "frames64.npy", rng.standard_normal((2, 6, 3)))  # masking_lstm.keras takes float32 frames
-    code, out, err = lstm_ref("check", keras3_models["masking_lstm.keras"], "--input", "frames64.npy",
-                              "--json", "r.json")
+    code, out, err = lstm_ref(
+        "check", keras3_models["masking_lstm.keras"], "--input", "frames64.npy", "--json", "r.json"
+    )
     assert code == 0, out + err
     result = json.loads(open("r.json").read())
     (cast,) = result["input_casts"]
@@ -268,11 +312,17 @@ def test_casts_to_the_model_dtype_are_said_and_lossy_ones_refused(keras3_models,
     assert "input 'tokens' given as int64, cast to the model's int32 (exact)" in out
     assert json.loads(open("t.json").read())["input_casts"][0]["exact"] is True
     for name, array, message in [
-        ("huge.npy", np.full((2, 6, 3), 1e300), "input 'frames': float64 value 1e+300 cannot be held by the model's "
-                                                "float32 (it would become infinite)"),
+        (
+            "huge.npy",
+            np.full((2, 6, 3), 1e300),
+            "input 'frames': float64 value 1e+300 cannot be held by the model's float32 (it would become infinite)",
+        ),
         ("tiny.npy", np.full((2, 6, 3), 1e-300), "(it would become zero)"),
-        ("wide.npy", np.full((2, 5), 2 ** 40, "int64"), "input 'tokens': int64 value 1099511627776 does not fit the "
-                                                        "model's int32"),
+        (
+            "wide.npy",
+            np.full((2, 5), 2**40, "int64"),
+            "input 'tokens': int64 value 1099511627776 does not fit the model's int32",
+        ),
     ]:
         np.save(tmp_path / name, array)
         model = keras3_models["embed_lstm.keras" if array.ndim == 2 else "masking_lstm.keras"]
@@ -293,13 +343,19 @@ def test_cast_rules():
     assert not cast["exact"] and cast["max_change"] > 0
     _, cast = cast_input("x", np.array([0.5, 1.0]), np.dtype("float32"))
     assert cast["exact"] and cast["max_change"] == 0
-    _, cast = cast_input("x", np.array([2 ** 24], "int64"), np.dtype("float32"))
+    _, cast = cast_input("x", np.array([2**24], "int64"), np.dtype("float32"))
     assert cast["exact"]
     _, cast = cast_input("x", np.array([np.nan, np.inf]), np.dtype("float32"))  # not finite before: kept, noted
     assert cast["given"] == "float64"
-    for a, dtype in [(np.array([2 ** 24 + 1], "int64"), "float32"), (np.array([2 ** 60 + 1], "int64"), "float32"),
-                     (np.array([1e39]), "float32"), (np.array([1e-50]), "float32"), (np.array([2.5]), "int32"),
-                     (np.array([-1], "int64"), "uint8"), (np.array([2 ** 31], "int64"), "int32")]:
+    for a, dtype in [
+        (np.array([2**24 + 1], "int64"), "float32"),
+        (np.array([2**60 + 1], "int64"), "float32"),
+        (np.array([1e39]), "float32"),
+        (np.array([1e-50]), "float32"),
+        (np.array([2.5]), "int32"),
+        (np.array([-1], "int64"), "uint8"),
+        (np.array([2**31], "int64"), "int32"),
+    ]:
         with pytest.raises(UserError, match="input 'x'"):
             cast_input("x", a, np.dtype(dtype))
 
@@ -351,10 +407,16 @@ CELLS = textwrap.dedent("""
 
 def test_torch_cells_and_grus_are_listed_as_skipped_then_exit_2(lstm_ref, tmp_path):  # noqa: F811
     (tmp_path / "cells.py").write_text(CELLS)  # torch.jit.script reads the source: a file, not -c
-    subprocess.run([str(ROOT / ".venv-torch" / "bin" / "python"), str(tmp_path / "cells.py"), str(tmp_path)],
-                   check=True, capture_output=True)
-    for name, found in (("cell.pt", "a torch.nn.LSTMCell (weight_hh (16, 4))"), ("gru.pt", "a GRU"),
-                        ("stepper.pt", "cell: an LSTMCell, stepped by the script's own loop")):
+    subprocess.run(
+        [str(ROOT / ".venv-torch" / "bin" / "python"), str(tmp_path / "cells.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    for name, found in (
+        ("cell.pt", "a torch.nn.LSTMCell (weight_hh (16, 4))"),
+        ("gru.pt", "a GRU"),
+        ("stepper.pt", "cell: an LSTMCell, stepped by the script's own loop"),
+    ):
         code, out, err = lstm_ref("check", name)
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, out + err
         assert f"{name}: skipped " in out and found in out, (name, out)

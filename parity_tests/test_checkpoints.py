@@ -24,8 +24,7 @@ from lstm_ref.harness.checkpoints import load_weights
 from lstm_ref.harness.compare import assert_parity
 
 KIND = "tf.compat.v1.nn.rnn_cell.LSTMCell"
-CONFIG = {"num_units": 4, "use_peepholes": True, "num_proj": 3, "cell_clip": 0.8, "proj_clip": 0.5,
-          "forget_bias": 0.5}
+CONFIG = {"num_units": 4, "use_peepholes": True, "num_proj": 3, "cell_clip": 0.8, "proj_clip": 0.5, "forget_bias": 0.5}
 EXPECTED_NAMES = ["bias", "kernel", "projection/kernel", "w_f_diag", "w_i_diag", "w_o_diag"]
 
 TF1_WRITER = textwrap.dedent("""
@@ -81,8 +80,13 @@ TF2_WRITER = textwrap.dedent("""
 
 def _write(script, directory):
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", script, str(directory), json.dumps(CONFIG)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(directory), json.dumps(CONFIG)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode:
         pytest.fail(f"checkpoint writer failed:\n{proc.stderr[-3000:]}")
 
@@ -115,8 +119,9 @@ def test_tf1_files_reproduce_tf(written, where):
     _check_reproduces(weights, expected, mask, context=f"{KIND} {CONFIG} from {where}")
 
 
-@pytest.mark.parametrize("where, scope", [("tf2/ckpt", "model/cell"), ("tf2_saved_model", "cell"),
-                                          ("tf2_saved_model", "lstm_cell")])
+@pytest.mark.parametrize(
+    "where, scope", [("tf2/ckpt", "model/cell"), ("tf2_saved_model", "cell"), ("tf2_saved_model", "lstm_cell")]
+)
 def test_tf2_files_reproduce_tf(written, where, scope):
     """Object paths (``projection.Skernel`` unescaped) and, in a SavedModel,
     the variables' own names."""
@@ -125,13 +130,20 @@ def test_tf2_files_reproduce_tf(written, where, scope):
     _check_reproduces(weights, np.load(written / "expected_tf2.npz"), context=f"{KIND} {CONFIG} from {where}")
 
 
-@pytest.mark.parametrize("where, scope, pattern", [
-    ("ckpt", "rnn/basic_lstm_cell", r"no variable under scope 'rnn/basic_lstm_cell'.*scopes found: .*'rnn/lstm_cell'"),
-    ("saved_model", "lstm_cell", r"scopes found: .*'rnn/lstm_cell'"),
-    ("tf2/ckpt", "rnn/lstm_cell", r"scopes found: .*'model/cell'"),
-    ("tf2_saved_model", "rnn/lstm_cell", r"object paths found: \['cell'\].*variable names found: .*'lstm_cell'"),
-    ("nowhere/model.ckpt", "rnn/lstm_cell", r"no checkpoint"),
-])
+@pytest.mark.parametrize(
+    "where, scope, pattern",
+    [
+        (
+            "ckpt",
+            "rnn/basic_lstm_cell",
+            r"no variable under scope 'rnn/basic_lstm_cell'.*scopes found: .*'rnn/lstm_cell'",
+        ),
+        ("saved_model", "lstm_cell", r"scopes found: .*'rnn/lstm_cell'"),
+        ("tf2/ckpt", "rnn/lstm_cell", r"scopes found: .*'model/cell'"),
+        ("tf2_saved_model", "rnn/lstm_cell", r"object paths found: \['cell'\].*variable names found: .*'lstm_cell'"),
+        ("nowhere/model.ckpt", "rnn/lstm_cell", r"no checkpoint"),
+    ],
+)
 def test_unknown_scope_or_path_lists_what_is_there(written, where, scope, pattern):
     with pytest.raises(WeightError, match=pattern):
         load_weights(written / where, scope)
@@ -143,8 +155,19 @@ def test_check_command_on_the_checkpoint(written, tmp_path):
     "unknown weight(s)" message and exit 2, before TF runs the cell."""
     expected = np.load(written / "expected.npz")
     np.save(tmp_path / "x.npy", expected["x"])
-    base = [sys.executable, "-m", "lstm_ref", "check", os.path.relpath(written / "ckpt", tmp_path), "--scope",
-            "rnn/lstm_cell", "--kind", KIND, "--input", "x.npy"]
+    base = [
+        sys.executable,
+        "-m",
+        "lstm_ref",
+        "check",
+        os.path.relpath(written / "ckpt", tmp_path),
+        "--scope",
+        "rnn/lstm_cell",
+        "--kind",
+        KIND,
+        "--input",
+        "x.npy",
+    ]
     proc = subprocess.run([*base, "--config", json.dumps(CONFIG)], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     proc = subprocess.run([*base, "--config", '{"num_units": 4}'], cwd=tmp_path, capture_output=True, text=True)

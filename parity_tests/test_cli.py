@@ -23,8 +23,9 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lstm_ref", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_ref", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +168,16 @@ def test_version_and_help(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"lstm-ref {lstm_ref.__version__}"
     proc = cli("check", "--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for text in ("exit codes:", "0 every checked layer", "1 at least one is not", "2 usage or input error",
-                 "--batch-size", "(default: 256)", "--json PATH", "relative paths"):
+    for text in (
+        "exit codes:",
+        "0 every checked layer",
+        "1 at least one is not",
+        "2 usage or input error",
+        "--batch-size",
+        "(default: 256)",
+        "--json PATH",
+        "relative paths",
+    ):
         assert text.lower() in " ".join(proc.stdout.lower().split()), text
 
 
@@ -182,8 +191,10 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(files, monkeypatch, ca
     assert code == 2 and "Traceback" in err and "truncated.keras" in err.strip().splitlines()[-1], err
 
     def crash():
-        raise OracleError("oracle 'keras3' failed on 'model_lstms':\nTraceback (most recent call last):\n"
-                          '  File "w.py", line 1, in run\nValueError: the worker broke\n')
+        raise OracleError(
+            "oracle 'keras3' failed on 'model_lstms':\nTraceback (most recent call last):\n"
+            '  File "w.py", line 1, in run\nValueError: the worker broke\n'
+        )
 
     with zipfile.ZipFile(files / "k3.keras", "w") as z:
         z.writestr("config.json", "{}")

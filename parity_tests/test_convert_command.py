@@ -57,8 +57,9 @@ MODELS = textwrap.dedent("""
 def keras_files(tmp_path_factory, tensorflow_process):
     directory = tmp_path_factory.mktemp("convert_models")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
-    done = subprocess.run([sys.executable, "-c", MODELS, str(directory)], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", MODELS, str(directory)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return {p.name: p for p in directory.iterdir()}
 
@@ -92,8 +93,9 @@ def test_the_readme_tagger_converts_to_torch_with_one_bidirectional_module(keras
     assert code == 0, out[-3000:] + err[-3000:]
     assert "bi -> bi: not diagnosed: 2 source LSTMs" in out and "lstm-ref check tagger.pt --source" in out
     assert "summary -> summary: no fault" in out
-    assert {r["pair"]: r.get("skipped", "") for r in json.loads((tmp_path / "d.json").read_text())["results"]}.keys() \
-        == {"bi -> bi", "summary -> summary"}
+    assert {
+        r["pair"]: r.get("skipped", "") for r in json.loads((tmp_path / "d.json").read_text())["results"]
+    }.keys() == {"bi -> bi", "summary -> summary"}
 
 
 @pytest.mark.parametrize("mode, op", [("sum", "add"), ("mul", "multiply"), ("ave", "average")])
@@ -125,8 +127,9 @@ def test_the_readme_tagger_converts_to_one_chained_onnx_model(keras_files, lstm_
     assert "summary (in the chain from bi/X)" in parity[1]
     graph = _graph(tmp_path / "tagger.onnx")
     assert graph["inputs"] == ["bi/X", "bi/sequence_lens"]
-    assert graph["lstm_inputs"]["summary"][0] == "bi/merged" and graph["lstm_inputs"]["summary"][4] == \
-        "bi/sequence_lens"
+    assert (
+        graph["lstm_inputs"]["summary"][0] == "bi/merged" and graph["lstm_inputs"]["summary"][4] == "bi/sequence_lens"
+    )
     code, out, err = lstm_ref("check", "tagger.onnx", "--source", model, "--json", "r.json")
     assert code == 0, out[-3000:] + err[-3000:]
     assert [r["status"] for r in _pairs(tmp_path / "r.json")] == ["pass", "pass"]
@@ -147,8 +150,10 @@ def test_lstms_that_do_not_chain_are_said_and_get_their_own_input(keras_files, l
     code, out, err = lstm_ref("convert", keras_files["not_a_chain.keras"], "--to", "onnx", "-o", "n.onnx")
     assert code == 0, out + err
     assert "second -> node 'second' (input second/X)" in out
-    assert "not chained to the node before: its input is not first's output in the model run (a layer in " \
-           "between?); it has its own input second/X" in out
+    assert (
+        "not chained to the node before: its input is not first's output in the model run (a layer in "
+        "between?); it has its own input second/X" in out
+    )
     assert "left out (not LSTMs; not in the file): between (Dense)" in out
     assert "parity:" not in out  # no chain: each node is checked alone by check --source
     assert _graph(tmp_path / "n.onnx")["inputs"] == ["first/X", "second/X"]
@@ -156,11 +161,17 @@ def test_lstms_that_do_not_chain_are_said_and_get_their_own_input(keras_files, l
 
 def _graph(path):
     """The written model's graph inputs, op types and each LSTM node's inputs (read in .venv-onnx)."""
-    script = ("import json, sys, onnx; g = onnx.load(sys.argv[1]).graph; print(json.dumps({'inputs': [i.name for i "
-              "in g.input], 'ops': [n.op_type for n in g.node], 'lstm_inputs': {n.name: list(n.input) for n in g.node "
-              "if n.op_type == 'LSTM'}}))")
-    done = subprocess.run([str(ROOT / ".venv-onnx" / "bin" / "python"), "-c", script, str(path)], capture_output=True,
-                          text=True, check=True)
+    script = (
+        "import json, sys, onnx; g = onnx.load(sys.argv[1]).graph; print(json.dumps({'inputs': [i.name for i "
+        "in g.input], 'ops': [n.op_type for n in g.node], 'lstm_inputs': {n.name: list(n.input) for n in g.node "
+        "if n.op_type == 'LSTM'}}))"
+    )
+    done = subprocess.run(
+        [str(ROOT / ".venv-onnx" / "bin" / "python"), "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -184,8 +195,17 @@ def test_an_exported_multi_layer_lstm_converts_back_to_one_module(artifacts, lst
         assert list(back) == list(source), (list(back), list(source))
         assert all(torch.equal(back[k], source[k]) for k in source)
     """)
-    done = subprocess.run([str(ROOT / ".venv-torch" / "bin" / "python"), "-c", script, str(tmp_path / "back.pt"),
-                           str(files["export_source.pt"])], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv-torch" / "bin" / "python"),
+            "-c",
+            script,
+            str(tmp_path / "back.pt"),
+            str(files["export_source.pt"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     code, out, err = lstm_ref("check", "back.pt", "--source", rel(files[export]), "--json", "r.json", "--batch", "2")
     assert code == 0, out[-3000:] + err[-3000:]
@@ -200,11 +220,13 @@ def test_diagnose_pairs_as_check_does(artifacts, lstm_ref, tmp_path):  # noqa: F
     them layer by layer, as check --source does, and finds no fault."""
     files, _ = artifacts
     rel = relative_to(tmp_path)
-    code, out, err = lstm_ref("diagnose", "--source", rel(files["export_source.pt"]), "--target",
-                              rel(files["export_legacy.onnx"]))
+    code, out, err = lstm_ref(
+        "diagnose", "--source", rel(files["export_source.pt"]), "--target", rel(files["export_legacy.onnx"])
+    )
     assert code == 0, out + err
     assert "lstm layer 0 -> /lstm/LSTM: no fault: within tolerance" in out
     assert "lstm layer 1 -> /lstm/LSTM_1: no fault: within tolerance" in out
-    code, out, err = lstm_ref("diagnose", "--source", rel(files["export_source.pt"]), "--target",
-                              rel(files["state_dict.pt"]))
+    code, out, err = lstm_ref(
+        "diagnose", "--source", rel(files["export_source.pt"]), "--target", rel(files["state_dict.pt"])
+    )
     assert code == 2 and "cannot be matched in order" in err, out + err

@@ -39,29 +39,39 @@ def _source(name, kind_id, config, *, mask=None, states=False, seed=0, drop=(), 
     features = features or config.get("input_size", 3)
     weights = {k: v for k, v in build_weights(ref, rng, features).items() if k not in drop}
     x = rng.standard_normal((3, 6, features)).astype("float32")
-    initial = {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, 3))).astype("float32") for s in ref.STATE} \
-        if states else {}
+    initial = (
+        {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, 3))).astype("float32") for s in ref.STATE}
+        if states
+        else {}
+    )
     return Case(kind, config, x, weights, mask, name=name, **initial)
 
 
 SOURCES = {
     "keras3_masked_states": _source("keras3_masked_states", "keras3", {"units": 4}, mask=RIGHT, states=True, seed=1),
-    "keras3_go_backwards": _source("keras3_go_backwards", "keras3", {"units": 3, "go_backwards": True}, mask=RIGHT,
-                                   seed=2),
+    "keras3_go_backwards": _source(
+        "keras3_go_backwards", "keras3", {"units": 3, "go_backwards": True}, mask=RIGHT, seed=2
+    ),
     "tf_keras_relu": _source("tf_keras_relu", "tf_keras", {"units": 3, "activation": "relu"}, seed=3),
-    "tf1_basic_forget_bias": _source("tf1_basic_forget_bias", "tf1_basic", {"num_units": 4, "forget_bias": 1.0},
-                                     mask=RIGHT, states=True, seed=4),
+    "tf1_basic_forget_bias": _source(
+        "tf1_basic_forget_bias", "tf1_basic", {"num_units": 4, "forget_bias": 1.0}, mask=RIGHT, states=True, seed=4
+    ),
     "tf1_lstmcell_proj": _source("tf1_lstmcell_proj", "tf1_lstmcell", {"num_units": 4, "num_proj": 2}, seed=5),
-    "tf1_lstmcell_peepholes": _source("tf1_lstmcell_peepholes", "tf1_lstmcell",
-                                      {"num_units": 3, "use_peepholes": True}, seed=6),
-    "torch_packed_states": _source("torch_packed_states", "torch", {"input_size": 3, "hidden_size": 4}, mask=RIGHT,
-                                   states=True, seed=7),
-    "torch_bidirectional": _source("torch_bidirectional", "torch",
-                                   {"input_size": 3, "hidden_size": 3, "bidirectional": True}, mask=RIGHT, seed=8),
-    "onnx_reverse_lens": _source("onnx_reverse_lens", "onnx", {"hidden_size": 4, "direction": "reverse"}, mask=RIGHT,
-                                 seed=9, drop=("P",)),
-    "onnx_forward_states": _source("onnx_forward_states", "onnx", {"hidden_size": 3}, states=True, seed=10,
-                                   drop=("P",)),
+    "tf1_lstmcell_peepholes": _source(
+        "tf1_lstmcell_peepholes", "tf1_lstmcell", {"num_units": 3, "use_peepholes": True}, seed=6
+    ),
+    "torch_packed_states": _source(
+        "torch_packed_states", "torch", {"input_size": 3, "hidden_size": 4}, mask=RIGHT, states=True, seed=7
+    ),
+    "torch_bidirectional": _source(
+        "torch_bidirectional", "torch", {"input_size": 3, "hidden_size": 3, "bidirectional": True}, mask=RIGHT, seed=8
+    ),
+    "onnx_reverse_lens": _source(
+        "onnx_reverse_lens", "onnx", {"hidden_size": 4, "direction": "reverse"}, mask=RIGHT, seed=9, drop=("P",)
+    ),
+    "onnx_forward_states": _source(
+        "onnx_forward_states", "onnx", {"hidden_size": 3}, states=True, seed=10, drop=("P",)
+    ),
 }
 
 # (source, target) -> what the refusal must say.  Every other pair converts.
@@ -88,8 +98,9 @@ def test_refused_with_the_reason(source_id, target_id):
         _conversion(source_id, target_id)
 
 
-@pytest.mark.parametrize("source_id,target_id", [p for p in PAIRS if p not in REFUSED],
-                         ids=["->".join(p) for p in PAIRS if p not in REFUSED])
+@pytest.mark.parametrize(
+    "source_id,target_id", [p for p in PAIRS if p not in REFUSED], ids=["->".join(p) for p in PAIRS if p not in REFUSED]
+)
 def test_both_frameworks_agree_through_the_reference(oracle_for, source_id, target_id):
     conversion = _conversion(source_id, target_id)
     source, target = conversion.source, conversion.case
@@ -103,8 +114,14 @@ def test_both_frameworks_agree_through_the_reference(oracle_for, source_id, targ
     own = own_rounding_of(target.run(ref), target.run(ref, oracle=True))
     aligned = conversion.align(from_source)
     trace = target.run(ref).replace(**{k: aligned[k] for k in aligned})
-    assert_parity(trace, from_target, ref.policy.compute, kind=target.kind, own=own,
-                  context=f"{source.kind} ran {source.name}, {target.kind} its conversion; notes: {conversion.notes}")
+    assert_parity(
+        trace,
+        from_target,
+        ref.policy.compute,
+        kind=target.kind,
+        own=own,
+        context=f"{source.kind} ran {source.name}, {target.kind} its conversion; notes: {conversion.notes}",
+    )
 
 
 @pytest.mark.parametrize("source_id", list(SOURCES))
@@ -122,8 +139,7 @@ def test_a_round_trip_gives_the_same_numbers_back(source_id):
         truth, again = source.run(), back.case.run()
         valid = (slice(None),) if source.mask is None else (np.asarray(source.mask, bool),)
         for name in truth.fields:
-            a, b = (again[name], truth[name]) if name.startswith("final_") else (again[name][valid],
-                                                                                 truth[name][valid])
+            a, b = (again[name], truth[name]) if name.startswith("final_") else (again[name][valid], truth[name][valid])
             np.testing.assert_allclose(
                 a, b, rtol=1e-5, atol=1e-6, err_msg=f"{source_id} -> {target_id} -> back: {name}"
             )
@@ -152,8 +168,14 @@ def _compare_group(oracle_for, conversion, outputs):
     own = own_rounding_of(target.run(ref), target.run(ref, oracle=True))
     aligned = conversion.align(outputs)
     trace = target.run(ref).replace(**aligned)
-    assert_parity(trace, from_target, ref.policy.compute, kind=target.kind, own=own,
-                  context=f"{target.name}; notes: {conversion.notes}")
+    assert_parity(
+        trace,
+        from_target,
+        ref.policy.compute,
+        kind=target.kind,
+        own=own,
+        context=f"{target.name}; notes: {conversion.notes}",
+    )
     return aligned, from_target
 
 
@@ -201,11 +223,20 @@ def test_chained_onnx_nodes_are_one_multi_layer_torch_lstm(oracle_for):
     the nodes one after the other, and they agree step by step."""
     from lstm_ref.convert import convert_layers
 
-    first = _source("n0", "onnx", {"hidden_size": 3, "direction": "bidirectional"}, mask=RIGHT, states=True, seed=13,
-                    drop=("P",))
+    first = _source(
+        "n0", "onnx", {"hidden_size": 3, "direction": "bidirectional"}, mask=RIGHT, states=True, seed=13, drop=("P",)
+    )
     out0 = oracle_for(first.kind).run(first)
-    second = _source("n1", "onnx", {"hidden_size": 3, "direction": "bidirectional"}, mask=RIGHT, states=True,
-                     seed=14, drop=("P",), features=6).replace(x=np.ascontiguousarray(out0["h"]))
+    second = _source(
+        "n1",
+        "onnx",
+        {"hidden_size": 3, "direction": "bidirectional"},
+        mask=RIGHT,
+        states=True,
+        seed=14,
+        drop=("P",),
+        features=6,
+    ).replace(x=np.ascontiguousarray(out0["h"]))
     out1 = oracle_for(second.kind).run(second)
     conversion = convert_layers([first, second], KIND["torch"], name="lstm")
     assert conversion.case.config["num_layers"] == 2 and conversion.case.config["bidirectional"] is True

@@ -39,10 +39,12 @@ def test_a_correct_port_is_within_tolerance(port):
 # Faults the probe cannot see, each with the reason; the test fails if one
 # becomes visible, so that this list stays true.
 BLIND = {
-    ("keras3_masked_half", "float16 computed in float32, rounded at the end"):
-        "on the probe it is 7.3e-4 (1-2 ulp) from the truth, within the free-running float16 bound (5e-3, "
-        "ratio 0.12); the one-step bound that catches it in the suite (make mutants) needs an unmasked case "
-        "and a fault inside the step, and this probe is masked and the fault acts on the trace",
+    (
+        "keras3_masked_half",
+        "float16 computed in float32, rounded at the end",
+    ): "on the probe it is 7.3e-4 (1-2 ulp) from the truth, within the free-running float16 bound (5e-3, "
+    "ratio 0.12); the one-step bound that catches it in the suite (make mutants) needs an unmasked case "
+    "and a fault inside the step, and this probe is masked and the fault acts on the trace",
 }
 
 
@@ -85,7 +87,9 @@ def test_a_pair_of_faults_is_named_as_the_pair(port, first, second):
     d = diagnose(case, broken.run(case).fields)
     within = [c for c in d.candidates if c.ratio <= 1]
     assert d.verdict == WITHIN and {n for c in within for n in [c.name, *c.equivalent]} & {
-        f"{first} + {second}", f"{second} + {first}"}, (d.verdict, [(c.name, c.ratio) for c in d.candidates[:3]])
+        f"{first} + {second}",
+        f"{second} + {first}",
+    }, (d.verdict, [(c.name, c.ratio) for c in d.candidates[:3]])
 
 
 def test_an_unknown_fault_is_no_known_fault_with_the_nearest():

@@ -25,8 +25,12 @@ def keras_and_ports(keras3_models, oracle_pool, tmp_path):
     artifacts.write_artifact(converted, TORCH, good, oracle_pool)
     swapped = []
     for name, case in converted:
-        weights = {k: np.concatenate([np.split(v, 4)[i] for i in (0, 2, 1, 3)]) if k[:4] in ("weig", "bias")
-                   and not k.startswith("weight_hr") else v for k, v in case.weights.items()}
+        weights = {
+            k: np.concatenate([np.split(v, 4)[i] for i in (0, 2, 1, 3)])
+            if k[:4] in ("weig", "bias") and not k.startswith("weight_hr")
+            else v
+            for k, v in case.weights.items()
+        }
         swapped.append((name, case.replace(weights=weights)))
     artifacts.write_artifact(swapped, TORCH, bad, oracle_pool)
     return model, good, bad
@@ -49,13 +53,19 @@ def test_the_correct_port_is_within_tolerance(keras_and_ports, lstm_ref):  # noq
     assert code == 0 and "no fault: within tolerance" in out, out + err
 
 
-@pytest.mark.parametrize("args,message", [
-    (("--source", "a.keras"), "--source and --target go together"),
-    (("--kind", "keras.layers.LSTM"), "give --source MODEL --target ARTIFACT, or --kind, --config and --weights"),
-    (("--kind", "keras.layers.LSTM", "--config", "{", "--weights", "w.npz"), "--config: not JSON"),
-    (("--kind", "keras.layers.LSTM", "--config", '{"units": 4}', "--weights", "nope.npz"), "nope.npz: no such file"),
-    (("--source", "a.keras", "--target", "b.pt", "--kind", "keras.layers.LSTM"), "not both"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--source", "a.keras"), "--source and --target go together"),
+        (("--kind", "keras.layers.LSTM"), "give --source MODEL --target ARTIFACT, or --kind, --config and --weights"),
+        (("--kind", "keras.layers.LSTM", "--config", "{", "--weights", "w.npz"), "--config: not JSON"),
+        (
+            ("--kind", "keras.layers.LSTM", "--config", '{"units": 4}', "--weights", "nope.npz"),
+            "nope.npz: no such file",
+        ),
+        (("--source", "a.keras", "--target", "b.pt", "--kind", "keras.layers.LSTM"), "not both"),
+    ],
+)
 def test_bad_input_exits_2(lstm_ref, args, message):  # noqa: F811
     code, out, err = lstm_ref("diagnose", *args)
     assert code == 2 and message in err and "Traceback" not in err, err
@@ -87,9 +97,11 @@ def untrained(tmp_path):
     from lstm_ref.variants import compose
 
     rng = np.random.default_rng(0)
-    weights = {"kernel": (0.5 * rng.standard_normal((FEATURES, 4 * UNITS))).astype("float32"),
-               "recurrent_kernel": (0.5 * rng.standard_normal((UNITS, 4 * UNITS))).astype("float32"),
-               "bias": np.repeat(np.array([0, 1, 0, 0], "float32"), UNITS)}
+    weights = {
+        "kernel": (0.5 * rng.standard_normal((FEATURES, 4 * UNITS))).astype("float32"),
+        "recurrent_kernel": (0.5 * rng.standard_normal((UNITS, 4 * UNITS))).astype("float32"),
+        "bias": np.repeat(np.array([0, 1, 0, 0], "float32"), UNITS),
+    }
     np.savez(tmp_path / "w.npz", **weights)
     faults = {f.name: f for f in catalogue(KIND)}
 
@@ -102,6 +114,7 @@ def untrained(tmp_path):
             trace = (chosen[0] if len(chosen) == 1 else compose(*chosen)).run(case)
         np.savez(tmp_path / file, **{k: trace[k] for k in ("h", "final_h", "final_c")})
         return file
+
     return observe
 
 
@@ -123,7 +136,7 @@ def test_a_pair_lists_both_fixes_and_the_mask_difference(untrained, tmp_path, mo
     observed = untrained(["mask ignored", "gate blocks read as i,f,o,c"])
     code, out, err = _diagnose(tmp_path, monkeypatch, capsys, *ARRAYS, "--observed", observed)
     assert code == 0 and "fault found" in out, out + err
-    assert "fix 1 of 2 (mask ignored): undo \"mask ignored\"" in out
+    assert 'fix 1 of 2 (mask ignored): undo "mask ignored"' in out
     assert "fix 2 of 2 (gate blocks read as i,f,o,c (truth i,f,c,o)): reorder the gate blocks" in out
     assert "residual after all 2: 0x tolerance" in out
     assert "the mask made the difference" in out and "on unmasked input it computes gate blocks read as i,f,o,c" in out

@@ -63,8 +63,10 @@ def test_a_missing_interpreter_says_how_to_get_it(monkeypatch, capsys):
     assert cli(["doctor", "--kind", "torch"]) == 1
     out = capsys.readouterr().out
     assert re.search(r"^MISSING +torch +torch\.nn\.LSTM\b", out, re.M)
-    assert ("oracle 'torch': interpreter /nonexistent/python (from $LSTM_PARITY_TORCH_PYTHON) not found; "
-            "pip install 'lstm-parity[torch]' (or torch), or run `make venv-torch` in a clone") in out
+    assert (
+        "oracle 'torch': interpreter /nonexistent/python (from $LSTM_PARITY_TORCH_PYTHON) not found; "
+        "pip install 'lstm-parity[torch]' (or torch), or run `make venv-torch` in a clone"
+    ) in out
     assert out.splitlines()[-1] == "0/1 oracles can run; torch cannot (see above)"
     # The same message from the command that needs it (exit 2: an environment to install, not a crash).
     with pytest.raises(OracleUnavailable, match=r"from \$LSTM_PARITY_TORCH_PYTHON\) not found; pip install"):
@@ -79,8 +81,10 @@ def test_an_interpreter_without_the_framework_says_which_module(monkeypatch, cap
     monkeypatch.setenv("LSTM_PARITY_LITERT_PYTHON", sys.executable)
     assert cli(["doctor", "--kind", "tflite"]) == 1
     out = capsys.readouterr().out
-    assert f"oracle 'litert': {sys.executable} (from $LSTM_PARITY_LITERT_PYTHON) has no ai_edge_litert: " \
-           "pip install 'lstm-parity[tflite]' (or ai-edge-litert)" in out
+    assert (
+        f"oracle 'litert': {sys.executable} (from $LSTM_PARITY_LITERT_PYTHON) has no ai_edge_litert: "
+        "pip install 'lstm-parity[tflite]' (or ai-edge-litert)" in out
+    )
 
 
 def test_a_framework_missing_here_is_named_with_its_pip_install(monkeypatch):
@@ -90,8 +94,10 @@ def test_a_framework_missing_here_is_named_with_its_pip_install(monkeypatch):
     spec = OracleSpec("lonely", "x", ".venv-lonely/bin/python", {}, ("no_such_framework_here",), "torch", "torch")
     where = spec.locate()
     assert where.how == "missing"
-    assert where.problem == ("oracle 'lonely' needs no_such_framework_here: pip install 'lstm-parity[torch]' "
-                             "(or torch), or run `make venv-lonely` in a clone of lstm-parity")
+    assert where.problem == (
+        "oracle 'lonely' needs no_such_framework_here: pip install 'lstm-parity[torch]' "
+        "(or torch), or run `make venv-lonely` in a clone of lstm-parity"
+    )
     # The framework importable here: this interpreter, before any venv.
     here = OracleSpec("here", "x", ".venv-here/bin/python", {}, ("json",), "torch", "torch")
     assert here.locate() == client.Interpreter(sys.executable, "current")
@@ -111,8 +117,9 @@ def test_a_version_that_differs_from_the_measured_one_is_noted(monkeypatch, caps
     monkeypatch.setitem(provenance.MEASURED, "keras3", {"tensorflow": "2.99.0", "keras": "3.15.1"})
     assert cli(["doctor", "--kind", "keras3"]) == 0  # it runs; the note is a warning
     out = capsys.readouterr().out
-    assert re.search(r"note: tensorflow 2\.\d+\.\d+\S* here; the goldens and tolerances were measured on 2\.99\.0",
-                     out), out
+    assert re.search(
+        r"note: tensorflow 2\.\d+\.\d+\S* here; the goldens and tolerances were measured on 2\.99\.0", out
+    ), out
 
 
 def test_a_local_build_label_is_the_same_release():
@@ -127,8 +134,13 @@ def test_the_measured_versions_are_the_goldens_and_the_pins():
     for kind, versions in platforms.golden_versions().items():
         assert provenance.MEASURED[by_kind[kind]] == versions, kind
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    venv_of = {"oracle": ("keras3", "tf1", "tf_keras", "contrib"), "oracle-tfa": ("tfa",), "oracle-torch": ("torch",),
-               "oracle-onnx": ("onnxruntime",), "oracle-litert": ("litert",)}
+    venv_of = {
+        "oracle": ("keras3", "tf1", "tf_keras", "contrib"),
+        "oracle-tfa": ("tfa",),
+        "oracle-torch": ("torch",),
+        "oracle-onnx": ("onnxruntime",),
+        "oracle-litert": ("litert",),
+    }
     for extra, names in venv_of.items():
         for requirement in extras[extra]:
             dist, _, pin = requirement.partition("==")
@@ -174,7 +186,8 @@ def test_a_worker_without_its_framework_is_unavailable_and_says_how_to_get_it(tm
         Oracle(ORACLES["tf_keras"], timeout=30).hello()
     assert str(caught.value) == (
         f"oracle 'tf_keras': its interpreter {python} ($LSTM_PARITY_TF_KERAS_PYTHON) has no module 'tf_keras': "
-        "pip install 'lstm-parity[tensorflow]' (or tensorflow tf_keras), or run `make venv` in a clone of lstm-parity")
+        "pip install 'lstm-parity[tensorflow]' (or tensorflow tf_keras), or run `make venv` in a clone of lstm-parity"
+    )
 
 
 def test_a_worker_missing_a_framework_module_is_unavailable(monkeypatch):
@@ -191,4 +204,5 @@ def test_a_worker_missing_a_framework_module_is_unavailable(monkeypatch):
         oracle.hello()
     assert str(caught.value) == (
         f"oracle 'tf_keras': its interpreter {python} ($LSTM_PARITY_TF_KERAS_PYTHON) has no module 'tensorflow': "
-        "pip install 'lstm-parity[tensorflow]' (or tensorflow tf_keras), or run `make venv` in a clone of lstm-parity")
+        "pip install 'lstm-parity[tensorflow]' (or tensorflow tf_keras), or run `make venv` in a clone of lstm-parity"
+    )

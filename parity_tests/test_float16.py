@@ -44,7 +44,8 @@ def assert_activation_ulps(ours_fn, tf_y, name, x, bound, where):
     assert ulps.max() <= worst and off.size <= count, (
         f"{name} (float16, {where}, rows of {x.shape[-1]}): {off.size} of {ulps.size} inputs not bitwise TF "
         f"(bound {count}), worst {ulps.max()} ulp (bound {worst}); first x={x.flat[off[0]]!r}: "
-        f"ours={ours.flat[off[0]]!r} tf={tf_y.flat[off[0]]!r}")
+        f"ours={ours.flat[off[0]]!r} tf={tf_y.flat[off[0]]!r}"
+    )
 
 
 def _live(oracle_for_setting, kind, setting, name, width):
@@ -54,8 +55,14 @@ def _live(oracle_for_setting, kind, setting, name, width):
     assert profile == platform.detect(onednn=TF_SETTINGS[setting].get("TF_ENABLE_ONEDNN_OPTS")), oracle.hello()
     x = FINITE[: FINITE.size // width * width].reshape(-1, width)
     _, out = oracle.request({"op": "activation", "name": name}, {"x": x})
-    assert_activation_ulps(WORKERS[kind][1](name, role="activation", platform=profile), out["y"], name, x,
-                           float16_activation_ulps(name, profile, width), f"{kind}, {profile}")
+    assert_activation_ulps(
+        WORKERS[kind][1](name, role="activation", platform=profile),
+        out["y"],
+        name,
+        x,
+        float16_activation_ulps(name, profile, width),
+        f"{kind}, {profile}",
+    )
 
 
 @pytest.mark.parametrize("setting", sorted(TF_SETTINGS))
@@ -67,8 +74,9 @@ def test_float16_activation_to_the_ulp(oracle_for_setting, kind, name, setting):
 
 
 @pytest.mark.parametrize("setting", sorted(TF_SETTINGS))
-@pytest.mark.parametrize("kind,name", [(k, n) for k, (names, _) in WORKERS.items() for n in names
-                                       if n in WIDE_SOFTMAX_NAMES])
+@pytest.mark.parametrize(
+    "kind,name", [(k, n) for k, (names, _) in WORKERS.items() for n in names if n in WIDE_SOFTMAX_NAMES]
+)
 def test_float16_softmax_over_wide_rows(oracle_for_setting, kind, name, setting):
     """Rows of 62: Eigen's packet reduction order is not modelled (the
     measured ulps); oneDNN's softmax is (bitwise)."""

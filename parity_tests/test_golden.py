@@ -19,8 +19,7 @@ TWIN_IDS = [c for c in CASE_IDS if record_of(_CASES[c].kind).float64_twin(_CASES
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_golden(case_id):
     golden = store.load(case_id)
-    assert_run_parity(golden.case, golden.expected,
-                      context=f"golden case {case_id!r}: {golden.kind} {golden.config}")
+    assert_run_parity(golden.case, golden.expected, context=f"golden case {case_id!r}: {golden.kind} {golden.config}")
 
 
 @pytest.mark.parametrize("case_id", TWIN_IDS)

@@ -42,9 +42,12 @@ MODEL = textwrap.dedent("""
 """)
 
 # What pip says when it cannot reach a registry (or the registry lacks the package).
-UNREACHABLE = re.compile(r"No matching distribution found|Could not find a version|NewConnectionError|"
-                         r"Temporary failure in name resolution|Network is unreachable|ConnectTimeout|"
-                         r"Max retries exceeded", re.I)
+UNREACHABLE = re.compile(
+    r"No matching distribution found|Could not find a version|NewConnectionError|"
+    r"Temporary failure in name resolution|Network is unreachable|ConnectTimeout|"
+    r"Max retries exceeded",
+    re.I,
+)
 
 
 def clean_env(home):
@@ -69,16 +72,18 @@ def test_the_wheel_runs_check_in_a_fresh_venv_with_one_framework(tmp_path):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "lstm_ref", src / "lstm_ref", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     env = clean_env(tmp_path)
-    built = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, src],
-                env, work)
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, src], env, work
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = wheels.glob("lstm_parity-*.whl")
 
     made = run([sys.executable, "-m", "venv", venv], env, work)
     assert made.returncode == 0, made.stderr[-3000:]
     python = venv / "bin" / "python"
-    installed = run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[onnx]"],
-                    env, work, timeout=300)
+    installed = run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[onnx]"], env, work, timeout=300
+    )
     if installed.returncode and UNREACHABLE.search(installed.stderr):
         pytest.skip(f"the package registry cannot be reached to install onnxruntime: {installed.stderr[-500:]}")
     assert installed.returncode == 0, installed.stderr[-3000:]
@@ -86,8 +91,11 @@ def test_the_wheel_runs_check_in_a_fresh_venv_with_one_framework(tmp_path):
     lstm_ref = venv / "bin" / "lstm-ref"
     doctor = run([lstm_ref, "doctor", "--kind", "onnx"], env, work)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert re.search(rf"^ok +onnxruntime +onnx\.LSTM\n +{re.escape(str(python))} \(this interpreter\): onnxruntime ",
-                     doctor.stdout, re.M), doctor.stdout
+    assert re.search(
+        rf"^ok +onnxruntime +onnx\.LSTM\n +{re.escape(str(python))} \(this interpreter\): onnxruntime ",
+        doctor.stdout,
+        re.M,
+    ), doctor.stdout
     # torch is not there: its row says how to get it, and the exit code says it cannot run.
     doctor = run([lstm_ref, "doctor", "--kind", "torch", "--kind", "onnx"], env, work)
     assert doctor.returncode == 1, doctor.stdout + doctor.stderr
@@ -121,10 +129,18 @@ def test_every_oracle_has_a_user_extra_that_brings_its_framework():
     needs (tfa apart: it needs TF <= 2.15, so only a venv of its own), and
     [tensorflow] brings no second distribution of TensorFlow."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    module_of = {"tensorflow": "tensorflow", "tf_keras": "tf_keras", "torch": "torch", "onnxruntime": "onnxruntime",
-                 "onnx": "onnx", "ai-edge-litert": "ai_edge_litert", "keras": "keras"}
-    brings = {name: {module_of.get(re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0]) for r in reqs}
-              for name, reqs in extras.items()}
+    module_of = {
+        "tensorflow": "tensorflow",
+        "tf_keras": "tf_keras",
+        "torch": "torch",
+        "onnxruntime": "onnxruntime",
+        "onnx": "onnx",
+        "ai-edge-litert": "ai_edge_litert",
+        "keras": "keras",
+    }
+    brings = {
+        name: {module_of.get(re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0]) for r in reqs} for name, reqs in extras.items()
+    }
     brings["tensorflow"].add("keras")  # TF >= 2.16 depends on Keras 3
     for spec in ORACLES.values():
         if spec.name == "tfa":

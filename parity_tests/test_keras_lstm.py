@@ -41,9 +41,11 @@ def test_nan_weights_propagate_exactly_like_tf(oracle_for):
     """NaN in one gate column: the reference's NaN pattern equals TF's."""
     rng = np.random.default_rng(0)
     config = {"units": 3}
-    w = {"kernel": rng.standard_normal((2, 12)).astype("float32"),
-         "recurrent_kernel": rng.standard_normal((3, 12)).astype("float32"),
-         "bias": np.zeros(12, "float32")}
+    w = {
+        "kernel": rng.standard_normal((2, 12)).astype("float32"),
+        "recurrent_kernel": rng.standard_normal((3, 12)).astype("float32"),
+        "bias": np.zeros(12, "float32"),
+    }
     w["kernel"][0, 0] = np.nan
     x = rng.standard_normal((2, 4, 2)).astype("float32")
     case = Case(KIND, config, x, w)

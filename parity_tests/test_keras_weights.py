@@ -35,8 +35,14 @@ KIND = keras_weights.KIND
 
 def cli(*args, cwd):
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "lstm_ref", "check", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "check", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 # -- files written with h5py, in save_weights' layout -------------------------------------------------------------
@@ -64,8 +70,10 @@ def write(path, layers, keras_version="2.2.4"):
 
 
 def lstm_weights(rng, prefix, features, units, bias=4):
-    out = {f"{prefix}/kernel:0": per_gate(rng, (features, 4 * units)),
-           f"{prefix}/recurrent_kernel:0": per_gate(rng, (units, 4 * units))}
+    out = {
+        f"{prefix}/kernel:0": per_gate(rng, (features, 4 * units)),
+        f"{prefix}/recurrent_kernel:0": per_gate(rng, (units, 4 * units)),
+    }
     if bias:
         out[f"{prefix}/bias:0"] = per_gate(rng, (bias * units,))
     return out
@@ -75,31 +83,44 @@ def lstm_weights(rng, prefix, features, units, bias=4):
 def mixed(tmp_path):
     """Every kind of layer the reader must tell apart, Keras 2.2.4 names."""
     rng = np.random.default_rng(0)
-    return write(tmp_path / "mixed.h5", {
-        "input_1": {},
-        "lstm_1": lstm_weights(rng, "lstm_1", 3, 4),
-        "lstm_new": lstm_weights(rng, "lstm_new/lstm_cell", 4, 2),  # tf_keras 2.21's names
-        "no_bias": lstm_weights(rng, "no_bias", 2, 3, bias=0),
-        "bidirectional_1": {**lstm_weights(rng, "bidirectional_1/forward_lstm_2", 3, 2),
-                            **lstm_weights(rng, "bidirectional_1/backward_lstm_2", 3, 2)},
-        "cu_dnnlstm_1": lstm_weights(rng, "cu_dnnlstm_1", 3, 2, bias=8),
-        "dense_1": {"dense_1/kernel:0": per_gate(rng, (2, 8)), "dense_1/bias:0": per_gate(rng, (8,))},
-        "gru_1": {"gru_1/kernel:0": rng.standard_normal((3, 6)),
-                  "gru_1/recurrent_kernel:0": rng.standard_normal((2, 6)), "gru_1/bias:0": rng.standard_normal((2, 6))},
-        "peephole": {**lstm_weights(rng, "peephole", 3, 2), "peephole/input_gate_peephole_weights:0": np.ones(2)},
-        "odd_bias": lstm_weights(rng, "odd_bias", 3, 2, bias=6),
-    })
+    return write(
+        tmp_path / "mixed.h5",
+        {
+            "input_1": {},
+            "lstm_1": lstm_weights(rng, "lstm_1", 3, 4),
+            "lstm_new": lstm_weights(rng, "lstm_new/lstm_cell", 4, 2),  # tf_keras 2.21's names
+            "no_bias": lstm_weights(rng, "no_bias", 2, 3, bias=0),
+            "bidirectional_1": {
+                **lstm_weights(rng, "bidirectional_1/forward_lstm_2", 3, 2),
+                **lstm_weights(rng, "bidirectional_1/backward_lstm_2", 3, 2),
+            },
+            "cu_dnnlstm_1": lstm_weights(rng, "cu_dnnlstm_1", 3, 2, bias=8),
+            "dense_1": {"dense_1/kernel:0": per_gate(rng, (2, 8)), "dense_1/bias:0": per_gate(rng, (8,))},
+            "gru_1": {
+                "gru_1/kernel:0": rng.standard_normal((3, 6)),
+                "gru_1/recurrent_kernel:0": rng.standard_normal((2, 6)),
+                "gru_1/bias:0": rng.standard_normal((2, 6)),
+            },
+            "peephole": {**lstm_weights(rng, "peephole", 3, 2), "peephole/input_gate_peephole_weights:0": np.ones(2)},
+            "odd_bias": lstm_weights(rng, "odd_bias", 3, 2, bias=6),
+        },
+    )
 
 
 def test_finds_lstms_by_names_and_shapes(mixed):
     wfile = keras_weights.read(mixed)
     found = {lstm.name: lstm for lstm in wfile.lstms}
-    assert list(found) == ["lstm_1", "lstm_new", "no_bias", "bidirectional_1/forward_lstm_2",
-                           "bidirectional_1/backward_lstm_2", "cu_dnnlstm_1"]
+    assert list(found) == [
+        "lstm_1",
+        "lstm_new",
+        "no_bias",
+        "bidirectional_1/forward_lstm_2",
+        "bidirectional_1/backward_lstm_2",
+        "cu_dnnlstm_1",
+    ]
     assert (found["lstm_1"].units, found["lstm_1"].input_dim) == (4, 3)
     assert "bias" not in found["no_bias"].weights
-    assert [found[f"bidirectional_1/{d}_lstm_2"].direction for d in ("forward", "backward")] == ["forward",
-                                                                                                 "backward"]
+    assert [found[f"bidirectional_1/{d}_lstm_2"].direction for d in ("forward", "backward")] == ["forward", "backward"]
     assert found["cu_dnnlstm_1"].cudnn and found["cu_dnnlstm_1"].weights["bias"].shape == (8,)
     skipped = dict(wfile.skipped)
     assert set(skipped) == {"dense_1", "gru_1", "peephole", "odd_bias"}
@@ -112,11 +133,23 @@ def test_finds_lstms_by_names_and_shapes(mixed):
         model_format(mixed)
 
 
-@pytest.mark.parametrize("version, expected", [
-    ("2.0.8", "hard_sigmoid"), ("2.2.4", "hard_sigmoid"), ("2.2.5", "hard_sigmoid"), ("2.1.6-tf", "hard_sigmoid"),
-    ("2.3.0", "sigmoid"), ("2.3.0-tf", "sigmoid"), ("2.15.0", "sigmoid"), ("2.21.0", "sigmoid"),
-    ("2.2.4-tf", None), (None, None), ("3.1.0", None), ("abc", None),
-])
+@pytest.mark.parametrize(
+    "version, expected",
+    [
+        ("2.0.8", "hard_sigmoid"),
+        ("2.2.4", "hard_sigmoid"),
+        ("2.2.5", "hard_sigmoid"),
+        ("2.1.6-tf", "hard_sigmoid"),
+        ("2.3.0", "sigmoid"),
+        ("2.3.0-tf", "sigmoid"),
+        ("2.15.0", "sigmoid"),
+        ("2.21.0", "sigmoid"),
+        ("2.2.4-tf", None),
+        (None, None),
+        ("3.1.0", None),
+        ("abc", None),
+    ],
+)
 def test_recurrent_activation_default_by_keras_version(version, expected):
     value, why = keras_weights.recurrent_activation_default(version)
     assert value == expected, why
@@ -124,12 +157,21 @@ def test_recurrent_activation_default_by_keras_version(version, expected):
 
 
 def test_assumed_config_and_its_origin(mixed):
-    wfile = keras_weights.assume(keras_weights.read(mixed),
-                                 keras_weights.parse_configs(['lstm_new={"recurrent_activation": "sigmoid"}',
-                                                              'bidirectional_1={"activation": "softsign"}']))
+    wfile = keras_weights.assume(
+        keras_weights.read(mixed),
+        keras_weights.parse_configs(
+            ['lstm_new={"recurrent_activation": "sigmoid"}', 'bidirectional_1={"activation": "softsign"}']
+        ),
+    )
     found = {lstm.name: lstm for lstm in wfile.lstms}
-    assert found["lstm_1"].config == {"units": 4, "activation": "tanh", "recurrent_activation": "hard_sigmoid",
-                                      "use_bias": True, "go_backwards": False, "dtype": "float32"}
+    assert found["lstm_1"].config == {
+        "units": 4,
+        "activation": "tanh",
+        "recurrent_activation": "hard_sigmoid",
+        "use_bias": True,
+        "go_backwards": False,
+        "dtype": "float32",
+    }
     assert found["lstm_1"].origin["recurrent_activation"]["from"] == "version default"
     assert "2.2.4" in found["lstm_1"].origin["recurrent_activation"]["why"]
     assert found["lstm_new"].config["recurrent_activation"] == "sigmoid"
@@ -168,21 +210,28 @@ def refused(proc, *words):
     return lines[0]
 
 
-@pytest.mark.parametrize("configs, words", [
-    (['lstm_1={"recurrent_activation": "sigmoid"}', 'lstm_1={"recurrent_activation": "hard_sigmoid"}'],
-     ["conflicting --config for lstm_1", "recurrent_activation"]),
-    (['{"recurrent_activation": "sigmoid"}', 'lstm_1={"recurrent_activation": "hard_sigmoid"}'],
-     ["conflicting --config for lstm_1"]),
-    (['lstm_1={"units": 8}'], ["units=8 contradicts lstm_1's weights", "units 4"]),
-    (['no_bias={"use_bias": true}'], ["use_bias=True contradicts no_bias"]),
-    (['cu_dnnlstm_1={"recurrent_activation": "hard_sigmoid"}'], ["a CuDNNLSTM", "sigmoid"]),
-    (['nope={"units": 4}'], ["no LSTM or layer named 'nope'", "lstm_1"]),
-    (['dense_1={"units": 2}'], ["'dense_1' is not an LSTM", "no recurrent_kernel"]),
-    (['lstm_1={"recurent_activation": "sigmoid"}'], ["lstm_1", "recurent_activation"]),
-    (['lstm_1={"recurrent_activation": "hard_silu"}'], ["lstm_1", "hard_silu"]),
-    (["lstm_1=[1]"], ["must be a JSON object"]),
-    (["lstm_1={units: 4}"], ["not valid JSON"]),
-])
+@pytest.mark.parametrize(
+    "configs, words",
+    [
+        (
+            ['lstm_1={"recurrent_activation": "sigmoid"}', 'lstm_1={"recurrent_activation": "hard_sigmoid"}'],
+            ["conflicting --config for lstm_1", "recurrent_activation"],
+        ),
+        (
+            ['{"recurrent_activation": "sigmoid"}', 'lstm_1={"recurrent_activation": "hard_sigmoid"}'],
+            ["conflicting --config for lstm_1"],
+        ),
+        (['lstm_1={"units": 8}'], ["units=8 contradicts lstm_1's weights", "units 4"]),
+        (['no_bias={"use_bias": true}'], ["use_bias=True contradicts no_bias"]),
+        (['cu_dnnlstm_1={"recurrent_activation": "hard_sigmoid"}'], ["a CuDNNLSTM", "sigmoid"]),
+        (['nope={"units": 4}'], ["no LSTM or layer named 'nope'", "lstm_1"]),
+        (['dense_1={"units": 2}'], ["'dense_1' is not an LSTM", "no recurrent_kernel"]),
+        (['lstm_1={"recurent_activation": "sigmoid"}'], ["lstm_1", "recurent_activation"]),
+        (['lstm_1={"recurrent_activation": "hard_silu"}'], ["lstm_1", "hard_silu"]),
+        (["lstm_1=[1]"], ["must be a JSON object"]),
+        (["lstm_1={units: 4}"], ["not valid JSON"]),
+    ],
+)
 def test_bad_config_is_refused(mixed, tmp_path, configs, words):
     args = [a for c in configs for a in ("--config", c)]
     refused(cli(mixed, *args, cwd=tmp_path), *words)
@@ -190,8 +239,10 @@ def test_bad_config_is_refused(mixed, tmp_path, configs, words):
 
 def test_bad_files_are_refused(tmp_path):
     rng = np.random.default_rng(1)
-    dense = write(tmp_path / "dense.h5", {"dense_1": {"dense_1/kernel:0": per_gate(rng, (2, 8)),
-                                                      "dense_1/bias:0": per_gate(rng, (8,))}})
+    dense = write(
+        tmp_path / "dense.h5",
+        {"dense_1": {"dense_1/kernel:0": per_gate(rng, (2, 8)), "dense_1/bias:0": per_gate(rng, (8,))}},
+    )
     refused(cli(dense, cwd=tmp_path), "dense.h5: nothing to check: no LSTM", "dense_1", "no recurrent_kernel")
     with h5py.File(tmp_path / "k3.weights.h5", "w") as f:  # Keras 3's save_weights layout
         f.create_group("layers/lstm/cell/vars")
@@ -286,7 +337,7 @@ def tf_keras_weights(tmp_path_factory, tensorflow_process):
 def truth_of(path):
     data = np.load(path)
     rows = sorted({k.split(":")[0] for k in data.files})
-    return {row: {k[len(row) + 1:]: data[k] for k in data.files if k.startswith(row + ":")} for row in rows}
+    return {row: {k[len(row) + 1 :]: data[k] for k in data.files if k.startswith(row + ":")} for row in rows}
 
 
 def run_reference(config, weights, x):
@@ -355,8 +406,13 @@ def test_config_overrides_the_version_default(tf_keras_weights, tmp_path):
     given = keras_weights.assume(keras_weights.read(path), keras_weights.parse_configs(configs))
     for lstm in given.lstms:
         if lstm.name != "cudnn":
-            np.testing.assert_allclose(run_reference(lstm.config, lstm.weights, truth[lstm.name]["x"]),
-                                       truth[lstm.name]["h"], atol=2e-6, rtol=2e-6, err_msg=lstm.name)
+            np.testing.assert_allclose(
+                run_reference(lstm.config, lstm.weights, truth[lstm.name]["x"]),
+                truth[lstm.name]["h"],
+                atol=2e-6,
+                rtol=2e-6,
+                err_msg=lstm.name,
+            )
     proc = cli(path, *[a for c in configs for a in ("--config", c)], "--json", "out.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {r["layer"]: r for r in json.loads((tmp_path / "out.json").read_text())["layers"]}

@@ -93,12 +93,15 @@ def test_contrib_port_norm_is_tf_layer_norm(oracle_for, dtype):
 # -- the Keras 3 cells -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,config", [
-    (CONTRIB, {"num_units": 4}),
-    (CONTRIB, {"num_units": 3, "forget_bias": -0.5, "activation": "relu", "dtype": "float64"}),
-    (TFA, {"units": 4}),
-    (TFA, {"units": 3, "use_bias": False, "norm_epsilon": 1e-2, "dtype": "float64"}),
-])
+@pytest.mark.parametrize(
+    "kind,config",
+    [
+        (CONTRIB, {"num_units": 4}),
+        (CONTRIB, {"num_units": 3, "forget_bias": -0.5, "activation": "relu", "dtype": "float64"}),
+        (TFA, {"units": 4}),
+        (TFA, {"units": 3, "use_bias": False, "norm_epsilon": 1e-2, "dtype": "float64"}),
+    ],
+)
 def test_keras3_layer_norm_cells_match_references(tensorflow_process, kind, config):
     import keras
 
@@ -136,8 +139,10 @@ def test_seed_scenario_is_all_zero():
     from lstm_ref.case import one_hot_the_mice_had
 
     ref = lstm_ref.from_config(CONTRIB, {"num_units": 5})
-    w = {k: np.full(s, 0.1 if k == "kernel" else float(k.endswith("gamma")), np.float32)
-         for k, s in ref.weight_shapes(10).items()}
+    w = {
+        k: np.full(s, 0.1 if k == "kernel" else float(k.endswith("gamma")), np.float32)
+        for k, s in ref.weight_shapes(10).items()
+    }
     trace = ref.run(one_hot_the_mice_had(), w)
     assert not trace.h.any() and not trace.c.any()
 
@@ -153,8 +158,10 @@ def test_single_unit_contrib_layer_norm_is_rounding_noise(oracle_for):
     with pytest.warns(UserWarning, match="rounding noise"):
         ref = lstm_ref.from_config(CONTRIB, config)
     x = rng.standard_normal((3, 8, 5)).astype(np.float32)
-    w = {k: (0.5 * rng.standard_normal(s) + (1.0 if k.endswith("gamma") else 0.0)).astype(np.float32)
-         for k, s in ref.weight_shapes(5).items()}
+    w = {
+        k: (0.5 * rng.standard_normal(s) + (1.0 if k.endswith("gamma") else 0.0)).astype(np.float32)
+        for k, s in ref.weight_shapes(5).items()
+    }
     out = oracle_for(CONTRIB).run(Case(CONTRIB, config, x, w))
     trace = ref.run(x, w)
     exact = ref.run(x, w, oracle=True)
@@ -165,4 +172,4 @@ def test_single_unit_contrib_layer_norm_is_rounding_noise(oracle_for):
         exact_values = getattr(exact, name)
         assert np.abs(exact_values).max() > 0.3
         for got in (getattr(trace, name), out[name]):
-            assert np.abs(got - exact_values).max() <= 2 * 2.0 ** -6
+            assert np.abs(got - exact_values).max() <= 2 * 2.0**-6

@@ -31,9 +31,17 @@ def walk(pool, framework, path, inputs=None, batch=3, time=6, seed=0):
 
 def case_of(meta, out, i):
     layer = meta["layers"][i]
-    weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
-    return Case(layer["kind"], layer["config"], out[f"{i}:x"], weights, out.get(f"{i}:mask"),
-                h0=out.get(f"{i}:h0"), c0=out.get(f"{i}:c0"), name=layer["path"])
+    weights = {k[len(f"{i}:w:") :]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
+    return Case(
+        layer["kind"],
+        layer["config"],
+        out[f"{i}:x"],
+        weights,
+        out.get(f"{i}:mask"),
+        h0=out.get(f"{i}:h0"),
+        c0=out.get(f"{i}:c0"),
+        name=layer["path"],
+    )
 
 
 def assert_all_rows(meta, out, kind):
@@ -62,8 +70,11 @@ def assert_all_rows(meta, out, kind):
 
 def test_embedding_mask_is_the_nonzero_tokens(oracle_pool, keras3_models, tf_keras_models):
     tokens = np.array([[3, 4, 5, 6, 7], [2, 9, 0, 0, 0], [1, 0, 0, 0, 0]], "int32")
-    for framework, path in (("keras3", keras3_models["embed_lstm.keras"]), ("keras3", keras3_models["embed_lstm.h5"]),
-                            ("tf_keras", tf_keras_models["tf_embed_lstm"])):
+    for framework, path in (
+        ("keras3", keras3_models["embed_lstm.keras"]),
+        ("keras3", keras3_models["embed_lstm.h5"]),
+        ("tf_keras", tf_keras_models["tf_embed_lstm"]),
+    ):
         meta, out = walk(oracle_pool, framework, path, {"tokens": tokens})
         np.testing.assert_array_equal(out["0:mask"], tokens != 0)
         assert meta["inputs"] == [{"name": "tokens", "shape": [None, None], "dtype": "int32"}]
@@ -116,9 +127,12 @@ def test_bidirectional_directions(oracle_pool, keras3_models):
 
 
 def test_decoder_starts_from_the_encoder_states(oracle_pool, keras3_models, tf_keras_models):
-    for framework, path in (("keras3", keras3_models["encdec.keras"]), ("keras3", keras3_models["encdec_masked.keras"]),
-                            ("tf_keras", tf_keras_models["tf_encdec"]),
-                            ("tf_keras", tf_keras_models["tf_encdec_masked.h5"])):
+    for framework, path in (
+        ("keras3", keras3_models["encdec.keras"]),
+        ("keras3", keras3_models["encdec_masked.keras"]),
+        ("tf_keras", tf_keras_models["tf_encdec"]),
+        ("tf_keras", tf_keras_models["tf_encdec_masked.h5"]),
+    ):
         meta, out = walk(oracle_pool, framework, path)
         assert [layer["path"] for layer in meta["layers"]] == ["encoder", "decoder"]
         np.testing.assert_array_equal(out["1:h0"], out["0:final_h"])
@@ -139,8 +153,10 @@ def test_two_inputs_by_name(oracle_pool, keras3_models):
 
 def test_shared_layers_give_one_row_per_call(oracle_pool, keras3_models):
     meta, out = walk(oracle_pool, "keras3", keras3_models["shared.keras"])
-    assert [(g["path"], g["forward"], g["backward"]) for g in meta["merged"]] == [("bi (call 1)", 2, 4),
-                                                                                  ("bi (call 2)", 3, 5)]
+    assert [(g["path"], g["forward"], g["backward"]) for g in meta["merged"]] == [
+        ("bi (call 1)", 2, 4),
+        ("bi (call 2)", 3, 5),
+    ]
     np.testing.assert_array_equal(out["0:x"], out["2:x"])  # both see input a
     np.testing.assert_array_equal(out["1:x"], out["3:x"])  # both see input b
     assert meta["skipped"] == [["td", "TimeDistributed holds LSTM: layers inside a TimeDistributed are not unpacked"]]
@@ -149,8 +165,10 @@ def test_shared_layers_give_one_row_per_call(oracle_pool, keras3_models):
 def test_stacked_cells_feed_each_other(oracle_pool, keras3_models, tf_keras_models):
     """Cell k's x is cell k-1's TF output sequence, in input order; each row
     carries the RNN's flags."""
-    for framework, path, stacks in (("keras3", keras3_models["rnn_cells.keras"], ((1, 2), (3, 4))),
-                                    ("tf_keras", tf_keras_models["tf_cells.h5"], ((1, 2),))):
+    for framework, path, stacks in (
+        ("keras3", keras3_models["rnn_cells.keras"], ((1, 2), (3, 4))),
+        ("tf_keras", tf_keras_models["tf_cells.h5"], ((1, 2),)),
+    ):
         meta, out = walk(oracle_pool, framework, path)
         for first, second in stacks:
             config = meta["layers"][second]["config"]
@@ -159,9 +177,12 @@ def test_stacked_cells_feed_each_other(oracle_pool, keras3_models, tf_keras_mode
             np.testing.assert_array_equal(out[f"{second}:mask"], out[f"{first}:mask"])
     meta, _ = walk(oracle_pool, "keras3", keras3_models["rnn_cells.keras"])
     flags = [{k: layer["config"][k] for k in ("go_backwards", "zero_output_for_mask")} for layer in meta["layers"]]
-    assert flags == [{"go_backwards": True, "zero_output_for_mask": False}] + \
-        [{"go_backwards": False, "zero_output_for_mask": True}] * 2 + \
-        [{"go_backwards": True, "zero_output_for_mask": False}] * 2
+    assert (
+        flags
+        == [{"go_backwards": True, "zero_output_for_mask": False}]
+        + [{"go_backwards": False, "zero_output_for_mask": True}] * 2
+        + [{"go_backwards": True, "zero_output_for_mask": False}] * 2
+    )
 
 
 def test_tf_keras_cell_with_implementation_1_runs_the_cell_loop(oracle_pool, tf_keras_models):
@@ -178,8 +199,10 @@ def test_mixed_precision_rows(oracle_pool, keras3_models, tf_keras_models):
     assert out["0:x"].dtype == np.float16 and out["0:h"].dtype == np.float16
     assert out["0:w:kernel"].dtype == np.float32
     assert out["1:x"].dtype == np.float32  # the next float32 layer casts the float16 sequence up
-    for framework, path in (("keras3", keras3_models["mixed_policy.keras"]),
-                            ("tf_keras", tf_keras_models["tf_mixed.h5"])):
+    for framework, path in (
+        ("keras3", keras3_models["mixed_policy.keras"]),
+        ("tf_keras", tf_keras_models["tf_mixed.h5"]),
+    ):
         meta, out = walk(oracle_pool, framework, path)
         for i in range(len(meta["layers"])):
             assert out[f"{i}:x"].dtype == np.float16 and out[f"{i}:w:kernel"].dtype == np.float32
@@ -189,16 +212,24 @@ def test_mixed_precision_rows(oracle_pool, keras3_models, tf_keras_models):
 
 def test_other_recurrent_layers_are_skipped_with_a_reason(oracle_pool, keras3_models, tf_keras_models):
     meta, _ = walk(oracle_pool, "keras3", keras3_models["others.keras"])
-    assert sorted(meta["skipped"]) == sorted([
-        ["gru", "GRU: not an LSTM; lstm_ref has no GRU reference"],
-        ["simple", "SimpleRNN: not an LSTM; lstm_ref has no SimpleRNN reference"],
-        ["conv1d", "ConvLSTM1D: a convolutional LSTM (convolutions in place of matrix products); "
-                   "lstm_ref has no ConvLSTM reference"],
-        ["conv2d", "ConvLSTM2D: a convolutional LSTM (convolutions in place of matrix products); "
-                   "lstm_ref has no ConvLSTM reference"],
-        ["bi_gru", "Bidirectional wrapping GRU: not an LSTM; lstm_ref has no GRU reference"],
-        ["rnn_gru", "RNN(GRUCell): not an LSTM cell; lstm_ref has no GRUCell reference"],
-    ])
+    assert sorted(meta["skipped"]) == sorted(
+        [
+            ["gru", "GRU: not an LSTM; lstm_ref has no GRU reference"],
+            ["simple", "SimpleRNN: not an LSTM; lstm_ref has no SimpleRNN reference"],
+            [
+                "conv1d",
+                "ConvLSTM1D: a convolutional LSTM (convolutions in place of matrix products); "
+                "lstm_ref has no ConvLSTM reference",
+            ],
+            [
+                "conv2d",
+                "ConvLSTM2D: a convolutional LSTM (convolutions in place of matrix products); "
+                "lstm_ref has no ConvLSTM reference",
+            ],
+            ["bi_gru", "Bidirectional wrapping GRU: not an LSTM; lstm_ref has no GRU reference"],
+            ["rnn_gru", "RNN(GRUCell): not an LSTM cell; lstm_ref has no GRUCell reference"],
+        ]
+    )
     meta, _ = walk(oracle_pool, "tf_keras", tf_keras_models["tf_cells.h5"])
     assert meta["skipped"] == [["gru", "GRU: not an LSTM; lstm_ref has no GRU reference"]]
 
@@ -227,17 +258,30 @@ def test_batches_of_one_input(oracle_pool, keras3_models):
 # -- refusals: a clean message for the user
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({"enc_in": np.zeros((3, 11), "float32"), "dec_in": np.zeros((3, 4, 3), "float32")},
-     "input 'enc_in' expects shape (None, None, 4), got (3, 11)"),
-    ({"enc_in": np.zeros((3, 5, 2), "float32"), "dec_in": np.zeros((3, 4, 3), "float32")},
-     "input 'enc_in' expects shape (None, None, 4), got (3, 5, 2)"),
-    ({"enc_in": np.zeros((3, 5, 4), "float32")}, "input 'dec_in' is missing"),
-    ({"enc_in": np.zeros((3, 5, 4), "float32"), "dec_in": np.zeros((3, 4, 3), "float32"),
-      "x": np.zeros((3, 5, 4), "float32")}, "unknown input 'x'"),
-    ({"enc_in": np.zeros((3, 5, 4), "float32"), "dec_in": np.zeros((2, 4, 3), "float32")}, "different batch sizes"),
-    ({"": np.zeros((3, 5, 4), "float32")}, "the model has 2 inputs; give each as --input NAME=FILE"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        (
+            {"enc_in": np.zeros((3, 11), "float32"), "dec_in": np.zeros((3, 4, 3), "float32")},
+            "input 'enc_in' expects shape (None, None, 4), got (3, 11)",
+        ),
+        (
+            {"enc_in": np.zeros((3, 5, 2), "float32"), "dec_in": np.zeros((3, 4, 3), "float32")},
+            "input 'enc_in' expects shape (None, None, 4), got (3, 5, 2)",
+        ),
+        ({"enc_in": np.zeros((3, 5, 4), "float32")}, "input 'dec_in' is missing"),
+        (
+            {
+                "enc_in": np.zeros((3, 5, 4), "float32"),
+                "dec_in": np.zeros((3, 4, 3), "float32"),
+                "x": np.zeros((3, 5, 4), "float32"),
+            },
+            "unknown input 'x'",
+        ),
+        ({"enc_in": np.zeros((3, 5, 4), "float32"), "dec_in": np.zeros((2, 4, 3), "float32")}, "different batch sizes"),
+        ({"": np.zeros((3, 5, 4), "float32")}, "the model has 2 inputs; give each as --input NAME=FILE"),
+    ],
+)
 def test_wrong_inputs_are_user_errors(oracle_pool, keras3_models, inputs, message):
     with pytest.raises(OracleInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         walk(oracle_pool, "keras3", keras3_models["encdec.keras"], inputs)
@@ -293,17 +337,20 @@ def _bad_files(tmp_path):
     (tmp_path / "truncated.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("missing.keras", "no such file or directory"),
-    ("plain_dir", "is a directory but not a SavedModel"),
-    ("exported", "SavedModel without keras_metadata.pb .*--scope"),
-    ("notes.txt", "is a text file, not a Keras model"),
-    ("x.npy", r"is a NumPy array \(.npy\), not a model"),
-    ("x.npz", "is a NumPy .npz archive, not a model"),
-    ("empty.h5", "is an empty file"),
-    ("truncated.keras", "truncated or corrupt zip"),
-    ("truncated.h5", "not a readable HDF5 file"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("missing.keras", "no such file or directory"),
+        ("plain_dir", "is a directory but not a SavedModel"),
+        ("exported", "SavedModel without keras_metadata.pb .*--scope"),
+        ("notes.txt", "is a text file, not a Keras model"),
+        ("x.npy", r"is a NumPy array \(.npy\), not a model"),
+        ("x.npz", "is a NumPy .npz archive, not a model"),
+        ("empty.h5", "is an empty file"),
+        ("truncated.keras", "truncated or corrupt zip"),
+        ("truncated.h5", "not a readable HDF5 file"),
+    ],
+)
 def test_model_format_refuses(tmp_path, name, message):
     _bad_files(tmp_path)
     with pytest.raises(InputError, match=message) as info:

@@ -17,8 +17,9 @@ KIND = "onnx.LSTM"
 def _case(config, batch=2, time=5, **changes):
     ref = from_config(KIND, config)
     rng = np.random.default_rng(9)
-    return Case(KIND, config, rng.standard_normal((batch, time, 3)).astype("float32"),
-                build_weights(ref, rng, 3), **changes)
+    return Case(
+        KIND, config, rng.standard_normal((batch, time, 3)).astype("float32"), build_weights(ref, rng, 3), **changes
+    )
 
 
 def test_onnxruntime_refuses_layout_1(oracle_for):

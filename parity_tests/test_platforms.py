@@ -32,8 +32,11 @@ pytestmark = pytest.mark.kinds("keras3", "contrib")
 # fails its own tests instead of the collection.
 FOLDERS = {path.name: path for path in platforms.recordings()}
 CASES = [(name, case) for name, path in FOLDERS.items() for case in platforms.Recording(name, path, {}).case_names()]
-TABLES = [(name, key) for name, path in FOLDERS.items()
-          for key in sorted(platforms.Recording(name, path, {}).activation_keys())]
+TABLES = [
+    (name, key)
+    for name, path in FOLDERS.items()
+    for key in sorted(platforms.Recording(name, path, {}).activation_keys())
+]
 
 
 class _Opened(dict):
@@ -94,7 +97,7 @@ def test_golden_drift_is_measured_not_failed():
     drift = {name: platforms.golden_drift(RECORDINGS[name]) for name in FOLDERS}
     for name, per_kind in drift.items():
         # every golden the recording ran is measured (goldens added after it, e.g. a newer kind's, are not in it)
-        recorded = {n[len("golden_"):] for n in RECORDINGS[name].case_names() if n.startswith("golden_")}
+        recorded = {n[len("golden_") :] for n in RECORDINGS[name].case_names() if n.startswith("golden_")}
         assert sum(s["cases"] for s in per_kind.values()) == len(recorded & set(store.case_ids())) > 0, name
         assert any(s["differ"] for s in per_kind.values()), name
 
@@ -107,8 +110,12 @@ def test_an_arm_recording_needs_no_code_change(tmp_path):
     arm = tmp_path / "graviton"
     shutil.copytree(source, arm)
     cpu = json.loads((arm / "cpu.json").read_text())
-    cpu.update(cpu="Neoverse-V1", flags=["asimd", "asimdhp", "fphp", "sve"], machine="aarch64",
-               platform="Linux-6.1-aarch64-with-glibc2.36")
+    cpu.update(
+        cpu="Neoverse-V1",
+        flags=["asimd", "asimdhp", "fphp", "sve"],
+        machine="aarch64",
+        platform="Linux-6.1-aarch64-with-glibc2.36",
+    )
     cpu.pop("platform_profile")
     (arm / "cpu.json").write_text(json.dumps(cpu))
     platforms.seal(arm)
@@ -128,8 +135,12 @@ def test_replays_hold_with_numpys_avx2_kernels():
     avx512 = [f for f in ("X86_V4", "AVX512_ICL", "AVX512_SPR") if f in __cpu_dispatch__ and __cpu_features__.get(f)]
     env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
     for recording in map(RECORDINGS.__getitem__, FOLDERS):
-        proc = subprocess.run([sys.executable, "-m", "lstm_ref", "replay", str(recording.directory)],
-                              capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lstm_ref", "replay", str(recording.directory)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         assert f"{len(recording.case_names()) + len(recording.activations())}/" in proc.stdout, proc.stdout
 
@@ -153,8 +164,12 @@ def test_unknown_profile_lists_the_known_ones(monkeypatch):
     ],
 )
 def test_unknown_profile_on_the_command_line(command, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lstm_ref", *command, "--platform", "sparc"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_ref", *command, "--platform", "sparc"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "--platform: unknown platform profile 'sparc'; known: x86-eigen" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -164,8 +179,9 @@ def test_another_framework_version_is_refused():
     recording = RECORDINGS["avx512fp16-xeon"]
     cpu = json.loads(json.dumps(recording.cpu))
     cpu["oracles"]["keras.layers.LSTM"]["tensorflow"] = "2.20.0"
-    with pytest.raises(platform.PlatformError, match="ran tensorflow 2.20.0, but the suite's oracles .* "
-                                                     "are tensorflow 2.21.0"):
+    with pytest.raises(
+        platform.PlatformError, match="ran tensorflow 2.20.0, but the suite's oracles .* are tensorflow 2.21.0"
+    ):
         platforms.check_versions(replace(recording, cpu=cpu), platforms.golden_versions())
 
 
@@ -195,15 +211,18 @@ def test_legacy_goldens_are_the_amd_epyc_ones():
             assert str(platform.profile_of_provenance(prov)) == "x86-eigen"
 
 
-@pytest.mark.parametrize("flags,onednn,machine,expected", [
-    (["avx2", "fma", "f16c"], "default (on)", "x86_64", "x86-eigen"),
-    (["avx512f", "avx512bw", "avx512_bf16"], "default (on)", "x86_64", "x86-eigen"),  # Zen 4: no FP16
-    (["avx512bw", "avx512_fp16"], "default (on)", "x86_64", "x86-onednn-fp16"),
-    (["avx512bw", "avx512_fp16"], "0", "x86_64", "x86-eigen"),
-    (["avx512bw", "amx_fp16"], "1", "x86_64", "x86-onednn-fp16"),
-    (["avx2", "avx_ne_convert"], "default (on)", "x86_64", "x86-onednn-fp16"),
-    (["asimd", "asimdhp"], "default (on)", "aarch64", "aarch64"),
-])
+@pytest.mark.parametrize(
+    "flags,onednn,machine,expected",
+    [
+        (["avx2", "fma", "f16c"], "default (on)", "x86_64", "x86-eigen"),
+        (["avx512f", "avx512bw", "avx512_bf16"], "default (on)", "x86_64", "x86-eigen"),  # Zen 4: no FP16
+        (["avx512bw", "avx512_fp16"], "default (on)", "x86_64", "x86-onednn-fp16"),
+        (["avx512bw", "avx512_fp16"], "0", "x86_64", "x86-eigen"),
+        (["avx512bw", "amx_fp16"], "1", "x86_64", "x86-onednn-fp16"),
+        (["avx2", "avx_ne_convert"], "default (on)", "x86_64", "x86-onednn-fp16"),
+        (["asimd", "asimdhp"], "default (on)", "aarch64", "aarch64"),
+    ],
+)
 def test_detect(flags, onednn, machine, expected):
     """tensorflow/core/util/util.cc IsDataTypeSupportedByOneDNNOnThisCPU(DT_HALF)."""
     assert platform.detect(flags, onednn, machine).name == expected
@@ -212,8 +231,9 @@ def test_detect(flags, onednn, machine, expected):
 def test_record_platform_refuses_an_existing_file(tmp_path):
     target = tmp_path / "taken"
     target.write_text("not a folder")
-    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "record-platform", str(target)],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "record-platform", str(target)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert proc.returncode == 2, proc.stderr
     assert "exists and is not an empty folder" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -237,21 +257,30 @@ def test_refused_cases_fail_the_replay(tmp_path):
 
 def test_the_report_names_the_profile(tmp_path):
     pytest.importorskip("matplotlib", reason="the report's plots need the report extra")
-    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "report", "--no-live", "--no-progress",
-                           "--out", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "report", "--no-live", "--no-progress", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = (tmp_path / "parity.md").read_text()
     assert f"Platform profile of this machine: {platform.detect()}" in text
     assert "bitwise (on x86-eigen)" in text  # the goldens' float16 rows name the profile they were proved on
     assert json.loads((tmp_path / "parity.json").read_text())["environment"]["platform_profile"]["name"] == str(
-        platform.detect())
+        platform.detect()
+    )
 
 
 def test_replay_without_goldens_says_where_they_are(tmp_path):
     """An installed copy has no goldens to check a recording's versions against."""
     env = {**os.environ, "LSTM_PARITY_FIXTURES": str(tmp_path / "none")}
-    proc = subprocess.run([sys.executable, "-m", "lstm_ref", "replay", str(FOLDERS["avx512fp16-xeon"])],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_ref", "replay", str(FOLDERS["avx512fp16-xeon"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "run it from a clone of lstm-parity, or set LSTM_PARITY_FIXTURES" in proc.stderr
     assert "Traceback" not in proc.stderr

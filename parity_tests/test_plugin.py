@@ -56,9 +56,25 @@ def example_run(tmp_path_factory):
     # Nothing of this run's own pytest (xdist worker, addopts) or Hypothesis profile leaks in.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", "-p", "no:cacheprovider",
-         "--hypothesis-seed=0", "--hypothesis-profile=no_shrink", "--lstm-parity-examples", "10"],
-        cwd=where, env=environ, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-seed=0",
+            "--hypothesis-profile=no_shrink",
+            "--lstm-parity-examples",
+            "10",
+        ],
+        cwd=where,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -78,7 +94,7 @@ def test_fixed_port_passes(example_run):
     assert "test_port.py::test_port_matches_keras_lstm[fixed] PASSED" in example_run.stdout, example_run.stdout
 
 
-MISSING_FIELD = '''
+MISSING_FIELD = """
 import numpy as np
 import port
 from lstm_ref import from_config
@@ -102,7 +118,7 @@ def test_port_that_says_what_it_returns(assert_lstm_parity):
     case = drawn_case()
     outputs = port.lstm_forward(case.x, **case.weights)
     assert_lstm_parity(case, {"h": outputs["h"], "final_h": outputs["final_h"]}, fields=("h", "final_h"))
-'''
+"""
 
 
 def test_missing_field_fails_naming_it_and_fields_says_what_is_compared(pytester):
@@ -122,7 +138,7 @@ def test_missing_field_fails_naming_it_and_fields_says_what_is_compared(pytester
     assert not re.search(r"E\s+c: first divergence", out)
 
 
-MARKED = '''
+MARKED = """
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -172,7 +188,7 @@ def test_unknown_kind():
 @pytest.mark.lstm_parity("keras3")
 def test_positional_kind():
     pass
-'''
+"""
 
 
 def test_marker_option_and_header(pytester):
@@ -186,8 +202,10 @@ def test_marker_option_and_header(pytester):
         out,
         re.M,
     ), out
-    assert ("ConfigError: this test is marked lstm_parity(kind='tf_keras.layers.LSTM') "
-            "but the case is of 'keras.layers.LSTM'") in out
+    assert (
+        "ConfigError: this test is marked lstm_parity(kind='tf_keras.layers.LSTM') "
+        "but the case is of 'keras.layers.LSTM'"
+    ) in out
     assert "ConfigError: unknown kind 'keras'; expected a record id ['keras3', " in out
     assert "ConfigError: the lstm_parity marker takes kind= only, got Mark(name='lstm_parity', args=('keras3',)" in out
     assert pytester.runpytest("--lstm-parity-examples", "0").ret == pytest.ExitCode.USAGE_ERROR
@@ -222,8 +240,15 @@ def test_reference_is_its_own_port_for_every_kind(record):
 
 
 @FEW
-@given(case=cases("torch", config={"input_size": 3, "hidden_size": st.integers(1, 3), "bidirectional": True},
-                  masked=True, initial_state=False, max_batch=2))
+@given(
+    case=cases(
+        "torch",
+        config={"input_size": 3, "hidden_size": st.integers(1, 3), "bidirectional": True},
+        masked=True,
+        initial_state=False,
+        max_batch=2,
+    )
+)
 def test_fixed_config_cases_keep_the_config_and_the_constraints(case):
     assert case.config["input_size"] == 3 and case.config["bidirectional"] is True
     assert case.mask is not None and not case.initial_state and case.x.shape[0] <= 2
@@ -237,7 +262,10 @@ def test_record_cases_keep_the_constraints(case):
 
 def test_strategy_building_blocks_are_exposed():
     assert (pytest_plugin.gate_blocks, pytest_plugin.masks, pytest_plugin.initial_states) == (
-        strategies.gate_blocks, strategies.masks, strategies.initial_states)
+        strategies.gate_blocks,
+        strategies.masks,
+        strategies.initial_states,
+    )
     with pytest.raises(AttributeError, match="has no attribute 'stacked_run'"):
         pytest_plugin.stacked_run  # noqa: B018 - the attribute access is what raises
 
@@ -248,27 +276,47 @@ def _outputs():
 
 # (id, call, expected exception, message pattern)
 ERROR_INPUTS = [
-    ("unknown-kind", lambda: cases("keras"), ConfigError,
-     r"unknown kind 'keras'; expected a record id \['keras3', .*'keras.layers.LSTM'"),
+    (
+        "unknown-kind",
+        lambda: cases("keras"),
+        ConfigError,
+        r"unknown kind 'keras'; expected a record id \['keras3', .*'keras.layers.LSTM'",
+    ),
     ("config-not-dict", lambda: cases("keras3", config=[("units", 2)]), ConfigError, r"config must be a dict"),
     ("unknown-dtype", lambda: cases("keras3", dtype="bfloat16"), ConfigError, r"bfloat16"),
     ("max-time-0", lambda: cases("keras3", max_time=0), ConfigError, r"max_time must be a positive integer, got 0"),
     ("masked-not-bool", lambda: cases("keras3", masked="no"), ConfigError, r"masked must be True, False or None"),
-    ("unknown-field", lambda: check_parity(keras_case(), _outputs(), fields=("h", "x")), LstmRefError,
-     r"fields must be a non-empty tuple drawn from \('h', 'c', 'final_h', 'final_c'\)"),
+    (
+        "unknown-field",
+        lambda: check_parity(keras_case(), _outputs(), fields=("h", "x")),
+        LstmRefError,
+        r"fields must be a non-empty tuple drawn from \('h', 'c', 'final_h', 'final_c'\)",
+    ),
     ("no-fields", lambda: check_parity(keras_case(), _outputs(), fields=()), LstmRefError, r"non-empty"),
-    ("outputs-not-dict", lambda: check_parity(keras_case(), list(_outputs().values())), LstmRefError,
-     r"outputs must be a dict"),
-    ("misspelt-output", lambda: check_parity(keras_case(), {k.replace("_h", "_H"): v for k, v in _outputs().items()}),
-     AssertionError,
-     r"missing \['final_h'\]; unexpected \['final_H'\]"),
-    ("output-not-in-fields", lambda: check_parity(keras_case(), _outputs(), fields=("h",)), AssertionError,
-     r"unexpected \['c', 'final_c', 'final_h'\]"),
+    (
+        "outputs-not-dict",
+        lambda: check_parity(keras_case(), list(_outputs().values())),
+        LstmRefError,
+        r"outputs must be a dict",
+    ),
+    (
+        "misspelt-output",
+        lambda: check_parity(keras_case(), {k.replace("_h", "_H"): v for k, v in _outputs().items()}),
+        AssertionError,
+        r"missing \['final_h'\]; unexpected \['final_H'\]",
+    ),
+    (
+        "output-not-in-fields",
+        lambda: check_parity(keras_case(), _outputs(), fields=("h",)),
+        AssertionError,
+        r"unexpected \['c', 'final_c', 'final_h'\]",
+    ),
 ]
 
 
-@pytest.mark.parametrize("call, exception, pattern", [row[1:] for row in ERROR_INPUTS],
-                         ids=[row[0] for row in ERROR_INPUTS])
+@pytest.mark.parametrize(
+    "call, exception, pattern", [row[1:] for row in ERROR_INPUTS], ids=[row[0] for row in ERROR_INPUTS]
+)
 def test_bad_use_is_refused(call, exception, pattern):
     with pytest.raises(exception, match=pattern):
         call()
@@ -283,9 +331,23 @@ def test_the_plugin_page_example_runs_as_a_user_runs_it(tmp_path):
     (tmp_path / "test_my_port.py").write_text(source)
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-         "--lstm-parity-examples", "10"],
-        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "--lstm-parity-examples",
+            "10",
+        ],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 passed" in proc.stdout

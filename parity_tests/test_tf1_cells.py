@@ -17,10 +17,13 @@ BASIC = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
 FULL = "tf.compat.v1.nn.rnn_cell.LSTMCell"
 
 
-@pytest.mark.parametrize("kind, config", [
-    (BASIC, {"num_units": 3, "forget_bias": 2.5}),
-    (FULL, {"num_units": 4, "use_peepholes": True, "cell_clip": 0.4, "num_proj": 2, "proj_clip": 0.2}),
-])
+@pytest.mark.parametrize(
+    "kind, config",
+    [
+        (BASIC, {"num_units": 3, "forget_bias": 2.5}),
+        (FULL, {"num_units": 4, "use_peepholes": True, "cell_clip": 0.4, "num_proj": 2, "proj_clip": 0.2}),
+    ],
+)
 def test_one_step_matches_an_eager_cell_call(oracle_for, kind, config):
     """``Reference.step`` against one eager ``cell(x_t, LSTMStateTuple(c, h))``,
     without dynamic_rnn in between."""
@@ -56,4 +59,3 @@ def test_falsy_activation_is_tanh_not_linear():
     """legacy_cells.py: ``if activation: ... else: tf.tanh``."""
     for kind in (BASIC, FULL):
         assert lstm_ref.from_config(kind, {"num_units": 2, "activation": None}).activation is lstm_ref.activations.tanh
-

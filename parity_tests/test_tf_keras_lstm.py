@@ -29,13 +29,25 @@ def test_activation_matches_tf_keras(oracle_for, name, dtype):
     np.testing.assert_allclose(ours, out["y"], rtol=tol.rtol, atol=tol.atol, err_msg=f"activation {name} ({dtype})")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"units": 4},
-    {"units": 3, "activation": "softsign", "recurrent_activation": "hard_sigmoid", "go_backwards": True,
-     "dropout": 0.2, "recurrent_dropout": 0.1, "implementation": 1, "unit_forget_bias": False},
-    {"units": 3, "dtype": "mixed_float16", "return_state": True, "unroll": True},
-    {"units": 2, "dtype": "float64", "use_bias": False, "time_major": True, "activation": None},
-], ids=["defaults", "cell_path_options", "mixed_float16", "float64_time_major"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"units": 4},
+        {
+            "units": 3,
+            "activation": "softsign",
+            "recurrent_activation": "hard_sigmoid",
+            "go_backwards": True,
+            "dropout": 0.2,
+            "recurrent_dropout": 0.1,
+            "implementation": 1,
+            "unit_forget_bias": False,
+        },
+        {"units": 3, "dtype": "mixed_float16", "return_state": True, "unroll": True},
+        {"units": 2, "dtype": "float64", "use_bias": False, "time_major": True, "activation": None},
+    ],
+    ids=["defaults", "cell_path_options", "mixed_float16", "float64_time_major"],
+)
 def test_config_straight_from_get_config(oracle_for, kwargs):
     """The dict ``get_config()`` returns is the config, unedited, for the
     reference and for TF alike."""

@@ -38,8 +38,13 @@ BATCH, TIME, FEATURES, UNITS = 2, 12, 3, 16
 def small_case(kind):
     ref = from_config(kind, {"units": UNITS})
     rng = np.random.default_rng(14)
-    return Case(kind, {"units": UNITS}, rng.standard_normal((BATCH, TIME, FEATURES)).astype("float32"),
-                build_weights(ref, rng, FEATURES), name=f"tflite small {kind}")
+    return Case(
+        kind,
+        {"units": UNITS},
+        rng.standard_normal((BATCH, TIME, FEATURES)).astype("float32"),
+        build_weights(ref, rng, FEATURES),
+        name=f"tflite small {kind}",
+    )
 
 
 def _converted_once(kind_id, tmp_path_factory):
@@ -68,8 +73,10 @@ def tflite_rows(oracle_pool, tmp_path_factory):
             case = small_case(KINDS[kind_id])
             conversions = _converted_once(kind_id, tmp_path_factory)
             worker = oracle_pool.get(TARGET.oracle.name)
-            cache[kind_id] = {m.name: evaluate(case, m.name, conversions[(0, m.name)], conversions.get((0, "keras")),
-                                               worker) for m in MODES}
+            cache[kind_id] = {
+                m.name: evaluate(case, m.name, conversions[(0, m.name)], conversions.get((0, "keras")), worker)
+                for m in MODES
+            }
         return cache[kind_id]
 
     return rows
@@ -133,8 +140,9 @@ def test_two_invokes_after_reset_are_bitwise_identical(tflite_rows, kind_id):
 
 def _run(oracle_pool, row_path, case, reset):
     worker = oracle_pool.get(TARGET.oracle.name)
-    meta, out = worker.request({"op": "run", "reset": reset},
-                               {"model": np.frombuffer(Path(row_path).read_bytes(), np.uint8), "in:0": case.x})
+    meta, out = worker.request(
+        {"op": "run", "reset": reset}, {"model": np.frombuffer(Path(row_path).read_bytes(), np.uint8), "in:0": case.x}
+    )
     return meta, out
 
 

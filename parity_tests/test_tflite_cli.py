@@ -60,8 +60,12 @@ def tagger(tmp_path_factory, tensorflow_process):
 def fused(tmp_path_factory, tensorflow_process):
     """A tf_keras model's .tflite: one fused UNIDIRECTIONAL_SEQUENCE_LSTM."""
     directory = tmp_path_factory.mktemp("tflite_fused")
-    subprocess.run([sys.executable, "-c", FUSED, str(directory)], check=True, capture_output=True,
-                   env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+    subprocess.run(
+        [sys.executable, "-c", FUSED, str(directory)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+    )
     return directory / "fused.tflite"
 
 
@@ -80,8 +84,9 @@ def test_a_fused_lstm_alone_against_the_reference_on_its_own_weights(fused, lstm
 
 def test_the_sweep_prints_every_mode_asked_for(tagger, lstm_ref):  # noqa: F811
     model, _ = tagger
-    code, out, err = lstm_ref("tflite-sweep", model, "--modes", "float32", "float16", "--time", "12",
-                              "--json", "sweep.json")
+    code, out, err = lstm_ref(
+        "tflite-sweep", model, "--modes", "float32", "float16", "--time", "12", "--json", "sweep.json"
+    )
     assert code == 0, out + err
     rows = {r["mode"]: r for r in json.loads(open("sweep.json").read())["rows"]}
     assert set(rows) == {"float32", "float16"}
@@ -99,10 +104,13 @@ def test_a_deployed_file_against_its_source(tagger, lstm_ref):  # noqa: F811
     assert out.strip().splitlines()[-1].startswith("PASS: 1/1 within tolerance (worst max |d| "), out
 
 
-@pytest.mark.parametrize("args,message", [
-    ((), "nothing to check alone: its LSTM is a WHILE loop"),
-    (("--source", "nope.keras", "--batch", "3"), "--batch has no effect on a .tflite"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((), "nothing to check alone: its LSTM is a WHILE loop"),
+        (("--source", "nope.keras", "--batch", "3"), "--batch has no effect on a .tflite"),
+    ],
+)
 def test_bad_tflite_usage_exits_2(tagger, lstm_ref, args, message):  # noqa: F811
     _, deployed = tagger
     code, out, err = lstm_ref("check", deployed, *args)
@@ -114,8 +122,7 @@ def test_an_unknown_mode_exits_2(tagger, lstm_ref):  # noqa: F811
     assert code == 2 and "--modes: unknown ['int4']" in err, err
 
 
-def test_token_ids_pass_as_they_are_each_mode_is_saved_and_a_crash_fails_on_request(
-        tagger, lstm_ref, monkeypatch):  # noqa: F811
+def test_token_ids_pass_as_they_are_each_mode_is_saved_and_a_crash_fails_on_request(tagger, lstm_ref, monkeypatch):  # noqa: F811
     """The README's tagger (int32 token ids into an Embedding): LiteRT is
     given the ids as they are (not quantised); --save-dir writes each mode
     that converted, of a static batch and time, which `check --source`
@@ -123,8 +130,23 @@ def test_token_ids_pass_as_they_are_each_mode_is_saved_and_a_crash_fails_on_requ
     exit 1, where the default keeps exit 0."""
     tokens = tagger[0].with_name("tokens.keras")
     monkeypatch.setenv("LSTM_PARITY_TFLITE_CRASH", "float16:convert")
-    code, out, err = lstm_ref("tflite-sweep", tokens, "--modes", "float32", "float16", "--batch", "2", "--time", "6",
-                              "--save-dir", "saved", "--fail-on", "crash", "--json", "sweep.json")
+    code, out, err = lstm_ref(
+        "tflite-sweep",
+        tokens,
+        "--modes",
+        "float32",
+        "float16",
+        "--batch",
+        "2",
+        "--time",
+        "6",
+        "--save-dir",
+        "saved",
+        "--fail-on",
+        "crash",
+        "--json",
+        "sweep.json",
+    )
     assert code == 1, out + err
     rows = _rows("sweep.json")
     assert rows["float32"]["status"] == "pass" and rows["float32"]["compared"] == "output per step (6 steps)", rows
@@ -142,8 +164,9 @@ def test_a_tf_keras_token_model_calibrates_int8_on_token_ids(fused, lstm_ref):  
     """tf_keras names its input's dtype as a tf.DType, and int8's
     calibration feeds the drawn token ids as integers: the mode converts
     to the fused op and runs (whatever its error), not a refusal."""
-    code, out, err = lstm_ref("tflite-sweep", fused.with_name("tokens.h5"), "--modes", "int8", "--time", "6",
-                              "--json", "sweep.json")
+    code, out, err = lstm_ref(
+        "tflite-sweep", fused.with_name("tokens.h5"), "--modes", "int8", "--time", "6", "--json", "sweep.json"
+    )
     assert code == 0, out + err  # --fail-on never: a mode over its tolerance is a row
     row = _rows("sweep.json")["int8"]
     assert row["status"] in ("pass", "fail") and row["lowering"] == "fused", row
@@ -153,8 +176,20 @@ def test_a_tf_keras_token_model_calibrates_int8_on_token_ids(fused, lstm_ref):  
 def test_int8_is_judged_in_codes_of_its_output_scale(fused, lstm_ref):  # noqa: F811
     """The int8 tolerance is 25 codes of the output's own scale (atol 0
     otherwise): the fused model passes, so --fail-on mismatch exits 0."""
-    code, out, err = lstm_ref("tflite-sweep", fused.with_name("fused.h5"), "--modes", "int8", "--batch", "2",
-                              "--time", "10", "--fail-on", "mismatch", "--json", "sweep.json")
+    code, out, err = lstm_ref(
+        "tflite-sweep",
+        fused.with_name("fused.h5"),
+        "--modes",
+        "int8",
+        "--batch",
+        "2",
+        "--time",
+        "10",
+        "--fail-on",
+        "mismatch",
+        "--json",
+        "sweep.json",
+    )
     assert code == 0, out + err
     row = _rows("sweep.json")["int8"]
     assert row["status"] == "pass" and 0 < row["max_abs"] < 0.05, row
@@ -175,11 +210,14 @@ def test_a_model_that_cannot_be_loaded_exits_2(tagger, lstm_ref):  # noqa: F811
     assert "the model has 2 inputs; tflite-sweep converts single-input models" in err, err
 
 
-@pytest.mark.parametrize("args,message", [
-    (("--save-dir", "sweep.json"), "--save-dir sweep.json: is a file; give a directory"),
-    (("--save-dir", "no/such/dir"), "--save-dir no/such/dir: no directory"),
-    (("--fail-on", "always"), "argument --fail-on: invalid choice: 'always'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--save-dir", "sweep.json"), "--save-dir sweep.json: is a file; give a directory"),
+        (("--save-dir", "no/such/dir"), "--save-dir no/such/dir: no directory"),
+        (("--fail-on", "always"), "argument --fail-on: invalid choice: 'always'"),
+    ],
+)
 def test_bad_sweep_options_exit_2(tagger, lstm_ref, tmp_path, args, message):  # noqa: F811
     (tmp_path / "sweep.json").write_text("")  # lstm_ref runs in tmp_path
     code, out, err = lstm_ref("tflite-sweep", tagger[0], *args)
@@ -196,8 +234,9 @@ def test_a_mode_litert_cannot_run_is_a_row(tagger, lstm_ref, monkeypatch):  # no
         raise OracleError("oracle 'litert' failed on 'run'\nRuntimeError: the interpreter broke")
 
     monkeypatch.setattr(tflite_cli, "_run", broken)
-    code, out, err = lstm_ref("tflite-sweep", tagger[0], "--modes", "float32", "--time", "4", "--fail-on", "crash",
-                              "--json", "sweep.json")
+    code, out, err = lstm_ref(
+        "tflite-sweep", tagger[0], "--modes", "float32", "--time", "4", "--fail-on", "crash", "--json", "sweep.json"
+    )
     assert code == 1, out + err
     row = _rows("sweep.json")["float32"]
     assert row["status"] == "run failed" and row["message"] == "LiteRT failed: RuntimeError: the interpreter broke"

@@ -38,7 +38,7 @@ def test_a_packed_row_is_that_row_run_alone():
     mask = np.arange(6)[None, :] < np.asarray(lengths)[:, None]
     packed = ref.run(x, weights, mask=mask)
     for row, length in enumerate(lengths):
-        alone = ref.run(x[row:row + 1, :length], weights)
+        alone = ref.run(x[row : row + 1, :length], weights)
         close = {"rtol": 1e-13, "atol": 1e-14}
         np.testing.assert_allclose(packed.h[row, :length], alone.h[0], **close)
         np.testing.assert_array_equal(packed.h[row, length:], 0)

@@ -63,11 +63,19 @@ def sweep_cases(n, seed=0):
             gate = float(rng.choice([0.5, 1.0, 1.5]))
             w = build_weights(ref, rng, features, scales=tuple(gate * s for s in (0.7, -0.5, 1.1, 0.4)))
             x = (scale * rng.standard_normal((batch, time_, features))).astype("float32")
-            cases.append(Case(kind, config, x, w, name=f"{kind.split('.')[0]}#{i} u{units} f{features} T{time_} "
-                                                        f"b{batch} x{scale} w{gate}"
-                                                        + (" back" if config["go_backwards"] else "")
-                                                        + ("" if config["use_bias"] else " nobias")
-                                                        + (" state" if config.get("return_state") else "")))
+            cases.append(
+                Case(
+                    kind,
+                    config,
+                    x,
+                    w,
+                    name=f"{kind.split('.')[0]}#{i} u{units} f{features} T{time_} "
+                    f"b{batch} x{scale} w{gate}"
+                    + (" back" if config["go_backwards"] else "")
+                    + ("" if config["use_bias"] else " nobias")
+                    + (" state" if config.get("return_state") else ""),
+                )
+            )
     return cases
 
 
@@ -75,8 +83,10 @@ def closing_cases():
     from lstm_ref.harness.kinds.keras3 import keras_seed_the_mice_had
     from lstm_ref.harness.kinds.tf_keras import tf_keras_seed_the_mice_had
 
-    cases = [keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
-             tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)")]
+    cases = [
+        keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
+        tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)"),
+    ]
     for kind, label in zip(KINDS, ("Keras 3", "tf_keras")):
         rng = np.random.default_rng(200)
         ref = from_config(kind, {"units": 16})
@@ -91,8 +101,11 @@ def _convert_both(cases, workdir):
     by_kind = {kind: [i for i, c in enumerate(cases) if c.kind == kind] for kind in KINDS}
     out = {}
     with ThreadPoolExecutor(2) as pool:
-        futures = {kind: pool.submit(convert_cases, [cases[i] for i in idx], None, Path(workdir) / kind)
-                   for kind, idx in by_kind.items() if idx}
+        futures = {
+            kind: pool.submit(convert_cases, [cases[i] for i in idx], None, Path(workdir) / kind)
+            for kind, idx in by_kind.items()
+            if idx
+        }
         for kind, fut in futures.items():
             for (j, mode), conv in fut.result().items():
                 out[(by_kind[kind][j], mode)] = conv
@@ -145,14 +158,18 @@ def measure(n, workdir):
                 if codes:
                     worst_codes = max(codes)
                     summary.setdefault(f"{mode} (output codes)", []).append(worst_codes[0])
-                    print(f"  {label}: worst |d| in output codes (|d| / the int output's scale): "
-                          f"{worst_codes[0]:.3g} at {worst_codes[1]!r}")
+                    print(
+                        f"  {label}: worst |d| in output codes (|d| / the int output's scale): "
+                        f"{worst_codes[0]:.3g} at {worst_codes[1]!r}"
+                    )
                 fails = sum(1 for r, _ in ok if not r.passed)
                 bitwise = sum(1 for r, _ in ok if r.bitwise_repeat)
                 summary.setdefault(mode, []).append(worst_t)
-                print(f"  {label}: {len(ok)} compared, worst t = {worst_t:.3g} at {where}; step 0 worst {step0:.2g}; "
-                      f"by step {'; '.join(buckets)}; over the current tolerance: {fails}; "
-                      f"invokes bitwise: {bitwise}/{len(ok)}")
+                print(
+                    f"  {label}: {len(ok)} compared, worst t = {worst_t:.3g} at {where}; step 0 worst {step0:.2g}; "
+                    f"by step {'; '.join(buckets)}; over the current tolerance: {fails}; "
+                    f"invokes bitwise: {bitwise}/{len(ok)}"
+                )
                 dr = Counter(tuple(sorted(r.constants)) for r, _ in ok)
                 print(f"    weight types: {dict(dr)}")
             for msg, count in bad.items():
@@ -169,7 +186,7 @@ def _round_up(v):
     if v <= 0:
         return 0.0
     e = math.floor(math.log10(v)) - 1
-    return math.ceil(v / 10 ** e) * 10 ** e
+    return math.ceil(v / 10**e) * 10**e
 
 
 def closing(out_dir, workdir):
@@ -180,11 +197,20 @@ def closing(out_dir, workdir):
     md = ["# TFLite per-mode error (TF 2.21, Keras 3.15, tf_keras 2.21, ai-edge-litert 2.3.0)", ""]
     for case in cases:
         mine = [r for r in rows if r.case == case.name]
-        slug = case.name.split(" (")[0].replace("=", "").replace(" ", "_").lower() + "_" + (
-            "tf_keras" if case.kind.startswith("tf_keras") else "keras3")
+        slug = (
+            case.name.split(" (")[0].replace("=", "").replace(" ", "_").lower()
+            + "_"
+            + ("tf_keras" if case.kind.startswith("tf_keras") else "keras3")
+        )
         png = plot_growth(mine, out_dir / f"growth_{slug}.png", title=f"{case.name}: max |tflite - reference| per step")
-        md += [f"## {case.name}", "", f"x {case.x.shape}, config {case.config}; plot: {png}", "",
-               markdown_table(mine), ""]
+        md += [
+            f"## {case.name}",
+            "",
+            f"x {case.x.shape}, config {case.config}; plot: {png}",
+            "",
+            markdown_table(mine),
+            "",
+        ]
         growth = error_growth(mine)
         md.append("per-step max |err| (first 10 steps, then every 20th):")
         md.append("")

@@ -68,8 +68,9 @@ def rounding_k(trace, exact, desired, tol):
 
 def measure(n, kinds=None):
     pool = OraclePool()
-    stats = defaultdict(lambda: {"n": 0, "plain": 0.0, "rounding": 0.0, "worst": "", "worst_example": None,
-                                 "inexact": 0.0})
+    stats = defaultdict(
+        lambda: {"n": 0, "plain": 0.0, "rounding": 0.0, "worst": "", "worst_example": None, "inexact": 0.0}
+    )
 
     def record(key, field, value, config, x, example=None):
         s = stats[key]
@@ -85,8 +86,9 @@ def measure(n, kinds=None):
                 continue
             oracle = pool.for_kind(kind)
 
-            @settings(max_examples=n, derandomize=True, database=None, deadline=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=n, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+            )
             @given(case=kind_record.examples())
             def run(case):
                 ref = case.reference()
@@ -99,8 +101,14 @@ def measure(n, kinds=None):
                 if dtype == np.float64:
                     return
                 exact = case.run(ref, oracle=True)
-                record(key, "rounding", rounding_k(trace, exact, desired, tolerance_of(kind, dtype)), case.config,
-                       case.x, case)
+                record(
+                    key,
+                    "rounding",
+                    rounding_k(trace, exact, desired, tolerance_of(kind, dtype)),
+                    case.config,
+                    case.x,
+                    case,
+                )
                 teacher = dtype == np.float16 and teacher_of(ref, case, desired)
                 if teacher:
                     forced = case.run(ref, teacher=teacher)
@@ -145,19 +153,28 @@ def measure_wide(n, kinds=None):
             for seed in range(n):
                 rng = np.random.default_rng(seed)
                 case = wide_float16_case(
-                    kind_record.kind, {units: int(rng.choice([32, 64])), "dtype": "float16"}, seed,
-                    batch=int(rng.integers(1, 5)), features=int(rng.choice([128, 256])), time=int(rng.integers(5, 31)))
+                    kind_record.kind,
+                    {units: int(rng.choice([32, 64])), "dtype": "float16"},
+                    seed,
+                    batch=int(rng.integers(1, 5)),
+                    features=int(rng.choice([128, 256])),
+                    time=int(rng.integers(5, 31)),
+                )
                 ref = case.reference()
                 desired = pool.for_kind(kind_record.kind).run(case)
                 forced = case.run(ref, teacher=teacher_of(ref, case, desired))
                 fields = [f for f in forced.fields if not f.startswith("final_")]
-                for key, trace in (((kind_record.kind, "float16 wide"), case.run(ref)),
-                                   ((kind_record.kind, "float16 wide 1 step"), Trace({f: forced[f] for f in fields}))):
+                for key, trace in (
+                    ((kind_record.kind, "float16 wide"), case.run(ref)),
+                    ((kind_record.kind, "float16 wide 1 step"), Trace({f: forced[f] for f in fields})),
+                ):
                     st = stats[key]
                     st["n"] += 1
                     st["plain"] = max(st["plain"], plain_t(trace, desired))
-                    st["inexact"] = max(st["inexact"], max(
-                        float(np.mean(ulps_apart(trace[f], desired[f], np.float16) != 0)) for f in fields))
+                    st["inexact"] = max(
+                        st["inexact"],
+                        max(float(np.mean(ulps_apart(trace[f], desired[f], np.float16) != 0)) for f in fields),
+                    )
     finally:
         pool.close()
     return stats
@@ -174,6 +191,8 @@ if __name__ == "__main__":
         sys.exit(2)
     n = int(args[0]) if args else (30 if wide else 300)
     for (kind, dtype), s in sorted((measure_wide if wide else measure)(n, args[1:] or None).items()):
-        print(f"{kind:40s} {dtype:13s} n={s['n']:4d}  plain t {s['plain']:.3e}  rounding k {s['rounding']:.3g}"
-              f"  not bitwise {100 * s['inexact']:.2f}%\n"
-              f"    worst {s['worst']}")
+        print(
+            f"{kind:40s} {dtype:13s} n={s['n']:4d}  plain t {s['plain']:.3e}  rounding k {s['rounding']:.3g}"
+            f"  not bitwise {100 * s['inexact']:.2f}%\n"
+            f"    worst {s['worst']}"
+        )

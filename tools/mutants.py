@@ -22,9 +22,15 @@ from parity_tests.pytest_helpers import modules_checking
 
 ROOT = Path(__file__).resolve().parents[1]
 
-K, T1, LN, ACT, RUN, REF, K2 = ("lstm_ref/keras_lstm.py", "lstm_ref/tf1_cells.py", "lstm_ref/layer_norm_cells.py",
-                                "lstm_ref/activations.py", "lstm_ref/runner.py", "lstm_ref/reference.py",
-                                "lstm_ref/tf_keras_lstm.py")
+K, T1, LN, ACT, RUN, REF, K2 = (
+    "lstm_ref/keras_lstm.py",
+    "lstm_ref/tf1_cells.py",
+    "lstm_ref/layer_norm_cells.py",
+    "lstm_ref/activations.py",
+    "lstm_ref/runner.py",
+    "lstm_ref/reference.py",
+    "lstm_ref/tf_keras_lstm.py",
+)
 PT, OX, ST, CV = "lstm_ref/torch_lstm.py", "lstm_ref/onnx_lstm.py", "lstm_ref/stacked.py", "lstm_ref/convert.py"
 DT = "lstm_ref/dtypes.py"
 # Record ids: which kind a mutant breaks, and so which tests run.
@@ -511,8 +517,9 @@ MUTANTS = [
 
 
 def scratch_copy(dest: Path):
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for rel in files:
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -545,14 +552,30 @@ def tests_of(record_id):
 
 
 def run_suite(dest: Path, record_id, timeout):
-    env = {**os.environ, "PYTHONPATH": str(dest), "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
-           "HYPOTHESIS_PROFILE": "ci"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(dest),
+        "LSTM_PARITY_EXAMPLES": os.environ.get("LSTM_PARITY_EXAMPLES", "25"),
+        "HYPOTHESIS_PROFILE": "ci",
+    }
     for spec in ORACLES.values():  # every oracle with a venv of its own
         # the scratch copy has no venvs: the oracles' interpreters stay the repository's
         if spec.python != "sys.executable":
             env.setdefault(f"LSTM_PARITY_{spec.name.upper()}_PYTHON", str(ROOT / spec.python))
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:randomly", "-p", "no:cacheprovider",
-           "parity_tests/test_golden.py", *tests_of(record_id)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-rf",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "parity_tests/test_golden.py",
+        *tests_of(record_id),
+    ]
     try:
         proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -20,8 +20,14 @@ from lstm_ref.harness.pytest_plugin import cases
 
 PORT_SCOPE = cases(
     "keras3",
-    config={"units": st.integers(1, 6), "use_bias": st.booleans(), "activation": "tanh",
-            "recurrent_activation": "sigmoid", "go_backwards": False, "dtype": "float32"},
+    config={
+        "units": st.integers(1, 6),
+        "use_bias": st.booleans(),
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "go_backwards": False,
+        "dtype": "float32",
+    },
     masked=False,
 )
 

@@ -85,7 +85,7 @@ class Lstm:
 
 
 def _weights(out, i):
-    return {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
+    return {k[len(f"{i}:w:") :]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
 
 
 def _torch_lstms(path, worker):
@@ -93,13 +93,27 @@ def _torch_lstms(path, worker):
     lstms = []
     for i, info in enumerate(meta["lstms"]):
         if meta["format"] == "state_dict":
+
             def runner(case):
                 return worker.run(case)
         else:
+
             def runner(case, i=i):
                 return worker.request({"op": "artifact_run", "path": str(path), "index": i}, _wire(case))[1]
-        lstms.append(Lstm(info["name"], TORCH, info["config"], _weights(out, i), info["source"], runner,
-                          tuple(info["returns"]), info["takes_state"], info["takes_packed"]))
+
+        lstms.append(
+            Lstm(
+                info["name"],
+                TORCH,
+                info["config"],
+                _weights(out, i),
+                info["source"],
+                runner,
+                tuple(info["returns"]),
+                info["takes_state"],
+                info["takes_packed"],
+            )
+        )
     kind = "state_dict" if meta["format"] == "state_dict" else "TorchScript"
     return lstms, [tuple(s) for s in meta["skipped"]], kind
 
@@ -108,14 +122,27 @@ def _onnx_lstms(path, worker):
     meta, out = worker.request({"op": "artifact_lstms", "path": str(path)}, {})
     lstms = []
     for i, node in enumerate(meta["nodes"]):
+
         def runner(case, i=i):
             reply, outputs = worker.request({"op": "artifact_run", "path": str(path), "index": i}, _wire(case))
             return reply.get("refused") or outputs
-        consts = {k[len(f"{i}:const:"):]: v for k, v in out.items() if k.startswith(f"{i}:const:")}
-        lstms.append(Lstm(node["name"], ONNX, node["config"], _weights(out, i),
-                          "the model's own LSTM node (its attributes and initializers) in ONNX Runtime", runner,
-                          optional=node["optional"], constants=consts,
-                          takes_state=True, takes_mask=True, x_from=node.get("x_from")))
+
+        consts = {k[len(f"{i}:const:") :]: v for k, v in out.items() if k.startswith(f"{i}:const:")}
+        lstms.append(
+            Lstm(
+                node["name"],
+                ONNX,
+                node["config"],
+                _weights(out, i),
+                "the model's own LSTM node (its attributes and initializers) in ONNX Runtime",
+                runner,
+                optional=node["optional"],
+                constants=consts,
+                takes_state=True,
+                takes_mask=True,
+                x_from=node.get("x_from"),
+            )
+        )
     description = f"opset {meta['opset']}" + (f", written by {meta['producer']}" if meta["producer"] else "")
     return lstms, [tuple(s) for s in meta["skipped"]], description
 
@@ -131,8 +158,17 @@ def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
     """A Keras model's LSTM rows (one per layer, the first call of a shared
     one), each with the Case it ran in one model run and TF's outputs."""
 
-    meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time, "seed": seed,
-                                "custom_objects": [str(p) for p in custom_objects]}, {})
+    meta, out = worker.request(
+        {
+            "op": "model_lstms",
+            "path": str(path),
+            "batch": batch,
+            "time": time,
+            "seed": seed,
+            "custom_objects": [str(p) for p in custom_objects],
+        },
+        {},
+    )
     lstms = []
     modes = {m["path"]: m["merge_mode"] for m in meta.get("merged", [])}
     for i, layer in enumerate(meta["layers"]):
@@ -144,11 +180,26 @@ def _keras_lstms(path, worker, batch, time, seed, custom_objects=()):
         case = _layer_case(layer, out, i)
         outputs = {k: out[f"{i}:{k}"] for k in ("h", "c", "final_h", "final_c") if f"{i}:{k}" in out}
         wrapper = layer.get("bidirectional")
-        bidi = None if not wrapper else {
-            "wrapper": wrapper[: -len(" (call 1)")] if wrapper.endswith(" (call 1)") else wrapper,
-            "direction": layer.get("direction"), "merge_mode": modes.get(wrapper, "concat")}
-        lstms.append(Lstm(name, layer["kind"], layer["config"], case.weights, f"{layer['kind']} in the model run",
-                          recorded={"case": case, "outputs": outputs}, bidi=bidi))
+        bidi = (
+            None
+            if not wrapper
+            else {
+                "wrapper": wrapper[: -len(" (call 1)")] if wrapper.endswith(" (call 1)") else wrapper,
+                "direction": layer.get("direction"),
+                "merge_mode": modes.get(wrapper, "concat"),
+            }
+        )
+        lstms.append(
+            Lstm(
+                name,
+                layer["kind"],
+                layer["config"],
+                case.weights,
+                f"{layer['kind']} in the model run",
+                recorded={"case": case, "outputs": outputs},
+                bidi=bidi,
+            )
+        )
     lstms = Lstms(lstms)
     lstms.others = [tuple(o) for o in meta.get("others", [])]
     return lstms, [tuple(s) for s in meta.get("skipped", [])], ""
@@ -200,8 +251,10 @@ def _draw(lstm, rng, batch, time, lengths=False, states=False):
         initial = {f"{s}0": (0.5 * rng.standard_normal(ref.state_shape(s, batch))).astype(dtype) for s in ref.STATE}
     elif "initial_h" in consts or "initial_c" in consts:  # the operator's default for the other one: zeros
         given = np.asarray(consts.get("initial_h", consts.get("initial_c")), dtype)
-        initial = {f"{s[8]}0": np.asarray(consts[s], dtype) if s in consts else np.zeros_like(given)
-                   for s in ("initial_h", "initial_c")}
+        initial = {
+            f"{s[8]}0": np.asarray(consts[s], dtype) if s in consts else np.zeros_like(given)
+            for s in ("initial_h", "initial_c")
+        }
     return Case(lstm.kind, lstm.config, x, lstm.weights, mask, name=lstm.name, **initial)
 
 
@@ -225,10 +278,14 @@ def _measure(case, desired, replace=None):
     names = [f for f in trace.fields if f in desired and (replace is None or f in replace)]
     wrong = {f: (np.shape(desired[f]), np.shape(trace[f])) for f in names if np.shape(desired[f]) != np.shape(trace[f])}
     if wrong:
-        raise ShapeMismatch("; ".join(f"{f}: the framework returned {got}, the reference {want}"
-                                      for f, (got, want) in wrong.items()))
-    own = None if exact is None else own_rounding_of(Trace({f: trace[f] for f in names}),
-                                                     Trace({f: exact[f] for f in names}))
+        raise ShapeMismatch(
+            "; ".join(f"{f}: the framework returned {got}, the reference {want}" for f, (got, want) in wrong.items())
+        )
+    own = (
+        None
+        if exact is None
+        else own_rounding_of(Trace({f: trace[f] for f in names}), Trace({f: exact[f] for f in names}))
+    )
     actual = Trace({f: np.asarray((replace or trace.fields)[f]) for f in names})
     return compare(actual, {f: desired[f] for f in names}, ref.policy.compute, kind=ref.kind, own=own)
 
@@ -248,8 +305,9 @@ def _runs(lstm):
     if lstm.kind == ONNX:
         extra = [s for s in ("sequence_lens", "initial_h", "initial_c") if s in lstm.optional]
         if extra:
-            runs.append((f" ({', '.join(extra)})", "sequence_lens" in extra,
-                         "initial_h" in extra or "initial_c" in extra))
+            runs.append(
+                (f" ({', '.join(extra)})", "sequence_lens" in extra, "initial_h" in extra or "initial_c" in extra)
+            )
     else:
         fed = (["packed lengths"] if lstm.takes_mask else []) + (["h0, c0"] if lstm.takes_state else [])
         if fed:
@@ -280,8 +338,11 @@ def check_artifact(lstms, batch=2, time=7, seed=0):
             except ShapeMismatch as exc:
                 results.append(_failed(name, lstm.kind, str(exc), source=lstm.how))
                 continue
-            kept = [c for c in lstm.constants if not (lengths and c == "sequence_lens")
-                    and not (states and c.startswith("initial_"))]
+            kept = [
+                c
+                for c in lstm.constants
+                if not (lengths and c == "sequence_lens") and not (states and c.startswith("initial_"))
+            ]
             if kept:
                 row.notes = f"the node's constant {', '.join(kept)} kept as stored (batch {np.shape(case.x)[0]})"
             results.append(row)
@@ -301,12 +362,23 @@ def split_layers(lstm):
     dirs = 2 if lstm.config.get("bidirectional") else 1
     out_width = int(lstm.config.get("proj_size") or lstm.config["hidden_size"])
     for layer in range(layers):
-        weights = {k.replace(f"_l{layer}", "_l0"): v for k, v in lstm.weights.items() if f"_l{layer}" in k
-                   and (k.endswith(f"_l{layer}") or k.endswith(f"_l{layer}_reverse"))}
+        weights = {
+            k.replace(f"_l{layer}", "_l0"): v
+            for k, v in lstm.weights.items()
+            if f"_l{layer}" in k and (k.endswith(f"_l{layer}") or k.endswith(f"_l{layer}_reverse"))
+        }
         config = {**lstm.config, "num_layers": 1, "input_size": width}
-        out.append(Lstm(f"{lstm.name} layer {layer}", TORCH, config, weights,
-                        f"layer {layer} of {lstm.name}, run as a one-layer torch.nn.LSTM on its weights",
-                        runner=None, layer=layer))
+        out.append(
+            Lstm(
+                f"{lstm.name} layer {layer}",
+                TORCH,
+                config,
+                weights,
+                f"layer {layer} of {lstm.name}, run as a one-layer torch.nn.LSTM on its weights",
+                runner=None,
+                layer=layer,
+            )
+        )
         width = out_width * dirs
     return out
 
@@ -349,8 +421,11 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
             conversion, src_out = got
             previous = src_out.get("h") if not unit.parts else None
             diffs, notes = _weight_diffs(conversion.case.weights, art.weights)
-            if any(np.shape(conversion.case.weights.get(k)) != np.shape(art.weights.get(k))
-                   for k in conversion.case.weights if k in art.weights):
+            if any(
+                np.shape(conversion.case.weights.get(k)) != np.shape(art.weights.get(k))
+                for k in conversion.case.weights
+                if k in art.weights
+            ):
                 results.append(_mismatch(name, art, notes, diffs))
                 continue
             art_case = conversion.case.replace(config=art.config, weights=art.weights, name=art.name)
@@ -360,8 +435,9 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
             skipped.append((name, str(exc)))
             continue
         if (art_case.mask is not None and not art.takes_mask) or (art_case.initial_state and not art.takes_state):
-            skipped.append((name, f"the source's run has a mask or an initial state, and {art.name} ({art.how}) "
-                                  "takes neither"))
+            skipped.append(
+                (name, f"the source's run has a mask or an initial state, and {art.name} ({art.how}) takes neither")
+            )
             continue
         desired = art.runner(art_case)
         if isinstance(desired, str):
@@ -373,10 +449,11 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
         except ShapeMismatch as exc:
             results.append(_failed(name, art.kind, str(exc), weights_max_abs=diffs))
             continue
-        pair = {"source": {"model": str(source_path), "layer": unit.name, "kind": unit.kind, "ran": unit.how},
-                "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how}}
-        row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair,
-                   weights_max_abs=diffs)
+        pair = {
+            "source": {"model": str(source_path), "layer": unit.name, "kind": unit.kind, "ran": unit.how},
+            "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how},
+        }
+        row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair, weights_max_abs=diffs)
         results.append(_explain_pair(row, notes + list(conversion.notes), art, art_case, diffs))
     return results, skipped
 
@@ -388,15 +465,19 @@ def _source_run(unit, art, previous, rng, batch, time, torch_worker):
     each part (a chained ONNX node on the node before's output)."""
     if unit.group == "bidirectional":
         fwd, bwd = unit.parts
-        conversion = convert_bidirectional(fwd.recorded["case"], bwd.recorded["case"], art.kind,
-                                           merge_mode=fwd.bidi["merge_mode"], name=unit.name)
+        conversion = convert_bidirectional(
+            fwd.recorded["case"], bwd.recorded["case"], art.kind, merge_mode=fwd.bidi["merge_mode"], name=unit.name
+        )
         return conversion, [_fields(p.recorded["outputs"]) for p in unit.parts]
     if unit.group == "layers":
         cases, outs, x = [], [], None
         for part in unit.parts:
             # each node keeps its own constant initial_h/initial_c (a dynamo export stores zeros of a fixed batch)
-            case = _draw(part, rng, batch, time) if x is None else \
-                _draw(part, rng, *np.shape(x)[:2]).replace(x=np.ascontiguousarray(x), mask=cases[0].mask)
+            case = (
+                _draw(part, rng, batch, time)
+                if x is None
+                else _draw(part, rng, *np.shape(x)[:2]).replace(x=np.ascontiguousarray(x), mask=cases[0].mask)
+            )
             out = _source_runner(part, torch_worker)(case)
             if isinstance(out, str):
                 return out
@@ -429,26 +510,42 @@ def bidirectional_group(lstms, k):
     fwd = lstms[k]
     if not fwd.bidi or fwd.bidi["direction"] != "forward":
         return None
-    bwd = next((b for b in lstms if b.bidi and b.bidi["wrapper"] == fwd.bidi["wrapper"]
-                and b.bidi["direction"] == "backward"), None)
+    bwd = next(
+        (b for b in lstms if b.bidi and b.bidi["wrapper"] == fwd.bidi["wrapper"] and b.bidi["direction"] == "backward"),
+        None,
+    )
     if bwd is None:
         return None
-    return Lstm(fwd.bidi["wrapper"], fwd.kind, fwd.config, {}, f"Bidirectional({fwd.kind}) in the model run",
-                parts=(fwd, bwd), group="bidirectional", recorded=fwd.recorded)
+    return Lstm(
+        fwd.bidi["wrapper"],
+        fwd.kind,
+        fwd.config,
+        {},
+        f"Bidirectional({fwd.kind}) in the model run",
+        parts=(fwd, bwd),
+        group="bidirectional",
+        recorded=fwd.recorded,
+    )
 
 
 def layers_group(lstms, k, count):
     """``count`` ONNX nodes from ``lstms[k]`` on, each reading the one
     before's Y (``x_from``), as one group of layers, or None."""
-    run = lstms[k:k + count]
+    run = lstms[k : k + count]
     if len(run) < count or any(u.kind != ONNX for u in run):
         return None
     place = {id(u): i for i, u in enumerate(lstms)}
     if any(run[i].x_from is None or run[i].x_from != place[id(run[i - 1])] for i in range(1, count)):
         return None
-    return Lstm(_common_name([u.name for u in run]), ONNX, run[0].config, {},
-                f"{count} chained ONNX LSTM nodes ({', '.join(u.name for u in run)})", parts=tuple(run),
-                group="layers")
+    return Lstm(
+        _common_name([u.name for u in run]),
+        ONNX,
+        run[0].config,
+        {},
+        f"{count} chained ONNX LSTM nodes ({', '.join(u.name for u in run)})",
+        parts=tuple(run),
+        group="layers",
+    )
 
 
 def _common_name(names):
@@ -489,7 +586,8 @@ def pair_lstms(source_path, source_lstms, artifact_path, artifact_lstms):
             f"--source {source_path.name} has {len(units)} LSTM{'s' if len(units) != 1 else ''} "
             f"{'(layers) ' if kind == ONNX else ''}({', '.join(u.name for u in units) or 'none'}), "
             f"{artifact_path.name} has {len(artifact_lstms)} ({', '.join(a.name for a in artifact_lstms) or 'none'}): "
-            "they cannot be matched in order")
+            "they cannot be matched in order"
+        )
     return pairs
 
 
@@ -498,25 +596,34 @@ def _explain_pair(row, notes, art, art_case, diffs):
     model leaves empty) and, on a failure, whether the weights or the
     computation differ."""
     if art.kind == ONNX:
-        fed = (["sequence_lens"] if art_case.mask is not None else []) + \
-            (["initial_h", "initial_c"] if art_case.initial_state else [])
+        fed = (["sequence_lens"] if art_case.mask is not None else []) + (
+            ["initial_h", "initial_c"] if art_case.initial_state else []
+        )
         fed = [f for f in fed if f not in art.optional]
         if fed:
-            notes.append(f"{', '.join(fed)} fed to the node (the model leaves {'it' if len(fed) == 1 else 'them'} "
-                         "empty)")
+            notes.append(
+                f"{', '.join(fed)} fed to the node (the model leaves {'it' if len(fed) == 1 else 'them'} empty)"
+            )
     row.notes = "; ".join(notes)
     if row.status == "fail":
         worst = max(diffs, key=diffs.get) if diffs else None
-        row.reason = ("the artifact differs from its source" + (
+        row.reason = "the artifact differs from its source" + (
             f"; its weights differ from the converted source's (worst {worst}: {diffs[worst]:.3g})"
-            if worst and diffs[worst] > 0 else "; the weights agree, the computation does not"))
+            if worst and diffs[worst] > 0
+            else "; the weights agree, the computation does not"
+        )
     return row
 
 
 def _mismatch(name, art, notes, diffs):
     """A pair whose shapes differ: a failure, with no numbers to show."""
-    return _failed(name, art.kind, "the artifact's LSTM does not have the source's shapes: "
-                   + "; ".join(n for n in notes if ":" in n), weights_max_abs=diffs, notes="; ".join(notes))
+    return _failed(
+        name,
+        art.kind,
+        "the artifact's LSTM does not have the source's shapes: " + "; ".join(n for n in notes if ":" in n),
+        weights_max_abs=diffs,
+        notes="; ".join(notes),
+    )
 
 
 def _source_case(unit, art, previous, rng, batch, time):
@@ -530,8 +637,7 @@ def _source_case(unit, art, previous, rng, batch, time):
     case = _draw(unit, rng, batch, time)
     x = previous if unit.layer and previous is not None else case.x
     extra = {} if probe is None else probe.initial_state
-    return Case(unit.kind, unit.config, x, unit.weights, None if probe is None else probe.mask, name=unit.name,
-                **extra)
+    return Case(unit.kind, unit.config, x, unit.weights, None if probe is None else probe.mask, name=unit.name, **extra)
 
 
 def _source_runner(unit, torch_worker):
@@ -597,7 +703,7 @@ def convert_units(lstms, target):
         unit = bidirectional_group(units, k)
         if unit is None and target == TORCH and units[k].kind == ONNX:
             count = 1
-            while layers_group(units, k, count + 1) is not None and _chains(units[k:k + count + 1]):
+            while layers_group(units, k, count + 1) is not None and _chains(units[k : k + count + 1]):
                 count += 1
             unit = layers_group(units, k, count) if count > 1 else None
         unit = unit or units[k]
@@ -605,8 +711,9 @@ def convert_units(lstms, target):
         try:
             if unit.group == "bidirectional":
                 fwd, bwd = (_zero_case(p) for p in unit.parts)
-                conversion = convert_bidirectional(fwd, bwd, target, merge_mode=unit.parts[0].bidi["merge_mode"],
-                                                   name=unit.name)
+                conversion = convert_bidirectional(
+                    fwd, bwd, target, merge_mode=unit.parts[0].bidi["merge_mode"], name=unit.name
+                )
             elif unit.group == "layers":
                 conversion = convert_layers([_zero_case(p) for p in unit.parts], target, name=unit.name)
             else:
@@ -620,8 +727,10 @@ def convert_units(lstms, target):
 def _chains(nodes):
     """Whether ONNX nodes can be one torch.nn.LSTM: the same attributes, each reading the one before's full output."""
     first = nodes[0].config
-    same = all({k: v for k, v in n.config.items() if k != "name"} == {k: v for k, v in first.items() if k != "name"}
-               for n in nodes)
+    same = all(
+        {k: v for k, v in n.config.items() if k != "name"} == {k: v for k, v in first.items() if k != "name"}
+        for n in nodes
+    )
     if not same or first.get("direction", "forward") == "reverse":
         return False
     width = int(first["hidden_size"]) * (2 if first.get("direction") == "bidirectional" else 1)
@@ -632,8 +741,10 @@ def convert_lstms(lstms, target):
     """Every LSTM converted to ``target`` (``torch.nn.LSTM`` / ``onnx.LSTM``)
     as :func:`convert_units` groups them: ``[Converted]`` (each also unpacks
     as ``(source name, Case)``)."""
-    return [Converted(unit.name, conversion.case, list(conversion.notes), unit)
-            for unit, conversion in convert_units(lstms, target)]
+    return [
+        Converted(unit.name, conversion.case, list(conversion.notes), unit)
+        for unit, conversion in convert_units(lstms, target)
+    ]
 
 
 def _sequence_out(unit):
@@ -650,8 +761,12 @@ def _sequence_out(unit):
     mode = parts[0].bidi["merge_mode"]
     fwd, bwd = (np.asarray(p.recorded["outputs"]["h"]) for p in parts)
     bwd = bwd[:, ::-1]  # Keras flips the backward sequence back to input order before merging
-    merged = {"concat": lambda: np.concatenate([fwd, bwd], -1), "sum": lambda: fwd + bwd,
-              "mul": lambda: fwd * bwd, "ave": lambda: (fwd + bwd) / 2}.get(mode)
+    merged = {
+        "concat": lambda: np.concatenate([fwd, bwd], -1),
+        "sum": lambda: fwd + bwd,
+        "mul": lambda: fwd * bwd,
+        "ave": lambda: (fwd + bwd) / 2,
+    }.get(mode)
     if merged is None:
         return None, "returns its two directions as two outputs (merge_mode=None)"
     return merged(), None
@@ -682,8 +797,12 @@ def _chain(converted):
     return links
 
 
-_MERGE_OPS = {"concat": "Transpose + Reshape (the directions concatenated)", "sum": "ReduceSum over the directions",
-              "mul": "ReduceProd over the directions", "ave": "ReduceMean over the directions"}
+_MERGE_OPS = {
+    "concat": "Transpose + Reshape (the directions concatenated)",
+    "sum": "ReduceSum over the directions",
+    "mul": "ReduceProd over the directions",
+    "ave": "ReduceMean over the directions",
+}
 
 
 def write_artifact(converted, target, out_path, pool):
@@ -710,26 +829,40 @@ def write_artifact(converted, target, out_path, pool):
     for i, ((name, case), (source, why)) in enumerate(zip(converted, _chain(converted))):
         node = _node_name(name)
         unit = converted[i].unit
-        masked = unit is not None and unit.recorded is not None and (unit.parts or (unit,))[0].recorded["case"].mask \
-            is not None
+        masked = (
+            unit is not None
+            and unit.recorded is not None
+            and (unit.parts or (unit,))[0].recorded["case"].mask is not None
+        )
         merge = unit.parts[0].bidi["merge_mode"] if unit is not None and unit.group == "bidirectional" else "concat"
-        nodes.append({"name": node, "config": {k: v for k, v in case.config.items() if k != "dtype"},
-                      "x_from": source, "merge": merge, "lengths": bool(masked)})
+        nodes.append(
+            {
+                "name": node,
+                "config": {k: v for k, v in case.config.items() if k != "dtype"},
+                "x_from": source,
+                "merge": merge,
+                "lengths": bool(masked),
+            }
+        )
         for key, value in case.weights.items():
             arrays[f"{i}:{key}"] = value
         if unit is not None and unit.group == "bidirectional" and merge in _MERGE_OPS:
             converted[i].notes[:] = [n for n in converted[i].notes if not n.startswith("merge_mode=")]
-            converted[i].notes.append(f"merge_mode={merge!r} written as ONNX ops: {node}/merged = {_MERGE_OPS[merge]} "
-                                      f"of {node}/Y (time, 2, batch, units)")
+            converted[i].notes.append(
+                f"merge_mode={merge!r} written as ONNX ops: {node}/merged = {_MERGE_OPS[merge]} "
+                f"of {node}/Y (time, 2, batch, units)"
+            )
         if source is None:
             where = f"node {node!r} (input {node}/X" + (", sequence_lens" if masked else "") + ")"
             if why:
                 converted[i].notes.append(f"not chained to the node before: {why}; it has its own input {node}/X")
         else:
             head = next(n["name"] for n in reversed(nodes[:-1]) if n["x_from"] is None) if i else node
-            where = f"node {node!r} (input: {nodes[source]['name']}'s output" + \
-                ("" if nodes[source]["merge"] == "concat" else f", merged by {nodes[source]['merge']}") + \
-                f"; the chain's input is {head}/X)"
+            where = (
+                f"node {node!r} (input: {nodes[source]['name']}'s output"
+                + ("" if nodes[source]["merge"] == "concat" else f", merged by {nodes[source]['merge']}")
+                + f"; the chain's input is {head}/X)"
+            )
         written.append((name, where))
     pool.get("onnxruntime").request({"op": "save_lstms", "path": str(out_path), "nodes": nodes}, arrays)
     return written
@@ -744,8 +877,7 @@ def check_chains(converted, out_path, pool):
     alone by ``check OUT --source MODEL``."""
     converted = [c if isinstance(c, Converted) else Converted(*c) for c in converted]
     links = _chain(converted)
-    heads = [k for k, (source, _) in enumerate(links) if source is None and k + 1 < len(links)
-             and links[k + 1][0] == k]
+    heads = [k for k, (source, _) in enumerate(links) if source is None and k + 1 < len(links) and links[k + 1][0] == k]
     results = []
     for head in heads:
         unit = converted[head].unit
@@ -753,8 +885,9 @@ def check_chains(converted, out_path, pool):
         arrays = {"x": first.x}
         if first.mask is not None:
             arrays["mask"] = first.mask
-        meta, out = pool.get("onnxruntime").request({"op": "run_chain", "path": str(out_path),
-                                                    "head": _node_name(converted[head].name)}, arrays)
+        meta, out = pool.get("onnxruntime").request(
+            {"op": "run_chain", "path": str(out_path), "head": _node_name(converted[head].name)}, arrays
+        )
         k = head
         while True:
             item = converted[k]
@@ -764,14 +897,24 @@ def check_chains(converted, out_path, pool):
                 conversion = convert_bidirectional(*sources, ONNX, merge_mode=parts[0].bidi["merge_mode"])
             else:
                 conversion = convert(sources[0], ONNX)
-            aligned = conversion.align([_fields(p.recorded["outputs"]) for p in parts] if item.unit.parts
-                                       else _fields(parts[0].recorded["outputs"]))
+            aligned = conversion.align(
+                [_fields(p.recorded["outputs"]) for p in parts]
+                if item.unit.parts
+                else _fields(parts[0].recorded["outputs"])
+            )
             node = _node_name(item.name)
             desired = {f: out[f"{node}:{f}"] for f in ALL_FIELDS}
             name = f"{item.name} (in the chain from {converted[head].name}/X)"
             result = _measure(conversion.case, desired, replace=aligned)
-            results.append(_row(name, conversion.case, result, f"{_framework(item.unit)} vs ONNX Runtime (the chained "
-                                "model)", notes=f"{meta['nodes']} node(s) run as one model"))
+            results.append(
+                _row(
+                    name,
+                    conversion.case,
+                    result,
+                    f"{_framework(item.unit)} vs ONNX Runtime (the chained model)",
+                    notes=f"{meta['nodes']} node(s) run as one model",
+                )
+            )
             if k + 1 >= len(links) or links[k + 1][0] != k:
                 break
             k += 1
@@ -780,5 +923,7 @@ def check_chains(converted, out_path, pool):
 
 def refuse_same_framework(oracle_name, target, path):
     if (oracle_name, target) in (("torch", TORCH), ("onnxruntime", ONNX)):
-        raise InputError(f"{path} is already a {FRAMEWORK[oracle_name]} file; convert goes from Keras, PyTorch or "
-                         "ONNX to the other framework")
+        raise InputError(
+            f"{path} is already a {FRAMEWORK[oracle_name]} file; convert goes from Keras, PyTorch or "
+            "ONNX to the other framework"
+        )

@@ -118,10 +118,12 @@ def gemm_peak(n=2048):
 # NumPy's bundled OpenBLAS names its entry points with a prefix and a suffix
 # that depend on the wheel (scipy-openblas64 for NumPy 2, openblas64_ for
 # NumPy 1); a system OpenBLAS has the plain names.
-_OPENBLAS_NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-                   ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-                   ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-                   ("openblas_get_num_threads", "openblas_set_num_threads")]
+_OPENBLAS_NAMES = [
+    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+    ("openblas_get_num_threads", "openblas_set_num_threads"),
+]
 
 
 def _openblas():
@@ -129,8 +131,9 @@ def _openblas():
     threadpoolctl does), or None where NumPy's BLAS is not an OpenBLAS found
     beside it."""
     here = os.path.dirname(np.__file__)
-    for path in sorted(glob.glob(os.path.join(here + ".libs", "*openblas*")) +
-                       glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
+    for path in sorted(
+        glob.glob(os.path.join(here + ".libs", "*openblas*")) + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
+    ):
         try:
             lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library
         except OSError:
@@ -185,8 +188,10 @@ def keep_freed_memory():
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # 32 MB is glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on
     # 64-bit); larger blocks (the hoisted x @ kernel) are mapped anyway.
-    return all(mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30),
-                                               (M_TOP_PAD, 64 << 20)))
+    return all(
+        mallopt(p, v) == 1
+        for p, v in ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
+    )
 
 
 # -- the case and its runs -----------------------------------------------------
@@ -285,7 +290,9 @@ def _onnx_model(x, w, u):
     B = np.concatenate([iofc(w["bias"]), np.zeros(4 * u, np.float32)])[None]
     node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=u)  # time-major: ORT has no layout=1
     graph = helper.make_graph(
-        [node], "lstm", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [x.shape[1], x.shape[0], x.shape[2]])],
+        [node],
+        "lstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [x.shape[1], x.shape[0], x.shape[2]])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         initializer=[numpy_helper.from_array(a.astype(np.float32), n) for a, n in ((W, "W"), (R, "R"), (B, "B"))],
     )
@@ -328,13 +335,20 @@ def measure_numpy(ref, x, w, min_time, onnx=True):
     floor = [a + b for a, b in zip(times["x@K"], times["h@R"])]
     # The profile's parts, round by round: step() beyond its GEMM, and what
     # the run adds to its projection and steps (runner, fresh memory).
-    parts = {"x@K": times["x@K"], "h@R": times["h@R"],
-             "element-wise": [max(s - g, 0.0) for s, g in zip(times["steps"], times["h@R"])],
-             "runner": [max(r - p - s, 0.0) for r, p, s in zip(times["ref"], times["x@K"], times["steps"])]}
+    parts = {
+        "x@K": times["x@K"],
+        "h@R": times["h@R"],
+        "element-wise": [max(s - g, 0.0) for s, g in zip(times["steps"], times["h@R"])],
+        "runner": [max(r - p - s, 0.0) for r, p, s in zip(times["ref"], times["x@K"], times["steps"])],
+    }
     out = {name: statistics.median(v) for name, v in times.items()}
-    out.update(floor=statistics.median(floor), rounds=len(floor), ref_over_floor=ratio(times["ref"], floor),
-               shares={name: ratio(v, times["ref"]) for name, v in parts.items()},
-               element_wise=statistics.median(parts["element-wise"]))
+    out.update(
+        floor=statistics.median(floor),
+        rounds=len(floor),
+        ref_over_floor=ratio(times["ref"], floor),
+        shares={name: ratio(v, times["ref"]) for name, v in parts.items()},
+        element_wise=statistics.median(parts["element-wise"]),
+    )
     if "onnx" in times:
         out.update(onnx_over_ref=ratio(times["onnx"], times["ref"]), onnx_over_floor=ratio(times["onnx"], floor))
     return out
@@ -345,10 +359,12 @@ def profile_line(m, b, t, u):
     median over rounds of part / run."""
     share = {name: 100 * v for name, v in m["shares"].items()}
     gflops = lstm_flops(b, t, 0, u) / m["h@R"] / 1e9
-    return (f"x@K {share['x@K']:.0f}%, h@R {share['h@R']:.0f}% ({t} GEMMs of {1e6 * m['h@R'] / t:.0f} us, "
-            f"{gflops:.0f} GFLOP/s), step() element-wise {share['element-wise']:.0f}% "
-            f"({1e6 * m['element_wise'] / t:.0f} us a step: the gates' NumPy passes over ({b}, {u}) each), "
-            f"runner and allocation {share['runner']:.0f}%")
+    return (
+        f"x@K {share['x@K']:.0f}%, h@R {share['h@R']:.0f}% ({t} GEMMs of {1e6 * m['h@R'] / t:.0f} us, "
+        f"{gflops:.0f} GFLOP/s), step() element-wise {share['element-wise']:.0f}% "
+        f"({1e6 * m['element_wise'] / t:.0f} us a step: the gates' NumPy passes over ({b}, {u}) each), "
+        f"runner and allocation {share['runner']:.0f}%"
+    )
 
 
 def floor_goal_lines(rows, where=""):
@@ -372,15 +388,19 @@ def goal_lines(rows):
     lines = floor_goal_lines(rows)
     timed = [r for r in rows if r.get("onnx_over_ref") is not None]
     miss = [r for r in timed if r["onnx_over_ref"] < ONNX_GOAL]
-    lines.append(f"goal: reference >= {ONNX_GOAL}x faster than ONNX's NumPy evaluator at every shape: "
-                 + ("NOT met" if miss else "met" if timed and len(timed) == len(rows) else "not measured")
-                 + "".join(f"; {r['shape']}: {r['onnx_over_ref']:.2f}x" for r in timed))
+    lines.append(
+        f"goal: reference >= {ONNX_GOAL}x faster than ONNX's NumPy evaluator at every shape: "
+        + ("NOT met" if miss else "met" if timed and len(timed) == len(rows) else "not measured")
+        + "".join(f"; {r['shape']}: {r['onnx_over_ref']:.2f}x" for r in timed)
+    )
     for r in miss:
         bound = r["onnx_over_floor"]
-        why = (f"the evaluator is {bound:.2f}x the reference's GEMM floor (it makes the same GEMMs, x_t @ W^T per "
-               f"step instead of hoisted), so no reference that makes these GEMMs can be {ONNX_GOAL}x faster than it"
-               if bound < ONNX_GOAL else f"the evaluator is {bound:.2f}x the floor; the reference is "
-               f"{r['ref_over_floor']:.2f}x it")
+        why = (
+            f"the evaluator is {bound:.2f}x the reference's GEMM floor (it makes the same GEMMs, x_t @ W^T per "
+            f"step instead of hoisted), so no reference that makes these GEMMs can be {ONNX_GOAL}x faster than it"
+            if bound < ONNX_GOAL
+            else f"the evaluator is {bound:.2f}x the floor; the reference is {r['ref_over_floor']:.2f}x it"
+        )
         lines.append(f"  {r['shape']}: {why}; profile: {r['profile']}")
     keras = [r for r in rows if r.get("ref_over_keras") is not None]
     ok = all(r["ref_over_keras"] <= KERAS_GOAL for r in keras)
@@ -389,13 +409,24 @@ def goal_lines(rows):
 
 
 def table(rows, peer_names):
-    head = (["shape (b, t, d, u)", "ref ms", "floor ms", "ref / floor", "ref / Keras"]
-            + [f"{n} / Keras" for n in peer_names] + ["ONNX-np / ref", "ONNX-np / floor"])
+    head = (
+        ["shape (b, t, d, u)", "ref ms", "floor ms", "ref / floor", "ref / Keras"]
+        + [f"{n} / Keras" for n in peer_names]
+        + ["ONNX-np / ref", "ONNX-np / floor"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
-        cells = [str(r["shape"]), f"{1e3 * r['ref']:.1f}", f"{1e3 * r['floor']:.1f}", f"{r['ref_over_floor']:.2f}",
-                 _fmt(r.get("ref_over_keras"))] + [r["peers"][n] for n in peer_names] + [
-                 _fmt(r.get("onnx_over_ref")), _fmt(r.get("onnx_over_floor"))]
+        cells = (
+            [
+                str(r["shape"]),
+                f"{1e3 * r['ref']:.1f}",
+                f"{1e3 * r['floor']:.1f}",
+                f"{r['ref_over_floor']:.2f}",
+                _fmt(r.get("ref_over_keras")),
+            ]
+            + [r["peers"][n] for n in peer_names]
+            + [_fmt(r.get("onnx_over_ref")), _fmt(r.get("onnx_over_floor"))]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -445,16 +476,26 @@ def default_process(shapes, min_time):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lstm_ref.harness.bench",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--shapes", default="all",
-                        help="'all' or indices into SHAPES, e.g. 0,1; SHAPES = " + str(SHAPES))
+    parser = argparse.ArgumentParser(
+        prog="python -m lstm_ref.harness.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--shapes", default="all", help="'all' or indices into SHAPES, e.g. 0,1; SHAPES = " + str(SHAPES)
+    )
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds each timed function gets at least")
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="NumPy's BLAS threads while the NumPy side is timed (0: NumPy's default)")
-    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
-                        help="keep: glibc keeps freed memory for reuse (mallopt), as TF's and PyTorch's allocators "
-                             "do; default: glibc's defaults")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="NumPy's BLAS threads while the NumPy side is timed (0: NumPy's default)",
+    )
+    parser.add_argument(
+        "--malloc",
+        choices=["keep", "default"],
+        default="keep",
+        help="keep: glibc keeps freed memory for reuse (mallopt), as TF's and PyTorch's allocators "
+        "do; default: glibc's defaults",
+    )
     parser.add_argument(
         "--no-default-process",
         action="store_true",
@@ -477,10 +518,12 @@ def main(argv=None):
     kept = args.malloc == "keep" and keep_freed_memory()
     with blas_threads(args.blas_threads) as threads:
         peak = gemm_peak()
-    print(f"NumPy {np.__version__}, BLAS threads {threads if threads is not None else 'unknown'} "
-          f"(--blas-threads {args.blas_threads}) on {os.cpu_count()} cores, load average {load:.1f}; "
-          f"malloc: {'glibc keeps freed memory (--malloc keep)' if kept else 'defaults'}; "
-          f"float32 GEMM peak (2048^3 a @ b): {peak:.1f} GFLOP/s\n")
+    print(
+        f"NumPy {np.__version__}, BLAS threads {threads if threads is not None else 'unknown'} "
+        f"(--blas-threads {args.blas_threads}) on {os.cpu_count()} cores, load average {load:.1f}; "
+        f"malloc: {'glibc keeps freed memory (--malloc keep)' if kept else 'defaults'}; "
+        f"float32 GEMM peak (2048^3 a @ b): {peak:.1f} GFLOP/s\n"
+    )
     rows, peer_names = [], [n for n, _ in PEERS if n != ONNX_NUMPY] + [ONNX_NUMPY]
     for b, t, d, u in shapes:
         x, w = make_case(b, t, d, u)
@@ -491,9 +534,17 @@ def main(argv=None):
             m = measure_numpy(ref, x, w, args.min_time)
         t_keras = timeit(keras_compiled(x, w, u), args.min_time)
         settle()
-        row = dict(shape=(b, t, d, u), ref=m["ref"], floor=m["floor"], ref_over_floor=m["ref_over_floor"],
-                   ref_over_keras=m["ref"] / t_keras, onnx_over_ref=m.get("onnx_over_ref"),
-                   onnx_over_floor=m.get("onnx_over_floor"), profile=profile_line(m, b, t, u), peers={})
+        row = dict(
+            shape=(b, t, d, u),
+            ref=m["ref"],
+            floor=m["floor"],
+            ref_over_floor=m["ref_over_floor"],
+            ref_over_keras=m["ref"] / t_keras,
+            onnx_over_ref=m.get("onnx_over_ref"),
+            onnx_over_floor=m.get("onnx_over_floor"),
+            profile=profile_line(m, b, t, u),
+            peers={},
+        )
         for name, make in PEERS:
             if name == ONNX_NUMPY:  # timed with the reference, in its rounds
                 row["peers"][name] = f"{m['onnx'] / t_keras:.2f}" if "onnx" in m else "not installed"
@@ -507,11 +558,16 @@ def main(argv=None):
             settle()
         rows.append(row)
         gflops = lstm_flops(b, t, d, u) / m["ref"] / 1e9
-        print(f"{(b, t, d, u)}: reference {1e3 * m['ref']:.1f} ms = {m['ref_over_floor']:.2f}x its GEMM floor "
-              f"({1e3 * m['floor']:.1f} ms), {m['rounds']} rounds; {gflops:.1f} GFLOP/s "
-              f"({100 * gflops / peak:.0f}% of GEMM peak); profile: {row['profile']}", flush=True)
-    print("\nPer shape, one run (peers: time relative to keras.layers.LSTM compiled with tf.function, below 1 is "
-          "faster; ONNX-np is ONNX's NumPy evaluator, above 1 means the reference is faster):\n")
+        print(
+            f"{(b, t, d, u)}: reference {1e3 * m['ref']:.1f} ms = {m['ref_over_floor']:.2f}x its GEMM floor "
+            f"({1e3 * m['floor']:.1f} ms), {m['rounds']} rounds; {gflops:.1f} GFLOP/s "
+            f"({100 * gflops / peak:.0f}% of GEMM peak); profile: {row['profile']}",
+            flush=True,
+        )
+    print(
+        "\nPer shape, one run (peers: time relative to keras.layers.LSTM compiled with tf.function, below 1 is "
+        "faster; ONNX-np is ONNX's NumPy evaluator, above 1 means the reference is faster):\n"
+    )
     print("\n".join(table(rows, peer_names)))
     print()
     print("\n".join(goal_lines(rows)))

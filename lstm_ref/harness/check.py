@@ -97,14 +97,23 @@ def _result(name, kind, result, x_shape, row_offset, output=None, state=None):
     f = fields[worst_name]
     step, row, unit = f.worst
     return LayerResult(
-        layer=name, kind=kind, status="pass" if result.passed else "fail", dtype=result.dtype,
-        shape="x".join(map(str, x_shape)) if len(x_shape) == 3 else "", ratio=result.ratio,
+        layer=name,
+        kind=kind,
+        status="pass" if result.passed else "fail",
+        dtype=result.dtype,
+        shape="x".join(map(str, x_shape)) if len(x_shape) == 3 else "",
+        ratio=result.ratio,
         h_max_abs=fields[output].max_abs if output in fields else None,
         c_max_abs=fields[state].max_abs if state in fields else None,
-        worst={"field": worst_name, "step": step, "row": row + row_offset, "unit": unit, "ref": f.worst_ref,
-               "tf": f.worst_tf},
-        tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol,
-                   "rounding": result.tolerance.rounding},
+        worst={
+            "field": worst_name,
+            "step": step,
+            "row": row + row_offset,
+            "unit": unit,
+            "ref": f.worst_ref,
+            "tf": f.worst_tf,
+        },
+        tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol, "rounding": result.tolerance.rounding},
         rows=int(x_shape[0]),
     )
 
@@ -130,8 +139,10 @@ def compare_layer(name, case, desired, row_offset=0, returned=None, return_seque
         result = compare(trace, {**desired, **returned}, ref.policy.compute, kind=ref.kind, own=own)
     row = _result(name, case.kind, result, np.shape(case.x), row_offset, ref.OUTPUT, ref.TRACED_STATES[0])
     if row.status == "fail" and not any(f.passed is False for k, f in result.fields.items() if ":" not in k):
-        row.reason = ("what the layer returned in the model run differs from what its class computes with its "
-                      "config and weights: a custom call or a subclass")
+        row.reason = (
+            "what the layer returned in the model run differs from what its class computes with its "
+            "config and weights: a custom call or a subclass"
+        )
     return row, trace, exact
 
 
@@ -176,14 +187,20 @@ def compare_merged(group, traces, exacts, desired, kind, dtype, row_offset=0):
     names = [f"merged:{i}" for i in range(len(desired))]
 
     def merged(fw, bw):
-        return Trace(dict(zip(names, merge_directions(_output(fw), _output(bw), group["merge_mode"],
-                                                      group["return_sequences"]))))
+        return Trace(
+            dict(zip(names, merge_directions(_output(fw), _output(bw), group["merge_mode"], group["return_sequences"])))
+        )
 
     trace = merged(traces[f], traces[b])
     own = None if exacts[f] is None else own_rounding_of(trace, merged(exacts[f], exacts[b]))
     result = compare(trace, dict(zip(names, desired)), dtype, kind=kind, own=own)
-    return _result(f"{group['path']} (merged)", f"Bidirectional(merge_mode={group['merge_mode']})", result,
-                   np.shape(desired[0])[:1], row_offset)
+    return _result(
+        f"{group['path']} (merged)",
+        f"Bidirectional(merge_mode={group['merge_mode']})",
+        result,
+        np.shape(desired[0])[:1],
+        row_offset,
+    )
 
 
 def _output(trace):
@@ -191,8 +208,7 @@ def _output(trace):
     return next(iter(trace.fields.values()))
 
 
-def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=256, progress=None,
-                custom_objects=()):
+def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=256, progress=None, custom_objects=()):
     """Every LSTM of the saved model at ``path`` through ``worker``:
     ``(results, skipped, described)``.  ``inputs`` maps input name to array
     ("" for the model's only input; empty: the worker draws ``batch`` x
@@ -202,10 +218,18 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
     results, skipped, described = {}, [], None
     offset, casts = 0, {}
     for chunk in progress(chunks) if progress else chunks:
-        meta, out = worker.request({"op": "model_lstms", "path": str(path), "batch": batch, "time": time,
-                                    "seed": seed, "custom_objects": [str(p) for p in custom_objects],
-                                    "row_offset": offset},
-                                   {f"in:{k}": v for k, v in chunk.items()})
+        meta, out = worker.request(
+            {
+                "op": "model_lstms",
+                "path": str(path),
+                "batch": batch,
+                "time": time,
+                "seed": seed,
+                "custom_objects": [str(p) for p in custom_objects],
+                "row_offset": offset,
+            },
+            {f"in:{k}": v for k, v in chunk.items()},
+        )
         described, skipped = meta, [tuple(s) for s in meta.get("skipped", [])]
         for cast in meta.get("casts", []):
             seen = casts.setdefault(cast["input"], dict(cast))
@@ -221,15 +245,21 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
                 skipped.append((layer["path"], f"{layer.get('class', 'LSTM')}: {exc}"))
                 continue
             desired = {name: out[f"{i}:{name}"] for name in fields}
-            returned = {k[len(f"{i}:"):]: v for k, v in out.items() if k.startswith(f"{i}:model:")}
-            row, traces[i], exacts[i] = compare_layer(layer["path"], case, desired, offset, returned,
-                                                      layer.get("return_sequences", True))
-            row.source, row.masked, row.initial_state = layer.get("source", ""), case.mask is not None, \
-                bool(case.initial_state)
+            returned = {k[len(f"{i}:") :]: v for k, v in out.items() if k.startswith(f"{i}:model:")}
+            row, traces[i], exacts[i] = compare_layer(
+                layer["path"], case, desired, offset, returned, layer.get("return_sequences", True)
+            )
+            row.source, row.masked, row.initial_state = (
+                layer.get("source", ""),
+                case.mask is not None,
+                bool(case.initial_state),
+            )
             if returned:
                 tf_view = _with_returned(Trace(desired), returned, layer.get("return_sequences", True))
-                row.tf_bitwise = all(v.dtype == tf_view[k].dtype and np.array_equal(v, tf_view[k], equal_nan=True)
-                                     for k, v in returned.items())
+                row.tf_bitwise = all(
+                    v.dtype == tf_view[k].dtype and np.array_equal(v, tf_view[k], equal_nan=True)
+                    for k, v in returned.items()
+                )
             results[layer["path"]] = results[layer["path"]].merge(row) if layer["path"] in results else row
         for j, group in enumerate(meta.get("merged", [])):
             if group["forward"] not in traces or group["backward"] not in traces:
@@ -241,8 +271,12 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
             row = compare_merged(group, traces, exacts, desired, layer["kind"], dtype, offset)
             row.source = "Bidirectional"
             output = meta["layers"][group["forward"]].get("output", "h")
-            tf_merge = merge_directions(out[f"{group['forward']}:{output}"], out[f"{group['backward']}:{output}"],
-                                        group["merge_mode"], group["return_sequences"])
+            tf_merge = merge_directions(
+                out[f"{group['forward']}:{output}"],
+                out[f"{group['backward']}:{output}"],
+                group["merge_mode"],
+                group["return_sequences"],
+            )
             row.tf_bitwise = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(tf_merge, desired))
             key = row.layer
             results[key] = results[key].merge(row) if key in results else row
@@ -263,11 +297,12 @@ def cast_note(cast):
 
 def _layer_case(layer, out, i):
 
-    weights = {k[len(f"{i}:w:"):]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
+    weights = {k[len(f"{i}:w:") :]: v for k, v in out.items() if k.startswith(f"{i}:w:")}
     names = [f"{s}0" for s in record_of(layer["kind"]).reference.STATE]  # the family's carried state
     states = {name: out[f"{i}:{name}"] for name in names if f"{i}:{name}" in out}
-    return Case(layer["kind"], layer["config"], out[f"{i}:x"], weights, out.get(f"{i}:mask"), name=layer["path"],
-                **states)
+    return Case(
+        layer["kind"], layer["config"], out[f"{i}:x"], weights, out.get(f"{i}:mask"), name=layer["path"], **states
+    )
 
 
 def _rows(chunk):
@@ -282,7 +317,7 @@ def _chunks(inputs, batch_size):
         shapes = {k: np.shape(v) for k, v in inputs.items()}
         raise InputError(f"the inputs must all have the same number of rows (axis 0); got shapes {shapes}")
     (n,) = rows
-    return [{k: v[start:start + batch_size] for k, v in inputs.items()} for start in range(0, n, batch_size)]
+    return [{k: v[start : start + batch_size] for k, v in inputs.items()} for start in range(0, n, batch_size)]
 
 
 def check_checkpoint(path, scope, kind, config, x, pool):

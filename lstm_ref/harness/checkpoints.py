@@ -100,12 +100,10 @@ def _drop_slots(names):
 
 def _by_scope(variables: dict, scope: str, path, how: str) -> dict:
     scope = scope.strip("/")
-    found = {name[len(scope) + 1:]: value for name, value in variables.items() if name.startswith(scope + "/")}
+    found = {name[len(scope) + 1 :]: value for name, value in variables.items() if name.startswith(scope + "/")}
     if not found:
         scopes = sorted({name.rsplit("/", 1)[0] if "/" in name else "" for name in variables})
-        raise WeightError(
-            f"{path}: no variable under scope {scope!r} ({how}); scopes found: {scopes}"
-        )
+        raise WeightError(f"{path}: no variable under scope {scope!r} ({how}); scopes found: {scopes}")
     return found
 
 
@@ -131,8 +129,10 @@ def load_weights(path, scope: str) -> dict:
     objects = {k[: -len(_ATTR)]: k for k in keys if k.endswith(_ATTR) and "/.OPTIMIZER_SLOT/" not in k}
     scope_ = scope.strip("/")
     if any(p.startswith(scope_ + "/") for p in objects):
-        return {_unescape(name): np.asarray(reader.get_tensor(objects[scope_ + "/" + name]))
-                for name in _by_scope(dict.fromkeys(objects), scope, path, "by object path")}
+        return {
+            _unescape(name): np.asarray(reader.get_tensor(objects[scope_ + "/" + name]))
+            for name in _by_scope(dict.fromkeys(objects), scope, path, "by object path")
+        }
     if saved_model is not None:
         loaded = tf.saved_model.load(str(saved_model))
         variables = {}

@@ -188,17 +188,23 @@ def one_step_exemption(ref, case, desired) -> str:
     for role in ("activation", "recurrent_activation"):
         fn = getattr(ref, role, None)
         name = getattr(fn, "__name__", "")
-        if (name in WIDE_SOFTMAX_NAMES and ref.units >= HALF_PACKET
-                and float16_activation_ulps(name, ref.platform, width=62) != (0, 0)):
-            return (f"no one-step claim: {role} {name} over {ref.units} >= {HALF_PACKET} units sums in "
-                    f"TF's packet order, not modelled on {ref.platform} (tolerances.FLOAT16_WIDE_SOFTMAX_ULPS)")
+        if (
+            name in WIDE_SOFTMAX_NAMES
+            and ref.units >= HALF_PACKET
+            and float16_activation_ulps(name, ref.platform, width=62) != (0, 0)
+        ):
+            return (
+                f"no one-step claim: {role} {name} over {ref.units} >= {HALF_PACKET} units sums in "
+                f"TF's packet order, not modelled on {ref.platform} (tolerances.FLOAT16_WIDE_SOFTMAX_ULPS)"
+            )
     if teacher_of(ref, case, desired) is None:
         return "no one-step claim: the case cannot be teacher-forced (layers/directions, a mask, or no per-step state)"
     return ""
 
 
-def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str = None, own=None,
-            one_step=None) -> Comparison:
+def compare(
+    trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str = None, own=None, one_step=None
+) -> Comparison:
     """Compare a reference :class:`~lstm_ref.trace.Trace` with an oracle's
     outputs (a dict with the trace's fields: ``h``, ``c``, ``final_h``,
     ``final_c`` for the LSTMs), under the table's tolerance for the compute
@@ -224,7 +230,7 @@ def compare(trace, desired: dict, dtype, tolerance: Tolerance = None, kind: str 
     for name in trace.fields:
         result.fields[name] = _field(name, trace[name], desired[name], dtype, tol, None if own is None else own[name])
     if one_step is not None and tol.one_step is not None:
-        for name in (one_step.fields if hasattr(one_step, "fields") else one_step):
+        for name in one_step.fields if hasattr(one_step, "fields") else one_step:
             if not name.startswith("final_"):  # the last step's state is already in the per-step fields
                 result.one_step[name] = _one_step_field(name, one_step[name], desired[name], dtype, tol.one_step)
     return result
@@ -265,13 +271,15 @@ def failure_note(result: Comparison, trace, desired, context: str) -> str:
         lines.append(
             f"  {f.name}, one step from the oracle's own state: {100 * f.exact_share:.2f}% of values bitwise "
             f"the oracle's (bound >= {100 * bound.exact:g}%); worst |d|={f.max_abs:.3g} ({f.max_ulp:.3g} ulp) at "
-            f"step {step}, row {row}, unit {unit}: ref={f.worst_ref!r} tf={f.worst_tf!r}")
+            f"step {step}, row {row}, unit {unit}: ref={f.worst_ref!r} tf={f.worst_tf!r}"
+        )
     lines.append(f"  reproduce: {context}")
     return "\n".join(lines)
 
 
-def assert_parity(trace, desired: dict, dtype, context: str = "", tolerance: Tolerance = None,
-                  kind: str = None, own=None) -> Comparison:
+def assert_parity(
+    trace, desired: dict, dtype, context: str = "", tolerance: Tolerance = None, kind: str = None, own=None
+) -> Comparison:
     """Raise ``AssertionError`` naming the first diverging step, row and unit."""
     result = compare(trace, desired, dtype, tolerance, kind, own)
     if not result.passed:

@@ -61,13 +61,14 @@ def collect(pool, progress=True) -> dict:
     targets = [record_of(kind) for kind in CONVERTIBLE]
     try:
         from tqdm import tqdm
+
         jobs = tqdm(jobs, desc="cross-framework", unit="case", disable=not progress)
     except ImportError:  # pragma: no cover
         pass
     table = {}
     for record, case in jobs:
         row = table.setdefault(record.id, {})
-        for target in (targets if record.kind in CONVERTIBLE else [record]):
+        for target in targets if record.kind in CONVERTIBLE else [record]:
             cell = row.setdefault(target.id, Cell())
             try:
                 ratio = referee(case, target.kind, pool)
@@ -90,11 +91,16 @@ def frameworks():
 
 def markdown(table) -> list:
     cols = frameworks()
-    lines = ["## Each kind x each framework", "",
-             "Each kind's sweep cases, converted (lstm_ref/convert.py) and run by every framework a converter "
-             "reaches, against the *source kind's* reference: worst ratio (<= 1 passes) and margin; `refused` "
-             "counts cases a framework cannot express.", "",
-             "| kind | " + " | ".join(f"{c} ({f})" for c, f in cols.items()) + " |", "|---|" + "---|" * len(cols)]
+    lines = [
+        "## Each kind x each framework",
+        "",
+        "Each kind's sweep cases, converted (lstm_ref/convert.py) and run by every framework a converter "
+        "reaches, against the *source kind's* reference: worst ratio (<= 1 passes) and margin; `refused` "
+        "counts cases a framework cannot express.",
+        "",
+        "| kind | " + " | ".join(f"{c} ({f})" for c, f in cols.items()) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     for source, row in table.items():
         cells = []
         for target in cols:
@@ -121,5 +127,17 @@ def record_of_id(record_id):
 
 
 def as_json(table) -> dict:
-    return {s: {t: {"cases": c.cases, "ratio": c.ratio, "margin": c.margin, "refused": c.refused, "reason": c.reason,
-                    "errors": c.errors} for t, c in row.items()} for s, row in table.items()}
+    return {
+        s: {
+            t: {
+                "cases": c.cases,
+                "ratio": c.ratio,
+                "margin": c.margin,
+                "refused": c.refused,
+                "reason": c.reason,
+                "errors": c.errors,
+            }
+            for t, c in row.items()
+        }
+        for s, row in table.items()
+    }

@@ -60,9 +60,14 @@ class Diagnosis:
         return self.candidates[0] if self.candidates else None
 
     def as_json(self):
-        return {"verdict": self.verdict, "truth_ratio": self.truth_ratio, "truth_max_abs": self.truth_max_abs,
-                "fields": list(self.fields), "note": self.note,
-                "candidates": [c.__dict__ for c in self.candidates[:10]]}
+        return {
+            "verdict": self.verdict,
+            "truth_ratio": self.truth_ratio,
+            "truth_max_abs": self.truth_max_abs,
+            "fields": list(self.fields),
+            "note": self.note,
+            "candidates": [c.__dict__ for c in self.candidates[:10]],
+        }
 
 
 # Record variants the common faults hold under another name, with a fix: the
@@ -87,8 +92,13 @@ def catalogue(kind):
 
 def _measure(trace, observed, fields, ref, own):
     subset = {k: trace[k] for k in fields}
-    result = compare(_Only(subset), {k: observed[k] for k in fields}, ref.policy.compute, kind=ref.kind,
-                     own=None if own is None else {k: own[k] for k in fields})
+    result = compare(
+        _Only(subset),
+        {k: observed[k] for k in fields},
+        ref.policy.compute,
+        kind=ref.kind,
+        own=None if own is None else {k: own[k] for k in fields},
+    )
     return result.ratio, max(f.max_abs for f in result.fields.values())
 
 
@@ -135,7 +145,7 @@ def diagnose(case, observed: dict, fields=None, pairs=True) -> Diagnosis:
     ranked = _rank(singles, truth, observed, fields, ref, own)
     note = ""
     if pairs and not any(c.ratio <= 1 for c in ranked):
-        combos = [compose(a, b) for i, (a, _) in enumerate(singles) for b, _ in singles[i + 1:]]
+        combos = [compose(a, b) for i, (a, _) in enumerate(singles) for b, _ in singles[i + 1 :]]
         ranked = _rank(singles + _runs(case, combos), truth, observed, fields, ref, own)
         note = f"searched {len(singles)} faults and their pairs"
     else:
@@ -170,8 +180,9 @@ def _rank(runs, truth, observed, fields, ref, own):
     out = []
     for fault, trace, same in groups:
         ratio, max_abs = _measure(trace, observed, fields, ref, own)
-        out.append(Candidate(fault.name, ratio, max_abs, fault.fix, same,
-                             [(part.name, part.fix) for part in fault.parts]))
+        out.append(
+            Candidate(fault.name, ratio, max_abs, fault.fix, same, [(part.name, part.fix) for part in fault.parts])
+        )
     return sorted(out, key=lambda c: (c.ratio, len(c.name)))
 
 

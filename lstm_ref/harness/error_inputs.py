@@ -41,8 +41,10 @@ def valid_call(ref, changes=None):
     ``weights`` as a dict is merged (a ``None`` value drops that weight),
     anything else replaces the argument."""
     rng = np.random.default_rng(0)
-    call = {"x": rng.standard_normal((BATCH, TIME, FEATURES)).astype("float32"),
-            "weights": build_weights(ref, rng, FEATURES, dtype="float32")}
+    call = {
+        "x": rng.standard_normal((BATCH, TIME, FEATURES)).astype("float32"),
+        "weights": build_weights(ref, rng, FEATURES, dtype="float32"),
+    }
     for key, value in (changes or {}).items():
         if key == "weights" and isinstance(value, dict):
             merged = {**call["weights"], **value}

@@ -77,15 +77,20 @@ class ContribLayerNormLSTMCell(keras.layers.Layer):
         return out
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "forget_bias": self.forget_bias,
-                "activation": keras.activations.serialize(self.activation)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "forget_bias": self.forget_bias,
+            "activation": keras.activations.serialize(self.activation),
+        }
 
 
 class TfaLayerNormLSTMCell(keras.layers.Layer):
     """``tfa.rnn.LayerNormLSTMCell`` in Keras 3."""
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 norm_epsilon=1e-3, **kwargs):
+    def __init__(
+        self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True, norm_epsilon=1e-3, **kwargs
+    ):
         super().__init__(**kwargs)
         self.units = units
         self.activation = keras.activations.get(activation)
@@ -133,10 +138,14 @@ class TfaLayerNormLSTMCell(keras.layers.Layer):
         return out
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias, "norm_epsilon": self.norm_epsilon}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "norm_epsilon": self.norm_epsilon,
+        }
 
 
 def assign_weights(cell, weights):

@@ -183,8 +183,7 @@ def read(path) -> WeightsFile:
         with h5py.File(path, "r") as f:
             layer_names = _attribute_list(f, "layer_names")
             if not layer_names:
-                raise InputError(f"{path}: an HDF5 file with no layer_names attribute: not a Keras 2 save_weights "
-                                 "file")
+                raise InputError(f"{path}: an HDF5 file with no layer_names attribute: not a Keras 2 save_weights file")
             version = _text(f.attrs["keras_version"]) if "keras_version" in f.attrs else None
             backend = _text(f.attrs["backend"]) if "backend" in f.attrs else None
             layers = []
@@ -224,8 +223,7 @@ def _layer_lstms(layer, values):
             continue
         lstm, why = _lstm(layer, prefix, roles, items)
         if lstm is None:
-            skipped.append((f"{layer}/{prefix}" if prefix and not prefix.startswith(layer) else prefix or layer,
-                            why))
+            skipped.append((f"{layer}/{prefix}" if prefix and not prefix.startswith(layer) else prefix or layer, why))
         else:
             found.append(lstm)
     if leftover:
@@ -234,9 +232,13 @@ def _layer_lstms(layer, values):
             skipped.append((f"{layer} (other weights)", f"not an LSTM: {shapes}: no recurrent_kernel beside them"))
         else:
             lstm_like = any(v.ndim == 2 and v.shape[1] % 4 == 0 for _, v in leftover)
-            skipped.append((layer, f"not an LSTM: {shapes}: no recurrent_kernel"
-                            + (" (a (in, 4u) kernel alone is a Dense's or a Conv's, not an LSTM's)" if lstm_like
-                               else "")))
+            skipped.append(
+                (
+                    layer,
+                    f"not an LSTM: {shapes}: no recurrent_kernel"
+                    + (" (a (in, 4u) kernel alone is a Dense's or a Conv's, not an LSTM's)" if lstm_like else ""),
+                )
+            )
     _name_rows(layer, found)
     return found, skipped
 
@@ -265,8 +267,10 @@ def _lstm(layer, prefix, roles, items):
         if bias.shape == (8 * units,):
             cudnn = True
         elif bias.shape != (4 * units,):
-            return None, (f"not an LSTM: {shapes}: bias {tuple(bias.shape)} is neither an LSTM's (4u,) = "
-                          f"({4 * units},) nor a CuDNNLSTM's (8u,) = ({8 * units},)")
+            return None, (
+                f"not an LSTM: {shapes}: bias {tuple(bias.shape)} is neither an LSTM's (4u,) = "
+                f"({4 * units},) nor a CuDNNLSTM's (8u,) = ({8 * units},)"
+            )
         weights["bias"] = bias
     dtypes = {str(w.dtype) for w in weights.values()}
     if len(dtypes) != 1 or dtypes.pop() not in ("float16", "float32", "float64"):
@@ -274,12 +278,19 @@ def _lstm(layer, prefix, roles, items):
         return None, f"not an LSTM the reference runs: {shapes}: weights of dtypes {kinds}"
     if cudnn:
         weights = cudnn_to_lstm(weights)
-    direction = next((d for part in prefix.split("/") for d in ("forward", "backward") if part.startswith(d + "_")),
-                     "")
+    direction = next((d for part in prefix.split("/") for d in ("forward", "backward") if part.startswith(d + "_")), "")
     stored = {role: f"{name} {tuple(value.shape)}" for role, (name, value) in roles.items()}
-    return FoundLSTM(name=prefix, layer=layer, weights=weights, stored=stored, units=int(units),
-                     input_dim=int(kernel.shape[0]), cudnn=cudnn, direction=direction,
-                     dtype=str(kernel.dtype)), None
+    return FoundLSTM(
+        name=prefix,
+        layer=layer,
+        weights=weights,
+        stored=stored,
+        units=int(units),
+        input_dim=int(kernel.shape[0]),
+        cudnn=cudnn,
+        direction=direction,
+        dtype=str(kernel.dtype),
+    ), None
 
 
 def _name_rows(layer, found):
@@ -311,6 +322,7 @@ def cudnn_to_lstm(weights):
     ``convert_lstm_weights(from_cudnn=True)``): per gate block, input kernels
     ``k.T.reshape(k.shape, order="F")``, recurrent kernels ``k.T``; the two
     biases summed (keras PR #8307)."""
+
     def per_gate(kernel, func):
         return np.hstack([func(k) for k in np.hsplit(kernel, 4)])
 
@@ -339,15 +351,19 @@ def recurrent_activation_default(keras_version):
     that wrote the file (module docstring); value None where it is unknown."""
     version, tf = _version(keras_version)
     if keras_version is None:
-        return None, ("the file has no keras_version attribute (tf_keras' loader reads it as Keras 1), so LSTM's "
-                      "default recurrent_activation is unknown")
+        return None, (
+            "the file has no keras_version attribute (tf_keras' loader reads it as Keras 1), so LSTM's "
+            "default recurrent_activation is unknown"
+        )
     if version is None:
         return None, f"keras_version {keras_version!r} is not a version number"
     if version[0] != 2:
         return None, f"keras_version {keras_version} is not Keras 2"
     if tf and (2, 2, 4) <= version < (2, 3, 0):
-        return None, (f"keras_version {keras_version} was written by tf.keras in TF 1.13-1.15 (LSTM default "
-                      "hard_sigmoid) and TF 2.0-2.1 (default sigmoid)")
+        return None, (
+            f"keras_version {keras_version} was written by tf.keras in TF 1.13-1.15 (LSTM default "
+            "hard_sigmoid) and TF 2.0-2.1 (default sigmoid)"
+        )
     if version < (2, 3, 0):
         return "hard_sigmoid", f"Keras {keras_version}: LSTM's default before 2.3.0"
     return "sigmoid", f"Keras {keras_version}: LSTM's default from 2.3.0 on"
@@ -363,8 +379,10 @@ def parse_configs(specs):
             name, sep, text = spec.partition("=")
             name = name.strip()
             if not sep or not name:
-                raise InputError(f"--config {spec!r}: expected NAME='{{...}}' (a layer of the file) or '{{...}}' "
-                                 "(every LSTM of the file)")
+                raise InputError(
+                    f"--config {spec!r}: expected NAME='{{...}}' (a layer of the file) or '{{...}}' "
+                    "(every LSTM of the file)"
+                )
         try:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -396,18 +414,25 @@ def assume(wfile, configs):
     default, why = recurrent_activation_default(wfile.keras_version)
     kept = []
     for lstm in wfile.lstms:
-        config = {"units": lstm.units, "activation": "tanh", "recurrent_activation": default,
-                  "use_bias": "bias" in lstm.weights, "go_backwards": lstm.direction == "backward",
-                  "dtype": lstm.dtype}
+        config = {
+            "units": lstm.units,
+            "activation": "tanh",
+            "recurrent_activation": default,
+            "use_bias": "bias" in lstm.weights,
+            "go_backwards": lstm.direction == "backward",
+            "dtype": lstm.dtype,
+        }
         shapes = "; ".join(lstm.stored.values())
         origin = {
             "units": {"from": FILE, "why": f"recurrent_kernel {lstm.stored['recurrent_kernel']}: (u, 4u)"},
             "activation": {"from": KERAS, "why": "tanh in every Keras 2"},
             "recurrent_activation": {"from": VERSION, "why": why},
             "use_bias": {"from": FILE, "why": "a bias weight" if "bias" in lstm.weights else "no bias weight"},
-            "go_backwards": ({"from": FILE, "why": "a Bidirectional's backward_ layer (go_backwards flipped)"}
-                             if lstm.direction == "backward" else
-                             {"from": KERAS, "why": "not stored in weights; Keras' default"}),
+            "go_backwards": (
+                {"from": FILE, "why": "a Bidirectional's backward_ layer (go_backwards flipped)"}
+                if lstm.direction == "backward"
+                else {"from": KERAS, "why": "not stored in weights; Keras' default"}
+            ),
             "dtype": {"from": FILE, "why": f"{lstm.dtype} weights"},
         }
         if lstm.cudnn:
@@ -420,24 +445,36 @@ def assume(wfile, configs):
                 continue
             for key, value in override.items():
                 if key in given and given[key][0] != value:
-                    raise InputError(f"conflicting --config for {lstm.name}: {key}={given[key][0]!r} "
-                                     f"({given[key][1]}) and {key}={value!r} ({spec})")
+                    raise InputError(
+                        f"conflicting --config for {lstm.name}: {key}={given[key][0]!r} "
+                        f"({given[key][1]}) and {key}={value!r} ({spec})"
+                    )
                 given[key] = (value, spec)
         for key, (value, spec) in given.items():
             if key == "units" and value != lstm.units:
-                raise InputError(f"--config {spec}: units={value!r} contradicts {lstm.name}'s weights ({shapes}: "
-                                 f"units {lstm.units})")
+                raise InputError(
+                    f"--config {spec}: units={value!r} contradicts {lstm.name}'s weights ({shapes}: units {lstm.units})"
+                )
             if key == "use_bias" and value != ("bias" in lstm.weights):
-                raise InputError(f"--config {spec}: use_bias={value!r} contradicts {lstm.name}'s weights "
-                                 f"({'a' if 'bias' in lstm.weights else 'no'} bias weight)")
+                raise InputError(
+                    f"--config {spec}: use_bias={value!r} contradicts {lstm.name}'s weights "
+                    f"({'a' if 'bias' in lstm.weights else 'no'} bias weight)"
+                )
             if lstm.cudnn and key in ("activation", "recurrent_activation") and value != config[key]:
-                raise InputError(f"--config {spec}: {key}={value!r} contradicts {lstm.name}'s weights: a CuDNNLSTM "
-                                 f"(bias 8u) computes with cuDNN's {config[key]}")
+                raise InputError(
+                    f"--config {spec}: {key}={value!r} contradicts {lstm.name}'s weights: a CuDNNLSTM "
+                    f"(bias 8u) computes with cuDNN's {config[key]}"
+                )
             config[key] = value
             origin[key] = {"from": USER, "why": f"--config {spec}"}
         if config["recurrent_activation"] is None:
-            wfile.skipped.append((lstm.name, f"{why}: give it, e.g. --config {lstm.name}="
-                                  "'{\"recurrent_activation\": \"sigmoid\"}' (or \"hard_sigmoid\")"))
+            wfile.skipped.append(
+                (
+                    lstm.name,
+                    f"{why}: give it, e.g. --config {lstm.name}="
+                    '\'{"recurrent_activation": "sigmoid"}\' (or "hard_sigmoid")',
+                )
+            )
             continue
         try:
             Case(KIND, config, None, {}).reference()
@@ -451,10 +488,18 @@ def assume(wfile, configs):
 
 def assumed_json(wfile, lstm):
     """What a row records of the semantics it was checked under."""
-    return {"keras_version": wfile.keras_version, "backend": wfile.backend, "config": dict(lstm.config),
-            "from": {k: dict(v) for k, v in lstm.origin.items()}, "weights": dict(lstm.stored),
-            "converted": ("CuDNNLSTM -> LSTM as tf_keras' loader (_convert_rnn_weights): kernels re-laid per gate, "
-                          "biases summed") if lstm.cudnn else None}
+    return {
+        "keras_version": wfile.keras_version,
+        "backend": wfile.backend,
+        "config": dict(lstm.config),
+        "from": {k: dict(v) for k, v in lstm.origin.items()},
+        "weights": dict(lstm.stored),
+        "converted": (
+            "CuDNNLSTM -> LSTM as tf_keras' loader (_convert_rnn_weights): kernels re-laid per gate, biases summed"
+        )
+        if lstm.cudnn
+        else None,
+    }
 
 
 # -- the check --------------------------------------------------------------------------------------------------
@@ -485,7 +530,9 @@ def check_file(wfile, pool, batch=2, time=7, seed=0):
 
 
 def _note(lstm):
-    said = [f"{k}={v!r} ({lstm.origin[k]['from']})" for k, v in lstm.config.items() if k in lstm.origin
-            and lstm.origin[k]["from"] != FILE]
+    said = [
+        f"{k}={v!r} ({lstm.origin[k]['from']})"
+        for k, v in lstm.config.items()
+        if k in lstm.origin and lstm.origin[k]["from"] != FILE
+    ]
     return "run alone on drawn x, no mask, zero initial state; assumed " + ", ".join(said)
-

@@ -48,10 +48,12 @@ _TORCH_LEGACY = b"\x80\x02\x8a\n"  # pickle protocol 2, then torch's magic numbe
 # producer_name (0x12), producer_version (0x1a), domain (0x22),
 # model_version (0x28), doc_string (0x32), graph (0x3a), opset_import (0x42),
 # metadata_props (0x72), training_info (0xa2 0x01), functions (0xca 0x01).
-_ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca}
+_ONNX_NEXT = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA}
 FORMATS = ".keras, .h5, a SavedModel directory, .onnx or .pt"
-_SCOPE_HINT = ("it can be checked by variable scope: lstm-ref check PATH --scope <scope> --kind <kind> "
-               "--config <json> --input x.npy")
+_SCOPE_HINT = (
+    "it can be checked by variable scope: lstm-ref check PATH --scope <scope> --kind <kind> "
+    "--config <json> --input x.npy"
+)
 
 
 def _text(value):
@@ -79,8 +81,10 @@ def _savedmodel(path):
             return "keras3", f"Keras {version} model directory (unzipped .keras)"
         raise InputError(f"{path} is a directory but not a SavedModel (no saved_model.pb in it)")
     if "keras_metadata.pb" not in names:
-        raise InputError(f"{path} is a SavedModel without keras_metadata.pb (a Keras 3 model.export() or "
-                         f"tf.saved_model.save): it holds no Keras layers to walk; {_SCOPE_HINT}")
+        raise InputError(
+            f"{path} is a SavedModel without keras_metadata.pb (a Keras 3 model.export() or "
+            f"tf.saved_model.save): it holds no Keras layers to walk; {_SCOPE_HINT}"
+        )
     return "tf_keras", "Keras 2 SavedModel directory (keras_metadata.pb)"
 
 
@@ -102,8 +106,9 @@ def _zip(path):
             if {"config.json", "metadata.json"} <= names:
                 version = _keras_zip_version(zf.read, path)
                 if not version.startswith("3"):
-                    raise InputError(f"{path} is a .keras archive written by Keras {version}; "
-                                     f"lstm-ref opens Keras 3 .keras archives")
+                    raise InputError(
+                        f"{path} is a .keras archive written by Keras {version}; lstm-ref opens Keras 3 .keras archives"
+                    )
                 return "keras3", f"Keras {version} .keras archive"
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path} is not a readable .keras archive (truncated or corrupt zip: {exc})") from None
@@ -115,16 +120,19 @@ def _zip(path):
         return "torch", "PyTorch archive (torch.save)"
     if names and all(n.endswith(".npy") for n in names):
         raise InputError(f"{path} is a NumPy .npz archive, not a model; give arrays with --input")
-    raise InputError(f"{path} is a zip archive without config.json and metadata.json (a .keras model) or data.pkl "
-                     "(a torch.save / torch.jit.save file), not a model")
+    raise InputError(
+        f"{path} is a zip archive without config.json and metadata.json (a .keras model) or data.pkl "
+        "(a torch.save / torch.jit.save file), not a model"
+    )
 
 
 def _hdf5(path, weights_only=False):
     try:
         import h5py
     except ImportError:  # pragma: no cover - h5py comes with the oracle and test extras
-        raise InputError(f"{path} is an HDF5 file; telling Keras 2 from Keras 3 .h5 models needs h5py "
-                         "(pip install h5py)") from None
+        raise InputError(
+            f"{path} is an HDF5 file; telling Keras 2 from Keras 3 .h5 models needs h5py (pip install h5py)"
+        ) from None
 
     try:
         with h5py.File(path, "r") as f:
@@ -133,8 +141,9 @@ def _hdf5(path, weights_only=False):
             if "keras_version" not in attrs and weights is not None:
                 attrs.update({k: v for k, v in weights.attrs.items() if k == "keras_version"})
     except OSError as exc:
-        raise InputError(f"{path} is not a readable HDF5 file (truncated or corrupt: {str(exc).splitlines()[0]})") \
-            from None
+        raise InputError(
+            f"{path} is not a readable HDF5 file (truncated or corrupt: {str(exc).splitlines()[0]})"
+        ) from None
     if "model_config" not in attrs:
         from .keras_weights import FORMAT, probe, read
 
@@ -142,14 +151,20 @@ def _hdf5(path, weights_only=False):
         if weights_only and kind == "keras2":
             return FORMAT, read(path).describe()  # read whole: a broken file is refused before TF starts
         if kind == "keras3":
-            raise InputError(f"{path} is a Keras 3 weights-only file (.weights.h5, save_weights): lstm-ref checks "
-                             "Keras 2 weights-only files; save the whole model (model.save, .keras)")
+            raise InputError(
+                f"{path} is a Keras 3 weights-only file (.weights.h5, save_weights): lstm-ref checks "
+                "Keras 2 weights-only files; save the whole model (model.save, .keras)"
+            )
         if kind == "keras2":
-            raise InputError(f"{path} is an HDF5 file without a model_config attribute: weights only (Keras 2 "
-                             "save_weights); lstm-ref check reads those, this command needs the whole model "
-                             "(model.save)")
-        raise InputError(f"{path} is an HDF5 file without a model_config attribute: weights only "
-                         f"(save_weights) or not written by Keras; save the whole model (model.save)")
+            raise InputError(
+                f"{path} is an HDF5 file without a model_config attribute: weights only (Keras 2 "
+                "save_weights); lstm-ref check reads those, this command needs the whole model "
+                "(model.save)"
+            )
+        raise InputError(
+            f"{path} is an HDF5 file without a model_config attribute: weights only "
+            f"(save_weights) or not written by Keras; save the whole model (model.save)"
+        )
     if "keras_version" not in attrs:
         return "tf_keras", "Keras 2 HDF5 model (no keras_version attribute: older than Keras 2.1)"
     version = _text(attrs["keras_version"])
@@ -205,6 +220,8 @@ def model_format(path, weights=False):
         if text:
             raise InputError(f"{path} is a text file, not a Keras model or any model lstm-ref opens ({FORMATS})")
     if path.endswith(".onnx"):
-        raise InputError(f"{path} is not an ONNX model: a ModelProto starts with its ir_version field (0x08), this "
-                         f"file with {head[:8]!r}")
+        raise InputError(
+            f"{path} is not an ONNX model: a ModelProto starts with its ir_version field (0x08), this "
+            f"file with {head[:8]!r}"
+        )
     raise InputError(f"{path} is not a model lstm-ref opens ({FORMATS}): unrecognised content starting {head[:8]!r}")

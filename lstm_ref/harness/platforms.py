@@ -78,8 +78,10 @@ class Recording:
 
     def versions(self) -> dict:
         """``{kind: {framework: version}}`` of the oracles that recorded it."""
-        return {kind: {k: v for k, v in hello.items() if k in VERSION_KEYS}
-                for kind, hello in self.cpu.get("oracles", {}).items()}
+        return {
+            kind: {k: v for k, v in hello.items() if k in VERSION_KEYS}
+            for kind, hello in self.cpu.get("oracles", {}).items()
+        }
 
     def case_names(self) -> list:
         return sorted(p.stem for p in self.directory.glob("*.npz") if p.name != "activations.npz")
@@ -133,8 +135,9 @@ def load(directory) -> Recording:
             raise FixtureError(f"{directory / name}: listed in {MANIFEST} but missing") from None
         if got != want:
             raise FixtureError(f"{directory / name}: sha256 mismatch with {MANIFEST} (truncated, corrupted or edited?)")
-    unlisted = sorted(p.name for p in directory.iterdir() if p.is_file() and p.name not in manifest["files"]
-                      and p.name != MANIFEST)
+    unlisted = sorted(
+        p.name for p in directory.iterdir() if p.is_file() and p.name not in manifest["files"] and p.name != MANIFEST
+    )
     if unlisted:
         raise FixtureError(f"{directory}: {unlisted} not listed in {MANIFEST}")
     try:
@@ -168,7 +171,8 @@ def check_versions(recording: Recording, expected: dict):
             if want is not None and want != version:
                 raise PlatformError(
                     f"recording {recording.directory}: {kind} ran {framework} {version}, but the suite's oracles "
-                    f"(the goldens' provenance) are {framework} {want}: re-record it with {framework} {want}")
+                    f"(the goldens' provenance) are {framework} {want}: re-record it with {framework} {want}"
+                )
 
 
 def recordings(root=RECORDINGS) -> list:
@@ -193,8 +197,10 @@ def golden_drift(recording: Recording, directory=store.FIXTURES) -> dict:
         dtype = golden.case.reference().policy.compute
         stats = out.setdefault(golden.kind, {"cases": 0, "differ": 0, "max_abs": 0.0, "max_ulps": 0})
         stats["cases"] += 1
-        diffs = [np.max(np.abs(golden.expected[k].astype(np.float64) - there[k].astype(np.float64)),
-                        initial=0.0) for k in golden.expected]
+        diffs = [
+            np.max(np.abs(golden.expected[k].astype(np.float64) - there[k].astype(np.float64)), initial=0.0)
+            for k in golden.expected
+        ]
         ulps = [int(np.max(ulps_apart(golden.expected[k], there[k], dtype), initial=0)) for k in golden.expected]
         stats["differ"] += int(max(ulps) > 0)
         stats["max_abs"] = max(stats["max_abs"], float(np.nanmax(diffs)))
@@ -207,9 +213,15 @@ def golden_drift(recording: Recording, directory=store.FIXTURES) -> dict:
 
 def _cpu_info(pool) -> dict:
 
-    return {"cpu": provenance.cpu_model(), "flags": provenance.cpu_flags(), "machine": _platform.machine(),
-            "platform": _platform.platform(), "TF_ENABLE_ONEDNN_OPTS": provenance.onednn_setting(),
-            "platform_profile": detect().name, "oracles": {}}
+    return {
+        "cpu": provenance.cpu_model(),
+        "flags": provenance.cpu_flags(),
+        "machine": _platform.machine(),
+        "platform": _platform.platform(),
+        "TF_ENABLE_ONEDNN_OPTS": provenance.onednn_setting(),
+        "platform_profile": detect().name,
+        "oracles": {},
+    }
 
 
 def record(outdir, pool, progress=None) -> Recording:
@@ -242,9 +254,15 @@ def _record_into(out: Path, pool, progress):
     cases += [(f"golden_{cid}", fn()) for cid, fn in sorted(golden_cases().items())]
     bits = np.arange(2**16, dtype=np.uint16).view(np.float16)
     finite = bits[np.isfinite(bits)]
-    tables = [(kind, name, width) for kind, names in (("keras.layers.LSTM", sorted(activations.KERAS3)),
-                                                     ("tf_keras.layers.LSTM", activations.TF_KERAS_NAMES))
-              for name in names for width in (4, 62)]
+    tables = [
+        (kind, name, width)
+        for kind, names in (
+            ("keras.layers.LSTM", sorted(activations.KERAS3)),
+            ("tf_keras.layers.LSTM", activations.TF_KERAS_NAMES),
+        )
+        for name in names
+        for width in (4, 62)
+    ]
     total, refused, acts = len(cases) + len(tables), {}, {}
     for done, (name, case) in enumerate(cases, 1):
         try:

@@ -38,7 +38,14 @@ from lstm_ref.case import build_weights, make_mask, per_gate
 from lstm_ref.errors import ConfigError, LstmRefError
 
 __all__ = [
-    "build_weights", "cases", "check_parity", "gate_blocks", "initial_states", "make_mask", "masks", "per_gate",
+    "build_weights",
+    "cases",
+    "check_parity",
+    "gate_blocks",
+    "initial_states",
+    "make_mask",
+    "masks",
+    "per_gate",
     "record_for",
 ]
 
@@ -67,8 +74,10 @@ def record_for(kind_or_id):
     for record in RECORDS:
         if kind_or_id in (record.id, record.kind):
             return record
-    raise ConfigError(f"unknown kind {kind_or_id!r}; expected a record id {[r.id for r in RECORDS]} "
-                      f"or a kind {[r.kind for r in RECORDS]}")
+    raise ConfigError(
+        f"unknown kind {kind_or_id!r}; expected a record id {[r.id for r in RECORDS]} "
+        f"or a kind {[r.kind for r in RECORDS]}"
+    )
 
 
 def cases(kind_or_id, config=None, *, dtype=None, max_batch=None, max_time=None, masked=None, initial_state=None):
@@ -96,8 +105,12 @@ def cases(kind_or_id, config=None, *, dtype=None, max_batch=None, max_time=None,
     if config is None:
         strategy = record.examples()
     elif isinstance(config, dict):
-        strategy = _fixed_config_cases(record.kind, st.fixed_dictionaries(
-            {k: v if isinstance(v, st.SearchStrategy) else st.just(v) for k, v in config.items()}))
+        strategy = _fixed_config_cases(
+            record.kind,
+            st.fixed_dictionaries(
+                {k: v if isinstance(v, st.SearchStrategy) else st.just(v) for k, v in config.items()}
+            ),
+        )
     else:
         raise ConfigError(f"cases(): config must be a dict of constructor kwargs, got {type(config).__name__}")
     checks = []
@@ -197,7 +210,8 @@ def check_parity(case, outputs, *, fields=None):
         raise AssertionError(
             f"{case.kind}: the port's outputs do not match the fields compared, {list(compared)}: "
             f"{'; '.join(problems)}.  A port that returns fewer fields names them: "
-            f"assert_lstm_parity(case, outputs, fields=(...)), from {every}")
+            f"assert_lstm_parity(case, outputs, fields=(...)), from {every}"
+        )
     left_out = [f for f in every if f not in compared]
     try:
         return assert_run_parity(case, outputs, _Only(ref, compared) if left_out else ref)
@@ -205,7 +219,8 @@ def check_parity(case, outputs, *, fields=None):
         raise AssertionError(
             f"{case.kind}: the port differs from lstm_ref (compared {', '.join(compared)}"
             f"{'; not ' + ', '.join(left_out) if left_out else ''}; in the note ref= is lstm_ref, tf= is the port)"
-            f"\n{exc}") from None
+            f"\n{exc}"
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -229,14 +244,21 @@ def assert_lstm_parity():
 
 def pytest_addoption(parser):
     group = parser.getgroup("lstm_parity", "lstm_ref parity plugin")
-    group.addoption("--lstm-parity-examples", type=int, default=None, metavar="N",
-                    help="Hypothesis max_examples for tests marked lstm_parity (default: their own settings)")
+    group.addoption(
+        "--lstm-parity-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Hypothesis max_examples for tests marked lstm_parity (default: their own settings)",
+    )
 
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "lstm_parity(kind): checks a port of lstm_ref kind `kind` (record id or TF class path); "
-                   "--lstm-parity-examples sets its Hypothesis max_examples")
+        "markers",
+        "lstm_parity(kind): checks a port of lstm_ref kind `kind` (record id or TF class path); "
+        "--lstm-parity-examples sets its Hypothesis max_examples",
+    )
     examples = config.getoption("lstm_parity_examples")
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--lstm-parity-examples must be at least 1, got {examples}")
@@ -257,8 +279,10 @@ def pytest_report_header(config):
         for name, t in TOLERANCES.items()
     )
     profile = platform.current()
-    return [f"lstm_ref {__version__}, tolerances (lstm_ref.harness.tolerances, per-kind overrides in records): {table}",
-            f"lstm_ref platform profile: {profile} ({platform.source()}; {profile.summary})"]
+    return [
+        f"lstm_ref {__version__}, tolerances (lstm_ref.harness.tolerances, per-kind overrides in records): {table}",
+        f"lstm_ref platform profile: {profile} ({platform.source()}; {profile.summary})",
+    ]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -274,8 +298,7 @@ def pytest_collection_modifyitems(config, items):
         if getattr(fn, "is_hypothesis_test", False):
             # As Hypothesis' own pytest plugin adjusts a collected test's
             # settings (_hypothesis_pytestplugin.py, pytest_runtest_call).
-            fn._hypothesis_internal_use_settings = settings(fn._hypothesis_internal_use_settings,
-                                                            max_examples=examples)
+            fn._hypothesis_internal_use_settings = settings(fn._hypothesis_internal_use_settings, max_examples=examples)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -38,28 +38,42 @@ def replay_activation(recording, kind, name, width, tf_y):
     measured = (int(ulps.max()), int(np.count_nonzero(ulps)))
     worst, count = float16_activation_ulps(name, profile, width)
     passed = measured[0] <= worst and measured[1] <= count
-    detail = "" if passed else (f"{name} ({kind}, rows of {width}, {profile}): {measured[1]} values not bitwise "
-                                f"(bound {count}), worst {measured[0]} ulp (bound {worst})")
+    detail = (
+        ""
+        if passed
+        else (
+            f"{name} ({kind}, rows of {width}, {profile}): {measured[1]} values not bitwise "
+            f"(bound {count}), worst {measured[0]} ulp (bound {worst})"
+        )
+    )
     return passed, detail, measured
 
 
 def replay(recording, progress=None):
     """Every case and activation table of ``recording``: a list of rows."""
-    rows = [{"name": name, "passed": False, "detail": f"refused when recording: {why}"}
-            for name, why in sorted(recording.refused().items())]
+    rows = [
+        {"name": name, "passed": False, "detail": f"refused when recording: {why}"}
+        for name, why in sorted(recording.refused().items())
+    ]
     names = recording.case_names()
     tables = recording.activations()
     total = len(names) + len(tables)
     for i, name in enumerate(names, 1):
         passed, detail, result = replay_case(recording, name)
-        rows.append({"name": name, "passed": passed, "ratio": result.ratio, "detail": detail,
-                     "one_step_exact": {k: f.exact_share for k, f in result.one_step.items()}})
+        rows.append(
+            {
+                "name": name,
+                "passed": passed,
+                "ratio": result.ratio,
+                "detail": detail,
+                "one_step_exact": {k: f.exact_share for k, f in result.one_step.items()},
+            }
+        )
         if progress:
             progress(i, total, name)
     for i, ((kind, name, width), tf_y) in enumerate(sorted(tables.items()), len(names) + 1):
         passed, detail, measured = replay_activation(recording, kind, name, width, tf_y)
-        rows.append({"name": f"activation {kind}|{name}|{width}", "passed": passed, "ulps": measured,
-                     "detail": detail})
+        rows.append({"name": f"activation {kind}|{name}|{width}", "passed": passed, "ulps": measured, "detail": detail})
         if progress:
             progress(i, total, name)
     return rows

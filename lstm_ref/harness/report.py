@@ -61,8 +61,15 @@ class Row:
 
 
 def _field_stats(f):
-    return {"max_abs": f.max_abs, "max_rel": f.max_rel, "max_ulp": f.max_ulp, "worst_step_row_unit": list(f.worst),
-            "ratio": f.ratio, "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"), "passed": f.passed}
+    return {
+        "max_abs": f.max_abs,
+        "max_rel": f.max_rel,
+        "max_ulp": f.max_ulp,
+        "worst_step_row_unit": list(f.worst),
+        "ratio": f.ratio,
+        "margin": (1.0 / f.ratio) if f.ratio > 0 else float("inf"),
+        "passed": f.passed,
+    }
 
 
 def _one_step_text(result, profile):
@@ -79,13 +86,19 @@ def evaluate(source, case, desired, oracle_label):
     trace, exact, own, result = run_and_compare(case, desired, ref)
     sequences = [name for name in trace.fields if np.ndim(trace[name]) == 3]
     row = Row(
-        case=case.name, source=source, kind=case.kind, oracle=oracle_label, dtype=ref.policy.name,
+        case=case.name,
+        source=source,
+        kind=case.kind,
+        oracle=oracle_label,
+        dtype=ref.policy.name,
         shape=f"{case.x.shape[0]}x{case.x.shape[1]}x{case.x.shape[2]}->{ref.units}",
         tolerance={"atol": result.tolerance.atol, "rtol": result.tolerance.rtol, "rounding": result.tolerance.rounding},
         fields={k: _field_stats(f) for k, f in result.fields.items()},
-        passed=result.passed, ratio=result.ratio,
+        passed=result.passed,
+        ratio=result.ratio,
         per_step={k: per_step_max_abs(trace, desired, k) for k in sequences},
-        one_step=_one_step_text(result, ref.platform), platform=str(ref.platform),
+        one_step=_one_step_text(result, ref.platform),
+        platform=str(ref.platform),
     )
     if exact is not None:
         r64 = compare(exact, desired, dtype, kind=case.kind)
@@ -104,6 +117,7 @@ def collect(pool, with_live=True, progress=True):
             jobs.extend(("live", case) for case in record.sweep())
     try:
         from tqdm import tqdm
+
         iterator = tqdm(jobs, desc="parity", unit="case", disable=not progress)
     except ImportError:  # pragma: no cover
         iterator = jobs
@@ -121,8 +135,21 @@ def collect(pool, with_live=True, progress=True):
             desired = oracle.run(case)
             info = oracle.hello()
         except OracleError as exc:
-            rows.append(Row(case.name, "live", case.kind, oracle.spec.name, case.config.get("dtype", "float32"), "",
-                            {}, {}, False, float("inf"), error=str(exc).splitlines()[0]))
+            rows.append(
+                Row(
+                    case.name,
+                    "live",
+                    case.kind,
+                    oracle.spec.name,
+                    case.config.get("dtype", "float32"),
+                    "",
+                    {},
+                    {},
+                    False,
+                    float("inf"),
+                    error=str(exc).splitlines()[0],
+                )
+            )
             continue
         label = f"{info.get('oracle')}: {_versions(info)}"
         rows.append(evaluate("live", case, desired, label))
@@ -132,15 +159,25 @@ def collect(pool, with_live=True, progress=True):
 def profile_env():
     """This machine's profile: the live rows' (each worker's own machine)."""
     profile = profiles.detect()
-    return {"platform_profile": {"name": profile.name, "source": "detected (the workers' machine)",
-                                 "summary": profile.summary}}
+    return {
+        "platform_profile": {
+            "name": profile.name,
+            "source": "detected (the workers' machine)",
+            "summary": profile.summary,
+        }
+    }
 
 
 def fingerprint(pool):
     env = {
-        "python": platform.python_version(), "numpy": np.__version__, "numpy_blas": provenance.numpy_blas(),
-        "cpu": provenance.cpu_model(), "cpu_flags": provenance.cpu_flags(), "onednn": provenance.onednn_setting(),
-        "platform": platform.platform(), "oracles": {},
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numpy_blas": provenance.numpy_blas(),
+        "cpu": provenance.cpu_model(),
+        "cpu_flags": provenance.cpu_flags(),
+        "onednn": provenance.onednn_setting(),
+        "platform": platform.platform(),
+        "oracles": {},
         **profile_env(),
     }
     for name in sorted({record.oracle.name for record in RECORDS}):
@@ -166,9 +203,11 @@ def _discrimination(row):
 
 def _profile_line(env):
     p = env.get("platform_profile", {})
-    return (f"Platform profile of this machine: {p.get('name')} ({p.get('summary')}). Live rows are judged on it; "
-            "goldens on the profile they were recorded on; exact float16 claims (the one-step column) name the "
-            "profile they hold on; other CPUs are replayed from their recordings (parity_tests/test_platforms.py).")
+    return (
+        f"Platform profile of this machine: {p.get('name')} ({p.get('summary')}). Live rows are judged on it; "
+        "goldens on the profile they were recorded on; exact float16 claims (the one-step column) name the "
+        "profile they hold on; other CPUs are replayed from their recordings (parity_tests/test_platforms.py)."
+    )
 
 
 def write_markdown(rows, env, path, cross=None, tflite=None):
@@ -219,8 +258,12 @@ def write_markdown(rows, env, path, cross=None, tflite=None):
 
 
 def write_json(rows, env, path, cross=None, tflite=None):
-    payload = {"environment": env, "cases": [], "cross_framework": cross_framework.as_json(cross or {}),
-               "tflite": tflite_report.as_json(tflite or [])}
+    payload = {
+        "environment": env,
+        "cases": [],
+        "cross_framework": cross_framework.as_json(cross or {}),
+        "tflite": tflite_report.as_json(tflite or []),
+    }
     for r in rows:
         d = asdict(r)
         d.pop("per_step")
@@ -243,8 +286,13 @@ def _plot(row):
     for (name, errors), style in zip(row.per_step.items(), ("-", "--", ":", "-.")):
         errors = np.asarray(errors, dtype=np.float64)
         exact &= bool((errors == 0).all())
-        ax.semilogy(np.arange(len(errors)), np.maximum(errors, floor), style, label=name,
-                    marker="." if len(errors) < 30 else None)
+        ax.semilogy(
+            np.arange(len(errors)),
+            np.maximum(errors, floor),
+            style,
+            label=name,
+            marker="." if len(errors) < 30 else None,
+        )
     ax.axhline(row.tolerance["atol"], color="red", lw=0.8, ls=":", label="atol")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("time step (processing order)", fontsize=8)
@@ -288,16 +336,20 @@ def _versions(info):
 
 
 def _kind_summary(rows):
-    out = ["<table class='summary'><tr><th class='l'>kind</th><th>cases</th><th>pass</th><th>worst ratio</th>"
-           "<th>worst h max abs</th><th>prove little</th></tr>"]
+    out = [
+        "<table class='summary'><tr><th class='l'>kind</th><th>cases</th><th>pass</th><th>worst ratio</th>"
+        "<th>worst h max abs</th><th>prove little</th></tr>"
+    ]
     for kind in sorted({r.kind for r in rows}):
         mine = [r for r in rows if r.kind == kind and not r.error]
         errors = sum(1 for r in rows if r.kind == kind and r.error)
         worst = max((r.ratio for r in mine), default=float("nan"))
         worst_h = max((_main_fields(r)[0]["max_abs"] for r in mine), default=float("nan"))
         blind = sum(1 for r in mine if r.blind_to or not r.variants)
-        out.append(f"<tr><td>{_short(kind)}</td><td>{len(mine) + errors}</td><td>{sum(r.passed for r in mine)}</td>"
-                   f"<td>{worst:.3g}</td><td>{worst_h:.2e}</td><td>{blind}</td></tr>")
+        out.append(
+            f"<tr><td>{_short(kind)}</td><td>{len(mine) + errors}</td><td>{sum(r.passed for r in mine)}</td>"
+            f"<td>{worst:.3g}</td><td>{worst_h:.2e}</td><td>{blind}</td></tr>"
+        )
     return "".join(out) + "</table>"
 
 
@@ -313,18 +365,37 @@ def _cross_html(cross):
     ]
     for source, row in cross.items():
         cells = [row.get(t) for t in cols] if source in cols else [row[source]] + [None] * (len(cols) - 1)
-        tds = "".join("<td>&mdash;</td>" if c is None else
-                      f"<td class='{'' if c.passed else 'failv'}'>{html.escape(cross_framework._text(c))}</td>"
-                      for c in cells)
+        tds = "".join(
+            "<td>&mdash;</td>"
+            if c is None
+            else f"<td class='{'' if c.passed else 'failv'}'>{html.escape(cross_framework._text(c))}</td>"
+            for c in cells
+        )
         out.append(f"<tr><td class='l'>{html.escape(cross_framework.record_of_id(source).label)}</td>{tds}</tr>")
     return "".join(out) + "</table>"
 
 
 def write_html(rows, env, path, cross=None, tflite=None):
 
-    head = ["case", "kind", "dtype", "verdict", "ratio", "nearest wrong semantics", "oracle mode", "h max abs",
-            "h max rel", "h worst (step,row,unit)", "c max abs", "c max rel", "c worst (step,row,unit)",
-            "h / c max ulp", "float16 one step", "shape", "oracle"]
+    head = [
+        "case",
+        "kind",
+        "dtype",
+        "verdict",
+        "ratio",
+        "nearest wrong semantics",
+        "oracle mode",
+        "h max abs",
+        "h max rel",
+        "h worst (step,row,unit)",
+        "c max abs",
+        "c max rel",
+        "c worst (step,row,unit)",
+        "h / c max ulp",
+        "float16 one step",
+        "shape",
+        "oracle",
+    ]
     left = {"case", "kind", "nearest wrong semantics", "oracle"}
     n_pass = sum(r.passed for r in rows)
     out = [
@@ -347,9 +418,11 @@ def write_html(rows, env, path, cross=None, tflite=None):
     ]
     for r in rows:
         if r.error:
-            out.append(f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td class='l'>{_short(r.kind)}</td>"
-                       f"<td>{r.dtype}</td><td class='failv'>ERROR</td><td colspan='{len(head) - 4}' class='l'>"
-                       f"{html.escape(r.error)}</td></tr>")
+            out.append(
+                f"<tr class='fail'><td class='l'>{html.escape(r.case)}</td><td class='l'>{_short(r.kind)}</td>"
+                f"<td>{r.dtype}</td><td class='failv'>ERROR</td><td colspan='{len(head) - 4}' class='l'>"
+                f"{html.escape(r.error)}</td></tr>"
+            )
             continue
         h, c = _main_fields(r)
         cells = [
@@ -405,10 +478,16 @@ def print_summary(rows):
             table.add_row(r.case, r.dtype, "", "", "", "", r.error[:60], "[red]ERROR")
             continue
         h, c = _main_fields(r)
-        table.add_row(r.case, r.dtype, _fmt(h["max_abs"]), _fmt(c["max_abs"]), f"{r.ratio:.3g}",
-                      _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
-                      ("[yellow]" if r.blind_to else "") + _discrimination(r),
-                      "[green]PASS" if r.passed else "[red]FAIL")
+        table.add_row(
+            r.case,
+            r.dtype,
+            _fmt(h["max_abs"]),
+            _fmt(c["max_abs"]),
+            f"{r.ratio:.3g}",
+            _fmt(r.oracle_mode and r.oracle_mode["ratio"], ".3g"),
+            ("[yellow]" if r.blind_to else "") + _discrimination(r),
+            "[green]PASS" if r.passed else "[red]FAIL",
+        )
     console = Console(width=160)
     console.print(table)
     failed = [r.case for r in rows if not r.passed]
@@ -438,7 +517,9 @@ def main(out_dir=REPORTS, with_live=True, progress=True):
         print(f"cross-framework: {len(cells) - len(bad)}/{len(cells)} kind x framework cells within tolerance")
     if tflite:  # what a deployment loses is a finding about the deployment, not a parity failure of the reference
         over = tflite_report.failed(tflite)
-        print(f"tflite: {sum(len(r) for _, r, _ in tflite)} mode rows; findings over their mode's tolerance: "
-              f"{', '.join(f'{r.case} {r.mode}' for r in over) or 'none'}")
+        print(
+            f"tflite: {sum(len(r) for _, r, _ in tflite)} mode rows; findings over their mode's tolerance: "
+            f"{', '.join(f'{r.case} {r.mode}' for r in over) or 'none'}"
+        )
     print(f"wrote {out_dir / 'parity.md'}, {out_dir / 'parity.json'}, {out_dir / 'parity.html'}")
     return 0 if all(r.passed for r in rows) and not bad else 1

@@ -40,9 +40,29 @@ mask_patterns = st.sampled_from(MASK_PATTERNS)
 # weights and short sequences.
 GATE_SAFE = ["sigmoid", "hard_sigmoid", "tanh", "hard_tanh", "softsign", "sparse_sigmoid", "softmax"]
 BOUNDED = GATE_SAFE + ["relu6"]
-UNBOUNDED = ["linear", "relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish", "softplus",
-             "leaky_relu", "hard_silu", "hard_swish", "sparse_plus", "squareplus", "exponential",
-             "log_softmax", "log_sigmoid", "tanh_shrink", "soft_shrink", "hard_shrink"]
+UNBOUNDED = [
+    "linear",
+    "relu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "softplus",
+    "leaky_relu",
+    "hard_silu",
+    "hard_swish",
+    "sparse_plus",
+    "squareplus",
+    "exponential",
+    "log_softmax",
+    "log_sigmoid",
+    "tanh_shrink",
+    "soft_shrink",
+    "hard_shrink",
+]
 
 
 @st.composite
@@ -65,8 +85,10 @@ def initial_states(draw, batch, h_width, c_width, dtype):
         return None, None
     rng = np.random.default_rng(draw(seeds, label="state_seed"))
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]), label="state_scale")
-    return ((scale * rng.standard_normal((batch, h_width))).astype(dtype),
-            (scale * rng.standard_normal((batch, c_width))).astype(dtype))
+    return (
+        (scale * rng.standard_normal((batch, h_width))).astype(dtype),
+        (scale * rng.standard_normal((batch, c_width))).astype(dtype),
+    )
 
 
 dtypes = st.sampled_from(["float32", "float32", "float64", "float16", "mixed_float16"])
@@ -108,6 +130,7 @@ def keras_layer_run(draw, kind, config, tame, time_steps):
 
 # -- right-padded masks (sequence lengths, rows of length 0 included) -------------
 
+
 @st.composite
 def right_padded_masks(draw, batch, time):
     """None, or a right-padded mask whose rows may be empty (length 0)."""
@@ -131,8 +154,8 @@ ln_gate_scales = st.tuples(*[st.sampled_from([0.05, 0.3, 1.0, -0.7, 2.0])] * 4)
 
 def _array(data, shape, dtype, label, scale=1.0):
     arr = data.draw(
-        hnp.arrays(np.float32, shape, elements=st.floats(-1, 1, width=32)) | hnp.arrays(
-            np.float64, shape, elements=st.floats(-1, 1)).map(lambda a: a.astype(np.float32)),
+        hnp.arrays(np.float32, shape, elements=st.floats(-1, 1, width=32))
+        | hnp.arrays(np.float64, shape, elements=st.floats(-1, 1)).map(lambda a: a.astype(np.float32)),
         label=label,
     )
     return (arr * np.float32(scale)).astype(dtype)
@@ -148,8 +171,9 @@ def _per_gate(data, shape, dtype, label):
     width = shape[-1] // 4
     k, j = np.meshgrid(np.arange(shape[0]), np.arange(width), indexing="ij")
     pattern = 0.4 * np.sin(1.0 + 1.7 * k + 2.3 * j)
-    blocks = [_array(data, (shape[0], width), np.float64, f"{label} block {g}", s) + s * pattern
-              for g, s in enumerate(scales)]
+    blocks = [
+        _array(data, (shape[0], width), np.float64, f"{label} block {g}", s) + s * pattern for g, s in enumerate(scales)
+    ]
     return np.concatenate(blocks, axis=-1).astype(dtype)
 
 
@@ -199,6 +223,7 @@ def draw_run(data, ref, right_padded=False):
 
 # -- layered kinds (torch.nn.LSTM, onnx.LSTM): layers, directions, stacked states -----
 
+
 @st.composite
 def stacked_run(draw, ref, min_length=1, tame=False):
     """x, weights (the one builder, per-gate scales drawn), a right-padded
@@ -226,5 +251,3 @@ def stacked_run(draw, ref, min_length=1, tame=False):
         scale = draw(st.sampled_from([0.1, 1.0, 3.0]), label="state_scale") * (0.1 if tame else 1.0)
         states = {f"{s}0": (scale * rng.standard_normal(ref.state_shape(s, batch))).astype(dtype) for s in ref.STATE}
     return x, weights, mask, states
-
-

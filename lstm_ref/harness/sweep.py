@@ -7,7 +7,6 @@ the one builder (:func:`lstm_ref.case.build_weights`) and masks from the
 one generator (:func:`lstm_ref.case.make_mask`).
 """
 
-
 from .. import from_config
 from ..case import Case, build_weights, make_mask
 
@@ -15,8 +14,20 @@ ALL_MASKS = ("none", "right", "left", "holes", "fully_masked_row")
 RIGHT_PADDED = ("none", "right")
 
 
-def drawn_case(rng, name, kind, config, *, batch=3, time=None, features=None, units_key="units", scales=None,
-               mask="none", states=False):
+def drawn_case(
+    rng,
+    name,
+    kind,
+    config,
+    *,
+    batch=3,
+    time=None,
+    features=None,
+    units_key="units",
+    scales=None,
+    mask="none",
+    states=False,
+):
     """One named case: x, weights and mask drawn from ``rng``."""
     ref = from_config(kind, config)
     time = time or int(rng.choice([4, 10, 30]))
@@ -45,5 +56,3 @@ def drawn_stacked_case(rng, name, kind, config, *, batch=3, time=None, mask="non
         m[-1] = False
     initial = {f"{s}0": rng.standard_normal(ref.state_shape(s, batch)).astype(var) for s in ref.STATE} if states else {}
     return Case(kind, config, x, weights, m, name=name, **initial)
-
-

@@ -60,8 +60,9 @@ NOT_DEPLOYABLE = ("crashed", "hung", "unsupported", "failed", "run failed")
 
 
 def _convert(path, legacy, modes, batch, time, seed, workdir):
-    spec = converter.ModelSpec("model", {"path": str(path), "batch": batch, "time": time, "seed": seed},
-                               np.zeros(1), {}, np.zeros(1))
+    spec = converter.ModelSpec(
+        "model", {"path": str(path), "batch": batch, "time": time, "seed": seed}, np.zeros(1), {}, np.zeros(1)
+    )
     jobs = [("model", m) for m in conversion_order(modes)]
     return converter.convert({"model": spec}, jobs, workdir, legacy=legacy, module=CONVERT_FILE)
 
@@ -73,8 +74,9 @@ def _outputs(path, prefix):
 
 def _run(worker, blob, x):
     """LiteRT on ``blob`` with input ``x`` (its variables reset before each invoke): ``(meta, outputs)``."""
-    meta, arrays = worker.request({"op": "run", "reset": True},
-                                  {"model": np.frombuffer(blob, np.uint8), "in:0": np.asarray(x)})
+    meta, arrays = worker.request(
+        {"op": "run", "reset": True}, {"model": np.frombuffer(blob, np.uint8), "in:0": np.asarray(x)}
+    )
     return meta, [arrays[f"out:{i}"] for i in range(len(meta["outputs"]))]
 
 
@@ -93,11 +95,17 @@ def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
     tol = mode_tol.for_output(scale) if hasattr(mode_tol, "for_output") else mode_tol
     stats = compare(ref, desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
     f32 = compare(ref, desired, "float32", tolerance=TFLITE_TOLERANCES["float32"].for_output(0.0)).fields["h"]
-    row = Row(mode, "pass" if tol is not None and stats.passed else "fail", lowering=meta.get("lowering", ""),
-              compared=f"output per step ({want.shape[1]} steps)" if sequence else "final output",
-              max_abs=stats.max_abs, bitwise_repeat=meta.get("repeat", {}).get("bitwise"), seconds=seconds,
-              leaves_float32_at=(f32.first_fail[0] if f32.first_fail else None) if sequence else None,
-              per_step=per_step_max_abs(ref, desired, "h").tolist() if sequence else None)
+    row = Row(
+        mode,
+        "pass" if tol is not None and stats.passed else "fail",
+        lowering=meta.get("lowering", ""),
+        compared=f"output per step ({want.shape[1]} steps)" if sequence else "final output",
+        max_abs=stats.max_abs,
+        bitwise_repeat=meta.get("repeat", {}).get("bitwise"),
+        seconds=seconds,
+        leaves_float32_at=(f32.first_fail[0] if f32.first_fail else None) if sequence else None,
+        per_step=per_step_max_abs(ref, desired, "h").tolist() if sequence else None,
+    )
     if tol is None:
         row.message = f"no measured tolerance for {mode}"
     elif not stats.passed:
@@ -127,8 +135,10 @@ def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=Non
         if not keras_file.exists():  # the model did not even load and run: nothing any mode could be compared with
             first = conversions[("model", conversion_order(modes)[0])]
             why = first.message.removeprefix("unsupported: ")
-            raise InputError(f"{path}: the model could not be loaded and run with a static input of batch {batch}, "
-                             f"time {time} ({why})")
+            raise InputError(
+                f"{path}: the model could not be loaded and run with a static input of batch {batch}, "
+                f"time {time} ({why})"
+            )
         with np.load(x_file) as f:
             x = f["x"]
         keras_outs = _outputs(keras_file, "out:")
@@ -149,8 +159,15 @@ def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=Non
                 raise
             except OracleError as exc:  # LiteRT refused or crashed on this mode's model: a row, not the run
                 lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-                rows.append(Row(mode, "run failed", f"LiteRT failed: {lines[-1] if lines else exc}"[:400],
-                                seconds=conv.seconds, saved=saved))
+                rows.append(
+                    Row(
+                        mode,
+                        "run failed",
+                        f"LiteRT failed: {lines[-1] if lines else exc}"[:400],
+                        seconds=conv.seconds,
+                        saved=saved,
+                    )
+                )
                 continue
             row = compare_outputs(mode, lite, keras_outs, meta, conv.seconds)
             row.saved = saved
@@ -163,8 +180,16 @@ def print_rows(title, rows):
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("mode", "status", "lowering", "compared", "max |d| vs Keras", "leaves float32 at step",
-                "invokes bitwise", "message"):
+    for col in (
+        "mode",
+        "status",
+        "lowering",
+        "compared",
+        "max |d| vs Keras",
+        "leaves float32 at step",
+        "invokes bitwise",
+        "message",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
@@ -205,8 +230,10 @@ def deployed_mode(meta):
     return "float32"
 
 
-STATIC_HOW = ("convert keras.Model(inp, model(inp)) with inp = keras.Input((T, ...), batch_size=B), or let "
-              "`lstm-ref tflite-sweep MODEL --batch B --time T --save-dir DIR` write one per mode")
+STATIC_HOW = (
+    "convert keras.Model(inp, model(inp)) with inp = keras.Input((T, ...), batch_size=B), or let "
+    "`lstm-ref tflite-sweep MODEL --batch B --time T --save-dir DIR` write one per mode"
+)
 
 
 def _static_input(artifact, worker):
@@ -220,16 +247,20 @@ def _static_input(artifact, worker):
         raise InputError(f"{artifact}: the file is empty (a conversion that failed may have left it)")
     meta, _ = worker.request({"op": "inputs"}, {"model": np.frombuffer(blob, np.uint8)})
     if len(meta["inputs"]) != 1 or len(meta["inputs"][0]["shape"]) < 2:
-        raise InputError(f"{artifact}: check takes a .tflite with one (batch, time, ...) input; it has "
-                         f"{[i['shape'] for i in meta['inputs']]}")
+        raise InputError(
+            f"{artifact}: check takes a .tflite with one (batch, time, ...) input; it has "
+            f"{[i['shape'] for i in meta['inputs']]}"
+        )
     inp = meta["inputs"][0]
     signature = inp.get("shape_signature", inp["shape"])
     open_dims = [name for name, size in zip(("batch", "time"), signature[:2]) if size < 0]
     if open_dims or any(size < 0 for size in signature):
         what = " and ".join(open_dims) or "feature size"
-        raise InputError(f"{artifact}: input {inp['name']!r} leaves its {what} open (shape signature {signature}; "
-                         f"LiteRT would run it as {inp['shape']}); check takes a .tflite of a static batch and "
-                         f"time: {STATIC_HOW}")
+        raise InputError(
+            f"{artifact}: input {inp['name']!r} leaves its {what} open (shape signature {signature}; "
+            f"LiteRT would run it as {inp['shape']}); check takes a .tflite of a static batch and "
+            f"time: {STATIC_HOW}"
+        )
     return blob, inp
 
 
@@ -265,8 +296,11 @@ def check_alone(artifact, pool, seed=0):
     blob, inp = _static_input(artifact, worker)
     shape, dtype = inp["shape"], inp["dtype"]
     rng = np.random.default_rng(seed)
-    x = rng.integers(1, 10, size=shape) if dtype.startswith("int") and not inp["scale"] \
+    x = (
+        rng.integers(1, 10, size=shape)
+        if dtype.startswith("int") and not inp["scale"]
         else rng.standard_normal(shape).astype(np.float32)
+    )
     run_meta, _ = _run(worker, blob, x)
     mode = deployed_mode(run_meta)
     fused, arrays = worker.request({"op": "fused_lstms"}, {"model": np.frombuffer(blob, np.uint8), "in:0": x})
@@ -285,18 +319,26 @@ def check_alone(artifact, pool, seed=0):
         desired = {"h": arrays[f"{k}:h"]}
         stats = compare(Trace(h=trace.h), desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
         f32 = compare(Trace(h=trace.h), desired, "float32", tolerance=TFLITE_TOLERANCES["float32"]).fields["h"]
-        row = Row(f"{mode}: {op['name']}", "pass" if tol is not None and stats.passed else "fail",
-                  lowering="fused", compared=f"h per step ({trace.h.shape[1]} steps), the op's own weights "
-                  f"({', '.join(op['weight_types'])}) dequantised", max_abs=stats.max_abs,
-                  bitwise_repeat=run_meta["repeat"]["bitwise"],
-                  leaves_float32_at=f32.first_fail[0] if f32.first_fail else None)
+        row = Row(
+            f"{mode}: {op['name']}",
+            "pass" if tol is not None and stats.passed else "fail",
+            lowering="fused",
+            compared=f"h per step ({trace.h.shape[1]} steps), the op's own weights "
+            f"({', '.join(op['weight_types'])}) dequantised",
+            max_abs=stats.max_abs,
+            bitwise_repeat=run_meta["repeat"]["bitwise"],
+            leaves_float32_at=f32.first_fail[0] if f32.first_fail else None,
+        )
         if tol is None:
             row.message = f"no measured tolerance for {mode}"
         elif not stats.passed:
             row.message = f"over the {mode} tolerance: max |d| {stats.max_abs:.3g} ({stats.ratio:.3g}x)"
         rows.append(row)
     if not rows:
-        why = ("its LSTM is a WHILE loop (Keras 3's lowering): the weights sit inside the loop's body"
-               if fused["lowering"] == "while" else "it holds no LSTM op")
+        why = (
+            "its LSTM is a WHILE loop (Keras 3's lowering): the weights sit inside the loop's body"
+            if fused["lowering"] == "while"
+            else "it holds no LSTM op"
+        )
         raise InputError(f"{artifact}: nothing to check alone: {why}; give --source MODEL (the model it came from)")
     return rows, mode, fused["lowering"]

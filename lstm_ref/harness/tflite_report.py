@@ -25,8 +25,10 @@ from .tflite.target import error_growth, markdown_table, plot_growth, sweep_rows
 def cases():
     """The seed scenario under both lowerings, and T=200 (8 features, 16 units)."""
 
-    out = [keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
-           tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)")]
+    out = [
+        keras_seed_the_mice_had().replace(name="seed (Keras 3)"),
+        tf_keras_seed_the_mice_had().replace(name="seed (tf_keras)"),
+    ]
     for kind, label in (("keras.layers.LSTM", "Keras 3"), ("tf_keras.layers.LSTM", "tf_keras")):
         rng = np.random.default_rng(200)
         weights = build_weights(from_config(kind, {"units": 16}), rng, 8)
@@ -46,8 +48,13 @@ def collect(pool, out_dir, progress=True):
     for case in chosen:
         mine = [r for r in rows if r.case == case.name]
         slug = "".join(ch if ch.isalnum() else "_" for ch in case.name).strip("_").lower()
-        sections.append((case.name, mine, plot_growth(mine, Path(out_dir) / f"tflite_{slug}.png",
-                                                      title=f"{case.name}: error per step, per mode")))
+        sections.append(
+            (
+                case.name,
+                mine,
+                plot_growth(mine, Path(out_dir) / f"tflite_{slug}.png", title=f"{case.name}: error per step, per mode"),
+            )
+        )
     return sections
 
 
@@ -58,10 +65,14 @@ def failed(sections):
 
 def markdown(sections) -> list:
 
-    lines = ["## TFLite deployment (tflite target)", "",
-             "Each mode converted by TF's TFLiteConverter in a process of its own (a crash is a row), run by "
-             "LiteRT with its variables reset before every invoke, against the reference; quantised modes "
-             "within their measured tolerances (lstm_ref/harness/tolerances.py, TFLITE_TOLERANCES).", ""]
+    lines = [
+        "## TFLite deployment (tflite target)",
+        "",
+        "Each mode converted by TF's TFLiteConverter in a process of its own (a crash is a row), run by "
+        "LiteRT with its variables reset before every invoke, against the reference; quantised modes "
+        "within their measured tolerances (lstm_ref/harness/tolerances.py, TFLITE_TOLERANCES).",
+        "",
+    ]
     for name, rows, plot in sections:
         lines += [f"### {name}", "", markdown_table(rows), "", f"![error per step]({plot.name})", ""]
     return lines
@@ -69,24 +80,39 @@ def markdown(sections) -> list:
 
 def html_section(sections) -> str:
 
-    out = ["<h2>TFLite deployment</h2><p>Each mode converted in a process of its own (a crash is a row), run by "
-           "LiteRT with its variables reset before every invoke, against the reference.</p>"]
+    out = [
+        "<h2>TFLite deployment</h2><p>Each mode converted in a process of its own (a crash is a row), run by "
+        "LiteRT with its variables reset before every invoke, against the reference.</p>"
+    ]
     for name, rows, plot in sections:
         table = markdown_table(rows).splitlines()
         head = [c.strip() for c in table[0].strip("|").split("|")]
         body = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
-        out.append(f"<h3>{html.escape(name)}</h3><table class='summary'><tr>"
-                   + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-                   + "".join("<tr>" + "".join(f"<td class='l'>{html.escape(c)}</td>" for c in row) + "</tr>"
-                             for row in body) + "</table>")
+        out.append(
+            f"<h3>{html.escape(name)}</h3><table class='summary'><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + "</tr>"
+            + "".join("<tr>" + "".join(f"<td class='l'>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+            + "</table>"
+        )
         data = base64.b64encode(Path(plot).read_bytes()).decode()
-        out.append(f"<figure><img alt='TFLite error per step for {html.escape(name)}' "
-                   f"src='data:image/png;base64,{data}'></figure>")
+        out.append(
+            f"<figure><img alt='TFLite error per step for {html.escape(name)}' "
+            f"src='data:image/png;base64,{data}'></figure>"
+        )
     return "".join(out)
 
 
 def as_json(sections) -> list:
 
-    return [{"case": name, "plot": str(plot),
-             "modes": {m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
-                       for m, g in error_growth(rows).items()}} for name, rows, plot in sections]
+    return [
+        {
+            "case": name,
+            "plot": str(plot),
+            "modes": {
+                m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+                for m, g in error_growth(rows).items()
+            },
+        }
+        for name, rows, plot in sections
+    ]

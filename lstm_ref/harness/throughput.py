@@ -35,7 +35,7 @@ GOAL = 50.0  # live examples per second per worker (issue 16)
 # run 35-45 ms (T=5).  tf_keras draws 240 and stays eager for the same reason.
 HOW = {
     "keras3": "eager: traced after 4 repeats it measured slower, 15.9/s against 20.5/s over 2000 examples "
-              "drawing 360 configurations, more than the 64 traces a worker keeps",
+    "drawing 360 configurations, more than the 64 traces a worker keeps",
     "tf_keras": "eager, as Keras 3: 2000 examples draw 240 configurations",
     "tf1": "eager until a configuration has been asked 8 times, traced after",
     "tfa": "eager until a configuration has been asked 4 times, traced after",
@@ -53,8 +53,10 @@ def short_of_goal(oracle_name, profile) -> str:
     total = total_ms(profile)
     framework = profile["build"] + profile["trace"] + profile["run"] + profile["real layer"]
     if oracle_name in HOW:
-        return (f"{framework:.0f} of {total:.0f} ms is the framework's builds, traces, runs and cross-checks over "
-                f"{profile['configs']} configurations ({HOW[oracle_name]})")
+        return (
+            f"{framework:.0f} of {total:.0f} ms is the framework's builds, traces, runs and cross-checks over "
+            f"{profile['configs']} configurations ({HOW[oracle_name]})"
+        )
     largest = max((k for k in profile if k not in NOT_COUNTED), key=profile.get)
     return f"the largest share is {largest}, {profile[largest]:.0f} of {total:.0f} ms"
 
@@ -128,8 +130,11 @@ def main(n=2000, memory_n=2000):
             count = memory_n if record is RECORDS[0] else n
             rate, rss0, growth, profile = measure(record, pool, count)
             verdict = "met" if rate >= GOAL else f"NOT met: {short_of_goal(record.oracle.name, profile)}"
-            print(f"  {record.kind:40s} ({record.oracle.name}): {rate:6.1f} examples/s; worker RSS {rss0:.0f} MB, "
-                  f"peak growth {growth:+.1f} MB over {count} examples; goal >= {GOAL:g}/s {verdict}\n"
-                  f"    per example: {describe(profile)}", flush=True)
+            print(
+                f"  {record.kind:40s} ({record.oracle.name}): {rate:6.1f} examples/s; worker RSS {rss0:.0f} MB, "
+                f"peak growth {growth:+.1f} MB over {count} examples; goal >= {GOAL:g}/s {verdict}\n"
+                f"    per example: {describe(profile)}",
+                flush=True,
+            )
     finally:
         pool.close()

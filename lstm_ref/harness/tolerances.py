@@ -106,7 +106,9 @@ _ROWS_OF_4 = {
     # Eigen's float tanh is a rational approximation; np.tanh in float32,
     # rounded once, lands on the other neighbour for 2 inputs (and so does
     # x - tanh(x), where cancellation makes those 2 values 256 ulps).
-    "tanh": (1, 2), "tanh_shrink": (256, 2), "mish": (1, 1),
+    "tanh": (1, 2),
+    "tanh_shrink": (256, 2),
+    "mish": (1, 1),
     "celu": (1, 1),  # expm1 in float32 rounded once: one input rounds otherwise
 }
 FLOAT16_ACTIVATION_ULPS = {"x86-eigen": _ROWS_OF_4, "x86-onednn-fp16": _ROWS_OF_4}
@@ -142,8 +144,10 @@ def tolerance_for(dtype, overrides=None) -> Tolerance:
     kind's ``overrides`` (its record's ``tolerances``; passed down, so that
     this table never looks a record up)."""
     if isinstance(overrides, str):
-        raise TypeError(f"tolerance_for(dtype, overrides) takes a record's overrides, not the kind {overrides!r}: "
-                        "use lstm_ref.harness.records.tolerance_of(kind, dtype)")
+        raise TypeError(
+            f"tolerance_for(dtype, overrides) takes a record's overrides, not the kind {overrides!r}: "
+            "use lstm_ref.harness.records.tolerance_of(kind, dtype)"
+        )
     name = np.dtype(dtype).name
     try:
         base = TOLERANCES[name]
@@ -152,9 +156,12 @@ def tolerance_for(dtype, overrides=None) -> Tolerance:
     override = (overrides or {}).get(name)
     if override is None:
         return base
-    return Tolerance(atol=max(base.atol, override.atol), rtol=max(base.rtol, override.rtol),
-                     rounding=max(base.rounding, override.rounding),
-                     one_step=_looser(base.one_step, override.one_step))
+    return Tolerance(
+        atol=max(base.atol, override.atol),
+        rtol=max(base.rtol, override.rtol),
+        rounding=max(base.rounding, override.rounding),
+        one_step=_looser(base.one_step, override.one_step),
+    )
 
 
 def _looser(a, b):

@@ -109,9 +109,17 @@ def test_blas_threads_pin_is_undone():
 
 
 def _row(shape, floor, onnx, onnx_floor=3.0, keras=0.5):
-    return dict(shape=shape, ref_over_floor=floor, onnx_over_ref=onnx, onnx_over_floor=onnx_floor,
-                ref_over_keras=keras, profile=f"profile of {shape}", ref=0.01, floor=0.005,
-                peers={n: "1.00" for n, _ in bench.PEERS})
+    return dict(
+        shape=shape,
+        ref_over_floor=floor,
+        onnx_over_ref=onnx,
+        onnx_over_floor=onnx_floor,
+        ref_over_keras=keras,
+        profile=f"profile of {shape}",
+        ref=0.01,
+        floor=0.005,
+        peers={n: "1.00" for n, _ in bench.PEERS},
+    )
 
 
 def test_goal_lines_met():

@@ -64,8 +64,12 @@ def test_shape_mismatch_is_an_error():
 def test_ulps_apart_counts_representable_values():
     one = np.float16(1)
     up = np.nextafter(one, np.float16(2))
-    assert ulps_apart(np.array([one, up, -0.0, np.nan]), np.array([one, one, 0.0, np.nan]), np.float16).tolist() == \
-        [0, 1, 0, 0]
+    assert ulps_apart(np.array([one, up, -0.0, np.nan]), np.array([one, one, 0.0, np.nan]), np.float16).tolist() == [
+        0,
+        1,
+        0,
+        0,
+    ]
     tiny = np.float16(2**-24)  # the smallest subnormal: -tiny to tiny is two steps through zero
     assert ulps_apart(np.array([-tiny]), np.array([tiny]), np.float16).tolist() == [2]
 
@@ -114,11 +118,17 @@ def test_teacher_forcing_refuses_what_it_cannot_force():
 def test_softmax_gates_over_eight_units_make_a_one_step_claim_where_modelled(profile, claim):
     """Eigen's packet order over 8+ halves is not modelled (no claim, and the
     note says so); oneDNN's softmax is (bitwise: the claim is made)."""
-    ref = lstm_ref.from_config("keras.layers.LSTM", {"units": 8, "recurrent_activation": "softmax",
-                                                     "dtype": "float16"}, platform=profile)
+    ref = lstm_ref.from_config(
+        "keras.layers.LSTM", {"units": 8, "recurrent_activation": "softmax", "dtype": "float16"}, platform=profile
+    )
     rng = np.random.default_rng(1)
-    case = Case(ref.kind, ref.config, rng.standard_normal((1, 3, 2)).astype(np.float16), build_weights(ref, rng, 2),
-                platform=profile)
+    case = Case(
+        ref.kind,
+        ref.config,
+        rng.standard_normal((1, 3, 2)).astype(np.float16),
+        build_weights(ref, rng, 2),
+        platform=profile,
+    )
     _, _, _, result = run_and_compare(case, case.run(ref).fields, ref)
     assert bool(result.one_step) == claim
     assert claim or ("packet order" in result.one_step_note and profile in result.one_step_note)

@@ -88,16 +88,21 @@ def test_the_cycle_finder_finds_one():
 
 def test_the_core_imports_nothing_from_the_harness():
     """(``python -m lstm_ref``, ``lstm_ref/__main__.py``, is the command line's door, not the core.)"""
-    bad = {name: sorted(m for m in deps if m.startswith("lstm_ref.harness"))
-           for name, deps in graph().items() if not name.startswith("lstm_ref.harness") and name != "lstm_ref.__main__"}
+    bad = {
+        name: sorted(m for m in deps if m.startswith("lstm_ref.harness"))
+        for name, deps in graph().items()
+        if not name.startswith("lstm_ref.harness") and name != "lstm_ref.__main__"
+    }
     assert not {k: v for k, v in bad.items() if v}
 
 
 def test_only_commands_import_commands():
-    bad = {name: sorted(m for m in deps if m.startswith("lstm_ref.harness.commands"))
-           for name, deps in graph().items()
-           if not name.startswith("lstm_ref.harness.commands") and name not in ("lstm_ref.__main__",
-                                                                               "lstm_ref.harness.cli")}
+    bad = {
+        name: sorted(m for m in deps if m.startswith("lstm_ref.harness.commands"))
+        for name, deps in graph().items()
+        if not name.startswith("lstm_ref.harness.commands")
+        and name not in ("lstm_ref.__main__", "lstm_ref.harness.cli")
+    }
     assert not {k: v for k, v in bad.items() if v}
 
 
@@ -107,10 +112,12 @@ def test_every_family_module_is_listed():
     import subprocess
     import sys
 
-    probe = ("import importlib, pkgutil, lstm_ref; from lstm_ref.reference import REGISTRY, load_families; "
-             "listed = set(load_families()); "
-             "[importlib.import_module('lstm_ref.' + m.name) for m in pkgutil.iter_modules(lstm_ref.__path__) "
-             "if not m.ispkg and m.name != '__main__']; "
-             "assert set(REGISTRY) == listed, sorted(set(REGISTRY) - listed)")
+    probe = (
+        "import importlib, pkgutil, lstm_ref; from lstm_ref.reference import REGISTRY, load_families; "
+        "listed = set(load_families()); "
+        "[importlib.import_module('lstm_ref.' + m.name) for m in pkgutil.iter_modules(lstm_ref.__path__) "
+        "if not m.ispkg and m.name != '__main__']; "
+        "assert set(REGISTRY) == listed, sorted(set(REGISTRY) - listed)"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -28,13 +28,16 @@ def test_round_trip_keeps_arrays_exact(worker):
     np.testing.assert_array_equal(out["x"], x, strict=True)
 
 
-@pytest.mark.parametrize("array", [
-    np.float32(3.5),  # 0-d
-    np.zeros((0, 3), np.float16),  # empty
-    np.asfortranarray(np.arange(6.0).reshape(2, 3)),  # not C-ordered
-    np.arange(10, dtype=">i4")[::3],  # strided, big-endian
-    np.array([[True, False]]),
-])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.float32(3.5),  # 0-d
+        np.zeros((0, 3), np.float16),  # empty
+        np.asfortranarray(np.arange(6.0).reshape(2, 3)),  # not C-ordered
+        np.arange(10, dtype=">i4")[::3],  # strided, big-endian
+        np.array([[True, False]]),
+    ],
+)
 def test_wire_keeps_dtype_shape_and_values(array):
     meta, out = protocol.decode(protocol.encode({"op": "x", "config": {"units": 2}}, {"a": array})[8:])
     assert meta == {"op": "x", "config": {"units": 2}}
@@ -48,8 +51,12 @@ def test_wire_refuses_pickles_records_and_broken_bodies():
     with pytest.raises(TypeError, match="no pickles or records"):
         protocol.encode({}, {"r": np.zeros(2, [("a", "f4")])})
     body = protocol.encode({}, {"x": np.ones(4)})[8:]
-    for broken, why in ((body + b"\0", "header accounts for"), (body[:-1], "runs past the end"),
-                        (body[:3], "shorter than its header"), (body[:20], "header says")):
+    for broken, why in (
+        (body + b"\0", "header accounts for"),
+        (body[:-1], "runs past the end"),
+        (body[:3], "shorter than its header"),
+        (body[:20], "header says"),
+    ):
         with pytest.raises(ValueError, match=why):
             protocol.decode(broken)
 
@@ -65,8 +72,12 @@ def test_the_workers_profile_is_summed_and_kept_out_of_replies(worker):
 
 def test_layer_cache_builds_once_per_configuration_and_stays_bounded():
     built, cleared = [], []
-    cache = LayerCache(lambda config, dim: built.append((config["units"], dim)) or object(),
-                       lambda: cleared.append(len(built)), size=2, every=4)
+    cache = LayerCache(
+        lambda config, dim: built.append((config["units"], dim)) or object(),
+        lambda: cleared.append(len(built)),
+        size=2,
+        every=4,
+    )
     first = cache({"units": 3}, 5)
     assert cache({"units": 3}, 5) is first and built == [(3, 5)]
     cache({"units": 3}, 6), cache({"units": 4}, 5)  # (3, 5) is now the oldest: dropped

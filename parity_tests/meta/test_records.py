@@ -186,7 +186,8 @@ def test_two_faults_compose_into_both():
     assert ref.activation is activations.tanh and ref.recurrent_activation is activations.hard_sigmoid
     weights = build_weights_for(ref)
     moved = compose(by_name["gate order i,f,o,c"], by_name["forget bias +1 at run time (TF1 habit)"]).weights(
-        dict(weights), case)
+        dict(weights), case
+    )
     assert not np.array_equal(moved["kernel"], weights["kernel"])
     assert not np.array_equal(moved["bias"][2:4], weights["bias"][2:4])
 
@@ -206,6 +207,6 @@ def test_every_oracle_venv_is_an_extra_the_makefile_builds():
 
     root = Path(__file__).resolve().parents[2]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    built = {f".venv-{name[len('oracle-'):]}/bin/python" for name in extras if name.startswith("oracle-")}
+    built = {f".venv-{name[len('oracle-') :]}/bin/python" for name in extras if name.startswith("oracle-")}
     own = {spec.python for spec in ORACLES.values() if spec.python != "sys.executable"}
     assert own == built

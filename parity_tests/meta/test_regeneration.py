@@ -18,8 +18,14 @@ import pytest
 from lstm_ref.harness.golden import store
 
 pytestmark = pytest.mark.live
-CASES = ["keras_seed_the_mice_had", "keras_per_gate_basic", "keras_initial_state", "keras_long_sequence",
-         "keras_mask_patterns", "keras_go_backwards"]
+CASES = [
+    "keras_seed_the_mice_had",
+    "keras_per_gate_basic",
+    "keras_initial_state",
+    "keras_long_sequence",
+    "keras_mask_patterns",
+    "keras_go_backwards",
+]
 
 
 def generate(directory, *args):
@@ -42,8 +48,9 @@ def copied(tmp_path):
 def goldens(copied):
     """A copy of the goldens with CASES[:2] regenerated on this machine."""
     directory = copied
-    proc = subprocess.run(generate(directory, "--only", *CASES[:2], "--force"), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        generate(directory, "--only", *CASES[:2], "--force"), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return directory
 
@@ -86,8 +93,9 @@ def test_changed_goldens_are_refused_without_force(goldens):
 def test_killed_regeneration_leaves_old_goldens_intact(copied):
     goldens = copied
     before = snapshot(goldens)
-    proc = subprocess.Popen(generate(goldens, "--force", "--only", *CASES), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        generate(goldens, "--force", "--only", *CASES), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     for line in proc.stderr:  # progress lines: kill after the first case is written
         if line.startswith("[1/"):
             proc.send_signal(signal.SIGKILL)

@@ -17,14 +17,21 @@ FAKE = "parity_tests.meta.fake_convert"
 
 def _convert(tmp_path, modes, timeout=30.0):
     spec = converter.ModelSpec("m", {"units": 1}, np.zeros((1, 2, 1)), {}, np.zeros((1, 1, 2, 1)))
-    return converter.convert({"m": spec}, [("m", m) for m in modes], tmp_path, legacy=False, timeout=timeout,
-                             module=FAKE)
+    return converter.convert(
+        {"m": spec}, [("m", m) for m in modes], tmp_path, legacy=False, timeout=timeout, module=FAKE
+    )
 
 
 def test_a_crash_a_refusal_and_a_hang_are_rows_and_the_other_jobs_still_run(tmp_path):
     rows = _convert(tmp_path, ["ok", "segv", "refuse", "abort", "hang", "ok2"], timeout=4.0)  # a slow start is no hang
-    assert [rows[("m", m)].status for m in ("ok", "segv", "refuse", "abort", "hang", "ok2")] == \
-        ["ok", "crashed", "unsupported", "crashed", "hung", "ok"]
+    assert [rows[("m", m)].status for m in ("ok", "segv", "refuse", "abort", "hang", "ok2")] == [
+        "ok",
+        "crashed",
+        "unsupported",
+        "crashed",
+        "hung",
+        "ok",
+    ]
     assert rows[("m", "segv")].message == "converter crashed: SIGSEGV in calibration"
     assert rows[("m", "abort")].message == "converter crashed: SIGABRT in calibration"
     assert rows[("m", "refuse")].message == "unsupported: not yet supported for op: 'X'."
@@ -33,8 +40,7 @@ def test_a_crash_a_refusal_and_a_hang_are_rows_and_the_other_jobs_still_run(tmp_
 
 
 def test_a_converter_that_cannot_start_fails_every_job(tmp_path):
-    rows = converter.convert(
-        {}, [("m", "ok")], tmp_path, legacy=False, module="parity_tests.meta.no_such_module")
+    rows = converter.convert({}, [("m", "ok")], tmp_path, legacy=False, module="parity_tests.meta.no_such_module")
     assert rows[("m", "ok")].status == "failed"
     assert "start-up" in rows[("m", "ok")].message and "No module named" in rows[("m", "ok")].detail
 
@@ -65,12 +71,15 @@ def test_the_representative_dataset_reuses_the_inputs_vectors_never_the_sequence
     assert np.array_equal(rep, representative_dataset(Case("keras.layers.LSTM", {"units": 5}, x, {}), samples=8))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"kind": "torch.nn.LSTM"}, "converts"),
-    ({"mask": np.ones((1, 3), bool)}, "unmasked"),
-    ({"h0": np.zeros((1, 5), "float32")}, "zero initial state"),
-    ({"config": {"units": 5, "dtype": "float16"}}, "float32 models"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"kind": "torch.nn.LSTM"}, "converts"),
+        ({"mask": np.ones((1, 3), bool)}, "unmasked"),
+        ({"h0": np.zeros((1, 5), "float32")}, "zero initial state"),
+        ({"config": {"units": 5, "dtype": "float16"}}, "float32 models"),
+    ],
+)
 def test_what_the_target_does_not_compare_is_refused(change, message):
     case = Case("keras.layers.LSTM", {"units": 5}, np.zeros((1, 3, 10), "float32"), {}).replace(**change)
     with pytest.raises(ValueError, match=message):

@@ -28,8 +28,11 @@ COMMANDS = (check, convert, diagnose, record_platform, replay, tflite_sweep, rep
 
 def build_parser():
 
-    parser = _Parser(prog="lstm-ref", description="Compare LSTMs with a NumPy reference that reproduces TensorFlow "
-                     "step by step.", epilog=EPILOG)
+    parser = _Parser(
+        prog="lstm-ref",
+        description="Compare LSTMs with a NumPy reference that reproduces TensorFlow step by step.",
+        epilog=EPILOG,
+    )
     parser.add_argument("--version", action="version", version=f"lstm-ref {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
@@ -52,8 +55,11 @@ def main(argv=None):
         return EXIT_USAGE
     except OracleError as exc:
         _traceback(args)
-        print(f"lstm-ref {args.command}: error: a framework worker failed: {_worker_reason(exc)}"
-              + ("" if getattr(args, "debug", False) else " (rerun with --debug for its traceback)"), file=sys.stderr)
+        print(
+            f"lstm-ref {args.command}: error: a framework worker failed: {_worker_reason(exc)}"
+            + ("" if getattr(args, "debug", False) else " (rerun with --debug for its traceback)"),
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         return 130
@@ -75,7 +81,10 @@ def _worker_reason(exc):
         return type(exc).__name__
     head = lines[0].rstrip(":")
     raised = [line for line in lines[1:] if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line)]
-    last = raised[-1] if raised else next((line for line in reversed(lines[1:])
-                                           if not line.startswith(("File ", "^", "~"))), "")
+    last = (
+        raised[-1]
+        if raised
+        else next((line for line in reversed(lines[1:]) if not line.startswith(("File ", "^", "~"))), "")
+    )
     last = last if len(last) <= 300 else last[:297] + "..."
     return f"{head}: {last}" if last else head

@@ -48,14 +48,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         stated = not any(action.default is v for v in (None, False, argparse.SUPPRESS)) and action.default != []
-        if stated and "%(default)" not in text \
-                and "(default:" not in text:  # a help that states its default in words keeps it once
+        if (
+            stated and "%(default)" not in text and "(default:" not in text
+        ):  # a help that states its default in words keeps it once
             text += " (default: %(default)s)"
         return text
 
 
 def _int_at_least(minimum, words):
     """An argparse type: a whole number >= ``minimum``."""
+
     def parse(text):
         try:
             value = int(text)
@@ -64,6 +66,7 @@ def _int_at_least(minimum, words):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {words}, got {value}")
         return value
+
     return parse
 
 
@@ -84,8 +87,10 @@ def user_path(text) -> Path:
 def refuse_unused(args, names, why):
     given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, [])]
     if given:
-        raise UsageError(f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no effect {why}; leave "
-                         f"{'it' if len(given) == 1 else 'them'} out")
+        raise UsageError(
+            f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no effect {why}; leave "
+            f"{'it' if len(given) == 1 else 'them'} out"
+        )
 
 
 def json_target(args):

@@ -35,44 +35,75 @@ NAME = "check"
 
 def add_parser(sub):
     chk = sub.add_parser(
-        "check", help="check every LSTM of a saved model (or a checkpoint's cell) against the reference",
+        "check",
+        help="check every LSTM of a saved model (or a checkpoint's cell) against the reference",
         description="Run the model once and check every LSTM in it (Bidirectional directions, RNN(LSTMCell) "
-                    "cells, ...) step by step, h and c, on exactly the sequence, mask and initial state it "
-                    "receives, against the reference.  Relative paths are taken from the current directory.",
-        epilog=EPILOG)
-    chk.add_argument("model", nargs="+", help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
-                                              "SavedModel directory, a Keras 2 weights-only .h5 (save_weights), an "
-                                              "ONNX .onnx model, a PyTorch .pt state_dict or TorchScript archive "
-                                              "(several: each is checked); with --scope, one TF checkpoint or "
-                                              "SavedModel directory")
-    chk.add_argument("--source", metavar="SOURCE",
-                     help="with one .onnx/.pt MODEL: the model it was made from (a .pt it was exported from, or the "
-                          "Keras .keras/.h5 `lstm-ref convert` read); its weights, converted, are compared with "
-                          "MODEL's, and both frameworks run the same input, compared step by step")
-    chk.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
-                     help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
-                          "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
-                          "--batch/--time/--seed)")
+        "cells, ...) step by step, h and c, on exactly the sequence, mask and initial state it "
+        "receives, against the reference.  Relative paths are taken from the current directory.",
+        epilog=EPILOG,
+    )
+    chk.add_argument(
+        "model",
+        nargs="+",
+        help="a Keras 3 .keras or .h5 file, a Keras 2 (tf_keras) .h5 file or "
+        "SavedModel directory, a Keras 2 weights-only .h5 (save_weights), an "
+        "ONNX .onnx model, a PyTorch .pt state_dict or TorchScript archive "
+        "(several: each is checked); with --scope, one TF checkpoint or "
+        "SavedModel directory",
+    )
+    chk.add_argument(
+        "--source",
+        metavar="SOURCE",
+        help="with one .onnx/.pt MODEL: the model it was made from (a .pt it was exported from, or the "
+        "Keras .keras/.h5 `lstm-ref convert` read); its weights, converted, are compared with "
+        "MODEL's, and both frameworks run the same input, compared step by step",
+    )
+    chk.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE",
+        help="the model's input: FILE.npy for a single-input model, NAME=FILE.npy per input "
+        "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
+        "--batch/--time/--seed)",
+    )
     chk.add_argument("--batch", type=positive_int, help="rows of random input when no --input (default: 2)")
-    chk.add_argument("--time", type=positive_int,
-                     help="steps of random input when the model leaves time open (default: 7)")
+    chk.add_argument(
+        "--time", type=positive_int, help="steps of random input when the model leaves time open (default: 7)"
+    )
     chk.add_argument("--seed", type=seed, help="seed of the random inputs (default: 0)")
-    chk.add_argument("--batch-size", type=positive_int,
-                     help="rows sent to the framework at a time, so that memory stays flat for large inputs "
-                          "(default: 256)")
-    chk.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
-                     help="a Python file defining the model's custom layers (registered with "
-                          "keras.saving.register_keras_serializable), imported before the model loads; repeatable")
+    chk.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="rows sent to the framework at a time, so that memory stays flat for large inputs (default: 256)",
+    )
+    chk.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file defining the model's custom layers (registered with "
+        "keras.saving.register_keras_serializable), imported before the model loads; repeatable",
+    )
     chk.add_argument("--scope", help="checkpoint mode: the cell's variable scope, e.g. rnn/lstm_cell")
     chk.add_argument("--kind", help="checkpoint mode: the cell's kind, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
-    chk.add_argument("--config", action="append", default=[], metavar="[NAME=]JSON",
-                     help="checkpoint mode: the cell's constructor kwargs as JSON, e.g. '{\"num_units\": 8}'; "
-                          "on a weights-only .h5: LSTM arguments overriding what the file implies, for the layer "
-                          "NAME (e.g. lstm_1='{\"recurrent_activation\": \"sigmoid\"}') or, without NAME=, for "
-                          "every LSTM; repeatable")
+    chk.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="[NAME=]JSON",
+        help="checkpoint mode: the cell's constructor kwargs as JSON, e.g. '{\"num_units\": 8}'; "
+        "on a weights-only .h5: LSTM arguments overriding what the file implies, for the layer "
+        'NAME (e.g. lstm_1=\'{"recurrent_activation": "sigmoid"}\') or, without NAME=, for '
+        "every LSTM; repeatable",
+    )
     chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
-    chk.add_argument("--platform", metavar="PROFILE", help="the platform profile the reference reproduces "
-                     "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
+    chk.add_argument(
+        "--platform",
+        metavar="PROFILE",
+        help="the platform profile the reference reproduces "
+        "(default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES),
+    )
     chk.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     chk.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
@@ -81,12 +112,13 @@ def run(args):
 
     args.json_path = json_target(args)
     models = [user_path(m) for m in args.model]
-    weights_only = args.scope is None and bool(args.config) and all(keras_weights.probe(m) == "keras2"
-                                                                    for m in models)
+    weights_only = args.scope is None and bool(args.config) and all(keras_weights.probe(m) == "keras2" for m in models)
     if args.scope is None and (args.kind or (args.config and not weights_only)):
-        raise UsageError("--kind and --config describe a checkpoint's cell and need --scope; "
-                         "a .keras/.h5 model carries its own config (--config NAME=JSON also applies to a "
-                         "weights-only .h5)")
+        raise UsageError(
+            "--kind and --config describe a checkpoint's cell and need --scope; "
+            "a .keras/.h5 model carries its own config (--config NAME=JSON also applies to a "
+            "weights-only .h5)"
+        )
     if args.scope is not None:
         if len(models) != 1:
             raise UsageError("--scope checks one checkpoint at a time")
@@ -108,8 +140,11 @@ def run(args):
     formats = [model_format(m, weights=True) for m in models]  # every file is vetted before any TF starts
     source = _source(args, models, formats, inputs, custom)
     weight_files = _weight_files(args, models, formats, inputs, custom)
-    drawn = {"batch": args.batch or DRAWN["batch"], "time": args.time or DRAWN["time"],
-             "seed": DRAWN["seed"] if args.seed is None else args.seed}
+    drawn = {
+        "batch": args.batch or DRAWN["batch"],
+        "time": args.time or DRAWN["time"],
+        "seed": DRAWN["seed"] if args.seed is None else args.seed,
+    }
     pool = check_lib.open_pool()
     reports = []
     try:
@@ -118,12 +153,19 @@ def run(args):
                 results, skipped = keras_weights.check_file(weight_files[model], pool, **drawn)
                 casts = []
             elif oracle_name in ARTIFACTS:
-                results, skipped, description = _check_artifact(model, oracle_name, description, source, pool,
-                                                                 drawn, custom)
+                results, skipped, description = _check_artifact(
+                    model, oracle_name, description, source, pool, drawn, custom
+                )
             else:
                 results, skipped, described = check_lib.check_model(
-                    model, pool.get(oracle_name), inputs, **drawn, batch_size=args.batch_size or 256,
-                    progress=_progress(args, "batches"), custom_objects=custom)
+                    model,
+                    pool.get(oracle_name),
+                    inputs,
+                    **drawn,
+                    batch_size=args.batch_size or 256,
+                    progress=_progress(args, "batches"),
+                    custom_objects=custom,
+                )
                 casts = (described or {}).get("casts", [])
             if not results:
                 _nothing_to_check(model, skipped)
@@ -149,8 +191,9 @@ def _weight_files(args, models, formats, inputs, custom):
     refuse_unused(args, ("batch_size",), why)
     others = [m for m, (name, _) in zip(models, formats) if name != keras_weights.FORMAT]
     if args.config and others:
-        raise UsageError(f"--config applies to weights-only .h5 files; {others[0].name} carries its own config: check "
-                         "it separately")
+        raise UsageError(
+            f"--config applies to weights-only .h5 files; {others[0].name} carries its own config: check it separately"
+        )
     configs = keras_weights.parse_configs(args.config)
     files = {path: keras_weights.read(path) for path in paths}
     unknown = keras_weights.unmatched(configs, files.values())
@@ -168,8 +211,9 @@ def _nothing_to_check(model, skipped):
     if not skipped:
         raise UsageError(f"{model}: nothing to check: no LSTM found in it")
     if any("not an LSTM" in why for _, why in skipped):
-        raise UsageError(f"{model}: nothing to check: no LSTM the reference reproduces; found and skipped "
-                         f"{len(skipped)} ({reasons})")
+        raise UsageError(
+            f"{model}: nothing to check: no LSTM the reference reproduces; found and skipped {len(skipped)} ({reasons})"
+        )
     raise UsageError(f"{model}: nothing to check: every LSTM was skipped ({reasons})")
 
 
@@ -178,8 +222,11 @@ def _check_tflite(args, models):
 
     if len(models) != 1:
         raise UsageError("check one .tflite at a time")
-    refuse_unused(args, ("input", "batch", "time", "batch_size", "custom_objects"),
-                   "on a .tflite (x is drawn for its static input shape; --seed picks it)")
+    refuse_unused(
+        args,
+        ("input", "batch", "time", "batch_size", "custom_objects"),
+        "on a .tflite (x is drawn for its static input shape; --seed picks it)",
+    )
     if not models[0].is_file():
         raise UsageError(f"{args.model[0]}: no such file")
     seed = DRAWN["seed"] if args.seed is None else args.seed
@@ -189,8 +236,10 @@ def _check_tflite(args, models):
             rows, mode, lowering = tflite_cli.check_alone(models[0], pool, seed)
         finally:
             pool.close()
-        tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference "
-                              "on its own weights", rows)
+        tflite_cli.print_rows(
+            f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference on its own weights",
+            rows,
+        )
         tflite_cli.write_json(args.json_path, {"model": str(models[0]), "mode": mode, "rows": tflite_cli.as_json(rows)})
         print(_tflite_summary(rows))
         return EXIT_PASS if all(r.status in ("pass", "skipped") for r in rows) else EXIT_FAIL
@@ -204,8 +253,10 @@ def _check_tflite(args, models):
     finally:
         pool.close()
     tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, read from its types) against {args.source}", [row])
-    tflite_cli.write_json(args.json_path, {"model": str(models[0]), "source": str(source), "mode": mode,
-                                           "rows": tflite_cli.as_json([row])})
+    tflite_cli.write_json(
+        args.json_path,
+        {"model": str(models[0]), "source": str(source), "mode": mode, "rows": tflite_cli.as_json([row])},
+    )
     print(_tflite_summary([row]))
     return EXIT_PASS if row.status == "pass" else EXIT_FAIL
 
@@ -232,22 +283,27 @@ def _source(args, models, formats, inputs, custom):
     artifacts = [name in ARTIFACTS for name, _ in formats]
     if any(artifacts):
         if inputs:
-            raise UsageError("--input has no effect on an .onnx/.pt file: each of its LSTMs is checked on drawn x "
-                             "(--batch, --time, --seed); leave it out")
+            raise UsageError(
+                "--input has no effect on an .onnx/.pt file: each of its LSTMs is checked on drawn x "
+                "(--batch, --time, --seed); leave it out"
+            )
         refuse_unused(args, ("batch_size",), "on an .onnx/.pt file (each LSTM gets --batch drawn rows)")
     if args.source is None:
         if custom and all(artifacts):
-            raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave "
-                             "it out")
+            raise UsageError(
+                "--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out"
+            )
         return None
     if len(models) != 1 or not artifacts[0]:
-        raise UsageError("--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or "
-                         ".pt MODEL")
+        raise UsageError(
+            "--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or .pt MODEL"
+        )
     path = user_path(args.source)
     fmt = model_format(path)
     if custom and fmt[0] in ARTIFACTS:
-        raise UsageError("--custom-objects has no effect with an .onnx/.pt --source (it is for Keras layers); "
-                         "leave it out")
+        raise UsageError(
+            "--custom-objects has no effect with an .onnx/.pt --source (it is for Keras layers); leave it out"
+        )
     if path == models[0]:
         raise UsageError(f"--source {args.source} is MODEL itself; give the model MODEL was made from")
     return path, fmt
@@ -281,8 +337,9 @@ def _check_checkpoint(args, model, check_lib):
     try:
         config = json.loads(args.config)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); "
-                         "write it like '{\"num_units\": 8}'") from None
+        raise UsageError(
+            f"--config is not valid JSON ({exc.msg} at column {exc.colno}); write it like '{{\"num_units\": 8}}'"
+        ) from None
     if not isinstance(config, dict):
         raise UsageError(f"--config must be a JSON object of constructor kwargs, got {args.config!r}")
     lstm_ref.from_config(args.kind, config)  # an unknown or bad key fails here, before TF runs
@@ -291,8 +348,9 @@ def _check_checkpoint(args, model, check_lib):
         raise UsageError("a checkpoint needs exactly one --input x.npy (batch, time, features)")
     (x,) = inputs.values()
     if x.ndim != 3 or x.dtype.kind != "f":
-        raise UsageError(f"--input {args.input[0]}: expected a float array (batch, time, features), got "
-                         f"{x.dtype} of shape {x.shape}")
+        raise UsageError(
+            f"--input {args.input[0]}: expected a float array (batch, time, features), got {x.dtype} of shape {x.shape}"
+        )
     if not model.exists() and not Path(str(model) + ".index").exists():
         raise UsageError(f"{args.model[0]}: no such checkpoint or SavedModel ({model})")
     pool = check_lib.open_pool()
@@ -327,8 +385,9 @@ def _read_inputs(specs) -> dict:
             arrays = {name: loaded}
         for key, value in arrays.items():
             if value.ndim == 0 or value.shape[0] == 0:
-                raise UsageError(f"--input {spec}: {key or 'the array'} has shape {value.shape}; expected at least "
-                                 "one row")
+                raise UsageError(
+                    f"--input {spec}: {key or 'the array'} has shape {value.shape}; expected at least one row"
+                )
             if key in inputs:
                 raise UsageError(f"--input: input {key or '(the only one)'!r} is given twice")
             if value.dtype.kind not in "fiub":
@@ -356,6 +415,7 @@ def _progress(args, unit):
             disable=None if len(chunks) > 1 else True,
             leave=False,
         )
+
     return bar
 
 
@@ -371,10 +431,12 @@ def _finish(args, reports):
         print_results(model, description, results, skipped, model_casts)
     if args.json_path:
         profile = platform.current()
-        payload = {"passed": passed, "platform": {"profile": profile.name, "source": platform.source(),
-                                                  "summary": profile.summary},
-                   "input_casts": [finite(cast) for cast in casts],
-                   "layers": [finite(layer) for layer in layers]}
+        payload = {
+            "passed": passed,
+            "platform": {"profile": profile.name, "source": platform.source(), "summary": profile.summary},
+            "input_casts": [finite(cast) for cast in casts],
+            "layers": [finite(layer) for layer in layers],
+        }
         args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     return EXIT_PASS if passed else EXIT_FAIL
 
@@ -423,8 +485,9 @@ def print_results(model, description, results, skipped, casts=()):
     columns = _columns(results, console.width if terminal else None)
     table = Table(title=f"lstm-ref check {model.name} ({description})", title_justify="left")
     for name, _ in columns:
-        table.add_column(name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right",
-                         overflow="fold")
+        table.add_column(
+            name, justify="left" if name in ("layer", "kind", "worst at", "verdict") else "right", overflow="fold"
+        )
     for r in results:
         table.add_row(*(get(r) for _, get in columns))
     if not terminal:  # piped: the table's natural width, whatever COLUMNS says
@@ -433,8 +496,10 @@ def print_results(model, description, results, skipped, casts=()):
     console.print(table)
     left_out = [name for name, _ in _columns(results, None) if name not in dict(columns)]
     if left_out:
-        console.print(f"(a {console.width}-column terminal: {', '.join(left_out)} left out; a wider terminal, a pipe "
-                      "or --json shows them)")
+        console.print(
+            f"(a {console.width}-column terminal: {', '.join(left_out)} left out; a wider terminal, a pipe "
+            "or --json shows them)"
+        )
     _print_footer(console, results, failed, skipped)
     for cast in casts:
         console.print(check_lib.cast_note(cast))
@@ -461,15 +526,19 @@ def _assumed_lines(results):
             whys.setdefault(f"  {r.layer}: {r.assumed['converted']}", None)
     if lines:
         lines += list(whys)
-        lines.append("each LSTM of a weights-only file ran alone on drawn x (no mask, zero initial state); "
-                     "--config NAME='{...}' overrides an assumption")
+        lines.append(
+            "each LSTM of a weights-only file ran alone on drawn x (no mask, zero initial state); "
+            "--config NAME='{...}' overrides an assumption"
+        )
     return lines
 
 
 def _summary(results, failed, skipped):
     worst = max((r.ratio for r in results if r.ratio is not None), default=0.0)
-    summary = (f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
-               f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)")
+    summary = (
+        f"{'FAIL' if failed else 'PASS'}: {len(results) - len(failed)}/{len(results)} within tolerance "
+        f"(worst ratio {worst:.3g}, margin {(1 / worst) if worst else float('inf'):.3g}x)"
+    )
     if failed:
         summary += "; over tolerance: " + ", ".join(r.layer for r in failed)
     if skipped:
@@ -481,38 +550,63 @@ def _columns(results, width):
     """(name, getter) per column; under 150 characters only what decides
     (where, how far, the verdict), and "worst at" from 100; every column
     when ``width`` is None (not a terminal)."""
-    columns = [("layer", lambda r: r.layer), ("kind", lambda r: _label(r.kind)), ("dtype", lambda r: r.dtype),
-               ("x", lambda r: r.shape), ("h max |d|", lambda r: _fmt(r.h_max_abs)),
-               ("c max |d|", lambda r: _fmt(r.c_max_abs)), ("worst at", lambda r: _where(r.worst)),
-               ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
-               ("ratio", lambda r: _fmt(r.ratio, ".3g")),
-               ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL")]
+    columns = [
+        ("layer", lambda r: r.layer),
+        ("kind", lambda r: _label(r.kind)),
+        ("dtype", lambda r: r.dtype),
+        ("x", lambda r: r.shape),
+        ("h max |d|", lambda r: _fmt(r.h_max_abs)),
+        ("c max |d|", lambda r: _fmt(r.c_max_abs)),
+        ("worst at", lambda r: _where(r.worst)),
+        ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
+        ("ratio", lambda r: _fmt(r.ratio, ".3g")),
+        ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL"),
+    ]
     if any(r.weights_max_abs for r in results):  # --source: the converted source's weights against the artifact's
-        columns.insert(-2, ("weights |d|", lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0))
-                            if r.weights_max_abs is not None else ""))
+        columns.insert(
+            -2,
+            (
+                "weights |d|",
+                lambda r: _fmt(max(r.weights_max_abs.values(), default=0.0)) if r.weights_max_abs is not None else "",
+            ),
+        )
     if width is not None and width < 150:
-        columns = [c for c in columns if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio",
-                                                   "verdict") or (c[0] == "worst at" and width >= 100)]
+        columns = [
+            c
+            for c in columns
+            if c[0] in ("layer", "x", "h max |d|", "c max |d|", "weights |d|", "ratio", "verdict")
+            or (c[0] == "worst at" and width >= 100)
+        ]
     return columns
 
 
 def _print_footer(console, results, failed, skipped):
-    tolerances = sorted({(r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
-                         for r in results if r.tolerance})
+    tolerances = sorted(
+        {
+            (r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
+            for r in results
+            if r.tolerance
+        }
+    )
     for dtype, atol, rtol, rounding in tolerances:
-        console.print(f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
-                      "reference's own rounding (lstm_ref/harness/tolerances.py)")
+        console.print(
+            f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
+            "reference's own rounding (lstm_ref/harness/tolerances.py)"
+        )
     console.print(f"platform profile: {platform.current()} ({platform.source()}; lstm_ref/platform.py)")
     if any(r.pair for r in results):
-        console.print("SOURCE -> ARTIFACT rows: the source framework's outputs, in the artifact's layout, against "
-                      "the artifact's, same tolerance; weights |d|: max |converted source weights - artifact weights|")
+        console.print(
+            "SOURCE -> ARTIFACT rows: the source framework's outputs, in the artifact's layout, against "
+            "the artifact's, same tolerance; weights |d|: max |converted source weights - artifact weights|"
+        )
     for r in failed:
         if not r.worst:
             console.print(f"[red]{r.layer}[/]: {r.reason}")
             continue
         names = ("source", "artifact") if r.pair else ("ref", "tf")
-        console.print(f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {_where(r.worst)}: "
-                      f"{names[0]}={r.worst.get('ref')!r} {names[1]}={r.worst.get('tf')!r}")
+        console.print(
+            f"[red]{r.layer}[/]: {r.reason or 'over tolerance'}; worst at {_where(r.worst)}: "
+            f"{names[0]}={r.worst.get('ref')!r} {names[1]}={r.worst.get('tf')!r}"
+        )
     for name, why in skipped:
         console.print(f"skipped {name}: {why}")
-

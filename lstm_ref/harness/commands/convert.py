@@ -12,27 +12,34 @@ NAME = "convert"
 
 def add_parser(sub):
     cnv = sub.add_parser(
-        "convert", help="write a Keras model's LSTMs (or a .pt/.onnx's) as a PyTorch state_dict or an ONNX model",
+        "convert",
+        help="write a Keras model's LSTMs (or a .pt/.onnx's) as a PyTorch state_dict or an ONNX model",
         description="Convert every LSTM of MODEL with lstm_ref.convert and write them:\n"
-                    "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
-                    "              a Keras Bidirectional is one bidirectional LSTM, ONNX nodes that chain (an\n"
-                    "              exported nn.LSTM(num_layers=L)) one LSTM of L layers;\n"
-                    "  --to onnx:  an .onnx model (opset 14), one LSTM node per LSTM (a Bidirectional: one\n"
-                    "              bidirectional node), chained as in the Keras model (node k's output, merged,\n"
-                    "              is node k+1's X), each chain with its input <first>/X (time, batch, features)\n"
-                    "              and <first>/sequence_lens where the model ran masked; outputs <layer>/Y,\n"
-                    "              <layer>/Y_h, <layer>/Y_c (<layer>/merged: a Bidirectional's merge).  Each chain\n"
-                    "              is run in ONNX Runtime against the source before the command ends (exit 1\n"
-                    "              if it disagrees).  Layers that are not LSTMs (Embedding, Dense...) are listed\n"
-                    "              as left out.\n"
-                    "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
-                    "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
-        epilog=CONVERT_EPILOG)
+        "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
+        "              a Keras Bidirectional is one bidirectional LSTM, ONNX nodes that chain (an\n"
+        "              exported nn.LSTM(num_layers=L)) one LSTM of L layers;\n"
+        "  --to onnx:  an .onnx model (opset 14), one LSTM node per LSTM (a Bidirectional: one\n"
+        "              bidirectional node), chained as in the Keras model (node k's output, merged,\n"
+        "              is node k+1's X), each chain with its input <first>/X (time, batch, features)\n"
+        "              and <first>/sequence_lens where the model ran masked; outputs <layer>/Y,\n"
+        "              <layer>/Y_h, <layer>/Y_c (<layer>/merged: a Bidirectional's merge).  Each chain\n"
+        "              is run in ONNX Runtime against the source before the command ends (exit 1\n"
+        "              if it disagrees).  Layers that are not LSTMs (Embedding, Dense...) are listed\n"
+        "              as left out.\n"
+        "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
+        "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
+        epilog=CONVERT_EPILOG,
+    )
     cnv.add_argument("model", help="a Keras .keras/.h5/SavedModel, or a .pt/.onnx (to the other framework)")
     cnv.add_argument("--to", required=True, choices=["torch", "onnx"], help="the target framework")
     cnv.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth or .onnx)")
-    cnv.add_argument("--custom-objects", action="append", default=[], metavar="FILE.py",
-                     help="a Python file defining the Keras model's custom layers; repeatable")
+    cnv.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file defining the Keras model's custom layers; repeatable",
+    )
     cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
 
@@ -59,8 +66,10 @@ def run(args):
     try:
         lstms, skipped, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **DRAWN)
         if not lstms:
-            raise UsageError(f"{model}: nothing to convert: no LSTM found"
-                             + (" (" + "; ".join(f"{n}: {w}" for n, w in skipped) + ")" if skipped else ""))
+            raise UsageError(
+                f"{model}: nothing to convert: no LSTM found"
+                + (" (" + "; ".join(f"{n}: {w}" for n, w in skipped) + ")" if skipped else "")
+            )
         converted = artifacts.convert_lstms(lstms, target)
         written = artifacts.write_artifact(converted, target, out, pool)
         chains = artifacts.check_chains(converted, out, pool) if target == artifacts.ONNX else []
@@ -78,8 +87,11 @@ def run(args):
     if others:
         print("  left out (not LSTMs; not in the file): " + ", ".join(f"{p} ({c})" for p, c in others))
     for row in chains:
-        figures = ", ".join(f"{what} max |d| {value:.3g}" for what, value in
-                            (("h", row.h_max_abs), ("c", row.c_max_abs)) if value is not None)
+        figures = ", ".join(
+            f"{what} max |d| {value:.3g}"
+            for what, value in (("h", row.h_max_abs), ("c", row.c_max_abs))
+            if value is not None
+        )
         print(f"  parity: {row.layer}: {row.status.upper()} (ratio {row.ratio:.3g}, {figures}; {row.source})")
     print(f"check it: lstm-ref check {args.output} --source {args.model}")
     if any(row.status != "pass" for row in chains):

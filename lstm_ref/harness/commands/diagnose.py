@@ -46,25 +46,42 @@ NAMES_SHOWN = 2  # equivalent faults named per candidate line; the rest counted 
 
 def add_parser(sub):
     dia = sub.add_parser(
-        "diagnose", help="name the known fault (gate order, bias, reversed output, ...) of a port that disagrees",
+        "diagnose",
+        help="name the known fault (gate order, bias, reversed output, ...) of a port that disagrees",
         description="Search the kind's fault catalogue (every fault, then every pair) for the one that makes the "
-                    "reference compute what the target computed, and say how to fix it.", epilog=EPILOG)
+        "reference compute what the target computed, and say how to fix it.",
+        epilog=EPILOG,
+    )
     dia.add_argument("--source", metavar="MODEL", help="the model the target was made from (.keras/.h5/.pt/.onnx)")
     dia.add_argument("--target", metavar="ARTIFACT", help="the port to diagnose (.keras/.h5/.pt/.onnx)")
     dia.add_argument("--kind", help="without files: the kind, e.g. keras.layers.LSTM (lstm_ref.KINDS)")
     dia.add_argument("--config", help="without files: the kind's constructor kwargs as JSON")
     dia.add_argument("--weights", metavar="W.npz", help="without files: the weights, by the kind's names")
     dia.add_argument("--observed", metavar="OUT.npz", help="what the target computed: any of h, c, final_h, final_c")
-    dia.add_argument("--input", metavar="X.npz", help="the inputs it computed them on: x (and mask, h0, c0); "
-                     "default: the probe (--write-probe)")
-    dia.add_argument("--write-probe", metavar="FILE.npz", help="write the probe inputs for --kind/--config/--weights "
-                     "(x, mask, h0, c0) to run the target on, and stop")
+    dia.add_argument(
+        "--input",
+        metavar="X.npz",
+        help="the inputs it computed them on: x (and mask, h0, c0); default: the probe (--write-probe)",
+    )
+    dia.add_argument(
+        "--write-probe",
+        metavar="FILE.npz",
+        help="write the probe inputs for --kind/--config/--weights (x, mask, h0, c0) to run the target on, and stop",
+    )
     dia.add_argument("--no-pairs", action="store_true", help="search single faults only")
-    dia.add_argument("--no-mask", action="store_true", help="probe without a mask (for a port that takes none or "
-                     "ignores it by design: otherwise every answer is \"mask ignored + ...\")")
+    dia.add_argument(
+        "--no-mask",
+        action="store_true",
+        help="probe without a mask (for a port that takes none or "
+        'ignores it by design: otherwise every answer is "mask ignored + ...")',
+    )
     dia.add_argument("--json", metavar="PATH", help="also write the diagnosis as JSON to PATH")
-    dia.add_argument("--platform", metavar="PROFILE", help="the platform profile whose numbers the reference "
-                     "reproduces (default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES))
+    dia.add_argument(
+        "--platform",
+        metavar="PROFILE",
+        help="the platform profile whose numbers the reference "
+        "reproduces (default: this machine's, or $LSTM_PARITY_PLATFORM): " + ", ".join(PROFILES),
+    )
     dia.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
     return dia
 
@@ -85,8 +102,10 @@ def run(args):
         case = _case_from_args(args)
         if args.write_probe:
             np.savez(user_path(args.write_probe), **{k: v for k, v in case.arrays().items() if not k.startswith("w:")})
-            print(f"wrote the probe for {case.kind} to {args.write_probe}: run the target on x (mask, h0, c0), save "
-                  "its outputs (h, final_h, final_c, ...) as an .npz, and pass it as --observed")
+            print(
+                f"wrote the probe for {case.kind} to {args.write_probe}: run the target on x (mask, h0, c0), save "
+                "its outputs (h, final_h, final_c, ...) as an .npz, and pass it as --observed"
+            )
             return 0
         if not args.observed:
             raise UsageError("--observed OUT.npz is required (what the target computed)")
@@ -117,13 +136,21 @@ def _case_from_args(args):
     base = probe(args.kind, config, features, weights=weights, no_mask=args.no_mask)
     if args.input:
         if args.no_mask:
-            raise UsageError("--no-mask shapes the probe; with --input the inputs are yours: leave it out, or drop "
-                             "'mask' from the --input file")
+            raise UsageError(
+                "--no-mask shapes the probe; with --input the inputs are yours: leave it out, or drop "
+                "'mask' from the --input file"
+            )
         given = _npz(user_path(args.input), "--input")
         if "x" not in given:
             raise InputError(f"--input {args.input}: holds no 'x' (it holds {sorted(given)})")
-        base = Case(args.kind, config, given["x"], weights, given.get("mask"),
-                    **{k: v for k, v in given.items() if k in ("h0", "c0")})
+        base = Case(
+            args.kind,
+            config,
+            given["x"],
+            weights,
+            given.get("mask"),
+            **{k: v for k, v in given.items() if k in ("h0", "c0")},
+        )
     base.run(ref)  # validate shapes now, naming the culprit
     return base
 
@@ -149,10 +176,17 @@ def _diagnose_files(source_path, target_path, pairs, no_mask=False):
         results = []
         for src, dst in matched:
             if src.parts:  # a Keras Bidirectional, or L layers, facing one module: not one LSTM's faults
-                results.append((f"{src.name} -> {dst.name}", None, (
-                    f"{len(src.parts)} source LSTMs ({src.group}) against one target LSTM, and diagnose searches "
-                    f"one LSTM's faults: compare them with lstm-ref check {target_path.name} --source "
-                    f"{source_path.name}")))
+                results.append(
+                    (
+                        f"{src.name} -> {dst.name}",
+                        None,
+                        (
+                            f"{len(src.parts)} source LSTMs ({src.group}) against one target LSTM, and diagnose "
+                            f"searches one LSTM's faults: compare them with lstm-ref check {target_path.name} "
+                            f"--source {source_path.name}"
+                        ),
+                    )
+                )
             else:
                 results.append(_diagnose_pair(src, dst, pairs, no_mask))
         if all(d is None for _, d, _ in results):
@@ -186,9 +220,13 @@ def _diagnose_pair(src, dst, pairs, no_mask=False):
     else:
         raise InputError(f"{dst.name}: the target cannot be run ({dst.runner})")
     fields = [k for k in truth.reference().fields() if k in observed]
-    return f"{src.name} -> {dst.name}", diagnose(truth, observed, fields=fields, pairs=pairs), \
-        f"lstm-ref convert SOURCE --to {'torch' if dst.kind == 'torch.nn.LSTM' else 'onnx'} writes it correctly" \
-        if dst.kind in ("torch.nn.LSTM", "onnx.LSTM") and dst.kind != kind else None
+    return (
+        f"{src.name} -> {dst.name}",
+        diagnose(truth, observed, fields=fields, pairs=pairs),
+        f"lstm-ref convert SOURCE --to {'torch' if dst.kind == 'torch.nn.LSTM' else 'onnx'} writes it correctly"
+        if dst.kind in ("torch.nn.LSTM", "onnx.LSTM") and dst.kind != kind
+        else None,
+    )
 
 
 def _names(c):
@@ -203,9 +241,12 @@ def _fix_lines(best):
     """The fix of a fault, or of each fault of a pair (one without a fix
     of its own: undo it), and the residual once all of them are applied."""
     parts = best.parts or [(best.name, best.fix)]
-    fixes = [fix or f"undo \"{name}\"" for name, fix in parts]
-    lines = [f"  fix: {fixes[0]}"] if len(fixes) == 1 else \
-        [f"  fix {i} of {len(fixes)} ({name}): {fix}" for i, ((name, _), fix) in enumerate(zip(parts, fixes), 1)]
+    fixes = [fix or f'undo "{name}"' for name, fix in parts]
+    lines = (
+        [f"  fix: {fixes[0]}"]
+        if len(fixes) == 1
+        else [f"  fix {i} of {len(fixes)} ({name}): {fix}" for i, ((name, _), fix) in enumerate(zip(parts, fixes), 1)]
+    )
     after = "it" if len(fixes) == 1 else f"all {len(fixes)}"
     return lines + [f"  residual after {after}: {best.ratio:.3g}x tolerance (max |d| {best.max_abs:.3g})"]
 
@@ -218,8 +259,10 @@ def _mask_line(c):
         return None
     rest = [name for name, _ in c.parts if name != part]
     unmasked = f"computes {rest[0]}" if rest else "computes the reference"
-    return (f"  the mask made the difference: the target's fault with a mask is \"{part}\"; on unmasked input it "
-            f"{unmasked} (--no-mask probes without one)")
+    return (
+        f'  the mask made the difference: the target\'s fault with a mask is "{part}"; on unmasked input it '
+        f"{unmasked} (--no-mask probes without one)"
+    )
 
 
 def _print(results, json_path):
@@ -230,8 +273,10 @@ def _print(results, json_path):
             out.append({"pair": name, "skipped": converter})
             continue
         details = [f"compared {', '.join(d.fields)}"] + ([d.note] if d.note else [])
-        print(f"{name}: {d.verdict} (the correct reference is {d.truth_ratio:.3g}x tolerance away, "
-              f"max |d| {d.truth_max_abs:.3g}; {'; '.join(details)})")
+        print(
+            f"{name}: {d.verdict} (the correct reference is {d.truth_ratio:.3g}x tolerance away, "
+            f"max |d| {d.truth_max_abs:.3g}; {'; '.join(details)})"
+        )
         best = d.best()
         lines = []
         if d.verdict == WITHIN:
@@ -245,12 +290,20 @@ def _print(results, json_path):
             names = [n for c in within for n in [c.name, *c.equivalent]]
             lines.append(f"  {len(names)} faults explain it and the probe cannot tell them apart: {'; '.join(names)}")
             if any(c.equivalent for c in within):
-                lines.append("  (faults in one group compute exactly the same trace on these weights and inputs" + (
-                    ": with a bias that is 1 on the forget gate and 0 elsewhere (an untrained Keras LSTM's), adding 1 "
-                    "to the forget gate and counting the bias twice are the same; diagnose a trained model, or one "
-                    "whose bias is not [0, 1, 0, 0], to separate them)" if any(
-                        "forget bias" in " ".join([c.name, *c.equivalent]) and "bias counted twice"
-                        in " ".join([c.name, *c.equivalent]) for c in within) else ")"))
+                lines.append(
+                    "  (faults in one group compute exactly the same trace on these weights and inputs"
+                    + (
+                        ": with a bias that is 1 on the forget gate and 0 elsewhere (an untrained Keras LSTM's), "
+                        "adding 1 to the forget gate and counting the bias twice are the same; diagnose a trained "
+                        "model, or one whose bias is not [0, 1, 0, 0], to separate them)"
+                        if any(
+                            "forget bias" in " ".join([c.name, *c.equivalent])
+                            and "bias counted twice" in " ".join([c.name, *c.equivalent])
+                            for c in within
+                        )
+                        else ")"
+                    )
+                )
             for c in within:
                 lines.append(f"  within: {_names(c)}: {c.ratio:.3g}x tolerance")
                 lines.append(_mask_line(c))
@@ -260,9 +313,18 @@ def _print(results, json_path):
         for line in lines:
             if line:
                 print(line)
-        out.append({"pair": name, **d.as_json(), "converter": converter,
-                    "mask_made_the_difference": next((mask_part(c) for c in d.candidates if c.ratio <= 1
-                                                      and mask_part(c)), None) if d.candidates else None})
+        out.append(
+            {
+                "pair": name,
+                **d.as_json(),
+                "converter": converter,
+                "mask_made_the_difference": next(
+                    (mask_part(c) for c in d.candidates if c.ratio <= 1 and mask_part(c)), None
+                )
+                if d.candidates
+                else None,
+            }
+        )
     if json_path:
         json_path.write_text(json.dumps({"platform": str(current()), "results": out}, indent=1, default=float))
     ok = all(d.explained for _, d, _ in results if d is not None)

@@ -56,17 +56,30 @@ EPILOG = """exit codes:
 
 def add_parser(sub):
     doc = sub.add_parser(
-        "doctor", help="list the framework oracles: which can run here, where, on which version",
+        "doctor",
+        help="list the framework oracles: which can run here, where, on which version",
         description="One row per oracle (the framework process that runs a kind): the kinds it serves, the "
-                    "interpreter it runs in and how that was found ($LSTM_PARITY_<NAME>_PYTHON, this "
-                    "interpreter when it has the framework, or the clone's .venv-<name>), the framework's version "
-                    "and a note where it differs from the version the tolerances were measured on; or what is "
-                    "missing and how to get it.", epilog=EPILOG)
-    doc.add_argument("--kind", action="append", default=[], metavar="ID",
-                     help="list only the oracle of this kind (a record id such as onnx or torch, a kind such as "
-                          "keras.layers.LSTM, tflite, or an oracle name); repeatable")
-    doc.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                     help="the rows as JSON: on stdout instead of the table, or written to PATH")
+        "interpreter it runs in and how that was found ($LSTM_PARITY_<NAME>_PYTHON, this "
+        "interpreter when it has the framework, or the clone's .venv-<name>), the framework's version "
+        "and a note where it differs from the version the tolerances were measured on; or what is "
+        "missing and how to get it.",
+        epilog=EPILOG,
+    )
+    doc.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="list only the oracle of this kind (a record id such as onnx or torch, a kind such as "
+        "keras.layers.LSTM, tflite, or an oracle name); repeatable",
+    )
+    doc.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="the rows as JSON: on stdout instead of the table, or written to PATH",
+    )
     doc.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
@@ -92,8 +105,10 @@ def selected(wanted, kinds) -> list:
         hits = [name for name, pairs in kinds.items() if word == name or any(word in pair for pair in pairs)]
         if not hits:
             known = sorted({i for pairs in kinds.values() for i, _ in pairs})
-            raise UsageError(f"--kind {word}: no such kind; give a record id ({', '.join(known)}), a kind such as "
-                             "keras.layers.LSTM, or an oracle name")
+            raise UsageError(
+                f"--kind {word}: no such kind; give a record id ({', '.join(known)}), a kind such as "
+                "keras.layers.LSTM, or an oracle name"
+            )
         names += [name for name in hits if name not in names]
     return [name for name in ORACLES if name in names]
 
@@ -104,8 +119,9 @@ def probe(python, modules, timeout=PROBE_TIMEOUT) -> dict:
     root = import_root()
     env = {**os.environ, "PYTHONPATH": str(root)}
     try:
-        done = subprocess.run([python, "-c", PROBE, *modules], capture_output=True, text=True, timeout=timeout,
-                              env=env, cwd=root)
+        done = subprocess.run(
+            [python, "-c", PROBE, *modules], capture_output=True, text=True, timeout=timeout, env=env, cwd=root
+        )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{python} did not list its modules within {timeout:.0f}s") from None
     except OSError as exc:
@@ -124,17 +140,31 @@ def row(name, kinds, probes) -> dict:
     spec = ORACLES[name]
     measured = provenance.MEASURED.get(name, {})
     where = spec.locate()
-    out = {"oracle": name, "kinds": [kind for _, kind in kinds], "ids": [i for i, _ in kinds],
-           "interpreter": where.path, "found_by": where.how, "runs": False, "problem": where.problem,
-           "versions": {}, "measured": dict(measured), "notes": []}
+    out = {
+        "oracle": name,
+        "kinds": [kind for _, kind in kinds],
+        "ids": [i for i, _ in kinds],
+        "interpreter": where.path,
+        "found_by": where.how,
+        "runs": False,
+        "problem": where.problem,
+        "versions": {},
+        "measured": dict(measured),
+        "notes": [],
+    }
     if where.problem:
         return out
     modules = list(dict.fromkeys([*spec.needs, *measured]))
     key = where.path
     if key not in probes:
         try:
-            probes[key] = probe(where.path, sorted({m for s in ORACLES.values() for m in s.needs}
-                                                   | {m for v in provenance.MEASURED.values() for m in v}))
+            probes[key] = probe(
+                where.path,
+                sorted(
+                    {m for s in ORACLES.values() for m in s.needs}
+                    | {m for v in provenance.MEASURED.values() for m in v}
+                ),
+            )
         except RuntimeError as exc:
             probes[key] = str(exc)
     found = probes[key]
@@ -147,18 +177,23 @@ def row(name, kinds, probes) -> dict:
         if versions and found.get(module, {}).get("found"):
             out["versions"][module] = versions[0][1]
             if len({v for _, v in versions}) > 1:
-                out["notes"].append(f"{module} is installed by {len(versions)} distributions of different versions ("
-                                    + ", ".join(f"{d} {v}" for d, v in versions) + "): keep one")
+                out["notes"].append(
+                    f"{module} is installed by {len(versions)} distributions of different versions ("
+                    + ", ".join(f"{d} {v}" for d, v in versions)
+                    + "): keep one"
+                )
     if missing:
         how = HOW.get(where.how, f"from {where.how}")
-        out["problem"] = (f"oracle {name!r}: {where.path} ({how}) has no {', '.join(missing)}: {spec.how_to_get()}")
+        out["problem"] = f"oracle {name!r}: {where.path} ({how}) has no {', '.join(missing)}: {spec.how_to_get()}"
         return out
     out["runs"] = True
     for module, want in measured.items():
         have = out["versions"].get(module)
         if have is not None and provenance.differs(have, want):
-            out["notes"].append(f"{module} {have} here; the goldens and tolerances were measured on {want}: a "
-                                "difference beyond them may come from the version, not the model")
+            out["notes"].append(
+                f"{module} {have} here; the goldens and tolerances were measured on {want}: a "
+                "difference beyond them may come from the version, not the model"
+            )
     return out
 
 
@@ -172,8 +207,14 @@ def run(args):
     probes = {}
     rows = [row(name, kinds[name], probes) for name in names]
     profile = platform.current()
-    result = {"lstm_parity": __version__, "python": sys.executable, "platform_profile": profile.name,
-              "platform_source": platform.source(), "ok": all(r["runs"] for r in rows), "oracles": rows}
+    result = {
+        "lstm_parity": __version__,
+        "python": sys.executable,
+        "platform_profile": profile.name,
+        "platform_source": platform.source(),
+        "ok": all(r["runs"] for r in rows),
+        "oracles": rows,
+    }
     if args.json == "-":
         print(json.dumps(result, indent=1))
     else:
@@ -184,13 +225,16 @@ def run(args):
             print(f"{'ok' if r['runs'] else 'MISSING':8} {r['oracle']:12} {', '.join(r['kinds'])}")
             if r["runs"]:
                 versions = ", ".join(f"{m} {v}" for m, v in r["versions"].items()) or "versions unknown"
-                print(f"{'':8} {'':12} {r['interpreter']} ({HOW.get(r['found_by'], 'from ' + r['found_by'])}): "
-                      f"{versions}")
+                print(
+                    f"{'':8} {'':12} {r['interpreter']} ({HOW.get(r['found_by'], 'from ' + r['found_by'])}): {versions}"
+                )
             else:
                 print(f"{'':8} {'':12} {r['problem']}")
             for note in r["notes"]:
                 print(f"{'':8} {'':12} note: {note}")
         cannot = [r["oracle"] for r in rows if not r["runs"]]
-        print(f"{len(rows) - len(cannot)}/{len(rows)} oracles can run"
-              + (f"; {', '.join(cannot)} cannot (see above)" if cannot else ""))
+        print(
+            f"{len(rows) - len(cannot)}/{len(rows)} oracles can run"
+            + (f"; {', '.join(cannot)} cannot (see above)" if cannot else "")
+        )
     return EXIT_PASS if result["ok"] else EXIT_FAIL

@@ -12,11 +12,14 @@ NAME = "record-platform"
 
 def add_parser(sub):
     rec = sub.add_parser(
-        "record-platform", help="record what the frameworks compute on this CPU (for the suite to replay elsewhere)",
+        "record-platform",
+        help="record what the frameworks compute on this CPU (for the suite to replay elsewhere)",
         description="Run every record's sweep case, every golden case and the float16 activation tables through "
-                    "the real frameworks on this machine, and write them with the CPU's flags, TF_ENABLE_ONEDNN_OPTS "
-                    "and the platform profile they decide, checksummed.  Put the folder under fixtures/platforms/ "
-                    "and `make test` replays it on any machine.", epilog=EPILOG)
+        "the real frameworks on this machine, and write them with the CPU's flags, TF_ENABLE_ONEDNN_OPTS "
+        "and the platform profile they decide, checksummed.  Put the folder under fixtures/platforms/ "
+        "and `make test` replays it on any machine.",
+        epilog=EPILOG,
+    )
     rec.add_argument("out", metavar="OUT", help="a new (or empty) folder, e.g. fixtures/platforms/my-runner")
     rec.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
@@ -30,10 +33,15 @@ def run(args):
     finally:
         pool.close()
     refused = recording.refused()
-    print(f"recorded {len(recording.case_names())} cases on {recording.cpu['cpu']} (profile {recording.profile}) "
-          f"into {out}")
+    print(
+        f"recorded {len(recording.case_names())} cases on {recording.cpu['cpu']} (profile {recording.profile}) "
+        f"into {out}"
+    )
     if refused:
-        print(f"{len(refused)} case(s) refused or crashed a framework: see {out / 'refused.json'} (the replay fails "
-              "on them)", file=sys.stderr)
+        print(
+            f"{len(refused)} case(s) refused or crashed a framework: see {out / 'refused.json'} (the replay fails "
+            "on them)",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     return EXIT_PASS

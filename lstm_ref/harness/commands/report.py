@@ -8,8 +8,9 @@ NAME = "report"
 
 
 def add_parser(sub):
-    rep = sub.add_parser("report", help="run goldens and the live sweep; write reports/parity.{md,json,html}",
-                         epilog=EPILOG)
+    rep = sub.add_parser(
+        "report", help="run goldens and the live sweep; write reports/parity.{md,json,html}", epilog=EPILOG
+    )
     rep.add_argument("--out", default="reports", help="directory for the report files")
     rep.add_argument("--no-live", action="store_true", help="goldens only (no oracle workers)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -26,26 +26,35 @@ SWEEP_EPILOG = """exit codes (the table is the answer; --fail-on picks what fail
 
 def add_parser(sub):
     tfl = sub.add_parser(
-        "tflite-sweep", help="convert a Keras model to TFLite in every mode and compare each with the model",
+        "tflite-sweep",
+        help="convert a Keras model to TFLite in every mode and compare each with the model",
         description="Convert MODEL with TF's TFLiteConverter in every mode (float32, float16, dynamic_range, int8, "
-                    "int16x8; each in a process of its own: a converter crash is a row), run each in LiteRT "
-                    "(variables reset before every invoke) and compare it with the Keras model on the same drawn "
-                    "inputs: which mode can you afford?  The model is converted with a static input of --batch "
-                    "rows and --time steps (TFLite deploys static shapes); an integer input (token ids into an "
-                    "Embedding) is drawn in [1, 10) and passed as it is, never quantised.",
-        epilog=SWEEP_EPILOG)
+        "int16x8; each in a process of its own: a converter crash is a row), run each in LiteRT "
+        "(variables reset before every invoke) and compare it with the Keras model on the same drawn "
+        "inputs: which mode can you afford?  The model is converted with a static input of --batch "
+        "rows and --time steps (TFLite deploys static shapes); an integer input (token ids into an "
+        "Embedding) is drawn in [1, 10) and passed as it is, never quantised.",
+        epilog=SWEEP_EPILOG,
+    )
     tfl.add_argument("model", help="a Keras 3 .keras/.h5 or Keras 2 (tf_keras) .h5/SavedModel with one input")
     tfl.add_argument("--modes", nargs="+", metavar="MODE", help="only these modes (default: all five)")
     tfl.add_argument("--batch", type=positive_int, default=1, help="rows of drawn input")
     tfl.add_argument("--time", type=positive_int, default=20, help="steps of drawn input")
     tfl.add_argument("--seed", type=seed, default=0, help="seed of the drawn inputs")
-    tfl.add_argument("--save-dir", metavar="DIR",
-                     help="write each converted mode's .tflite to DIR/<model>.<mode>.tflite (created if missing, "
-                          "files overwritten): static batch and time, so `lstm-ref check FILE --source MODEL` "
-                          "takes it")
-    tfl.add_argument("--fail-on", choices=FAIL_ON, default="never",
-                     help="what makes the exit code 1: never (the table is the answer), crash (a mode without a "
-                          "runnable .tflite), mismatch (that, or a mode over its tolerance)")
+    tfl.add_argument(
+        "--save-dir",
+        metavar="DIR",
+        help="write each converted mode's .tflite to DIR/<model>.<mode>.tflite (created if missing, "
+        "files overwritten): static batch and time, so `lstm-ref check FILE --source MODEL` "
+        "takes it",
+    )
+    tfl.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default="never",
+        help="what makes the exit code 1: never (the table is the answer), crash (a mode without a "
+        "runnable .tflite), mismatch (that, or a mode over its tolerance)",
+    )
     tfl.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
     tfl.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
@@ -110,17 +119,36 @@ def run(args):
     save_dir = save_dir_target(args.save_dir)
     pool = check.open_pool()
     try:
-        rows = tflite_cli.sweep(model, oracle_name == "tf_keras", pool, args.modes, args.batch, args.time, args.seed,
-                                progress=lambda text: print(text, file=sys.stderr), save_dir=save_dir)
+        rows = tflite_cli.sweep(
+            model,
+            oracle_name == "tf_keras",
+            pool,
+            args.modes,
+            args.batch,
+            args.time,
+            args.seed,
+            progress=lambda text: print(text, file=sys.stderr),
+            save_dir=save_dir,
+        )
     finally:
         pool.close()
     tflite_cli.print_rows(f"{args.model} ({description}): TFLite modes against the Keras model", rows)
     saved = [os.path.join(args.save_dir, os.path.basename(r.saved)) for r in rows if r.saved]
     if save_dir is not None:
-        print(f"saved {len(saved)} of {len(rows)} modes' .tflite (batch {args.batch}, time {args.time}): "
-              + (", ".join(saved) or "none: no mode converted")
-              + (f"; check one as deployed: lstm-ref check {saved[0]} --source {args.model}" if saved else ""))
-    tflite_cli.write_json(path, {"model": str(model), "batch": args.batch, "time": args.time,
-                                 "fail_on": args.fail_on, "rows": tflite_cli.as_json(rows)})
+        print(
+            f"saved {len(saved)} of {len(rows)} modes' .tflite (batch {args.batch}, time {args.time}): "
+            + (", ".join(saved) or "none: no mode converted")
+            + (f"; check one as deployed: lstm-ref check {saved[0]} --source {args.model}" if saved else "")
+        )
+    tflite_cli.write_json(
+        path,
+        {
+            "model": str(model),
+            "batch": args.batch,
+            "time": args.time,
+            "fail_on": args.fail_on,
+            "rows": tflite_cli.as_json(rows),
+        },
+    )
     print(summary(rows, args.fail_on))
     return EXIT_FAIL if failing(rows, args.fail_on) else EXIT_PASS

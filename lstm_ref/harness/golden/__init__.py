@@ -8,4 +8,3 @@ lstm_ref.harness.golden`` regenerates.
 """
 
 from .case import CASES, golden  # noqa: F401
-

@@ -41,10 +41,17 @@ def wide_float16_case(kind, config, seed, *, batch=3, features=WIDE_FEATURES, ti
     scales = tuple(s / np.sqrt(features) for s in (0.7, -0.5, 1.1, 0.4))
     weights = build_weights(ref, rng, features, scales=scales, recurrent_scale=0.5 * np.sqrt(features / ref.units))
     x = rng.standard_normal((batch, time, features)).astype(ref.policy.variable)
-    return Case(kind, config, x, weights, notes=(
-        f"float16 with long reductions ({features} inputs, {ref.units} units, batch {batch}): pins where "
-        "float16 accumulates and rounds, step by step (one step from TF's own state must be bitwise TF's). "
-        + notes))
+    return Case(
+        kind,
+        config,
+        x,
+        weights,
+        notes=(
+            f"float16 with long reductions ({features} inputs, {ref.units} units, batch {batch}): pins where "
+            "float16 accumulates and rounds, step by step (one step from TF's own state must be bitwise TF's). " + notes
+        ),
+    )
+
 
 def seed_weights():
     """The seed's Keras weights: 10 one-hot features, 5 units, everything 0.1."""

@@ -95,7 +95,8 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             continue
         worst = max(
             float(np.max(np.abs(old.expected[k].astype(np.float64) - new.expected[k].astype(np.float64))))
-            if old.expected[k].shape == new.expected[k].shape else float("inf")
+            if old.expected[k].shape == new.expected[k].shape
+            else float("inf")
             for k in new.expected
         )
         if not same_inputs:
@@ -109,8 +110,9 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
         shown = f"{worst:.3g}"
         if status != "identical" and worst != float("inf"):
             dtype = _compute_dtype(new)
-            ulps = max(int(np.max(ulps_apart(old.expected[k], new.expected[k], dtype), initial=0))
-                       for k in new.expected)
+            ulps = max(
+                int(np.max(ulps_apart(old.expected[k], new.expected[k], dtype), initial=0)) for k in new.expected
+            )
             shown += f" ({ulps} ulp)"
         rows.append((case_id, status, shown))
     return rows
@@ -152,8 +154,10 @@ def print_recorded_drift(directory):
         recording = platforms.load(path)
         print(f"\ngoldens against {recording.name} ({recording.cpu.get('cpu')}, profile {recording.profile}):")
         for kind, stats in platforms.golden_drift(recording, directory).items():
-            print(f"  {kind:45s} {stats['cases']:3d} goldens, {stats['differ']:3d} differ; max |d| "
-                  f"{stats['max_abs']:.3g}, {stats['max_ulps']} ulp")
+            print(
+                f"  {kind:45s} {stats['cases']:3d} goldens, {stats['differ']:3d} differ; max |d| "
+                f"{stats['max_abs']:.3g}, {stats['max_ulps']} ulp"
+            )
 
 
 def print_table(rows):
@@ -185,8 +189,10 @@ def main(argv=None):
         changed = [r for r in rows if r[1] not in ("identical", "cross-CPU drift")]
         drift = [r for r in rows if r[1] == "cross-CPU drift"]
         if args.command == "check":
-            print(f"\n{len(rows) - len(changed) - len(drift)} identical, {len(drift)} drift across CPUs (the "
-                  f"reference within tolerance on both), {len(changed)} differ from {target}")
+            print(
+                f"\n{len(rows) - len(changed) - len(drift)} identical, {len(drift)} drift across CPUs (the "
+                f"reference within tolerance on both), {len(changed)} differ from {target}"
+            )
             print_recorded_drift(target)
             return 1 if changed else 0
         numbers_changed = [r for r in changed if r[1] not in ("added",)]

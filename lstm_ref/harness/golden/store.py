@@ -123,8 +123,15 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
     if meta.get("format_version") != FORMAT_VERSION:
         raise FixtureError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
-    case = Case.from_arrays(meta["kind"], meta["config"], entries, name=case_id, notes=meta.get("notes", ""),
-                            meta=meta.get("meta", {}), platform=profile_of_provenance(meta.get("provenance", {})))
+    case = Case.from_arrays(
+        meta["kind"],
+        meta["config"],
+        entries,
+        name=case_id,
+        notes=meta.get("notes", ""),
+        meta=meta.get("meta", {}),
+        platform=profile_of_provenance(meta.get("provenance", {})),
+    )
     return Golden(case_id, meta, case, expected)
 
 
@@ -135,5 +142,8 @@ def case_ids(directory: Path = FIXTURES) -> list:
 def digests(directory: Path, folders) -> dict:
     """``{path under directory: sha256}`` of every golden file in ``folders``
     (the kinds' folders; recordings under ``platforms/`` are not goldens)."""
-    return {str(p.relative_to(directory)): sha256(p.read_bytes())
-            for folder in folders for p in sorted((Path(directory) / folder).glob("*.npz"))}
+    return {
+        str(p.relative_to(directory)): sha256(p.read_bytes())
+        for folder in folders
+        for p in sorted((Path(directory) / folder).glob("*.npz"))
+    }

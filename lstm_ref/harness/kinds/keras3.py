@@ -19,6 +19,7 @@ from .record import KindRecord
 
 # -- strategy: the option space the tests draw from ------------------------------------------------
 
+
 def examples():
     """A Hypothesis strategy of ``keras.layers.LSTM`` :class:`~lstm_ref.case.Case` s."""
     from hypothesis import strategies as st  # a test dependency: imported when a test draws
@@ -50,6 +51,7 @@ def examples():
 
 # -- sweep: the report's seeded cases --------------------------------------------------------------
 
+
 def sweep(seed=0, kind="keras.layers.LSTM", tag="keras"):
     rng = np.random.default_rng(seed)
     grid = itertools.product(["float32", "float64", "float16", "mixed_float16"], [False, True], ALL_MASKS)
@@ -58,12 +60,20 @@ def sweep(seed=0, kind="keras.layers.LSTM", tag="keras"):
             continue
         units = int(rng.integers(2, 9))
         # bounded activations only: a long sequence with relu is conditioning, not semantics
-        activations = {"activation": ("tanh", "softsign")[(i // 4) % 2],
-                       "recurrent_activation": ("sigmoid", "hard_sigmoid")[(i // 2) % 2]}
-        yield drawn_case(rng, f"sweep_{tag}_{i:02d}_{dtype}_{'bw' if backwards else 'fw'}_{pattern}", kind,
-                    {"units": units, "go_backwards": backwards, "dtype": dtype, **activations},
-                    time=int(rng.choice([5, 12, 40])), features=int(rng.integers(2, 9)), mask=pattern,
-                    states=i % 4 == 0)
+        activations = {
+            "activation": ("tanh", "softsign")[(i // 4) % 2],
+            "recurrent_activation": ("sigmoid", "hard_sigmoid")[(i // 2) % 2],
+        }
+        yield drawn_case(
+            rng,
+            f"sweep_{tag}_{i:02d}_{dtype}_{'bw' if backwards else 'fw'}_{pattern}",
+            kind,
+            {"units": units, "go_backwards": backwards, "dtype": dtype, **activations},
+            time=int(rng.choice([5, 12, 40])),
+            features=int(rng.integers(2, 9)),
+            mask=pattern,
+            states=i % 4 == 0,
+        )
 
 
 # -- error inputs (units 3, so gate blocks are 12 wide) --------------------------------------------
@@ -214,11 +224,13 @@ def _x(rng, batch, time, features, dtype="float32", scale=1.0):
     return (scale * rng.standard_normal((batch, time, features))).astype(dtype)
 
 
-
 @golden("keras_seed_the_mice_had")
 def keras_seed_the_mice_had():
     return Case(
-        KIND, {"units": 5, "return_sequences": True}, one_hot_the_mice_had(), seed_weights(),
+        KIND,
+        {"units": 5, "return_sequences": True},
+        one_hot_the_mice_had(),
+        seed_weights(),
         notes=(
             "The project's seed: one-hot 'the mice had', batch 1, 5 units, every weight and bias 0.1. "
             "All four gates see the same pre-activation and all units are equal, so it cannot tell "
@@ -231,34 +243,53 @@ def keras_seed_the_mice_had():
 @golden("keras_per_gate_basic")
 def keras_per_gate_basic():
     rng = np.random.default_rng(1)
-    return Case(KIND, {"units": 4}, _x(rng, 2, 5, 3), _weights(rng, 3, 4),
-                notes="Per-gate kernels and biases: a gate-order swap changes every step.")
+    return Case(
+        KIND,
+        {"units": 4},
+        _x(rng, 2, 5, 3),
+        _weights(rng, 3, 4),
+        notes="Per-gate kernels and biases: a gate-order swap changes every step.",
+    )
 
 
 @golden("keras_initial_state")
 def keras_initial_state():
     rng = np.random.default_rng(2)
-    return Case(KIND, {"units": 3}, _x(rng, 2, 4, 3), _weights(rng, 3, 3),
-                h0=rng.standard_normal((2, 3)).astype("float32"), c0=rng.standard_normal((2, 3)).astype("float32"),
-                notes="Non-zero h0 and c0 distinguish h0 from c0 and from zeros.")
+    return Case(
+        KIND,
+        {"units": 3},
+        _x(rng, 2, 4, 3),
+        _weights(rng, 3, 3),
+        h0=rng.standard_normal((2, 3)).astype("float32"),
+        c0=rng.standard_normal((2, 3)).astype("float32"),
+        notes="Non-zero h0 and c0 distinguish h0 from c0 and from zeros.",
+    )
 
 
 @golden("keras_go_backwards")
 def keras_go_backwards():
     rng = np.random.default_rng(3)
-    return Case(KIND, {"units": 3, "go_backwards": True}, _x(rng, 2, 5, 2), _weights(rng, 2, 3),
-                notes="Output stays in processing (reversed) order; a flip back changes every step.")
+    return Case(
+        KIND,
+        {"units": 3, "go_backwards": True},
+        _x(rng, 2, 5, 2),
+        _weights(rng, 2, 3),
+        notes="Output stays in processing (reversed) order; a flip back changes every step.",
+    )
 
 
 @golden("keras_mask_patterns")
 def keras_mask_patterns():
     rng = np.random.default_rng(4)
-    mask = np.array([
-        [1, 1, 1, 0, 0, 0],  # right-padded
-        [0, 0, 1, 1, 1, 1],  # left-padded
-        [1, 0, 1, 0, 0, 1],  # holes
-        [0, 0, 0, 0, 0, 0],  # fully masked
-    ], dtype=bool)
+    mask = np.array(
+        [
+            [1, 1, 1, 0, 0, 0],  # right-padded
+            [0, 0, 1, 1, 1, 1],  # left-padded
+            [1, 0, 1, 0, 0, 1],  # holes
+            [0, 0, 0, 0, 0, 0],  # fully masked
+        ],
+        dtype=bool,
+    )
     return Case(
         KIND,
         {"units": 3},
@@ -276,16 +307,28 @@ def keras_mask_patterns():
 def keras_mask_go_backwards():
     rng = np.random.default_rng(5)
     mask = np.array([[1, 1, 1, 1, 0], [0, 1, 1, 0, 1]], dtype=bool)
-    return Case(KIND, {"units": 2, "go_backwards": True}, _x(rng, 2, 5, 3), _weights(rng, 3, 2), mask=mask,
-                notes="The mask is reversed with the input under go_backwards.")
+    return Case(
+        KIND,
+        {"units": 2, "go_backwards": True},
+        _x(rng, 2, 5, 3),
+        _weights(rng, 3, 2),
+        mask=mask,
+        notes="The mask is reversed with the input under go_backwards.",
+    )
 
 
 @golden("keras_zero_output_for_mask")
 def keras_zero_output_for_mask():
     rng = np.random.default_rng(6)
     mask = np.array([[1, 0, 1, 1, 0], [1, 1, 0, 0, 0]], dtype=bool)
-    return Case(KIND, {"units": 3, "zero_output_for_mask": True}, _x(rng, 2, 5, 2), _weights(rng, 2, 3), mask=mask,
-                notes="zero_output_for_mask=True: masked steps output zeros instead of the previous output.")
+    return Case(
+        KIND,
+        {"units": 3, "zero_output_for_mask": True},
+        _x(rng, 2, 5, 2),
+        _weights(rng, 2, 3),
+        mask=mask,
+        notes="zero_output_for_mask=True: masked steps output zeros instead of the previous output.",
+    )
 
 
 @golden("keras_no_bias")
@@ -299,9 +342,14 @@ def keras_unit_forget_bias_init():
     rng = np.random.default_rng(8)
     w = _weights(rng, 3, 4)
     w["bias"] = np.concatenate([np.zeros(4), np.ones(4), np.zeros(8)]).astype("float32")
-    return Case(KIND, {"units": 4, "unit_forget_bias": True, "bias_initializer": "zeros"}, _x(rng, 1, 4, 3), w,
-                notes="The bias Keras initialises with unit_forget_bias=True ([0, 1, 0, 0] blocks); "
-                      "the option itself only shapes the initial bias.")
+    return Case(
+        KIND,
+        {"units": 4, "unit_forget_bias": True, "bias_initializer": "zeros"},
+        _x(rng, 1, 4, 3),
+        w,
+        notes="The bias Keras initialises with unit_forget_bias=True ([0, 1, 0, 0] blocks); "
+        "the option itself only shapes the initial bias.",
+    )
 
 
 @golden("keras_implementation_1")
@@ -313,41 +361,74 @@ def keras_implementation_1():
 @golden("keras_saturated_gates")
 def keras_saturated_gates():
     rng = np.random.default_rng(10)
-    return Case(KIND, {"units": 4}, _x(rng, 2, 6, 3, scale=3.0), _weights(rng, 3, 4, scales=(6.0, -8.0, 5.0, 7.0)),
-                notes="Large pre-activations: sigmoid and tanh saturate.")
+    return Case(
+        KIND,
+        {"units": 4},
+        _x(rng, 2, 6, 3, scale=3.0),
+        _weights(rng, 3, 4, scales=(6.0, -8.0, 5.0, 7.0)),
+        notes="Large pre-activations: sigmoid and tanh saturate.",
+    )
 
 
 @golden("keras_long_sequence")
 def keras_long_sequence():
     rng = np.random.default_rng(11)
-    return Case(KIND, {"units": 8}, _x(rng, 2, 200, 4), _weights(rng, 4, 8, scales=(0.4, -0.3, 0.5, 0.35)),
-                notes="200 steps: shows whether rounding error grows along the sequence.")
+    return Case(
+        KIND,
+        {"units": 8},
+        _x(rng, 2, 200, 4),
+        _weights(rng, 4, 8, scales=(0.4, -0.3, 0.5, 0.35)),
+        notes="200 steps: shows whether rounding error grows along the sequence.",
+    )
 
 
 def _activation_case(activation, recurrent_activation, seed):
     rng = np.random.default_rng(seed)
     # exp(c) turns c's rounding into relative error in h; keep c small there.
     k = 0.15 if activation == "exponential" else 1.0
-    return Case(KIND, {"units": 3, "activation": activation, "recurrent_activation": recurrent_activation},
-                _x(rng, 2, 4, 3, scale=k), _weights(rng, 3, 3, scales=(0.5 * k, -0.4 * k, 0.6 * k, 0.3 * k)),
-                notes=f"activation={activation}, recurrent_activation={recurrent_activation} (Keras 3 definitions).")
+    return Case(
+        KIND,
+        {"units": 3, "activation": activation, "recurrent_activation": recurrent_activation},
+        _x(rng, 2, 4, 3, scale=k),
+        _weights(rng, 3, 3, scales=(0.5 * k, -0.4 * k, 0.6 * k, 0.3 * k)),
+        notes=f"activation={activation}, recurrent_activation={recurrent_activation} (Keras 3 definitions).",
+    )
 
 
-for _i, (_act, _rec) in enumerate([
-    ("relu", "hard_sigmoid"), ("gelu", "sigmoid"), ("selu", "hard_silu"), ("softsign", "sparse_sigmoid"),
-    ("elu", "sigmoid"), ("silu", "hard_tanh"), ("mish", "log_sigmoid"), ("softplus", "relu6"),
-    ("linear", "sigmoid"), ("celu", "softmax"), ("leaky_relu", "squareplus"), ("tanh_shrink", "hard_shrink"),
-    ("soft_shrink", "sparse_plus"), ("exponential", "sigmoid"), ("log_softmax", "tanh"),
-]):
+for _i, (_act, _rec) in enumerate(
+    [
+        ("relu", "hard_sigmoid"),
+        ("gelu", "sigmoid"),
+        ("selu", "hard_silu"),
+        ("softsign", "sparse_sigmoid"),
+        ("elu", "sigmoid"),
+        ("silu", "hard_tanh"),
+        ("mish", "log_sigmoid"),
+        ("softplus", "relu6"),
+        ("linear", "sigmoid"),
+        ("celu", "softmax"),
+        ("leaky_relu", "squareplus"),
+        ("tanh_shrink", "hard_shrink"),
+        ("soft_shrink", "sparse_plus"),
+        ("exponential", "sigmoid"),
+        ("log_softmax", "tanh"),
+    ]
+):
     golden(f"keras_activation_{_act}_{_rec}")(lambda a=_act, r=_rec, s=100 + _i: _activation_case(a, r, s))
 
 
 def _dtype_case(dtype, seed, mask=False):
     rng = np.random.default_rng(seed)
     var = "float32" if dtype.startswith("mixed") else dtype
-    return Case(KIND, {"units": 4, "dtype": dtype}, _x(rng, 2, 6, 3, var), _weights(rng, 3, 4, dtype=var),
-                h0=rng.standard_normal((2, 4)).astype(var), c0=rng.standard_normal((2, 4)).astype(var),
-                mask=np.array([[1, 1, 1, 1, 0, 0], [0, 1, 1, 0, 1, 1]], dtype=bool) if mask else None)
+    return Case(
+        KIND,
+        {"units": 4, "dtype": dtype},
+        _x(rng, 2, 6, 3, var),
+        _weights(rng, 3, 4, dtype=var),
+        h0=rng.standard_normal((2, 4)).astype(var),
+        c0=rng.standard_normal((2, 4)).astype(var),
+        mask=np.array([[1, 1, 1, 1, 0, 0], [0, 1, 1, 0, 1, 1]], dtype=bool) if mask else None,
+    )
 
 
 for _dt, _seed in (("float64", 20), ("float16", 21), ("mixed_float16", 22)):
@@ -375,13 +456,21 @@ def keras_mixed_float16_wide():
 # -- the record -------------------------------------------------------------------------------------
 
 RECORD = KindRecord(
-    kind=KIND, id="keras3", label="LSTM (Keras 3)", reference=keras_lstm.KerasLSTM,
-    oracle=ORACLES["keras3"], examples=examples, sweep=sweep,
-    variants=keras_lstm.KERAS_LSTM_VARIANTS, error_inputs=ERROR_INPUTS,
+    kind=KIND,
+    id="keras3",
+    label="LSTM (Keras 3)",
+    reference=keras_lstm.KerasLSTM,
+    oracle=ORACLES["keras3"],
+    examples=examples,
+    sweep=sweep,
+    variants=keras_lstm.KERAS_LSTM_VARIANTS,
+    error_inputs=ERROR_INPUTS,
     throughput_config=lambda rng: {
-        "units": int(rng.integers(1, 7)), "go_backwards": bool(rng.integers(2)),
+        "units": int(rng.integers(1, 7)),
+        "go_backwards": bool(rng.integers(2)),
         "activation": str(rng.choice(["tanh", "relu", "gelu"])),
-        "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"]))},
+        "recurrent_activation": str(rng.choice(["sigmoid", "hard_sigmoid"])),
+    },
     targets=(TFLITE,),
     tolerances={
         # float16 free-running: worst t 1.4e-3 over the wide draws (a 1-ulp

@@ -98,8 +98,12 @@ class OracleSpec:
         override = os.environ.get(self.env_var)
         if override:
             if not Path(override).exists():
-                return Interpreter(override, f"${self.env_var}", f"oracle {self.name!r}: interpreter {override} "
-                                   f"(from ${self.env_var}) not found; {self.how_to_get()}")
+                return Interpreter(
+                    override,
+                    f"${self.env_var}",
+                    f"oracle {self.name!r}: interpreter {override} "
+                    f"(from ${self.env_var}) not found; {self.how_to_get()}",
+                )
             return Interpreter(override, f"${self.env_var}")
         missing = self.missing_here()
         if self.python == "sys.executable" or (self.needs and not missing):
@@ -110,8 +114,9 @@ class OracleSpec:
             return Interpreter(str(venv), "venv")
         if self.needs:
             return Interpreter(str(venv), "missing", self.unavailable(missing))
-        return Interpreter(str(venv), "missing", f"oracle {self.name!r}: interpreter {venv} not found; "
-                           f"{self.how_to_get()}")
+        return Interpreter(
+            str(venv), "missing", f"oracle {self.name!r}: interpreter {venv} not found; {self.how_to_get()}"
+        )
 
     def interpreter(self) -> str:
         return self.locate().path
@@ -143,23 +148,49 @@ _TF_PIP = "tensorflow tf_keras"
 
 ORACLES = {
     # Which kind each oracle serves is said by the kind's record (records.py).
-    "keras3": OracleSpec("keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable", {}, _TF,
-                         "tensorflow", "tensorflow"),
-    "tf1": OracleSpec("tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY, _TF2,
-                      "tensorflow", _TF_PIP),
-    "tf_keras": OracleSpec("tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY, _TF2,
-                           "tensorflow", _TF_PIP),
-    "contrib": OracleSpec("contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY, _TF2,
-                          "tensorflow", _TF_PIP),
+    "keras3": OracleSpec(
+        "keras3", "lstm_ref.harness.oracles.keras3_worker", "sys.executable", {}, _TF, "tensorflow", "tensorflow"
+    ),
+    "tf1": OracleSpec(
+        "tf1", "lstm_ref.harness.oracles.tf1_worker", "sys.executable", _LEGACY, _TF2, "tensorflow", _TF_PIP
+    ),
+    "tf_keras": OracleSpec(
+        "tf_keras", "lstm_ref.harness.oracles.tf_keras_worker", "sys.executable", _LEGACY, _TF2, "tensorflow", _TF_PIP
+    ),
+    "contrib": OracleSpec(
+        "contrib", "lstm_ref.harness.oracles.contrib_worker", "sys.executable", _LEGACY, _TF2, "tensorflow", _TF_PIP
+    ),
     # tensorflow-addons needs TF <= 2.15: never beside the TF of the others, so no extra.
-    "tfa": OracleSpec("tfa", "lstm_ref.harness.oracles.tfa_worker", ".venv-tfa/bin/python", {},
-                      ("tensorflow", "tensorflow_addons"), "", "'tensorflow-cpu==2.15.1' tensorflow-addons 'numpy<2'"),
-    "torch": OracleSpec("torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python", {}, ("torch",),
-                        "torch", "torch"),
-    "onnxruntime": OracleSpec("onnxruntime", "lstm_ref.harness.oracles.onnx_worker", ".venv-onnx/bin/python", {},
-                              ("onnxruntime", "onnx"), "onnx", "onnxruntime onnx"),
-    "litert": OracleSpec("litert", "lstm_ref.harness.oracles.litert_worker", ".venv-litert/bin/python", {},
-                         ("ai_edge_litert",), "tflite", "ai-edge-litert"),
+    "tfa": OracleSpec(
+        "tfa",
+        "lstm_ref.harness.oracles.tfa_worker",
+        ".venv-tfa/bin/python",
+        {},
+        ("tensorflow", "tensorflow_addons"),
+        "",
+        "'tensorflow-cpu==2.15.1' tensorflow-addons 'numpy<2'",
+    ),
+    "torch": OracleSpec(
+        "torch", "lstm_ref.harness.oracles.torch_worker", ".venv-torch/bin/python", {}, ("torch",), "torch", "torch"
+    ),
+    "onnxruntime": OracleSpec(
+        "onnxruntime",
+        "lstm_ref.harness.oracles.onnx_worker",
+        ".venv-onnx/bin/python",
+        {},
+        ("onnxruntime", "onnx"),
+        "onnx",
+        "onnxruntime onnx",
+    ),
+    "litert": OracleSpec(
+        "litert",
+        "lstm_ref.harness.oracles.litert_worker",
+        ".venv-litert/bin/python",
+        {},
+        ("ai_edge_litert",),
+        "tflite",
+        "ai-edge-litert",
+    ),
 }
 
 
@@ -224,8 +255,11 @@ class Oracle:
         self.served = 0
         self.proc = subprocess.Popen(
             [python, "-u", "-m", self.spec.module],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=root,
         )
         self._stderr = []
         started = time.monotonic()
@@ -240,7 +274,8 @@ class Oracle:
                 how = self.spec.how_to_get() if module in self.spec.needs else "reinstall it"
                 raise OracleUnavailable(
                     f"oracle {self.spec.name!r}: its interpreter {python} ({where.how}) has no module "
-                    f"{missing.group(1)!r}: {how}") from None
+                    f"{missing.group(1)!r}: {how}"
+                ) from None
             raise
 
     def _died(self, how) -> OracleError:

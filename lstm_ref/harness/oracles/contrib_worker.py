@@ -118,9 +118,7 @@ def _dtype(config):
 
 def _dynamic_rnn(cell, x, h0, c0, lengths):
     init = None if h0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
-    return tf.compat.v1.nn.dynamic_rnn(
-        cell, x, sequence_length=lengths, initial_state=init, dtype=x.dtype
-    )
+    return tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, initial_state=init, dtype=x.dtype)
 
 
 def _trace(config, shapes, input_dim):
@@ -151,8 +149,13 @@ def _trace(config, shapes, input_dim):
         return out, final_h, final_c, hc, probe_h, probe_c
 
     # Traced and instantiated now, on one zero step: the build's cost, not the first run's.
-    run(tf.zeros([1, 1, input_dim], dtype), {k: tf.zeros(shape, dtype) for k, shape in shapes.items()},
-        tf.zeros([1, units], dtype), tf.zeros([1, units], dtype), tf.ones([1], tf.int32))
+    run(
+        tf.zeros([1, 1, input_dim], dtype),
+        {k: tf.zeros(shape, dtype) for k, shape in shapes.items()},
+        tf.zeros([1, units], dtype),
+        tf.zeros([1, units], dtype),
+        tf.ones([1], tf.int32),
+    )
     return run
 
 
@@ -180,7 +183,9 @@ def hello(meta, arrays):
 
     info = provenance.base()
     info.update(
-        tensorflow=tf.__version__, tf_keras=tf_keras.__version__, oracle="contrib",
+        tensorflow=tf.__version__,
+        tf_keras=tf_keras.__version__,
+        oracle="contrib",
         note="port of tf.contrib.rnn.LayerNormBasicLSTMCell (TF r1.15) in TF ops, run by tf.compat.v1.nn.dynamic_rnn",
     )
     return info, {}

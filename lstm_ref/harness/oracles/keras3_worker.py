@@ -46,8 +46,12 @@ _requests = [0]
 def _build(config, input_dim):
     layer = keras.layers.LSTM(**{**config, **_CHEAP_INIT, "return_sequences": True, "return_state": True})
     layer.build((None, None, input_dim))
-    probe = keras_models.carry_probe(keras.layers.RNN, _EmitCarry(layer.cell, dtype=layer.dtype_policy), layer,
-                                     zero_output_for_mask=layer.zero_output_for_mask)
+    probe = keras_models.carry_probe(
+        keras.layers.RNN,
+        _EmitCarry(layer.cell, dtype=layer.dtype_policy),
+        layer,
+        zero_output_for_mask=layer.zero_output_for_mask,
+    )
     return layer, probe
 
 

@@ -144,8 +144,15 @@ def carry_probe(rnn_class, wrapped_cell, layer, **flags):
     """The ``RNN`` (of the worker's Keras) that runs ``wrapped_cell``, a cell
     whose output is ``concat([h, c])``, with ``layer``'s own flags and
     policy, returning the sequence and the states."""
-    return rnn_class(wrapped_cell, return_sequences=True, return_state=True, go_backwards=layer.go_backwards,
-                     unroll=layer.unroll, dtype=layer.dtype_policy, **flags)
+    return rnn_class(
+        wrapped_cell,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=layer.go_backwards,
+        unroll=layer.unroll,
+        dtype=layer.dtype_policy,
+        **flags,
+    )
 
 
 def carried_c(probe_c, mask, go_backwards, c0):
@@ -194,11 +201,12 @@ def _load_model(keras, path):
         except Exception as exc:  # noqa: BLE001 - any load failure is the user's file
             text = str(exc)
             marker = "Unknown layer: '"
-            name = text[text.index(marker) + len(marker):].split("'", 1)[0] if marker in text else None
+            name = text[text.index(marker) + len(marker) :].split("'", 1)[0] if marker in text else None
             op = _keras3_op(keras, name) if name and name not in custom else None
             if op is None:
-                raise protocol.UserError(f"{keras.__name__} cannot load {path} as a model: {_root_cause(exc)}") \
-                    from None
+                raise protocol.UserError(
+                    f"{keras.__name__} cannot load {path} as a model: {_root_cause(exc)}"
+                ) from None
             custom[name] = op
 
 
@@ -210,11 +218,15 @@ def _check_tokens(name, tokens, layer, vocabulary, row_offset=0):
     if not np.any(bad):
         return
     where = tuple(int(i) for i in np.argwhere(bad)[0])
-    position = f"row {where[0] + row_offset}" + (f", step {where[1]}" if len(where) > 1 else "") + \
-        (f", {', '.join(map(str, where[2:]))}" if len(where) > 2 else "")
+    position = (
+        f"row {where[0] + row_offset}"
+        + (f", step {where[1]}" if len(where) > 1 else "")
+        + (f", {', '.join(map(str, where[2:]))}" if len(where) > 2 else "")
+    )
     raise protocol.UserError(
         f"input {name!r} holds token {tokens[where].item()} ({position}; {int(bad.sum())} out of range in all), "
-        f"outside the vocabulary of Embedding {layer!r} (input_dim {vocabulary}: tokens 0..{vocabulary - 1})")
+        f"outside the vocabulary of Embedding {layer!r} (input_dim {vocabulary}: tokens 0..{vocabulary - 1})"
+    )
 
 
 def _out_of_range_gather(exc):
@@ -243,28 +255,32 @@ def cast_input(name, a, dtype):
         return a.astype(dtype), cast
     if dtype.kind in "iu":
         if a.dtype.kind == "f" and (not np.all(np.isfinite(a)) or not np.array_equal(a, np.round(a))):
-            raise protocol.UserError(f"input {name!r} expects integers ({dtype.name}), got non-integer "
-                                     f"{a.dtype.name} values")
+            raise protocol.UserError(
+                f"input {name!r} expects integers ({dtype.name}), got non-integer {a.dtype.name} values"
+            )
         info = np.iinfo(dtype)
         if a.size and (a.min() < info.min or a.max() > info.max):
             value = a.min() if a.min() < info.min else a.max()
-            raise protocol.UserError(f"input {name!r}: {a.dtype.name} value {value.item()} does not fit the model's "
-                                     f"{dtype.name} ({info.min}..{info.max}); casting would change it")
+            raise protocol.UserError(
+                f"input {name!r}: {a.dtype.name} value {value.item()} does not fit the model's "
+                f"{dtype.name} ({info.min}..{info.max}); casting would change it"
+            )
         return a.astype(dtype), cast
     with np.errstate(all="ignore"):
         out = a.astype(dtype)
     if a.dtype.kind == "b":
         return out, cast
     if a.dtype.kind in "iu":  # exact only if the value comes back unchanged (compared as integers)
-        back_type, bound = (np.int64, 2.0 ** 63) if a.dtype.kind == "i" else (np.uint64, 2.0 ** 64)
+        back_type, bound = (np.int64, 2.0**63) if a.dtype.kind == "i" else (np.uint64, 2.0**64)
         ok = np.isfinite(out) & (np.abs(out.astype(np.float64)) < bound)
         back = np.zeros(a.shape, back_type)
         back[ok] = out[ok].astype(back_type)
         wrong = ~ok | (back != a)
         if np.any(wrong):
             value = a[tuple(np.argwhere(wrong)[0])].item()
-            raise protocol.UserError(f"input {name!r}: {a.dtype.name} value {value} is not exactly a {dtype.name}; "
-                                     f"casting would change it")
+            raise protocol.UserError(
+                f"input {name!r}: {a.dtype.name} value {value} is not exactly a {dtype.name}; casting would change it"
+            )
         return out, cast
     given_finite = np.isfinite(a)
     overflow = given_finite & ~np.isfinite(out)
@@ -273,7 +289,8 @@ def cast_input(name, a, dtype):
         value = a[tuple(np.argwhere(overflow | underflow)[0])].item()
         raise protocol.UserError(
             f"input {name!r}: {a.dtype.name} value {value!r} cannot be held by the model's {dtype.name} (it would "
-            f"become {'infinite' if np.any(overflow) else 'zero'}); scale the input or give {dtype.name} values")
+            f"become {'infinite' if np.any(overflow) else 'zero'}); scale the input or give {dtype.name} values"
+        )
     both = given_finite & np.isfinite(out)
     change = float(np.max(np.abs(out[both].astype(np.float64) - a[both].astype(np.float64)))) if both.any() else 0.0
     cast.update(exact=change == 0.0, max_change=change)
@@ -342,8 +359,11 @@ class _Model:
         elif isinstance(layer, k.layers.RNN):
             self._rnn(layer, prefix)
         else:
-            inner = [sub for sub in layer._flatten_layers(include_self=False, recursive=True)
-                     if isinstance(sub, (k.layers.RNN, k.layers.LSTMCell))]
+            inner = [
+                sub
+                for sub in layer._flatten_layers(include_self=False, recursive=True)
+                if isinstance(sub, (k.layers.RNN, k.layers.LSTMCell))
+            ]
             for sub in inner:
                 self._note_class(sub)
                 if isinstance(sub, (k.layers.LSTM, k.layers.LSTMCell)):
@@ -351,10 +371,19 @@ class _Model:
             if not inner:
                 self.others.append([path, type(layer).__name__])
             if inner:
-                names = ", ".join(sorted({type(s).__name__ for s in inner if isinstance(s, k.layers.RNN)}
-                                         or {type(s).__name__ for s in inner}))
-                self.skipped.append([path, f"{type(layer).__name__} holds {names}: layers inside a "
-                                           f"{type(layer).__name__} are not unpacked"])
+                names = ", ".join(
+                    sorted(
+                        {type(s).__name__ for s in inner if isinstance(s, k.layers.RNN)}
+                        or {type(s).__name__ for s in inner}
+                    )
+                )
+                self.skipped.append(
+                    [
+                        path,
+                        f"{type(layer).__name__} holds {names}: layers inside a "
+                        f"{type(layer).__name__} are not unpacked",
+                    ]
+                )
 
     def _rnn(self, layer, prefix, bidi=None, direction=None):
         """A unit for an RNN layer, or None (then ``skipped`` says why)."""
@@ -384,13 +413,17 @@ class _Model:
                 else:
                     i = None
                 if i is not None:
-                    for later in cell.cells[i + 1:]:
+                    for later in cell.cells[i + 1 :]:
                         self._note_class(later)
                         if isinstance(later, k.layers.LSTMCell):
                             self.lstm_seen += 1
-                            self.skipped.append([f"{path}/{later.name}",
-                                                 f"its input is the output of a {type(cell.cells[i]).__name__} in the "
-                                                 f"same StackedRNNCells, which lstm_ref does not reproduce"])
+                            self.skipped.append(
+                                [
+                                    f"{path}/{later.name}",
+                                    f"its input is the output of a {type(cell.cells[i]).__name__} in the "
+                                    f"same StackedRNNCells, which lstm_ref does not reproduce",
+                                ]
+                            )
                 if not cells:
                     return None
             else:
@@ -435,18 +468,22 @@ class _Model:
         names = [n for n, *_ in self.inputs]
         if "" in given:  # an unnamed array: the model's only input
             if len(names) != 1:
-                raise protocol.UserError(f"the model has {len(names)} inputs; give each as --input NAME=FILE "
-                                         f"(or one .npz keyed by name): {self._describe_inputs()}")
+                raise protocol.UserError(
+                    f"the model has {len(names)} inputs; give each as --input NAME=FILE "
+                    f"(or one .npz keyed by name): {self._describe_inputs()}"
+                )
             given = {names[0]: given.pop("")}
         if given:
             unknown = sorted(set(given) - set(names))
             if unknown:
-                raise protocol.UserError(f"unknown input {unknown[0]!r}; the model's inputs are: "
-                                         f"{self._describe_inputs()}")
+                raise protocol.UserError(
+                    f"unknown input {unknown[0]!r}; the model's inputs are: {self._describe_inputs()}"
+                )
             missing = [n for n in names if n not in given]
             if missing:
-                raise protocol.UserError(f"input {missing[0]!r} is missing; the model's inputs are: "
-                                         f"{self._describe_inputs()}")
+                raise protocol.UserError(
+                    f"input {missing[0]!r} is missing; the model's inputs are: {self._describe_inputs()}"
+                )
         rng = np.random.default_rng(seed)
         feed, self.casts = {}, []
         for name, shape, dtype, _ in self.inputs:
@@ -497,8 +534,11 @@ class _Model:
         return self._embedding_map
 
     def _vocabulary(self):
-        dims = [layer.input_dim for layer in self.model._flatten_layers(include_self=False, recursive=True)
-                if isinstance(layer, self.keras.layers.Embedding)]
+        dims = [
+            layer.input_dim
+            for layer in self.model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, self.keras.layers.Embedding)
+        ]
         return max(2, min(dims)) if dims else 10
 
     def _draw(self, rng, shape, dtype, batch, time):
@@ -565,7 +605,8 @@ class _Model:
                 raise
             raise protocol.UserError(
                 f"the inputs hold token {gather[0]}, outside the vocabulary of an Embedding in the model "
-                f"(input_dim {gather[1]}: tokens 0..{gather[1] - 1}); TF: {_first_line(exc)}") from None
+                f"(input_dim {gather[1]}: tokens 0..{gather[1] - 1}); TF: {_first_line(exc)}"
+            ) from None
         finally:
             self.recording = None
 
@@ -603,8 +644,15 @@ def _cell_config(keras, unit, cell, name):
     else:
         config = _json(cell.get_config())
         rnn = layer.get_config()
-        for key in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major",
-                    "zero_output_for_mask"):
+        for key in (
+            "return_sequences",
+            "return_state",
+            "go_backwards",
+            "stateful",
+            "unroll",
+            "time_major",
+            "zero_output_for_mask",
+        ):
             if key in rnn:
                 config[key] = rnn[key]
         config["name"] = name
@@ -639,8 +687,13 @@ def _unit_rows(keras, run, unit, arguments, output, suffix):
         path = path + suffix
         config = _cell_config(keras, unit, cell, cell.name if source.startswith("RNN(Stacked") else layer.name)
         if config is None:
-            return rows, [[path, "implementation=1 cell under go_backwards and zero_output_for_mask: tf_keras.layers."
-                                 "LSTM has no code path that reproduces it"]]
+            return rows, [
+                [
+                    path,
+                    "implementation=1 cell under go_backwards and zero_output_for_mask: tf_keras.layers."
+                    "LSTM has no code path that reproduces it",
+                ]
+            ]
         if k == 0:
             cell_x = x
         else:
@@ -659,10 +712,16 @@ def _unit_rows(keras, run, unit, arguments, output, suffix):
             returned["model:h"] = returned_seq
         if layer.return_state:
             returned["model:final_h"], returned["model:final_c"] = returned_states[2 * k], returned_states[2 * k + 1]
-        meta = {"path": path, "kind": f"{keras.__name__}.layers.LSTM", "config": config,
-                "bidirectional": unit.bidirectional + suffix if unit.bidirectional else None,
-                "direction": unit.direction, "source": source, "class": type(layer).__name__,
-                "return_sequences": bool(layer.return_sequences)}
+        meta = {
+            "path": path,
+            "kind": f"{keras.__name__}.layers.LSTM",
+            "config": config,
+            "bidirectional": unit.bidirectional + suffix if unit.bidirectional else None,
+            "direction": unit.direction,
+            "source": source,
+            "class": type(layer).__name__,
+            "return_sequences": bool(layer.return_sequences),
+        }
         arrays = {"x": cell_x, **{k_: v for k_, v in wire.items() if k_.startswith("w:")}}
         for key in ("mask", "h0", "c0"):
             if key in wire:
@@ -712,10 +771,21 @@ def model_lstms(keras, run, meta, arrays):
     import_custom_objects(meta.get("custom_objects", []))
     model = _load(keras, path)
     if not model.units:  # nothing to run: what was found and skipped (the harness says nothing is checkable)
-        return {"inputs": [], "layers": [], "merged": [], "skipped": [list(s) for s in model.skipped], "casts": [],
-                "holds": list(model.classes)}, {}
-    feed = model.feed(arrays, int(meta.get("batch", 2)), int(meta.get("time", 7)), int(meta.get("seed", 0)),
-                      int(meta.get("row_offset", 0)))
+        return {
+            "inputs": [],
+            "layers": [],
+            "merged": [],
+            "skipped": [list(s) for s in model.skipped],
+            "casts": [],
+            "holds": list(model.classes),
+        }, {}
+    feed = model.feed(
+        arrays,
+        int(meta.get("batch", 2)),
+        int(meta.get("time", 7)),
+        int(meta.get("seed", 0)),
+        int(meta.get("row_offset", 0)),
+    )
     recorded = model.forward(feed)
     layers, out, skipped = [], {}, [list(s) for s in model.skipped]
     index = {}  # (id(unit), call number) -> [row indices]
@@ -740,18 +810,36 @@ def model_lstms(keras, run, meta, arrays):
         for n, (_, output) in enumerate(recorded.get(id(layer), [])):
             f_rows, b_rows = index.get((id(fwd), n)), index.get((id(bwd), n))
             if not f_rows or not b_rows or len(fwd.cells) != 1 or len(bwd.cells) != 1:
-                skipped.append([path, "the merged output of a Bidirectional whose directions are not single LSTM "
-                                      "rows is not rebuilt (each direction's rows are checked)"])
+                skipped.append(
+                    [
+                        path,
+                        "the merged output of a Bidirectional whose directions are not single LSTM "
+                        "rows is not rebuilt (each direction's rows are checked)",
+                    ]
+                )
                 continue
             outs = _flat(tf, output)
             j = len(merged)
             suffix = f" (call {n + 1})" if len(recorded[id(layer)]) > 1 else ""
-            merged.append({"path": path + suffix, "merge_mode": layer.merge_mode, "forward": f_rows[0],
-                           "backward": b_rows[0], "return_sequences": bool(layer.return_sequences)})
+            merged.append(
+                {
+                    "path": path + suffix,
+                    "merge_mode": layer.merge_mode,
+                    "forward": f_rows[0],
+                    "backward": b_rows[0],
+                    "return_sequences": bool(layer.return_sequences),
+                }
+            )
             if layer.merge_mode is None:
                 out[f"merged:{j}:0"], out[f"merged:{j}:1"] = _numpy(outs[0]), _numpy(outs[1])
             else:
                 out[f"merged:{j}"] = _numpy(outs[0])
     inputs = [{"name": n, "shape": list(s), "dtype": d.name} for n, s, d, _ in model.inputs]
-    return {"inputs": inputs, "layers": layers, "merged": merged, "skipped": skipped, "casts": model.casts,
-            "others": model.others}, out
+    return {
+        "inputs": inputs,
+        "layers": layers,
+        "merged": merged,
+        "skipped": skipped,
+        "casts": model.casts,
+        "others": model.others,
+    }, out

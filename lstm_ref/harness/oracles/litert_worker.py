@@ -56,8 +56,9 @@ def model_ops(blob: bytes) -> list:
     codes = [max(oc.builtinCode, oc.deprecatedBuiltinCode) for oc in model.operatorCodes]
     names = []
     for sub in model.subgraphs:
-        names.append([_OP_NAMES.get(codes[op.opcodeIndex], f"op{codes[op.opcodeIndex]}")
-                      for op in (sub.operators or [])])
+        names.append(
+            [_OP_NAMES.get(codes[op.opcodeIndex], f"op{codes[op.opcodeIndex]}") for op in (sub.operators or [])]
+        )
     return names
 
 
@@ -107,9 +108,14 @@ def _interpreter(blob: bytes):
 def _describe(d) -> dict:
     scale, zero = d["quantization"]
     signature = d.get("shape_signature", d["shape"])  # -1 where the model leaves a size open
-    return {"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
-            "scale": float(scale), "zero_point": int(zero),
-            "shape_signature": [int(s) for s in (signature if len(signature) else d["shape"])]}
+    return {
+        "name": d["name"],
+        "shape": [int(s) for s in d["shape"]],
+        "dtype": np.dtype(d["dtype"]).name,
+        "scale": float(scale),
+        "zero_point": int(zero),
+        "shape_signature": [int(s) for s in (signature if len(signature) else d["shape"])],
+    }
 
 
 def quantize(x, detail):
@@ -126,12 +132,14 @@ def quantize(x, detail):
         values = np.asarray(x)
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
-            if values.size and (not np.array_equal(values, np.round(values)) or values.min() < info.min
-                                or values.max() > info.max):
+            if values.size and (
+                not np.array_equal(values, np.round(values)) or values.min() < info.min or values.max() > info.max
+            ):
                 raise protocol.UserError(
                     f"input {detail['name']!r} takes {dtype.name} values as they are (token ids: it is not "
                     f"quantised); got values in [{values.min()}, {values.max()}] that are not whole "
-                    f"{dtype.name} numbers")
+                    f"{dtype.name} numbers"
+                )
         return values.astype(dtype)
     info = np.iinfo(dtype)
     return np.clip(np.round(np.asarray(x, np.float64) / scale) + zero, info.min, info.max).astype(dtype)
@@ -181,8 +189,10 @@ def run(meta, arrays):
     interp.reset_all_variables()  # whatever an earlier request left
     first = _invoke(interp, feeds, reset)
     second = _invoke(interp, feeds, reset)
-    diffs = [float(np.max(np.abs(dequantize(a, d).astype(np.float64) - dequantize(b, d)), initial=0.0))
-             for a, b, d in zip(first, second, outputs)]
+    diffs = [
+        float(np.max(np.abs(dequantize(a, d).astype(np.float64) - dequantize(b, d)), initial=0.0))
+        for a, b, d in zip(first, second, outputs)
+    ]
     ops = model_ops(blob)
     reply = {
         "inputs": [_describe(d) for d in inputs],
@@ -249,12 +259,24 @@ def fused_lstms(meta, arrays):
             continue
         ins = [int(i) for i in op["inputs"]]
         k = len(ops)
-        extras = [name for name, slots in (("peepholes", (9, 10, 11)), ("a projection", (16, 17)),
-                                           ("layer norm", (20, 21, 22, 23))) if any(ins[s] >= 0 for s in slots)]
+        extras = [
+            name
+            for name, slots in (
+                ("peepholes", (9, 10, 11)),
+                ("a projection", (16, 17)),
+                ("layer norm", (20, 21, 22, 23)),
+            )
+            if any(ins[s] >= 0 for s in slots)
+        ]
         if ins[1] < 0 or extras:
-            ops.append({"name": details[int(op["outputs"][0])]["name"],
-                        "refused": "a fused LSTM with " + (", ".join(extras) or "coupled input and forget gates")
-                                   + ": not what a Keras LSTM converts to"})
+            ops.append(
+                {
+                    "name": details[int(op["outputs"][0])]["name"],
+                    "refused": "a fused LSTM with "
+                    + (", ".join(extras) or "coupled input and forget gates")
+                    + ": not what a Keras LSTM converts to",
+                }
+            )
             continue
         gate = lambda idx: _value(interp, details, idx)  # noqa: E731
         out[f"{k}:kernel"] = np.concatenate([gate(i) for i in ins[1:5]], axis=0).T.copy()
@@ -262,9 +284,13 @@ def fused_lstms(meta, arrays):
         out[f"{k}:bias"] = np.concatenate([gate(i) for i in ins[12:16]])
         out[f"{k}:x"] = _value(interp, details, ins[0])
         out[f"{k}:h"] = _value(interp, details, int(op["outputs"][0]))
-        ops.append({"name": details[int(op["outputs"][0])]["name"],
-                    "weight_types": sorted({np.dtype(details[i]["dtype"]).name for i in ins[1:9]}),
-                    "output_scale": float(details[int(op["outputs"][0])]["quantization"][0])})
+        ops.append(
+            {
+                "name": details[int(op["outputs"][0])]["name"],
+                "weight_types": sorted({np.dtype(details[i]["dtype"]).name for i in ins[1:9]}),
+                "output_scale": float(details[int(op["outputs"][0])]["quantization"][0]),
+            }
+        )
     return {"ops": ops, "lowering": lowering(model_ops(blob))}, out
 
 

@@ -99,8 +99,9 @@ def _constants(graph):
                 if a.name == "value":
                     out[node.output[0]] = a.t
                 elif a.name in ("value_float", "value_floats", "value_int", "value_ints"):
-                    out[node.output[0]] = np.asarray(helper.get_attribute_value(a),
-                                                     np.float32 if "float" in a.name else np.int64)
+                    out[node.output[0]] = np.asarray(
+                        helper.get_attribute_value(a), np.float32 if "float" in a.name else np.int64
+                    )
         elif node.op_type == "Identity" and node.input and node.input[0] in out:
             out[node.output[0]] = out[node.input[0]]
     return out
@@ -161,8 +162,12 @@ def _load(path):
     lstm_count, position = 0, {}  # id of a listed LSTM node -> its place in nodes
     for index, node in enumerate(graph.node):
         if node.op_type in ("GRU", "RNN") and node.domain in ("", "ai.onnx"):
-            skipped.append([node.name or node.op_type, f"an ONNX {node.op_type} node, not an LSTM; lstm_ref has no "
-                                                       "reference for it"])
+            skipped.append(
+                [
+                    node.name or node.op_type,
+                    f"an ONNX {node.op_type} node, not an LSTM; lstm_ref has no reference for it",
+                ]
+            )
         if node.op_type != "LSTM" or node.domain not in ("", "ai.onnx"):
             continue
         name = node.name or f"LSTM#{lstm_count}"
@@ -184,8 +189,16 @@ def _load(path):
         config = {}
         for a in node.attribute:
             config[a.name] = _attribute(a)
-        known = {"hidden_size", "direction", "clip", "input_forget", "activations", "activation_alpha",
-                 "activation_beta", "layout"}
+        known = {
+            "hidden_size",
+            "direction",
+            "clip",
+            "input_forget",
+            "activations",
+            "activation_alpha",
+            "activation_beta",
+            "layout",
+        }
         unknown = sorted(set(config) - known)
         if why is None and unknown:
             why = f"attribute(s) {unknown} are not in ONNX's LSTM-14/22 (an older LSTM-1 node?)"
@@ -211,21 +224,49 @@ def _load(path):
             arrays[f"{i}:w:{slot}"] = value
         feeder, via = _fed_by(slots["X"], producers)
         position[id(node)] = len(nodes)
-        nodes.append({"name": name, "index": index, "config": config, "optional": optional,
-                      "input_size": int(weights["W"].shape[-1]), "dtype": dtype,
-                      "x_from": None if feeder is None else position.get(id(feeder)), "x_via": via})
-        protos.append((node, {slot: weights[slot] for slot in weights},
-                       {s: arrays[f"{i}:const:{s}"] for s in optional if optional[s] == "constant"}))
+        nodes.append(
+            {
+                "name": name,
+                "index": index,
+                "config": config,
+                "optional": optional,
+                "input_size": int(weights["W"].shape[-1]),
+                "dtype": dtype,
+                "x_from": None if feeder is None else position.get(id(feeder)),
+                "x_via": via,
+            }
+        )
+        protos.append(
+            (
+                node,
+                {slot: weights[slot] for slot in weights},
+                {s: arrays[f"{i}:const:{s}"] for s in optional if optional[s] == "constant"},
+            )
+        )
     for where, node in _nested_lstms(graph, ""):
         skipped.append([where + (node.name or "LSTM"), "an LSTM inside a subgraph (If/Loop/Scan body) is not checked"])
     for function in model.functions:
         for node in function.node:
             if node.op_type == "LSTM" and node.domain in ("", "ai.onnx"):
-                skipped.append([f"{function.name}/{node.name or 'LSTM'}", "an LSTM inside a model-local function "
-                                "(its weights are function inputs) is not checked"])
-    entry = {"meta": {"producer": f"{model.producer_name} {model.producer_version}".strip(), "opset": opset,
-                      "ir_version": model.ir_version, "nodes": nodes, "skipped": skipped},
-             "arrays": arrays, "protos": protos, "opset": opset or SAVE_OPSET, "sessions": {}}
+                skipped.append(
+                    [
+                        f"{function.name}/{node.name or 'LSTM'}",
+                        "an LSTM inside a model-local function (its weights are function inputs) is not checked",
+                    ]
+                )
+    entry = {
+        "meta": {
+            "producer": f"{model.producer_name} {model.producer_version}".strip(),
+            "opset": opset,
+            "ir_version": model.ir_version,
+            "nodes": nodes,
+            "skipped": skipped,
+        },
+        "arrays": arrays,
+        "protos": protos,
+        "opset": opset or SAVE_OPSET,
+        "sessions": {},
+    }
     return entry
 
 
@@ -252,12 +293,19 @@ def node_model(node, opset, initializers, fed):
     new.input.extend(names)
     del new.output[:]
     new.output.extend(["Y", "Y_h", "Y_c"])
-    inputs = [helper.make_tensor_value_info(s, TensorProto.INT32 if s == "sequence_lens" else TensorProto.FLOAT, None)
-              for s in names if s and s not in initializers]
+    inputs = [
+        helper.make_tensor_value_info(s, TensorProto.INT32 if s == "sequence_lens" else TensorProto.FLOAT, None)
+        for s in names
+        if s and s not in initializers
+    ]
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Y_h", "Y_c")]
-    graph = helper.make_graph([new], "artifact_node", inputs, outputs,
-                              initializer=[onnx.numpy_helper.from_array(np.asarray(v), k)
-                                           for k, v in initializers.items()])
+    graph = helper.make_graph(
+        [new],
+        "artifact_node",
+        inputs,
+        outputs,
+        initializer=[onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -295,8 +343,11 @@ def artifact_run(meta, arrays):
     except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own refusal, reported on the node's row
         return {"refused": f"onnxruntime {ort.__version__} refuses the node: {_ort_message(exc)}"}, {}
     if layout:  # Y (batch, T, D, H), Y_h (batch, D, H)
-        return {}, {"h": y.reshape(batch, time, -1), "final_h": y_h.transpose(1, 0, 2),
-                    "final_c": y_c.transpose(1, 0, 2)}
+        return {}, {
+            "h": y.reshape(batch, time, -1),
+            "final_h": y_h.transpose(1, 0, 2),
+            "final_c": y_c.transpose(1, 0, 2),
+        }
     return {}, {"h": y.transpose(2, 0, 1, 3).reshape(batch, time, -1), "final_h": y_h, "final_c": y_c}
 
 
@@ -312,8 +363,10 @@ def _merge(name, dirs, mode):
     if mode == "concat":
         shape = f"{name}/shape"
         inits.append(onnx.numpy_helper.from_array(np.asarray([0, 0, -1], np.int64), shape))
-        return [helper.make_node("Transpose", [y], [f"{name}/Y_tbdh"], name=f"{name}/transpose", perm=[0, 2, 1, 3]),
-                helper.make_node("Reshape", [f"{name}/Y_tbdh", shape], [out], name=f"{name}/concat")], inits
+        return [
+            helper.make_node("Transpose", [y], [f"{name}/Y_tbdh"], name=f"{name}/transpose", perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", [f"{name}/Y_tbdh", shape], [out], name=f"{name}/concat"),
+        ], inits
     if mode == "sum":  # ReduceSum takes axes as an input from opset 13
         return [helper.make_node("ReduceSum", [y, axes], [out], name=f"{name}/sum", keepdims=0)], inits
     op = {"mul": "ReduceProd", "ave": "ReduceMean"}[mode]  # axes an attribute until opset 18
@@ -342,14 +395,25 @@ def save_lstms(meta, arrays):
         else:
             x, lens = f"{specs[source]['name']}/merged", lens_of[source]
         lens_of[i] = lens
-        slots = [x, f"{name}/W", f"{name}/R", f"{name}/B" if f"{i}:B" in arrays else "", lens, "", "",
-                 f"{name}/P" if f"{i}:P" in arrays else ""]
+        slots = [
+            x,
+            f"{name}/W",
+            f"{name}/R",
+            f"{name}/B" if f"{i}:B" in arrays else "",
+            lens,
+            "",
+            "",
+            f"{name}/P" if f"{i}:P" in arrays else "",
+        ]
         while slots[-1] == "":
             slots.pop()
         for slot in WEIGHTS:
             if f"{i}:{slot}" in arrays:
-                inits.append(onnx.numpy_helper.from_array(np.ascontiguousarray(arrays[f"{i}:{slot}"], np.float32),
-                                                          f"{name}/{slot}"))
+                inits.append(
+                    onnx.numpy_helper.from_array(
+                        np.ascontiguousarray(arrays[f"{i}:{slot}"], np.float32), f"{name}/{slot}"
+                    )
+                )
         outs = [f"{name}/Y", f"{name}/Y_h", f"{name}/Y_c"]
         nodes.append(helper.make_node("LSTM", slots, outs, name=name, **attrs))
         shapes = (["time", dirs, "batch", gates // 4], [dirs, "batch", gates // 4], [dirs, "batch", gates // 4])
@@ -360,11 +424,13 @@ def save_lstms(meta, arrays):
             inits += merge_inits
             if dirs == 2:
                 width = gates // 4 * (2 if spec.get("merge", "concat") == "concat" else 1)
-                outputs.append(helper.make_tensor_value_info(f"{name}/merged", TensorProto.FLOAT,
-                                                             ["time", "batch", width]))
+                outputs.append(
+                    helper.make_tensor_value_info(f"{name}/merged", TensorProto.FLOAT, ["time", "batch", width])
+                )
     graph = helper.make_graph(nodes, "lstm_ref_convert", inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", SAVE_OPSET)],
-                              producer_name="lstm-ref convert")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", SAVE_OPSET)], producer_name="lstm-ref convert"
+    )
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, meta["path"])
     return {"path": meta["path"], "nodes": len(nodes)}, {}
@@ -403,5 +469,9 @@ def run_chain(meta, arrays):
     return {"nodes": len(lstms)}, out
 
 
-HANDLERS = {"artifact_lstms": artifact_lstms, "artifact_run": artifact_run, "save_lstms": save_lstms,
-            "run_chain": run_chain}
+HANDLERS = {
+    "artifact_lstms": artifact_lstms,
+    "artifact_run": artifact_run,
+    "save_lstms": save_lstms,
+    "run_chain": run_chain,
+}

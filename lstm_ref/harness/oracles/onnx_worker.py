@@ -26,7 +26,6 @@ own nodes run by the ops of ``onnx_artifacts.py``: ``artifact_lstms``,
 ``artifact_run``, ``save_lstms``.
 """
 
-
 import numpy as np
 import onnx  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
@@ -41,8 +40,16 @@ from lstm_ref.harness.oracles import (
 )
 
 OPSET = 14
-_ATTRS = ("hidden_size", "direction", "clip", "input_forget", "activations", "activation_alpha", "activation_beta",
-          "layout")
+_ATTRS = (
+    "hidden_size",
+    "direction",
+    "clip",
+    "input_forget",
+    "activations",
+    "activation_alpha",
+    "activation_beta",
+    "layout",
+)
 
 
 def lstm_model(config, inputs, layout, initializers=None):
@@ -58,11 +65,19 @@ def lstm_model(config, inputs, layout, initializers=None):
         names.pop()
     node = helper.make_node("LSTM", names, ["Y", "Y_h", "Y_c"], **attrs)
     initializers = initializers or {}
-    graph_inputs = [helper.make_tensor_value_info(n, TensorProto.INT32 if n == "sequence_lens" else TensorProto.FLOAT,
-                                                  None) for n in names if n and n not in initializers]
+    graph_inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT32 if n == "sequence_lens" else TensorProto.FLOAT, None)
+        for n in names
+        if n and n not in initializers
+    ]
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Y_h", "Y_c")]
-    graph = helper.make_graph([node], "lstm", graph_inputs, outputs,
-                              initializer=[onnx.numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    graph = helper.make_graph(
+        [node],
+        "lstm",
+        graph_inputs,
+        outputs,
+        initializer=[onnx.numpy_helper.from_array(v, k) for k, v in initializers.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 

@@ -88,7 +88,7 @@ def decode(body: bytes):
     (n,) = _HEAD.unpack_from(body)
     if _HEAD.size + n > len(body):
         raise ValueError(f"message header says {n} bytes; the body has {len(body) - _HEAD.size}")
-    header = json.loads(body[_HEAD.size:_HEAD.size + n])
+    header = json.loads(body[_HEAD.size : _HEAD.size + n])
     arrays, offset = {}, _HEAD.size + n
     for name, descr, shape in header["arrays"]:
         dtype = np.dtype(descr)

@@ -10,8 +10,15 @@ from lstm_ref.platform import detect
 
 # The framework versions a worker's hello reports, and what a reader calls
 # each (the report's labels; a recording must match the goldens on these).
-FRAMEWORKS = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf_keras", "tensorflow_addons": "tfa",
-              "torch": "torch", "onnxruntime": "onnxruntime", "ai_edge_litert": "LiteRT"}
+FRAMEWORKS = {
+    "tensorflow": "TF",
+    "keras": "Keras",
+    "tf_keras": "tf_keras",
+    "tensorflow_addons": "tfa",
+    "torch": "torch",
+    "onnxruntime": "onnxruntime",
+    "ai_edge_litert": "LiteRT",
+}
 
 # The versions each oracle's goldens and tolerances were measured on: the
 # committed goldens' provenance (LiteRT, which has no goldens: its pin,

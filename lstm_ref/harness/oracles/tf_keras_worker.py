@@ -85,8 +85,9 @@ def _build(config, input_dim):
         # standard_lstm is always fused; its step is LSTMCell's fused branch.
         cell = tf_keras.layers.LSTMCell.from_config({**cell.get_config(), "implementation": 2})
         cell.build((None, input_dim))
-    probe = keras_models.carry_probe(tf_keras.layers.RNN, _EmitCarry(cell, dtype=layer.dtype_policy), layer,
-                                     time_major=layer.time_major)
+    probe = keras_models.carry_probe(
+        tf_keras.layers.RNN, _EmitCarry(cell, dtype=layer.dtype_policy), layer, time_major=layer.time_major
+    )
     return layer, cell, probe
 
 
@@ -149,8 +150,10 @@ def run(meta, arrays):
         if zeroes:
             same = (h_seq == probe_h) | (h_seq == 0) | (np.isnan(h_seq) & np.isnan(probe_h))
             if not same.all():
-                raise AssertionError("cross-check: tf_keras.layers.LSTM's sequence is neither the wrapped "
-                                     "cell's output nor zero at some step")
+                raise AssertionError(
+                    "cross-check: tf_keras.layers.LSTM's sequence is neither the wrapped "
+                    "cell's output nor zero at some step"
+                )
             h_out = h_seq
         elif not np.array_equal(probe_h, h_seq, equal_nan=True):
             raise AssertionError("cross-check: the wrapped cell's h sequence differs from tf_keras.layers.LSTM's")
@@ -180,5 +183,6 @@ def model_lstms(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation, "layer_config": layer_config,
-                    "model_lstms": model_lstms})
+    protocol.serve(
+        {"hello": hello, "run": run, "activation": activation, "layer_config": layer_config, "model_lstms": model_lstms}
+    )

@@ -54,10 +54,14 @@ import torch  # noqa: E402
 
 from lstm_ref.harness.oracles import protocol
 
-_KEY = re.compile(r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
-                  r"(?P<reverse>_reverse)?$")
-_NOT_LSTM = {3: "a GRU (weight_hh has 3 gate blocks of rows), not an LSTM",
-             1: "an RNN (weight_hh has 1 gate block of rows), not an LSTM"}
+_KEY = re.compile(
+    r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)"
+    r"(?P<reverse>_reverse)?$"
+)
+_NOT_LSTM = {
+    3: "a GRU (weight_hh has 3 gate blocks of rows), not an LSTM",
+    1: "an RNN (weight_hh has 1 gate block of rows), not an LSTM",
+}
 
 
 def _first_line(exc):
@@ -87,7 +91,7 @@ def _groups(tensors):
     for key, value in tensors.items():
         m = _KEY.match(key)
         if m:
-            groups.setdefault(m["prefix"], OrderedDict())[key[len(m["prefix"]):]] = value
+            groups.setdefault(m["prefix"], OrderedDict())[key[len(m["prefix"]) :]] = value
     return groups
 
 
@@ -103,8 +107,10 @@ def _config_from_shapes(name, weights):
     if hr is not None:
         hidden = int(hr.shape[1])
         if w_hh.shape[0] != 4 * hidden:
-            return None, (f"weight_hh_l0 has {w_hh.shape[0]} rows, weight_hr_l0 {tuple(hr.shape)}: not an LSTM with a "
-                          "projection (4 * hidden_size rows)")
+            return None, (
+                f"weight_hh_l0 has {w_hh.shape[0]} rows, weight_hr_l0 {tuple(hr.shape)}: not an LSTM with a "
+                "projection (4 * hidden_size rows)"
+            )
     else:
         rows, cols = int(w_hh.shape[0]), int(w_hh.shape[1])
         if rows != 4 * cols:
@@ -113,9 +119,14 @@ def _config_from_shapes(name, weights):
             return None, f"weight_hh_l0 {(rows, cols)}: rows are not 4 gate blocks of hidden_size"
         hidden = cols
     layers = 1 + max(int(_KEY.match(k)["layer"]) for k in weights)
-    config = {"input_size": int(w_ih.shape[1]), "hidden_size": hidden, "num_layers": layers,
-              "bias": "bias_ih_l0" in weights, "bidirectional": any(k.endswith("_reverse") for k in weights),
-              "proj_size": 0 if hr is None else int(hr.shape[0])}
+    config = {
+        "input_size": int(w_ih.shape[1]),
+        "hidden_size": hidden,
+        "num_layers": layers,
+        "bias": "bias_ih_l0" in weights,
+        "bidirectional": any(k.endswith("_reverse") for k in weights),
+        "proj_size": 0 if hr is None else int(hr.shape[0]),
+    }
     dtype = str(w_ih.dtype).replace("torch.", "")
     if dtype != "float32":
         config["dtype"] = dtype
@@ -141,8 +152,9 @@ def _constant(value):
 
 def _scripted_info(name, module):
     """``(entry, weights)`` for one TorchScript LSTM submodule, or ``(None, reason)``."""
-    weights = OrderedDict((k, v) for k, v in module.state_dict().items()
-                          if _KEY.match(k) and not _KEY.match(k)["prefix"])  # its own parameters
+    weights = OrderedDict(
+        (k, v) for k, v in module.state_dict().items() if _KEY.match(k) and not _KEY.match(k)["prefix"]
+    )  # its own parameters
     if not weights:  # a user's module named LSTM around an nn.LSTM: the inner one is found by itself
         return None, None
     config, why = _config_from_shapes(name, weights)
@@ -172,8 +184,15 @@ def _scripted_info(name, module):
         returns = ["h", "final_h", "final_c"] if n_out >= 3 else ["h"]  # (y, (h_n, c_n)) or y alone
         how = "the archive's traced LSTM (its forward as traced)"
     config["batch_first"] = batch_first
-    return {"name": name, "config": config, "source": how, "scripted": scripted, "takes_state": takes_state,
-            "takes_packed": takes_packed, "returns": returns}, weights
+    return {
+        "name": name,
+        "config": config,
+        "source": how,
+        "scripted": scripted,
+        "takes_state": takes_state,
+        "takes_packed": takes_packed,
+        "returns": returns,
+    }, weights
 
 
 def _flat_types(t):
@@ -198,7 +217,8 @@ def _load(path):
             raise protocol.UserError(
                 f"{path} is a pickled Python object{what}, e.g. torch.save(model): lstm-ref reads .pt files with "
                 "torch.load(weights_only=True) and never runs pickled code; save torch.save(model.state_dict(), "
-                "path) or TorchScript (torch.jit.script(model).save(path))") from None
+                "path) or TorchScript (torch.jit.script(model).save(path))"
+            ) from None
         raise protocol.UserError(f"{path}: not a PyTorch file torch.load can read ({_first_line(exc)})") from None
     else:
         entry = _load_state_dict(path, obj)
@@ -208,25 +228,37 @@ def _load(path):
 def _load_state_dict(path, obj):
     tensors = _flatten(obj)
     if not tensors:
-        raise protocol.UserError(f"{path}: torch.load gave a {type(obj).__name__} holding no tensors, not a "
-                                 "state_dict")
+        raise protocol.UserError(f"{path}: torch.load gave a {type(obj).__name__} holding no tensors, not a state_dict")
     lstms, skipped, weights = [], [], []
     for key, value in tensors.items():  # a torch.nn.LSTMCell / GRUCell / RNNCell: weight_hh without a layer suffix
         if key.rsplit(".", 1)[-1] == "weight_hh" and getattr(value, "ndim", 0) == 2 and value.shape[0]:
             blocks = int(value.shape[0]) // int(value.shape[1]) if value.shape[1] else 0
             cell = {4: "LSTMCell", 3: "GRUCell", 1: "RNNCell"}.get(blocks, "recurrent cell")
-            skipped.append([key[: -len("weight_hh")].rstrip(".") or "(root)",
-                            f"a torch.nn.{cell} (weight_hh {tuple(value.shape)}): a cell is stepped by the model's own "
-                            "code, which a state_dict does not hold: not an LSTM layer; lstm_ref checks torch.nn.LSTM"])
+            skipped.append(
+                [
+                    key[: -len("weight_hh")].rstrip(".") or "(root)",
+                    f"a torch.nn.{cell} (weight_hh {tuple(value.shape)}): a cell is stepped by the model's own "
+                    "code, which a state_dict does not hold: not an LSTM layer; lstm_ref checks torch.nn.LSTM",
+                ]
+            )
     for prefix, group in _groups(tensors).items():
         name = prefix[:-1] if prefix.endswith(".") else (prefix or "lstm")
         config, why = _config_from_shapes(name, group)
         if config is None:
             skipped.append([name, why])
             continue
-        lstms.append({"name": name, "config": config, "prefix": prefix, "scripted": False, "takes_state": True,
-                      "takes_packed": True, "returns": ["h", "final_h", "final_c"],
-                      "source": "torch.nn.LSTM built from the config the shapes give, with these weights"})
+        lstms.append(
+            {
+                "name": name,
+                "config": config,
+                "prefix": prefix,
+                "scripted": False,
+                "takes_state": True,
+                "takes_packed": True,
+                "returns": ["h", "final_h", "final_c"],
+                "source": "torch.nn.LSTM built from the config the shapes give, with these weights",
+            }
+        )
         weights.append(group)
     return {"format": "state_dict", "lstms": lstms, "skipped": skipped, "weights": weights, "module": None}
 
@@ -235,18 +267,25 @@ def _load_script(path):
     try:
         archive = torch.jit.load(path, map_location="cpu")
     except Exception as exc:  # noqa: BLE001
-        raise protocol.UserError(f"{path}: a TorchScript archive torch.jit.load cannot open ({_first_line(exc)})") \
-            from None
+        raise protocol.UserError(
+            f"{path}: a TorchScript archive torch.jit.load cannot open ({_first_line(exc)})"
+        ) from None
     archive.eval()
     lstms, skipped, weights, modules = [], [], [], []
     for name, module in archive.named_modules():
         if getattr(module, "original_name", None) != "LSTM":
             if getattr(module, "original_name", None) in ("GRU", "RNN", "GRUCell", "RNNCell"):
-                skipped.append([name or "(root)", f"a {module.original_name}, not an LSTM; lstm_ref has no "
-                                                  "reference for it"])
+                skipped.append(
+                    [name or "(root)", f"a {module.original_name}, not an LSTM; lstm_ref has no reference for it"]
+                )
             elif getattr(module, "original_name", None) == "LSTMCell":
-                skipped.append([name or "(root)", "an LSTMCell, stepped by the script's own loop: not an LSTM layer "
-                                                  "(lstm_ref checks torch.nn.LSTM on a sequence)"])
+                skipped.append(
+                    [
+                        name or "(root)",
+                        "an LSTMCell, stepped by the script's own loop: not an LSTM layer "
+                        "(lstm_ref checks torch.nn.LSTM on a sequence)",
+                    ]
+                )
             continue
         entry, found = _scripted_info(name or "lstm", module)
         if entry is None:
@@ -272,8 +311,9 @@ def artifact_lstms(meta, arrays):
 def artifact_run(meta, arrays):
     entry = _load(meta["path"])
     if entry["format"] != "torchscript":
-        raise protocol.UserError("artifact_run runs a TorchScript archive's own LSTM; a state_dict's LSTM runs "
-                                 "through the 'run' op")
+        raise protocol.UserError(
+            "artifact_run runs a TorchScript archive's own LSTM; a state_dict's LSTM runs through the 'run' op"
+        )
     info, module = entry["lstms"][meta["index"]], entry["modules"][meta["index"]]
     dtype = next(iter(entry["weights"][meta["index"]].values())).dtype
     batch_first = info["config"]["batch_first"]
@@ -289,8 +329,7 @@ def artifact_run(meta, arrays):
             if not info["takes_packed"]:
                 raise protocol.UserError(f"{info['name']}: its forward takes no PackedSequence")
             lengths = torch.from_numpy(protocol.sequence_lengths(arrays["mask"]).astype(np.int64))
-            packed = torch.nn.utils.rnn.pack_padded_sequence(xs, lengths, batch_first=batch_first,
-                                                             enforce_sorted=False)
+            packed = torch.nn.utils.rnn.pack_padded_sequence(xs, lengths, batch_first=batch_first, enforce_sorted=False)
             out, (hn, cn) = module.forward__1(packed, state)
             y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first, total_length=x.shape[1])
             result = [y, hn, cn]
@@ -314,8 +353,9 @@ def _flat_values(value):
 
 
 def save_state_dict(meta, arrays):
-    state = OrderedDict((k[2:], torch.from_numpy(np.ascontiguousarray(v))) for k, v in arrays.items()
-                        if k.startswith("w:"))
+    state = OrderedDict(
+        (k[2:], torch.from_numpy(np.ascontiguousarray(v))) for k, v in arrays.items() if k.startswith("w:")
+    )
     order = meta.get("order") or list(state)
     torch.save(OrderedDict((k, state[k]) for k in order), meta["path"])
     return {"path": meta["path"], "keys": len(state)}, {}

@@ -107,11 +107,11 @@ def forward(module, x, mask=None, h0=None, c0=None, batch_first=None):
         with torch.no_grad():
             if mask is not None:
                 lengths = torch.from_numpy(protocol.sequence_lengths(mask).astype(np.int64))
-                packed = torch.nn.utils.rnn.pack_padded_sequence(xs, lengths, batch_first=batch_first,
-                                                                 enforce_sorted=False)
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    xs, lengths, batch_first=batch_first, enforce_sorted=False
+                )
                 out, (hn, cn) = module(packed, state)
-                out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first,
-                                                                total_length=x.shape[1])
+                out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first, total_length=x.shape[1])
             else:
                 out, (hn, cn) = module(xs, state)
         if not batch_first:

@@ -118,6 +118,7 @@ def build_model(config, arrays, return_sequences=True):
 
 def convert(model, model_id, mode, rep):
     """The mode's ``.tflite`` bytes; progress markers on the way."""
+
     def representative_dataset():
         for i, sample in enumerate(rep):
             if i == 0:
@@ -168,8 +169,10 @@ def run_jobs(spec_path, build=build_case_model):
                 model, x, rep = build(models[model_id], model_id, out_dir)
                 outs = model(x)
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
-                np.savez(os.path.join(out_dir, f"{model_id}.keras.npz"),
-                         **{f"out:{i}": np.asarray(o) for i, o in enumerate(outs)})
+                np.savez(
+                    os.path.join(out_dir, f"{model_id}.keras.npz"),
+                    **{f"out:{i}": np.asarray(o) for i, o in enumerate(outs)},
+                )
                 loaded[model_id] = (model, rep)
             model, rep = loaded[model_id]
             blob = convert(model, model_id, mode, rep)
@@ -180,8 +183,12 @@ def run_jobs(spec_path, build=build_case_model):
         except Exception as exc:  # noqa: BLE001 - the converter's refusal is a row
             import traceback
 
-            result.update(status="unsupported", message=_message(exc), error_type=type(exc).__name__,
-                          detail=traceback.format_exc()[-4000:])
+            result.update(
+                status="unsupported",
+                message=_message(exc),
+                error_type=type(exc).__name__,
+                detail=traceback.format_exc()[-4000:],
+            )
         result["seconds"] = round(time.monotonic() - started, 3)
         with open(base + ".json", "w") as f:
             json.dump(result, f)

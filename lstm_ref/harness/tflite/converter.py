@@ -83,8 +83,17 @@ def _tail(text, n=3000):
     return text[-n:]
 
 
-def convert(models, jobs, out_dir, *, legacy: bool, timeout: float = 180.0, python: str = None,
-            module: str = CONVERT_MODULE, env: dict = None) -> dict:
+def convert(
+    models,
+    jobs,
+    out_dir,
+    *,
+    legacy: bool,
+    timeout: float = 180.0,
+    python: str = None,
+    module: str = CONVERT_MODULE,
+    env: dict = None,
+) -> dict:
     """Convert ``jobs`` ((model id, mode name) pairs, run in that order) of
     ``models`` (:class:`ModelSpec` by id) under Keras 3 or tf_keras
     (``legacy``); ``{(model id, mode): Conversion}``, one per job, whatever
@@ -95,8 +104,12 @@ def convert(models, jobs, out_dir, *, legacy: bool, timeout: float = 180.0, pyth
     desc = {}
     for spec in models.values():
         path = out_dir / f"{spec.id}.inputs.npz"
-        np.savez(path, x=np.asarray(spec.x, np.float32), rep=np.asarray(spec.rep, np.float32),
-                 **{f"w:{k}": np.asarray(v, np.float32) for k, v in spec.weights.items()})
+        np.savez(
+            path,
+            x=np.asarray(spec.x, np.float32),
+            rep=np.asarray(spec.rep, np.float32),
+            **{f"w:{k}": np.asarray(v, np.float32) for k, v in spec.weights.items()},
+        )
         desc[spec.id] = {"config": spec.config, "arrays": str(path), "return_sequences": spec.return_sequences}
     pending = [tuple(j) for j in jobs]
     results = {}
@@ -113,14 +126,26 @@ def _one_process(desc, pending, out_dir, attempt, legacy, timeout, python, modul
     for model_id, mode in pending:  # nothing stale is read back as this run's result
         for suffix in ("json", "tflite"):
             (out_dir / f"{model_id}.{mode}.{suffix}").unlink(missing_ok=True)
-    spec_path.write_text(json.dumps({"out_dir": str(out_dir), "models": desc,
-                                     "jobs": [{"model": m, "mode": k} for m, k in pending]}))
+    spec_path.write_text(
+        json.dumps({"out_dir": str(out_dir), "models": desc, "jobs": [{"model": m, "mode": k} for m, k in pending]})
+    )
     stdout_path, stderr_path = out_dir / f"stdout.{attempt}.txt", out_dir / f"stderr.{attempt}.txt"
-    environment = {**os.environ, **_QUIET, "PYTHONPATH": str(ROOT), "TF_USE_LEGACY_KERAS": "1" if legacy else "0",
-                   **(env or {})}
+    environment = {
+        **os.environ,
+        **_QUIET,
+        "PYTHONPATH": str(ROOT),
+        "TF_USE_LEGACY_KERAS": "1" if legacy else "0",
+        **(env or {}),
+    }
     with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
-        proc = subprocess.Popen([python or sys.executable, "-u", "-m", module, str(spec_path)], stdout=out,
-                                stderr=err, env=environment, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            [python or sys.executable, "-u", "-m", module, str(spec_path)],
+            stdout=out,
+            stderr=err,
+            env=environment,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         last_progress, seen, hung = time.monotonic(), 0, False
         while proc.poll() is None:
             time.sleep(0.05)
@@ -141,10 +166,17 @@ def _one_process(desc, pending, out_dir, attempt, legacy, timeout, python, modul
             r = json.loads(path.read_text())
             ok = r["status"] == "ok"
             results[(model_id, mode)] = Conversion(
-                model_id, mode, r["status"], "" if ok else f"unsupported: {r['message']}",
+                model_id,
+                mode,
+                r["status"],
+                "" if ok else f"unsupported: {r['message']}",
                 out_dir / f"{model_id}.{mode}.tflite" if ok else None,
-                phase="written" if ok else "", seconds=r.get("seconds", 0.0), bytes=r.get("bytes", 0),
-                detail=r.get("detail", ""), versions=r.get("versions", {}))
+                phase="written" if ok else "",
+                seconds=r.get("seconds", 0.0),
+                bytes=r.get("bytes", 0),
+                detail=r.get("detail", ""),
+                versions=r.get("versions", {}),
+            )
     if rc == 0 and not hung:
         return results
     # The job that was running when the process died is the last one with a marker.
@@ -155,18 +187,30 @@ def _one_process(desc, pending, out_dir, attempt, legacy, timeout, python, modul
         why = "hung" if hung else (f"crashed: {signal.Signals(-rc).name}" if rc < 0 else f"exited with code {rc}")
         for job in pending:
             if job not in results:
-                results[job] = Conversion(job[0], job[1], "failed", f"converter process {why} in {phase}",
-                                          phase=phase, detail=_tail(stderr))
+                results[job] = Conversion(
+                    job[0], job[1], "failed", f"converter process {why} in {phase}", phase=phase, detail=_tail(stderr)
+                )
         return results
     if hung:
-        results[culprit] = Conversion(*culprit, "hung", f"converter hung: no progress for {timeout:.0f}s in {phase}",
-                                      phase=phase, detail=_tail(stderr))
+        results[culprit] = Conversion(
+            *culprit,
+            "hung",
+            f"converter hung: no progress for {timeout:.0f}s in {phase}",
+            phase=phase,
+            detail=_tail(stderr),
+        )
     elif rc < 0:
         name = signal.Signals(-rc).name
         frame = _frame(stderr)
-        results[culprit] = Conversion(*culprit, "crashed", f"converter crashed: {name} in {phase}", phase=phase,
-                                      detail=(frame + "\n" if frame else "") + _tail(stderr))
+        results[culprit] = Conversion(
+            *culprit,
+            "crashed",
+            f"converter crashed: {name} in {phase}",
+            phase=phase,
+            detail=(frame + "\n" if frame else "") + _tail(stderr),
+        )
     else:  # a Python-level exit outside the per-job handler
-        results[culprit] = Conversion(*culprit, "crashed", f"converter crashed: exit code {rc} in {phase}",
-                                      phase=phase, detail=_tail(stderr))
+        results[culprit] = Conversion(
+            *culprit, "crashed", f"converter crashed: exit code {rc} in {phase}", phase=phase, detail=_tail(stderr)
+        )
     return results

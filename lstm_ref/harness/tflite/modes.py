@@ -45,32 +45,50 @@ class Mode:
 
 
 FLOAT32 = Mode(
-    "float32", "float32",
-    "no quantisation: float32 weights and activations, TFLite's float kernels (XNNPACK where it applies)")
+    "float32",
+    "float32",
+    "no quantisation: float32 weights and activations, TFLite's float kernels (XNNPACK where it applies)",
+)
 FLOAT16 = Mode(
-    "float16", "float16 weights",
+    "float16",
+    "float16 weights",
     "weights stored as float16 and dequantised to float32 at load (DEQUANTIZE ops); all arithmetic in float32",
-    optimize=True, supported_types=("float16",))
+    optimize=True,
+    supported_types=("float16",),
+)
 DYNAMIC_RANGE = Mode(
-    "dynamic_range", "dynamic range",
+    "dynamic_range",
+    "dynamic range",
     "weights int8 (symmetric, per-channel scale = max|w| / 127) for tensors of >= 1024 elements, smaller ones "
     "stay float32; activations quantised to int8 on the fly at each such op (per batch row), accumulated in "
     "int32, rescaled to float32.  Measured: the fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps all its weights "
     "float32 (4 to 64 units), so for tf_keras the mode is float32",
-    optimize=True)
+    optimize=True,
+)
 INT8 = Mode(
-    "int8", "int8 (full integer)",
+    "int8",
+    "int8 (full integer)",
     "weights int8 (symmetric, per-channel scales), activations int8 (asymmetric, per-tensor scale and zero "
     "point from the min/max seen on a representative dataset), the fused LSTM's cell state int16; input and "
     "output int8, so the caller (de)quantises with the model's scale and zero point",
-    optimize=True, ops_set="TFLITE_BUILTINS_INT8", representative=True, io_type="int8", may_crash=True)
+    optimize=True,
+    ops_set="TFLITE_BUILTINS_INT8",
+    representative=True,
+    io_type="int8",
+    may_crash=True,
+)
 INT16X8 = Mode(
-    "int16x8", "16x8 (int16 activations, int8 weights)",
+    "int16x8",
+    "16x8 (int16 activations, int8 weights)",
     "weights int8 (symmetric, per-channel), activations int16 (symmetric, per-tensor scale from the "
     "representative dataset); input and output int16; no float fallback (TFLite's "
     "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 alone)",
-    optimize=True, ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8", representative=True,
-    io_type="int16", may_crash=True)
+    optimize=True,
+    ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8",
+    representative=True,
+    io_type="int16",
+    may_crash=True,
+)
 
 MODES = (FLOAT32, FLOAT16, DYNAMIC_RANGE, INT8, INT16X8)
 BY_NAME = {m.name: m for m in MODES}

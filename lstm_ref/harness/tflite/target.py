@@ -67,8 +67,10 @@ REPRESENTATIVE_SAMPLES = 16
 KNOWN_REFUSALS = {
     ("while", "int8"): ("crashed", "converter crashed: SIGSEGV in calibration"),
     ("while", "int16x8"): ("crashed", "converter crashed: SIGSEGV in calibration"),
-    ("fused", "int16x8"): ("unsupported", "unsupported: Quantization to 16x8-bit not yet supported for op: "
-                                          "'UNIDIRECTIONAL_SEQUENCE_LSTM'."),
+    ("fused", "int16x8"): (
+        "unsupported",
+        "unsupported: Quantization to 16x8-bit not yet supported for op: 'UNIDIRECTIONAL_SEQUENCE_LSTM'.",
+    ),
 }
 
 
@@ -130,8 +132,9 @@ def check_case(case):
     if case.kind not in LEGACY:
         raise ValueError(f"the TFLite target converts {sorted(LEGACY)}; not {case.kind!r}")
     if case.mask is not None:
-        raise ValueError("the TFLite target compares unmasked cases (a mask converts, to a WHILE loop, "
-                         "but is not compared here)")
+        raise ValueError(
+            "the TFLite target compares unmasked cases (a mask converts, to a WHILE loop, but is not compared here)"
+        )
     if case.initial_state:
         raise ValueError("the TFLite target compares cases with zero initial state")
     dtype = case.config.get("dtype")
@@ -155,8 +158,9 @@ def _model_id(i):
     return f"m{i}"
 
 
-def convert_cases(cases, modes=None, workdir=None, *, timeout=180.0, samples=REPRESENTATIVE_SAMPLES, seed=0,
-                  return_sequences=True) -> dict:
+def convert_cases(
+    cases, modes=None, workdir=None, *, timeout=180.0, samples=REPRESENTATIVE_SAMPLES, seed=0, return_sequences=True
+) -> dict:
     """Convert every case in every mode: ``{(case index, mode): Conversion}``,
     plus ``keras`` outputs at ``(case index, "keras")``.  One converter
     process per lowering (Keras 3, tf_keras), restarted after a crash; the
@@ -174,8 +178,13 @@ def convert_cases(cases, modes=None, workdir=None, *, timeout=180.0, samples=REP
             case = cases[i]
             check_case(case)
             models[_model_id(i)] = converter.ModelSpec(
-                _model_id(i), case.config, case.x, case.weights, representative_dataset(case, samples, seed),
-                return_sequences)
+                _model_id(i),
+                case.config,
+                case.x,
+                case.weights,
+                representative_dataset(case, samples, seed),
+                return_sequences,
+            )
         safe = [(_model_id(i), n) for n in names if not mode_of(n).may_crash for i in picked]
         risky = [(_model_id(i), n) for i in picked for n in names if mode_of(n).may_crash]
         lowering_dir = workdir / ("tf_keras" if legacy else "keras3")
@@ -248,14 +257,26 @@ def _t(ref, lite):
 
 def evaluate(case, mode, conversion, keras_outs, worker, *, case_name="", reset=True) -> TFLiteRow:
     """Run one converted model in LiteRT and compare it with the reference."""
-    row = TFLiteRow(case.kind, case_name or case.name, mode, conversion.status, conversion.message,
-                    convert_seconds=conversion.seconds, bytes=conversion.bytes, detail=conversion.detail)
+    row = TFLiteRow(
+        case.kind,
+        case_name or case.name,
+        mode,
+        conversion.status,
+        conversion.message,
+        convert_seconds=conversion.seconds,
+        bytes=conversion.bytes,
+        detail=conversion.detail,
+    )
     if not conversion.ok:
         return row
     try:
-        meta, arrays = worker.request({"op": "run", "reset": reset},
-                                      {"model": np.frombuffer(Path(conversion.path).read_bytes(), np.uint8),
-                                       "in:0": np.asarray(case.x, np.float32)})
+        meta, arrays = worker.request(
+            {"op": "run", "reset": reset},
+            {
+                "model": np.frombuffer(Path(conversion.path).read_bytes(), np.uint8),
+                "in:0": np.asarray(case.x, np.float32),
+            },
+        )
     except OracleError as exc:  # LiteRT refused or crashed on the model: a row too
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         row.status, row.message, row.detail = (
@@ -293,9 +314,15 @@ def evaluate(case, mode, conversion, keras_outs, worker, *, case_name="", reset=
     row.max_codes = stats.max_abs / scales[0] if scales[0] else None
     passed = stats.passed
     if len(lite) == 3:  # return_state: [sequence, final h, final c]
-        finals = [compare(Trace(**{name: trace[name]}), {name: out}, "float32",
-                          tolerance=mode_tol.for_output(scale) if mode_tol else tol).fields[name]
-                  for name, out, scale in (("final_h", lite[1], scales[1]), ("final_c", lite[2], scales[2]))]
+        finals = [
+            compare(
+                Trace(**{name: trace[name]}),
+                {name: out},
+                "float32",
+                tolerance=mode_tol.for_output(scale) if mode_tol else tol,
+            ).fields[name]
+            for name, out, scale in (("final_h", lite[1], scales[1]), ("final_c", lite[2], scales[2]))
+        ]
         row.final_c_max_abs = finals[1].max_abs
         row.t_worst = max(row.t_worst, _t(trace.final_h, lite[1]), _t(trace.final_c, lite[2]))
         row.compared += ", final h and c"
@@ -303,17 +330,20 @@ def evaluate(case, mode, conversion, keras_outs, worker, *, case_name="", reset=
     row.status = "pass" if passed and not unmeasured else "fail"
     if unmeasured:
         row.tolerance = None
-        row.message = (f"no measured tolerance for {mode} (it never converted when measured): measure it with "
-                       f"tools/measure_tflite.py; max |d| = {stats.max_abs:.3g}")
+        row.message = (
+            f"no measured tolerance for {mode} (it never converted when measured): measure it with "
+            f"tools/measure_tflite.py; max |d| = {stats.max_abs:.3g}"
+        )
     elif not passed:
         step, r, u = stats.first_fail or stats.worst
-        row.message = (f"over the {mode} tolerance ({_describe_tol(mode_tol, scales[0])}): first at step {step}, "
-                       f"row {r}, unit {u}; max |d| = {stats.max_abs:.3g} ({stats.ratio:.3g}x)")
+        row.message = (
+            f"over the {mode} tolerance ({_describe_tol(mode_tol, scales[0])}): first at step {step}, "
+            f"row {r}, unit {u}; max |d| = {stats.max_abs:.3g} ({stats.ratio:.3g}x)"
+        )
     return row
 
 
-def sweep_rows(cases, modes=None, *, pool=None, workdir=None, timeout=180.0, conversions=None,
-               names=None) -> list:
+def sweep_rows(cases, modes=None, *, pool=None, workdir=None, timeout=180.0, conversions=None, names=None) -> list:
     """Every case (Keras 3 and tf_keras mixed) in every mode: a list of
     :class:`TFLiteRow`, case-major, modes in the order given.  ``pool``: an
     :class:`~lstm_ref.harness.oracles.pool.OraclePool` (one is made and
@@ -355,8 +385,16 @@ def error_growth(rows) -> dict:
     "max_abs", "leaves_float32_at", "status", "message"}``: how the error
     grows with the step, and the first step at which it leaves float32's
     TFLite tolerance (``None``: never)."""
-    return {r.mode: {"per_step": r.per_step, "max_abs": r.max_abs, "leaves_float32_at": r.leaves_float32_at,
-                     "status": r.status, "message": r.message} for r in rows}
+    return {
+        r.mode: {
+            "per_step": r.per_step,
+            "max_abs": r.max_abs,
+            "leaves_float32_at": r.leaves_float32_at,
+            "status": r.status,
+            "message": r.message,
+        }
+        for r in rows
+    }
 
 
 def plot_growth(rows, path, title=""):
@@ -370,16 +408,28 @@ def plot_growth(rows, path, title=""):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    styles = {"float32": ("-", "o", 6), "float16": ("-", ".", 4), "dynamic_range": ("--", "x", 5),
-              "int8": ("-", ".", 4), "int16x8": ("-", ".", 4)}  # dynamic range often equals float32: dashed on top
+    styles = {
+        "float32": ("-", "o", 6),
+        "float16": ("-", ".", 4),
+        "dynamic_range": ("--", "x", 5),
+        "int8": ("-", ".", 4),
+        "int16x8": ("-", ".", 4),
+    }  # dynamic range often equals float32: dashed on top
     for r in rows:
         if r.per_step is not None:
             steps = np.arange(len(r.per_step))
             exact = np.where(r.per_step > 0, r.per_step, np.nan)  # an exact step (0) has no place on a log axis
             ls, marker, size = styles.get(r.mode, ("-", ".", 4))
-            ax.semilogy(steps, exact, ls=ls, marker=marker, ms=size, lw=1, mfc="none" if marker == "o" else None,
-                        label=f"{r.mode} (max {r.max_abs:.2g}" + (", exact steps not drawn)" if np.isnan(exact).any()
-                                                                   else ")"))
+            ax.semilogy(
+                steps,
+                exact,
+                ls=ls,
+                marker=marker,
+                ms=size,
+                lw=1,
+                mfc="none" if marker == "o" else None,
+                label=f"{r.mode} (max {r.max_abs:.2g}" + (", exact steps not drawn)" if np.isnan(exact).any() else ")"),
+            )
         else:
             ax.plot([], [], " ", label=textwrap.fill(f"{r.mode}: {r.message or r.status}", 48))
     f32 = TFLITE_TOLERANCES["float32"]
@@ -397,12 +447,16 @@ def plot_growth(rows, path, title=""):
 
 def markdown_table(rows) -> str:
     """The per-mode table of one or more cases, as Markdown."""
-    lines = ["| case | kind | mode | lowering | status | compared | max abs | leaves float32 at step | "
-             "invokes bitwise | message |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | kind | mode | lowering | status | compared | max abs | leaves float32 at step | "
+        "invokes bitwise | message |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         leaves = "-" if r.per_step is None else ("never" if r.leaves_float32_at is None else str(r.leaves_float32_at))
         lines.append(
             f"| {r.case} | {r.kind} | {r.mode} | {r.lowering or '-'} | {r.status} | {r.compared or '-'} | "
             f"{'-' if np.isnan(r.max_abs) else f'{r.max_abs:.2g}'} | {leaves} | "
-            f"{'-' if r.bitwise_repeat is None else r.bitwise_repeat} | {r.message} |")
+            f"{'-' if r.bitwise_repeat is None else r.bitwise_repeat} | {r.message} |"
+        )
     return "\n".join(lines)
