@@ -31,6 +31,15 @@ mask               a right-padded mask is ``sequence_lens`` /
 source's outputs into the target's layout, so that both frameworks can be
 compared step by step through the reference.
 
+``torch.nn.LSTMCell`` is the one-layer, one-direction ``torch.nn.LSTM``
+without a projection, its weights named without the layer suffix
+(``weight_ih`` <-> ``weight_ih_l0``...) and its states unstacked
+``(batch, H)``: the same cell (``aten/src/ATen/native/RNN.cpp``'s
+``LSTMCell``), stepped by a user's loop.  A loop steps every row: a source
+with a mask that masks a step is refused (an all-true mask is no mask and
+is dropped, said in the notes); layers, two directions, a reverse
+direction, a projection, peepholes and other activations are refused too.
+
 Several one-layer sources make one target module (:class:`GroupConversion`):
 
 * ``convert_bidirectional(forward, backward, kind)``: a Keras
@@ -63,7 +72,8 @@ from .runner import is_right_padded
 KERAS3, TF_KERAS = "keras.layers.LSTM", "tf_keras.layers.LSTM"
 BASIC, LSTMCELL = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
 TORCH, ONNX = "torch.nn.LSTM", "onnx.LSTM"
-KINDS = (KERAS3, TF_KERAS, BASIC, LSTMCELL, TORCH, ONNX)
+TORCH_CELL = "torch.nn.LSTMCell"
+KINDS = (KERAS3, TF_KERAS, BASIC, LSTMCELL, TORCH, ONNX, TORCH_CELL)
 
 # Gate orders, as permutations of Keras' i, f, c, o blocks.
 FROM_TF1 = (0, 2, 1, 3)  # TF1 i, j, f, o -> Keras i, f, c(=j), o (its own inverse)
@@ -267,6 +277,21 @@ def _from_tf1(case):
     return Portable(ref.units, [[block]], ("forward",), act, "sigmoid", dtype=ref.policy.name, notes=notes)
 
 
+def _from_torch_cell(case):
+    """An LSTMCell is layer 0, direction 0 of ``torch.nn.LSTM``: the same blocks, named without ``_l0``."""
+    ref = case.reference()
+    w = case.weights
+    block = {
+        "kernel": np.asarray(w["weight_ih"]).T,
+        "recurrent": np.asarray(w["weight_hh"]).T,
+        "bias_x": w.get("bias_ih"),
+        "bias_h": w.get("bias_hh"),
+        "projection": None,
+        "peepholes": None,
+    }
+    return Portable(ref.units, [[block]], ("forward",), dtype=ref.policy.name)
+
+
 def _from_torch(case):
     ref = case.reference()
     layers = []
@@ -459,6 +484,34 @@ def _to_torch(p, target, config):
     return {**out, **config}, weights
 
 
+def _to_torch_cell(p, target, config):
+    """The one-layer ``torch.nn.LSTM`` without a projection, renamed: ``weight_ih_l0`` -> ``weight_ih``..."""
+    _refuse(len(p.blocks) != 1, "a stacked LSTM", target, f"{len(p.blocks)} layers; an LSTMCell is one layer")
+    _refuse(len(p.directions) != 1, "a bidirectional LSTM", target, "two directions; an LSTMCell runs one, forward")
+    _refuse(
+        p.directions == ("reverse",),
+        "a reverse-only LSTM",
+        target,
+        "an LSTMCell is stepped forward by its loop (flip the input and the output yourself)",
+    )
+    _refuse(p.proj, "a projection", target, "torch.nn.LSTMCell has none (torch.nn.LSTM's proj_size)")
+    _refuse(
+        (p.activation, p.recurrent_activation) != ("tanh", "sigmoid"),
+        f"activations ({p.activation}, {p.recurrent_activation})",
+        target,
+        "torch.nn.LSTMCell uses sigmoid and tanh only",
+    )
+    new_config, weights = _to_torch(p, target, {})
+    config = {
+        "input_size": new_config["input_size"],
+        "hidden_size": new_config["hidden_size"],
+        "bias": new_config["bias"],
+        "dtype": new_config["dtype"],
+        **config,
+    }
+    return config, {k[: -len("_l0")]: v for k, v in weights.items()}
+
+
 def _to_onnx(p, target, config):
     _refuse(len(p.blocks) != 1, "a stacked LSTM", target, "one ONNX LSTM node is one layer; convert each layer")
     _refuse(p.proj, "a projection", target, "ONNX's LSTM has none")
@@ -495,8 +548,17 @@ _FROM = {
     LSTMCELL: _from_tf1,
     TORCH: _from_torch,
     ONNX: _from_onnx,
+    TORCH_CELL: _from_torch_cell,
 }
-_TO = {KERAS3: _to_keras, TF_KERAS: _to_keras, BASIC: _to_tf1, LSTMCELL: _to_tf1, TORCH: _to_torch, ONNX: _to_onnx}
+_TO = {
+    KERAS3: _to_keras,
+    TF_KERAS: _to_keras,
+    BASIC: _to_tf1,
+    LSTMCELL: _to_tf1,
+    TORCH: _to_torch,
+    ONNX: _to_onnx,
+    TORCH_CELL: _to_torch_cell,
+}
 
 
 def to_portable(case) -> Portable:
@@ -518,6 +580,15 @@ def _mask(case, target):
     if case.mask is None or target in (KERAS3, TF_KERAS):
         return case.mask
     mask = np.asarray(case.mask, bool)
+    if target == TORCH_CELL:
+        _refuse(
+            not mask.all(),
+            case.kind,
+            target,
+            "the mask masks steps, and an LSTMCell has none: its loop steps every row it is given "
+            "(give it each row's valid steps only)",
+        )
+        return None  # every step valid: no mask
     bad = np.flatnonzero(~is_right_padded(mask))
     if bad.size:
         raise ConversionError(
@@ -693,6 +764,8 @@ def convert(case, target: str, **config) -> Conversion:
     portable = to_portable(case)  # non-Keras sources zero past a length: zero_output_for_mask=True
     new_config, weights = _TO[target](portable, target, dict(config))
     mask = _mask(case, target)
+    if case.mask is not None and mask is None:
+        portable.notes.append(f"the mask is all true (every step valid), and {target} takes none: dropped")
     # Keras' go_backwards reverses the padded sequence whole, ONNX's reverse
     # each row within its length: the final states agree, and align() maps
     # the outputs (Keras outputs zeros on the padding it reads first).

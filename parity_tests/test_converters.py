@@ -28,7 +28,7 @@ from lstm_ref.harness.records import RECORDS, record_of
 pytestmark = pytest.mark.kinds("torch", "onnx")
 
 KIND = {r.id: r.kind for r in RECORDS}
-TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx"]
+TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx", "nn_lstmcell"]
 RIGHT = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
 
 
@@ -72,6 +72,13 @@ SOURCES = {
     "onnx_forward_states": _source(
         "onnx_forward_states", "onnx", {"hidden_size": 3}, states=True, seed=10, drop=("P",)
     ),
+    # torch.nn.LSTMCell, stepped over the sequence by a loop: no mask, states (batch, H)
+    "torch_cell_states": _source(
+        "torch_cell_states", "nn_lstmcell", {"input_size": 3, "hidden_size": 4}, states=True, seed=15
+    ),
+    "torch_cell_no_bias": _source(
+        "torch_cell_no_bias", "nn_lstmcell", {"input_size": 3, "hidden_size": 3, "bias": False}, seed=16
+    ),
 }
 
 # (source, target) -> what the refusal must say.  Every other pair converts.
@@ -84,6 +91,16 @@ REFUSED = {
     **{("torch_bidirectional", t): "two directions" for t in ("keras3", "tf_keras", "tf1_basic", "tf1_lstmcell")},
     **{("onnx_reverse_lens", t): "a TF1 cell runs forward" for t in ("tf1_basic", "tf1_lstmcell")},
     ("onnx_reverse_lens", "torch"): "no reverse-only direction",
+    # to torch.nn.LSTMCell: a loop steps every row, forward, one layer
+    **{
+        (s, "nn_lstmcell"): "an LSTMCell has none: its loop steps every row"
+        for s in ("keras3_masked_states", "tf1_basic_forget_bias", "torch_packed_states")
+    },
+    **{(s, "nn_lstmcell"): "stepped forward by its loop" for s in ("keras3_go_backwards", "onnx_reverse_lens")},
+    ("tf_keras_relu", "nn_lstmcell"): "torch.nn.LSTMCell uses sigmoid and tanh only",
+    ("tf1_lstmcell_proj", "nn_lstmcell"): "a projection .*LSTMCell has none",
+    ("tf1_lstmcell_peepholes", "nn_lstmcell"): "peepholes",
+    ("torch_bidirectional", "nn_lstmcell"): "two directions",
 }
 PAIRS = [(s, t) for s in SOURCES for t in TARGETS]
 
@@ -244,3 +261,47 @@ def test_chained_onnx_nodes_are_one_multi_layer_torch_lstm(oracle_for):
     assert from_target["final_h"].shape == (4, 3, 3)
     with pytest.raises(ConversionError, match="one ONNX LSTM node is one layer"):
         convert_layers([first, second], KIND["onnx"])
+
+
+# -- torch.nn.LSTMCell: the one-layer torch.nn.LSTM, renamed ----------------------------------------
+
+
+def test_an_lstmcell_is_the_one_layer_torch_lstm_renamed():
+    """The converter is a renaming, nothing more: the same tensors, bit for
+    bit, under ``_l0`` names; the states stacked (1, batch, H) one way and
+    unstacked the other."""
+    cell = SOURCES["torch_cell_states"]
+    lstm = convert(cell, KIND["torch"]).case
+    assert lstm.config == {
+        "input_size": 3,
+        "hidden_size": 4,
+        "num_layers": 1,
+        "bias": True,
+        "bidirectional": False,
+        "proj_size": 0,
+        "dtype": "float32",
+    }
+    assert sorted(lstm.weights) == sorted(f"{k}_l0" for k in cell.weights)
+    for key, value in cell.weights.items():
+        assert np.array_equal(lstm.weights[f"{key}_l0"], value)
+    assert lstm.initial_state["h0"].shape == (1, 3, 4)
+    back = convert(lstm, KIND["nn_lstmcell"]).case
+    assert back.config == {"input_size": 3, "hidden_size": 4, "bias": True, "dtype": "float32"}
+    assert all(np.array_equal(back.weights[k], v) for k, v in cell.weights.items())
+    assert back.initial_state["h0"].shape == (3, 4)
+
+
+def test_an_all_true_mask_is_no_mask_and_is_said():
+    source = SOURCES["torch_packed_states"].replace(mask=np.ones((3, 6), bool))
+    conversion = convert(source, KIND["nn_lstmcell"])
+    assert conversion.case.mask is None
+    assert any("all true" in n and "dropped" in n for n in conversion.notes), conversion.notes
+    truth, again = source.run(), conversion.case.run()
+    np.testing.assert_allclose(again.h, truth.h, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(again.final_c, truth.final_c[0], rtol=1e-6, atol=1e-7)
+
+
+def test_a_stacked_lstm_is_refused_for_a_cell():
+    stacked = _source("stacked", "torch", {"input_size": 3, "hidden_size": 3, "num_layers": 2}, seed=17)
+    with pytest.raises(ConversionError, match="2 layers; an LSTMCell is one layer"):
+        convert(stacked, KIND["nn_lstmcell"])

@@ -76,9 +76,9 @@ def _rows(path):
 def test_a_fused_lstm_alone_against_the_reference_on_its_own_weights(fused, lstm_ref):  # noqa: F811
     code, out, err = lstm_ref("check", fused, "--json", "alone.json")
     assert code == 0, out + err
-    row = json.loads(open("alone.json").read())["rows"][0]
-    assert row["status"] == "pass" and row["lowering"] == "fused" and row["max_abs"] < 1e-6
-    assert "the op's own weights" in row["compared"]
+    row = json.loads(open("alone.json").read())["layers"][0]
+    assert row["status"] == "pass" and row["tflite"]["lowering"] == "fused" and row["tflite"]["max_abs"] < 1e-6
+    assert "the op's own weights" in row["tflite"]["compared"]
     assert out.strip().splitlines()[-1].startswith("PASS: 1/1 within tolerance"), out
 
 
@@ -99,8 +99,8 @@ def test_a_deployed_file_against_its_source(tagger, lstm_ref):  # noqa: F811
     model, deployed = tagger
     code, out, err = lstm_ref("check", deployed, "--source", model, "--json", "c.json")
     assert code == 0, out + err
-    result = json.loads(open("c.json").read())
-    assert result["mode"] == "float32" and result["rows"][0]["status"] == "pass"
+    (row,) = json.loads(open("c.json").read())["layers"]
+    assert row["tflite"]["mode"] == "float32" and row["status"] == "pass"
     assert out.strip().splitlines()[-1].startswith("PASS: 1/1 within tolerance (worst max |d| "), out
 
 
@@ -156,8 +156,8 @@ def test_token_ids_pass_as_they_are_each_mode_is_saved_and_a_crash_fails_on_requ
     monkeypatch.delenv("LSTM_PARITY_TFLITE_CRASH")
     code, out, err = lstm_ref("check", "saved/tokens.float32.tflite", "--source", tokens, "--json", "c.json")
     assert code == 0, out + err
-    result = json.loads(open("c.json").read())
-    assert result["mode"] == "float32" and result["rows"][0]["compared"] == "output per step (6 steps)", result
+    (row,) = json.loads(open("c.json").read())["layers"]
+    assert row["tflite"]["mode"] == "float32" and row["tflite"]["compared"] == "output per step (6 steps)", row
 
 
 def test_a_tf_keras_token_model_calibrates_int8_on_token_ids(fused, lstm_ref):  # noqa: F811

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..case import Case
-from ..convert import ONNX, TORCH, ConversionError, convert, convert_bidirectional, convert_layers
+from ..convert import ONNX, TORCH, TORCH_CELL, ConversionError, convert, convert_bidirectional, convert_layers
 from ..errors import InputError, LstmRefError
 from ..trace import Trace
 from .check import LayerResult, _layer_case, _result
@@ -74,7 +74,7 @@ class Lstm:
     def features(self):
         if self.parts:
             return self.parts[0].features
-        if self.kind == TORCH:
+        if self.kind in (TORCH, TORCH_CELL):
             return int(self.config["input_size"])
         if self.kind == ONNX:
             return int(np.shape(self.weights["W"])[-1])
@@ -89,7 +89,7 @@ def _weights(out, i):
 
 
 def _torch_lstms(path, worker):
-    meta, out = worker.request({"op": "artifact_lstms", "path": str(path)}, {})
+    meta, out = worker.request({"op": "artifact_lstms", "path": str(path), "cells": True}, {})
     lstms = []
     for i, info in enumerate(meta["lstms"]):
         if meta["format"] == "state_dict":
@@ -99,12 +99,14 @@ def _torch_lstms(path, worker):
         else:
 
             def runner(case, i=i):
-                return worker.request({"op": "artifact_run", "path": str(path), "index": i}, _wire(case))[1]
+                return worker.request(
+                    {"op": "artifact_run", "path": str(path), "index": i, "cells": True}, _wire(case)
+                )[1]
 
         lstms.append(
             Lstm(
                 info["name"],
-                TORCH,
+                info.get("kind", TORCH),
                 info["config"],
                 _weights(out, i),
                 info["source"],
@@ -431,6 +433,17 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
             art_case = conversion.case.replace(config=art.config, weights=art.weights, name=art.name)
             art_ref = art_case.reference()
             art_ref.params(art_case.weights, np.shape(art_case.x)[-1], art_ref.policy.compute)
+        except ConversionError as exc:  # the artifact's kind cannot compute what the source computes: no port of it
+            results.append(
+                _failed(
+                    name,
+                    art.kind,
+                    f"{art.name} ({art.kind}) cannot compute what {unit.name} computes: {exc}",
+                    pair=_pair(source_path, unit, artifact_path, art),
+                )
+            )
+            previous = None
+            continue
         except LstmRefError as exc:
             skipped.append((name, str(exc)))
             continue
@@ -449,13 +462,18 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
         except ShapeMismatch as exc:
             results.append(_failed(name, art.kind, str(exc), weights_max_abs=diffs))
             continue
-        pair = {
-            "source": {"model": str(source_path), "layer": unit.name, "kind": unit.kind, "ran": unit.how},
-            "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how},
-        }
+        pair = _pair(source_path, unit, artifact_path, art)
         row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair, weights_max_abs=diffs)
         results.append(_explain_pair(row, notes + list(conversion.notes), art, art_case, diffs))
     return results, skipped
+
+
+def _pair(source_path, unit, artifact_path, art):
+    """A pair row's ``pair``: which two models' LSTMs it compares."""
+    return {
+        "source": {"model": str(source_path), "layer": unit.name, "kind": unit.kind, "ran": unit.how},
+        "artifact": {"model": str(artifact_path), "layer": art.name, "kind": art.kind, "ran": art.how},
+    }
 
 
 def _source_run(unit, art, previous, rng, batch, time, torch_worker):
@@ -643,7 +661,7 @@ def _source_case(unit, art, previous, rng, batch, time):
 def _source_runner(unit, torch_worker):
     """The source's own runner; a split layer, or a traced LSTM whose
     forward returns no final states, runs as ``torch.nn.LSTM`` on its weights."""
-    if unit.runner is not None and set(unit.returns) == set(ALL_FIELDS):
+    if unit.runner is not None and set(ALL_FIELDS) <= set(unit.returns):
         return unit.runner
     unit.how = f"{unit.how}; run as torch.nn.LSTM on its weights" if unit.runner is not None else unit.how
     return torch_worker.run
@@ -654,7 +672,7 @@ def _framework(lstm):
         return _framework(lstm.parts[0])
     if lstm.recorded is not None:
         return "TF (Keras 3)" if lstm.kind.startswith("keras.") else "TF (tf_keras)"
-    return {TORCH: "PyTorch", ONNX: "ONNX Runtime"}[lstm.kind]
+    return {TORCH: "PyTorch", TORCH_CELL: "PyTorch", ONNX: "ONNX Runtime"}[lstm.kind]
 
 
 # -- convert ---------------------------------------------------------------------------------

@@ -67,6 +67,9 @@ class LayerResult:
     # lstm-ref check WEIGHTS.h5 (keras_weights.py): the config a weights-only
     # file's LSTM was checked under, and where each value came from.
     assumed: dict = None
+    # lstm-ref check FILE.tflite (tflite_cli.layer_results): the deployed mode,
+    # lowering, what was compared, max |d|, per-step |d|...
+    tflite: dict = None
 
     def merge(self, other: "LayerResult") -> "LayerResult":
         """The same layer over one more batch: the worst of both."""

@@ -536,3 +536,125 @@ def _note(lstm):
         if k in lstm.origin and lstm.origin[k]["from"] != FILE
     ]
     return "run alone on drawn x, no mask, zero initial state; assumed " + ", ".join(said)
+
+
+# -- as a source: convert WEIGHTS.h5, check PORT --source WEIGHTS.h5 ----------------------------------------------
+
+
+def _unit_config(lstm):
+    """The config a converter reads: the assumed one, with ``return_sequences``
+    (not stored in weights; inert for the numbers, ``tf_keras_lstm.py``) True:
+    a torch/ONNX LSTM returns every step, and so does each port of it."""
+    return {**lstm.config, "return_sequences": True}
+
+
+def _bidi(lstm):
+    """A direction of a Bidirectional file layer, as :mod:`..artifacts` groups
+    them into one bidirectional module (merge_mode is not stored: the
+    module returns both directions concatenated, Keras' default)."""
+    if not lstm.direction:
+        return None
+    return {"wrapper": lstm.layer, "direction": lstm.direction, "merge_mode": "concat"}
+
+
+# what lstm_ref.convert writes to each target: activation names (_to_torch, _to_onnx, _ONNX_NAMES)
+_WRITES = {
+    "torch.nn.LSTM": {"recurrent_activation": ("sigmoid",), "activation": ("tanh",)},
+    "onnx.LSTM": {"recurrent_activation": ("sigmoid", "tanh", "relu"), "activation": ("sigmoid", "tanh", "relu")},
+}
+
+
+def refuse_unportable(wfile, target):
+    """Refuse (:class:`InputError`) an LSTM whose assumed activations
+    ``target`` (``torch.nn.LSTM``, ``onnx.LSTM``) does not get from
+    ``lstm_ref.convert``, saying why, where the value came from (file,
+    version default, user) and how to state another.  Keras 2's
+    ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` (``lstm_ref/activations.py``):
+    ``torch.nn.LSTM`` has sigmoid gates only; ONNX's ``HardSigmoid`` (alpha
+    0.2, beta 0.5) is the same function, but ``lstm_ref.convert`` does not
+    write it; and Keras 3's ``hard_sigmoid`` is another function
+    (``relu6(x + 3) / 6``), so the name must never be carried across."""
+    for lstm in wfile.lstms:
+        for key, allowed in _WRITES[target].items():
+            value = lstm.config[key]
+            if value in allowed:
+                continue
+            origin = lstm.origin[key]
+            if value == "hard_sigmoid":
+                what = "Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1)"
+                cannot = (
+                    "torch.nn.LSTM computes its gates with sigmoid only"
+                    if target == "torch.nn.LSTM"
+                    else "ONNX's LSTM could (HardSigmoid, alpha 0.2, beta 0.5), but lstm_ref.convert does not "
+                    "write it yet"
+                ) + " (and Keras 3's hard_sigmoid, relu6(x + 3) / 6, is another function)"
+            else:
+                what = repr(value)
+                cannot = f"lstm_ref.convert writes {' or '.join(allowed)} there to {target}"
+            wanted = "sigmoid" if key == "recurrent_activation" else "tanh"
+            hint = json.dumps({key: wanted})
+            raise InputError(
+                f"{lstm.name}: cannot convert to {target}: its {key} is {what} "
+                f"[{origin['from']}: {origin['why']}], and {cannot}; if the model was built with "
+                f"{key}={wanted!r}, say so: --config {lstm.name}='{hint}'"
+            )
+
+
+def convert_units(wfile):
+    """The file's LSTMs (after :func:`assume`) as :class:`~lstm_ref.harness.artifacts.Lstm`
+    units for :func:`~lstm_ref.harness.artifacts.convert_lstms`: no model run
+    (a weights-only file stores no topology, so each LSTM of an ONNX port has
+    its own input), a Bidirectional's two directions one bidirectional module."""
+    from .artifacts import Lstm
+
+    @dataclass
+    class _Unit(Lstm):
+        input_dim: int = 0
+
+        @property
+        def features(self):
+            return self.parts[0].features if self.parts else self.input_dim
+
+    return [
+        _Unit(
+            lstm.name,
+            KIND,
+            _unit_config(lstm),
+            lstm.weights,
+            f"{KIND} ({lstm.source})",
+            bidi=_bidi(lstm),
+            input_dim=lstm.input_dim,
+        )
+        for lstm in wfile.lstms
+    ]
+
+
+def source_lstms(wfile, pool, batch=2, time=7, seed=0):
+    """The file's LSTMs (after :func:`assume`) as ``check PORT --source
+    WEIGHTS.h5`` pairs them (:func:`~lstm_ref.harness.artifacts.check_pairs`):
+    each run by tf_keras on drawn x (``batch`` x ``time``, seeded; a
+    Bidirectional's two directions on the same x), no mask, zero initial
+    state, with TF's outputs recorded as a Keras model run's are."""
+    from .artifacts import Lstm
+
+    oracle = pool.for_kind(KIND)
+    rng = np.random.default_rng([seed, 2])
+    drawn, units = {}, []
+    for lstm in wfile.lstms:
+        key = lstm.layer if lstm.direction else lstm.name
+        if key not in drawn:
+            drawn[key] = rng.standard_normal((batch, time, lstm.input_dim)).astype(lstm.dtype)
+        case = Case(KIND, _unit_config(lstm), drawn[key], lstm.weights, name=lstm.name, platform=chosen())
+        outputs = oracle.run(case)
+        units.append(
+            Lstm(
+                lstm.name,
+                KIND,
+                case.config,
+                lstm.weights,
+                f"{KIND} on drawn x ({lstm.source}; assumed {_note(lstm).rpartition('assumed ')[2] or 'nothing'})",
+                recorded={"case": case, "outputs": dict(outputs)},
+                bidi=_bidi(lstm),
+            )
+        )
+    return units

@@ -20,7 +20,6 @@ the reference loaded with the op's own weights, dequantised, on what the op
 received (:func:`check_alone`).
 """
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from .tflite.modes import MODES, conversion_order
 from .tolerances import TFLITE_TOLERANCES, Tolerance
 
 CONVERT_FILE = "lstm_ref.harness.tflite.convert_file"
+FUSED_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"  # TFLite's fused LSTM op (litert_worker.py), a check row's kind
 
 
 @dataclass
@@ -53,6 +53,14 @@ class Row:
     seconds: float = 0.0
     per_step: list = None
     saved: str = None  # where --save-dir wrote the mode's .tflite
+    # the comparison's figures, as a check row has them (check.LayerResult):
+    # worst |d| / bound, the compared output's shape (rows x steps x width;
+    # a final output as 1 step), the bound, and where the worst value is
+    # (``ref``: the Keras model or the reference, ``tf``: LiteRT)
+    ratio: float = None
+    shape: str = ""
+    tolerance: dict = None
+    worst: dict = None
 
 
 # Statuses of a mode that gave no runnable .tflite (``--fail-on crash``).
@@ -80,6 +88,24 @@ def _run(worker, blob, x):
     return meta, [arrays[f"out:{i}"] for i in range(len(meta["outputs"]))]
 
 
+def _figures(stats, tol, shape):
+    """A row's comparison figures (:class:`Row`'s ``ratio`` to ``worst``) from one field's stats."""
+    step, row, unit = stats.worst
+    return {
+        "ratio": float(stats.ratio),
+        "shape": "x".join(str(int(n)) for n in shape),
+        "tolerance": {"atol": float(tol.atol), "rtol": float(tol.rtol), "rounding": float(tol.rounding)},
+        "worst": {
+            "field": stats.name,
+            "step": None if step is None else int(step),
+            "row": int(row),
+            "unit": int(unit),
+            "ref": float(stats.worst_ref),
+            "tf": float(stats.worst_tf),
+        },
+    }
+
+
 def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
     """One row: the first output of the model, LiteRT against Keras."""
     want, got = np.asarray(keras_outs[0], np.float64), np.asarray(lite[0], np.float64)
@@ -93,7 +119,8 @@ def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
     scale = out.get("scale", 0.0) if str(out.get("dtype", "float32")).startswith("int") else 0.0
     # a quantised output's bound includes ``steps`` codes of its own scale (int8: 25 codes, atol 0 otherwise)
     tol = mode_tol.for_output(scale) if hasattr(mode_tol, "for_output") else mode_tol
-    stats = compare(ref, desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
+    bound = tol or Tolerance(0.0, 0.0)
+    stats = compare(ref, desired, "float32", tolerance=bound).fields["h"]
     f32 = compare(ref, desired, "float32", tolerance=TFLITE_TOLERANCES["float32"].for_output(0.0)).fields["h"]
     row = Row(
         mode,
@@ -105,6 +132,7 @@ def compare_outputs(mode, lite, keras_outs, meta, seconds=0.0):
         seconds=seconds,
         leaves_float32_at=(f32.first_fail[0] if f32.first_fail else None) if sequence else None,
         per_step=per_step_max_abs(ref, desired, "h").tolist() if sequence else None,
+        **_figures(stats, bound, np.shape(desired["h"])),
     )
     if tol is None:
         row.message = f"no measured tolerance for {mode}"
@@ -206,12 +234,71 @@ def print_rows(title, rows):
 
 
 def as_json(rows):
+    """``tflite-sweep --json``'s rows (``schemas/tflite-sweep.schema.json``)."""
     return [{k: v for k, v in r.__dict__.items()} for r in rows]
 
 
-def write_json(path, payload):
-    if path:
-        Path(path).write_text(json.dumps(payload, indent=1, default=float))
+def layer_results(rows, mode, lowering, model, source=None, source_reader=None):
+    """A ``check FILE.tflite`` run's rows as :class:`~lstm_ref.harness.check.LayerResult`,
+    so that its ``--json`` has every check's schema (``schemas/check.schema.json``):
+    without ``source``, one row per fused LSTM op (its name the layer, checked
+    against the reference on its own weights); with it, one row for the
+    model's first output, LiteRT against the Keras model, with a ``pair``
+    saying which two models it compares.  What only a TFLite row has
+    (its mode, lowering, what was compared, max |d|, the step it leaves
+    float32's tolerance, whether two invokes agreed bitwise, per-step
+    |d|) is its ``tflite``."""
+    from .check import LayerResult
+
+    out = []
+    for r in rows:
+        name = r.mode.split(": ", 1)[1] if ": " in r.mode else r.mode
+        tflite = {
+            "mode": mode,
+            "lowering": r.lowering or lowering,
+            "compared": r.compared,
+            "max_abs": r.max_abs,
+            "leaves_float32_at": r.leaves_float32_at,
+            "bitwise_repeat": r.bitwise_repeat,
+            "per_step": r.per_step,
+        }
+        if source is None:
+            layer, kind = name, f"tflite.{FUSED_OP}"
+            how = "the op in LiteRT vs the reference on the op's own weights, dequantised"
+            pair = None
+        else:
+            framework = "Keras 2 (tf_keras)" if source_reader == "tf_keras" else "Keras 3"
+            layer, kind = "model output", "tflite model"
+            how = f"TF ({framework}) vs LiteRT"
+            pair = {
+                "source": {"model": str(source), "layer": "model output", "kind": f"{framework} model", "ran": "TF"},
+                "artifact": {
+                    "model": str(model),
+                    "layer": "model output",
+                    "kind": "tflite model",
+                    "ran": f"LiteRT ({mode}, {r.lowering or lowering})",
+                },
+            }
+        rows_compared = int(r.shape.split("x")[0]) if r.shape else 0
+        out.append(
+            LayerResult(
+                layer=layer,
+                kind="" if r.status == "skipped" else kind,
+                status=r.status,
+                reason=r.message,
+                dtype="",
+                shape=r.shape,
+                ratio=r.ratio,
+                h_max_abs=r.max_abs if source is None else None,
+                worst=dict(r.worst or {}),
+                tolerance=dict(r.tolerance or {}),
+                rows=rows_compared,
+                source="" if r.status == "skipped" else how,
+                pair=pair,
+                tflite=tflite,
+            )
+        )
+    return out
 
 
 def deployed_mode(meta):
@@ -317,7 +404,8 @@ def check_alone(artifact, pool, seed=0):
             tol = tol.for_output(op["output_scale"])
         trace = case.run()
         desired = {"h": arrays[f"{k}:h"]}
-        stats = compare(Trace(h=trace.h), desired, "float32", tolerance=tol or Tolerance(0.0, 0.0)).fields["h"]
+        bound = tol or Tolerance(0.0, 0.0)
+        stats = compare(Trace(h=trace.h), desired, "float32", tolerance=bound).fields["h"]
         f32 = compare(Trace(h=trace.h), desired, "float32", tolerance=TFLITE_TOLERANCES["float32"]).fields["h"]
         row = Row(
             f"{mode}: {op['name']}",
@@ -328,6 +416,7 @@ def check_alone(artifact, pool, seed=0):
             max_abs=stats.max_abs,
             bitwise_repeat=run_meta["repeat"]["bitwise"],
             leaves_float32_at=f32.first_fail[0] if f32.first_fail else None,
+            **_figures(stats, bound, np.shape(desired["h"])),
         )
         if tol is None:
             row.message = f"no measured tolerance for {mode}"

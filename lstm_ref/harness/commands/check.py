@@ -3,13 +3,14 @@ an .onnx/.pt artifact, a deployed .tflite) against the reference."""
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lstm_ref
 
 from ... import platform
 from ...platform import PROFILES
-from .. import artifacts, keras_weights, tflite_cli
+from .. import artifacts, keras_weights, schemas, tflite_cli
 from .. import check as check_lib
 from ..check import LayerResult
 from ..model_format import model_format
@@ -31,6 +32,20 @@ from ._common import (
 )
 
 NAME = "check"
+
+
+@dataclass
+class Report:
+    """One MODEL's check: its rows and skips, as printed and as ``--json``
+    writes them (``schemas/check.schema.json``)."""
+
+    model: Path
+    description: str  # what the file is, in words: the table's title, the JSON's "format"
+    results: list  # [LayerResult]
+    skipped: list  # [(name, why)]
+    casts: list = field(default_factory=list)
+    reader: str = ""  # what opened it: model_format's oracle name, "keras_weights", "checkpoint", "tflite"
+    source: Path = None  # --source
 
 
 def add_parser(sub):
@@ -97,7 +112,12 @@ def add_parser(sub):
         'NAME (e.g. lstm_1=\'{"recurrent_activation": "sigmoid"}\') or, without NAME=, for '
         "every LSTM; repeatable",
     )
-    chk.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH (for CI)")
+    chk.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the result as JSON to PATH (for CI; one schema for every format: "
+        "lstm_ref/harness/schemas/check.schema.json)",
+    )
     chk.add_argument(
         "--platform",
         metavar="PROFILE",
@@ -112,7 +132,14 @@ def run(args):
 
     args.json_path = json_target(args)
     models = [user_path(m) for m in args.model]
-    weights_only = args.scope is None and bool(args.config) and all(keras_weights.probe(m) == "keras2" for m in models)
+    weights_only = (
+        args.scope is None
+        and bool(args.config)
+        and (
+            all(keras_weights.probe(m) == "keras2" for m in models)
+            or (args.source is not None and keras_weights.probe(user_path(args.source)) == "keras2")
+        )
+    )
     if args.scope is None and (args.kind or (args.config and not weights_only)):
         raise UsageError(
             "--kind and --config describe a checkpoint's cell and need --scope; "
@@ -169,7 +196,17 @@ def run(args):
                 casts = (described or {}).get("casts", [])
             if not results:
                 _nothing_to_check(model, skipped)
-            reports.append((model, description, results, skipped, casts if oracle_name not in ARTIFACTS else []))
+            reports.append(
+                Report(
+                    model,
+                    description,
+                    results,
+                    skipped,
+                    casts if oracle_name not in ARTIFACTS else [],
+                    oracle_name,
+                    source[0] if source is not None and oracle_name in ARTIFACTS else None,
+                )
+            )
     finally:
         pool.close()
     return _finish(args, reports)
@@ -240,7 +277,9 @@ def _check_tflite(args, models):
             f"{args.model[0]} (deployed in {mode}, {lowering}): each LSTM op against the reference on its own weights",
             rows,
         )
-        tflite_cli.write_json(args.json_path, {"model": str(models[0]), "mode": mode, "rows": tflite_cli.as_json(rows)})
+        description = f"TFLite flatbuffer, deployed in {mode} ({lowering})"
+        results = tflite_cli.layer_results(rows, mode, lowering, models[0])
+        _write_json(args.json_path, [Report(models[0], description, results, [], [], "tflite")])
         print(_tflite_summary(rows))
         return EXIT_PASS if all(r.status in ("pass", "skipped") for r in rows) else EXIT_FAIL
     source = user_path(args.source)
@@ -253,10 +292,12 @@ def _check_tflite(args, models):
     finally:
         pool.close()
     tflite_cli.print_rows(f"{args.model[0]} (deployed in {mode}, read from its types) against {args.source}", [row])
-    tflite_cli.write_json(
-        args.json_path,
-        {"model": str(models[0]), "source": str(source), "mode": mode, "rows": tflite_cli.as_json([row])},
+    description = (
+        f"TFLite flatbuffer, deployed in {mode} ({row.lowering or 'no lowering read'}), read from its types; "
+        f"against --source {source.name} ({description})"
     )
+    results = tflite_cli.layer_results([row], mode, row.lowering, models[0], source, oracle_name)
+    _write_json(args.json_path, [Report(models[0], description, results, [], [], "tflite", source)])
     print(_tflite_summary([row]))
     return EXIT_PASS if row.status == "pass" else EXIT_FAIL
 
@@ -299,14 +340,24 @@ def _source(args, models, formats, inputs, custom):
             "--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or .pt MODEL"
         )
     path = user_path(args.source)
-    fmt = model_format(path)
-    if custom and fmt[0] in ARTIFACTS:
+    fmt = model_format(path, weights=True)
+    if custom and fmt[0] in (*ARTIFACTS, keras_weights.FORMAT):
         raise UsageError(
-            "--custom-objects has no effect with an .onnx/.pt --source (it is for Keras layers); leave it out"
+            "--custom-objects has no effect with an .onnx/.pt or weights-only --source (it is for Keras "
+            "layers); leave it out"
         )
     if path == models[0]:
         raise UsageError(f"--source {args.source} is MODEL itself; give the model MODEL was made from")
-    return path, fmt
+    if fmt[0] == keras_weights.FORMAT:  # its --config applies to it, as on `check WEIGHTS.h5`
+        configs = keras_weights.parse_configs(args.config)
+        wfile = keras_weights.read(path)
+        unknown = keras_weights.unmatched(configs, [wfile])
+        if unknown:
+            raise UsageError(f"--config {unknown[0]}=...: in --source {path.name}, {unknown[1]}")
+        return path, fmt, keras_weights.assume(wfile, configs)
+    if args.config:
+        raise UsageError(f"--config applies to a weights-only .h5; --source {path.name} carries its own config")
+    return path, fmt, None
 
 
 def _check_artifact(model, oracle_name, description, source, pool, drawn, custom):
@@ -316,9 +367,18 @@ def _check_artifact(model, oracle_name, description, source, pool, drawn, custom
     results, more = artifacts.check_artifact(lstms, **drawn)
     skipped += more
     if source is not None:
-        path, (src_oracle, src_description) = source
-        src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
+        path, (src_oracle, src_description), wfile = source
+        if wfile is not None:  # a weights-only .h5: each LSTM run by tf_keras on drawn x
+            src_lstms = keras_weights.source_lstms(wfile, pool, **drawn)
+            skipped += [(f"{name} (in --source)", why) for name, why in wfile.skipped]
+        else:
+            src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
         pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
+        if wfile is not None:
+            for row in pairs:
+                unit = next((u for u in wfile.lstms if row.layer.startswith((f"{u.name} -> ", f"{u.layer} -> "))), None)
+                if unit is not None:
+                    row.assumed = keras_weights.assumed_json(wfile, unit)
         results += pairs
         skipped += [(f"{name} (vs --source)", why) for name, why in more]
         description += f"; against --source {path.name} ({src_description})"
@@ -358,7 +418,7 @@ def _check_checkpoint(args, model, check_lib):
         results, skipped = check_lib.check_checkpoint(model, args.scope, args.kind, config, x, pool)
     finally:
         pool.close()
-    return _finish(args, [(model, f"checkpoint, scope {args.scope!r}", results, skipped, [])])
+    return _finish(args, [Report(model, f"checkpoint, scope {args.scope!r}", results, skipped, [], "checkpoint")])
 
 
 def _read_inputs(specs) -> dict:
@@ -422,23 +482,54 @@ def _progress(args, unit):
 def _finish(args, reports):
     """Print every model's table, write the JSON, and give the exit code."""
 
-    layers, passed, casts = [], True, []
-    for model, description, results, skipped, model_casts in reports:
-        rows = results + [LayerResult(layer=name, kind="", status="skipped", reason=reason) for name, reason in skipped]
-        layers += [{"model": str(model), "format": description, **r.as_json()} for r in rows]
-        casts += [{"model": str(model), **cast} for cast in model_casts]
-        passed &= all(r.status == "pass" for r in results)
-        print_results(model, description, results, skipped, model_casts)
-    if args.json_path:
-        profile = platform.current()
-        payload = {
-            "passed": passed,
+    for r in reports:
+        print_results(r.model, r.description, r.results, r.skipped, r.casts)
+    payload = result_json(reports)
+    _write_json(args.json_path, reports, payload)
+    return EXIT_PASS if payload["passed"] else EXIT_FAIL
+
+
+def _passed(results):
+    return all(r.status == "pass" for r in results if r.status != "skipped")
+
+
+def result_json(reports):
+    """What ``--json`` writes, one schema for every format
+    (``lstm_ref/harness/schemas/check.schema.json``; docs/check.md): the
+    models, every row (checked and skipped) with the model it belongs to,
+    the inputs cast, the platform profile, and whether all passed."""
+    profile = platform.current()
+    layers, casts, models = [], [], []
+    for r in reports:
+        models.append(
+            {
+                "model": str(r.model),
+                "format": r.description,
+                "reader": r.reader,
+                "source": None if r.source is None else str(r.source),
+            }
+        )
+        rows = r.results + [LayerResult(layer=name, kind="", status="skipped", reason=why) for name, why in r.skipped]
+        layers += [{"model": str(r.model), "format": r.description, **row.as_json()} for row in rows]
+        casts += [{"model": str(r.model), **cast} for cast in r.casts]
+    return finite(
+        {
+            "schema_version": schemas.SCHEMA_VERSION,
+            "command": NAME,
+            "passed": all(_passed(r.results) for r in reports),
             "platform": {"profile": profile.name, "source": platform.source(), "summary": profile.summary},
-            "input_casts": [finite(cast) for cast in casts],
-            "layers": [finite(layer) for layer in layers],
+            "models": models,
+            "input_casts": casts,
+            "layers": layers,
         }
-        args.json_path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    return EXIT_PASS if passed else EXIT_FAIL
+    )
+
+
+def _write_json(path, reports, payload=None):
+    """``--json PATH``: :func:`result_json`, strict JSON."""
+    if path:
+        payload = result_json(reports) if payload is None else payload
+        path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
 
 
 def _fmt(value, spec=".2e"):

@@ -3,7 +3,7 @@ a PyTorch state_dict or an ONNX model."""
 
 import os
 
-from .. import artifacts, check
+from .. import artifacts, check, keras_weights
 from ..model_format import model_format
 from ._common import ARTIFACTS, CONVERT_EPILOG, DRAWN, EXIT_FAIL, EXIT_PASS, UsageError, user_path
 
@@ -26,11 +26,18 @@ def add_parser(sub):
         "              is run in ONNX Runtime against the source before the command ends (exit 1\n"
         "              if it disagrees).  Layers that are not LSTMs (Embedding, Dense...) are listed\n"
         "              as left out.\n"
-        "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, ...)\n"
-        "is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
+        "A Keras 2 weights-only .h5 (save_weights) is read as `lstm-ref check` reads it: its LSTMs\n"
+        "found by their weights, the rest assumed from its keras_version (--config overrides), each\n"
+        "LSTM with its own input (the file stores no topology).\n"
+        "What the target cannot express (go_backwards or relu in PyTorch, a projection in ONNX, Keras 2's\n"
+        "hard_sigmoid, ...) is refused with the reason.  Check the result: lstm-ref check OUT --source MODEL.",
         epilog=CONVERT_EPILOG,
     )
-    cnv.add_argument("model", help="a Keras .keras/.h5/SavedModel, or a .pt/.onnx (to the other framework)")
+    cnv.add_argument(
+        "model",
+        help="a Keras .keras/.h5/SavedModel, a Keras 2 weights-only .h5 (save_weights), or a .pt/.onnx "
+        "(to the other framework)",
+    )
     cnv.add_argument("--to", required=True, choices=["torch", "onnx"], help="the target framework")
     cnv.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth or .onnx)")
     cnv.add_argument(
@@ -39,6 +46,14 @@ def add_parser(sub):
         default=[],
         metavar="FILE.py",
         help="a Python file defining the Keras model's custom layers; repeatable",
+    )
+    cnv.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="[NAME=]JSON",
+        help="a weights-only .h5 only: LSTM arguments overriding what the file implies, for the layer NAME "
+        "or, without NAME=, every LSTM, as `lstm-ref check` takes them; repeatable",
     )
     cnv.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
@@ -58,13 +73,26 @@ def run(args):
     for path in custom:
         if not path.is_file():
             raise UsageError(f"--custom-objects {path}: no such file")
-    oracle_name, description = model_format(model)
+    oracle_name, description = model_format(model, weights=True)
     artifacts.refuse_same_framework(oracle_name, target, model)
     if custom and oracle_name in ARTIFACTS:
         raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out")
+    wfile = None
+    if oracle_name == keras_weights.FORMAT:
+        if custom:
+            raise UsageError(
+                "--custom-objects has no effect on a weights-only .h5 (it holds no layers' code); leave it out"
+            )
+        wfile = _weights_file(model, args.config)
+        keras_weights.refuse_unportable(wfile, target)
+    elif args.config:
+        raise UsageError(f"--config applies to a weights-only .h5; {model.name} ({description}) carries its own config")
     pool = check.open_pool()
     try:
-        lstms, skipped, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **DRAWN)
+        if wfile is not None:
+            lstms, skipped = keras_weights.convert_units(wfile), list(wfile.skipped)
+        else:
+            lstms, skipped, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **DRAWN)
         if not lstms:
             raise UsageError(
                 f"{model}: nothing to convert: no LSTM found"
@@ -93,8 +121,44 @@ def run(args):
             if value is not None
         )
         print(f"  parity: {row.layer}: {row.status.upper()} (ratio {row.ratio:.3g}, {figures}; {row.source})")
-    print(f"check it: lstm-ref check {args.output} --source {args.model}")
+    if wfile is not None:
+        print(
+            "  assumed (not stored in a weights-only file): "
+            + "; ".join(
+                f"{lstm.name}: "
+                + ", ".join(
+                    f"{k}={v!r} [{lstm.origin[k]['from']}]"
+                    for k, v in lstm.config.items()
+                    if lstm.origin[k]["from"] != keras_weights.FILE
+                )
+                for lstm in wfile.lstms
+            )
+        )
+        print(
+            "  a weights-only file stores no topology, merge_mode or return_sequences: each LSTM has its own "
+            "input, a Bidirectional's module returns both directions concatenated"
+        )
+    print(
+        f"check it: lstm-ref check {args.output} --source {args.model}"
+        + "".join(f" --config '{c}'" for c in args.config)
+    )
     if any(row.status != "pass" for row in chains):
         print("the chained model disagrees with its source: see the parity lines above")
         return EXIT_FAIL
     return EXIT_PASS
+
+
+def _weights_file(model, specs):
+    """A weights-only .h5, read and its ``--config`` applied as ``check`` does."""
+    configs = keras_weights.parse_configs(specs)
+    wfile = keras_weights.read(model)
+    unknown = keras_weights.unmatched(configs, [wfile])
+    if unknown:
+        raise UsageError(f"--config {unknown[0]}=...: in {model.name}, {unknown[1]}")
+    wfile = keras_weights.assume(wfile, configs)
+    if not wfile.lstms:
+        raise UsageError(
+            f"{model}: nothing to convert: no LSTM whose semantics are known"
+            + (" (" + "; ".join(f"{n}: {w}" for n, w in wfile.skipped) + ")" if wfile.skipped else "")
+        )
+    return wfile

@@ -1,13 +1,14 @@
 """``lstm-ref tflite-sweep``: a Keras model converted to TFLite in every mode,
 each compared with the model."""
 
+import json
 import os
 import sys
 
-from .. import check, tflite_cli
+from .. import check, schemas, tflite_cli
 from ..model_format import model_format
 from ..tflite.modes import BY_NAME
-from ._common import EXIT_FAIL, EXIT_PASS, UsageError, json_target, positive_int, seed, user_path
+from ._common import EXIT_FAIL, EXIT_PASS, UsageError, finite, json_target, positive_int, seed, user_path
 
 NAME = "tflite-sweep"
 
@@ -55,7 +56,11 @@ def add_parser(sub):
         help="what makes the exit code 1: never (the table is the answer), crash (a mode without a "
         "runnable .tflite), mismatch (that, or a mode over its tolerance)",
     )
-    tfl.add_argument("--json", metavar="PATH", help="also write the table as JSON to PATH")
+    tfl.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the table as JSON to PATH (its schema: lstm_ref/harness/schemas/tflite-sweep.schema.json)",
+    )
     tfl.add_argument("--debug", action="store_true", help="show tracebacks and workers' stderr on errors")
 
 
@@ -106,6 +111,24 @@ def summary(rows, fail_on):
     return f"PASS (--fail-on {fail_on}): {text}"
 
 
+def result_json(model, description, batch, time, seed, fail_on, rows):
+    """What ``--json`` writes (``lstm_ref/harness/schemas/tflite-sweep.schema.json``; docs/check.md)."""
+    return finite(
+        {
+            "schema_version": schemas.SCHEMA_VERSION,
+            "command": NAME,
+            "model": str(model),
+            "format": description,
+            "batch": batch,
+            "time": time,
+            "seed": seed,
+            "fail_on": fail_on,
+            "failing": [r.mode for r in failing(rows, fail_on)],
+            "rows": tflite_cli.as_json(rows),
+        }
+    )
+
+
 def run(args):
 
     path = json_target(args)
@@ -140,15 +163,8 @@ def run(args):
             + (", ".join(saved) or "none: no mode converted")
             + (f"; check one as deployed: lstm-ref check {saved[0]} --source {args.model}" if saved else "")
         )
-    tflite_cli.write_json(
-        path,
-        {
-            "model": str(model),
-            "batch": args.batch,
-            "time": args.time,
-            "fail_on": args.fail_on,
-            "rows": tflite_cli.as_json(rows),
-        },
-    )
+    if path:
+        payload = result_json(model, description, args.batch, args.time, args.seed, args.fail_on, rows)
+        path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     print(summary(rows, args.fail_on))
     return EXIT_FAIL if failing(rows, args.fail_on) else EXIT_PASS

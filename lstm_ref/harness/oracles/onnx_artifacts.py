@@ -3,29 +3,44 @@
 Ops (registered in ``onnx_worker.HANDLERS``):
 
 * ``artifact_lstms`` ``{"path"}``: ``onnx.load`` (external data is read
-  from the model's folder), then every ``LSTM`` node of the default domain
-  in the main graph, in graph order: its attributes as an ``onnx.LSTM``
-  config, and ``W``, ``R``, ``B``, ``P`` when they are constants (an
-  initializer, a ``Constant`` node, or an ``Identity`` of one).  A node
-  whose W, R, B or P is computed at run time, or that sits inside a
-  subgraph or a function, is listed as skipped with the reason.  The
-  optional ``sequence_lens``, ``initial_h``, ``initial_c`` are reported as
-  absent, ``"constant"`` (their values travel too) or ``"computed"``.
+  from the model's folder), model-local functions expanded at their call
+  sites by ``onnx.inliner`` (:func:`_expand_functions`), then every
+  ``LSTM`` node of the default domain in every graph -- the main graph,
+  ``If`` branches, ``Loop``/``Scan`` bodies, nested, depth first in graph
+  order (:func:`_walk`) -- named by its path: ``/If/then_branch/LSTM``,
+  ``/Loop/body/If/else_branch/LSTM_1``, ``/enc/LSTM/<domain>.<function>/LSTM_19``.
+  Its attributes are an ``onnx.LSTM`` config; its ``W``, ``R``, ``B``,
+  ``P`` (and ``sequence_lens``, ``initial_h``, ``initial_c``) are traced
+  back through every scope (:func:`_trace`, a subgraph's reads of outer
+  names included): an input that depends only on initializers and
+  constant-producing nodes (the ``Slice``/``Concat``/``Unsqueeze`` chains
+  exporters write) is folded by ONNX's reference evaluator, or ONNX Runtime
+  where it lacks an op (:func:`_fold`); one that depends on a graph input
+  (a model input, a ``Loop``/``Scan`` body's iteration values) or a random
+  op is computed at run time: a node whose W, R, B or P is, is listed as
+  skipped with the reason, naming that input.  The optional inputs are
+  reported as absent, ``"constant"`` (their folded values travel too) or
+  ``"computed"``.  An input that names no tensor defined anywhere is a
+  damaged file: refused.  A model with no LSTM node but MatMul/Gemm +
+  Sigmoid + Tanh (a cell exported as plain ops) is refused with the op
+  counts; beside LSTM nodes, such ops are a skipped row.
   ``x_from`` is the position (in ``nodes``) of the LSTM node whose ``Y``
   reaches this node's ``X`` through layout ops only (``Transpose``,
   ``Reshape``, ``Squeeze``, ``Unsqueeze``, ``Identity``, ``Flatten``, and
   ``Dropout``, an identity at inference), as ``torch.onnx.export`` chains
   the layers of an ``nn.LSTM(num_layers=L)``; ``x_via`` names those ops.
   Reply: meta ``{"producer", "opset", "ir_version", "nodes": [{"name",
-  "index", "config", "optional", "input_size", "dtype", "x_from",
-  "x_via"}], "skipped"}``;
+  "index", "where", "config", "optional", "input_size", "dtype", "x_from",
+  "x_via"}], "skipped"}`` (``where``: the subgraph's path, None in the main
+  graph; ``index``: the node's place in its graph);
   arrays ``{i}:w:<W|R|B|P>``, ``{i}:const:<sequence_lens|initial_h|initial_c>``.
 
 * ``artifact_run`` ``{"path", "index"}`` with arrays ``x`` (batch-major) and
   optional ``mask``, ``h0``, ``c0``: THE ARTIFACT'S OWN NODE -- its
   ``NodeProto`` with its attributes as stored, its weight tensors as
-  initializers and the model's own opset -- alone in a graph, run by ONNX
-  Runtime.  ``mask``/``h0``/``c0`` are fed as ``sequence_lens`` /
+  initializers (folded, see above) and the model's own opset -- alone in a
+  graph, run by ONNX Runtime, wherever it sat (a branch, a body, a
+  function).  ``mask``/``h0``/``c0`` are fed as ``sequence_lens`` /
   ``initial_h`` / ``initial_c``; an optional input not fed keeps the
   node's constant, and a computed one is left out (the operator's default:
   no lengths, zero states).  Reply ``h`` (batch-major, directions
@@ -53,7 +68,9 @@ import re
 
 import numpy as np
 import onnx  # noqa: E402
+import onnx.inliner  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
+import onnx.reference  # noqa: E402
 import onnx.utils  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
@@ -89,62 +106,289 @@ def _attribute(a):
     return value
 
 
-def _constants(graph):
-    """``{tensor name: array}`` for every initializer, Constant node output
-    and Identity of a constant in ``graph``."""
-    out = {t.name: t for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            for a in node.attribute:
-                if a.name == "value":
-                    out[node.output[0]] = a.t
-                elif a.name in ("value_float", "value_floats", "value_int", "value_ints"):
-                    out[node.output[0]] = np.asarray(
-                        helper.get_attribute_value(a), np.float32 if "float" in a.name else np.int64
-                    )
-        elif node.op_type == "Identity" and node.input and node.input[0] in out:
-            out[node.output[0]] = out[node.input[0]]
-    return out
-
-
 def _array(value):
     return np.asarray(value) if isinstance(value, np.ndarray) else onnx.numpy_helper.to_array(value)
 
 
-def _producers(graph):
-    return {o: n for n in graph.node for o in n.output}
-
-
 LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten", "Dropout")
+# ops whose output is not a function of their inputs: never folded
+RANDOM_OPS = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli")
+CELL_OPS = ("Gemm", "MatMul", "Sigmoid", "Tanh")
+PATH_KEY = "lstm_ref:path"  # a NodeProto metadata key: the path of a node that came from a function body
 
 
-def _fed_by(tensor, producers):
+def _default(node):
+    return node.domain in ("", "ai.onnx")
+
+
+def _subgraphs(node):
+    """``[(attribute name, GraphProto)]`` of an If/Loop/Scan (or any) node."""
+    out = []
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            out.append((a.name, a.g))
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            out += [(f"{a.name}[{k}]", g) for k, g in enumerate(a.graphs)]
+    return out
+
+
+def _join(prefix, name):
+    """``"/If/then_branch/" + "/LSTM"`` -> ``"/If/then_branch/LSTM"``."""
+    return prefix + (name[1:] if prefix.endswith("/") and name.startswith("/") else name)
+
+
+def _path(prefix, node, fallback):
+    given = next((p.value for p in node.metadata_props if p.key == PATH_KEY), None)
+    return given or _join(prefix, node.name or fallback)
+
+
+def _expand_functions(model):
+    """``model`` with its model-local functions expanded in place by
+    ``onnx.inliner`` (which renames what it copies, and resolves attribute
+    references, nested calls and subgraphs).  Each call site first gets its
+    own copy of the function, whose nodes carry their path --
+    ``<call node>/<domain>.<function>/<node>`` -- as metadata (the inliner
+    keeps ``metadata_props``), so that an LSTM found in a body is named by
+    where it was called."""
+    if not model.functions:
+        return model
+    local = {(f.domain, f.name): f for f in model.functions}
+    expanded = onnx.ModelProto()
+    expanded.CopyFrom(model)
+    copies = []
+
+    def visit(nodes, prefix, inside):
+        for node in nodes:
+            path = _path(prefix, node, node.op_type)
+            if inside and not any(p.key == PATH_KEY for p in node.metadata_props):
+                node.metadata_props.add(key=PATH_KEY, value=path)
+            function = local.get((node.domain, node.op_type))
+            if function is not None:
+                copy = onnx.FunctionProto()
+                copy.CopyFrom(function)
+                copy.name = f"{function.name}__lstm_ref_call{len(copies)}"
+                copies.append(copy)
+                node.op_type = copy.name
+                visit(copy.node, f"{path}/{function.domain}.{function.name}/".replace("/.", "/"), True)
+            for attribute, sub in _subgraphs(node):
+                visit(sub.node, f"{path}/{attribute}/", inside)
+
+    visit(expanded.graph.node, "", False)
+    del expanded.functions[:]
+    expanded.functions.extend(copies)
+    return onnx.inliner.inline_local_functions(expanded)
+
+
+def _walk(graph, prefix="", outer=None, where="the main graph"):
+    """Every node of ``graph`` and of its subgraphs (If branches, Loop/Scan
+    bodies, nested), depth first in graph order: ``(prefix, index, node,
+    scope, where)``.  ``scope`` maps each name visible in the node's graph
+    -- its own and its outer scopes' -- to how it is defined: ``("init",
+    TensorProto)``, ``("input", where, name)`` (a graph's input: a model
+    input, or a Loop/Scan body's iteration values), or ``("node", NodeProto,
+    the scope of that node's graph)``."""
+    scope = dict(outer or {})
+    for value in graph.input:
+        scope[value.name] = ("input", where, value.name)
+    for tensor in graph.initializer:  # an initializer that is also an input: its stored value, the default
+        scope[tensor.name] = ("init", tensor)
+    for node in graph.node:
+        for name in node.output:
+            if name:
+                scope[name] = ("node", node, scope)
+    for index, node in enumerate(graph.node):
+        yield prefix, index, node, scope, where
+        path = _path(prefix, node, node.op_type)
+        for attribute, sub in _subgraphs(node):
+            yield from _walk(sub, f"{path}/{attribute}/", scope, f"{path}/{attribute}")
+
+
+def _free_names(graph):
+    """The names ``graph`` (and its subgraphs) reads from outer scopes."""
+    defined = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    used = set()
+    for node in graph.node:
+        defined.update(node.output)
+        used.update(i for i in node.input if i)
+        for _, sub in _subgraphs(node):
+            used |= _free_names(sub)
+    return used - defined
+
+
+def _origin(definition):
+    if definition[0] == "input":
+        where, name = definition[1], definition[2]
+        return f"the model input {name!r}" if where == "the main graph" else f"{name!r}, an input of {where}"
+    return f"{definition[1].op_type} node {definition[1].name!r} (random)"
+
+
+class _Undefined(Exception):
+    pass
+
+
+def _trace(tensors, scope):
+    """What computes ``tensors`` (names in ``scope``): ``(nodes in
+    topological order, {initializer name: TensorProto}, None)``, or
+    ``(.., .., (tensor, definition))`` for the first of them that depends
+    on a graph input (a model input, a Loop/Scan body's iteration values)
+    or a random op: computed at run time.  A subgraph of a node on the way
+    (a constant If) counts with the outer names it reads."""
+    order, inits, done, free = [], {}, set(), {}
+    for tensor in tensors:
+        stack = [(tensor, scope, None)]
+        while stack:
+            name, where, node = stack.pop()
+            if node is not None:  # all its inputs visited
+                order.append(node)
+                continue
+            definition = where.get(name)
+            if definition is None:
+                raise _Undefined(name)
+            kind = definition[0]
+            if kind == "init":
+                inits[name] = definition[1]
+                continue
+            if kind == "input" or definition[1].op_type in RANDOM_OPS:
+                return order, inits, (tensor, definition)
+            node, inner = definition[1], definition[2]
+            if id(node) in done:
+                continue
+            done.add(id(node))
+            stack.append((None, None, node))
+            reads = [i for i in node.input if i]
+            for _, sub in _subgraphs(node):
+                if id(sub) not in free:
+                    free[id(sub)] = _free_names(sub)
+                reads += sorted(free[id(sub)])
+            stack += [(i, inner, None) for i in reversed(reads)]
+    return order, inits, None
+
+
+def _fold(tensors, nodes, inits, model):
+    """The values of ``tensors``: ``nodes`` (constant-only, topologically
+    ordered, from any scope) as one graph over ``inits``, run by ONNX's
+    reference evaluator (``onnx.reference``), or ONNX Runtime where the
+    evaluator has no kernel for an op; ``(arrays, None)`` or ``(None, why)``."""
+    if not nodes:
+        return [_array(inits[t]) for t in tensors], None
+    graph = helper.make_graph(
+        list(nodes),
+        "lstm_ref_fold",
+        [],
+        [onnx.ValueInfoProto(name=t) for t in tensors],
+        initializer=list(inits.values()),
+    )
+    folded = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    try:
+        return [np.asarray(v) for v in onnx.reference.ReferenceEvaluator(folded).run(None, {})], None
+    except Exception as exc:  # noqa: BLE001 - an op the evaluator lacks: ONNX Runtime's turn
+        first = _first_line(exc)
+    try:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(folded.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return [np.asarray(v) for v in session.run(None, {})], None
+    except Exception as exc:  # noqa: BLE001 - reported on the node's row
+        return None, f"onnx.reference: {first}; onnxruntime: {_ort_message(exc)}"
+
+
+def _fed_by(tensor, scope):
     """``(the LSTM node whose Y reaches tensor through layout ops only, [their op types])`` or ``(None, ops)``."""
     via = []
     while tensor:
-        node = producers.get(tensor)
-        if node is None:
+        definition = scope.get(tensor)
+        if definition is None or definition[0] != "node":
             return None, via
-        if node.op_type == "LSTM" and node.domain in ("", "ai.onnx"):
+        node, scope = definition[1], definition[2]
+        if node.op_type == "LSTM" and _default(node):
             return (node if node.output and node.output[0] == tensor else None), via
-        if node.op_type not in LAYOUT_OPS or node.domain not in ("", "ai.onnx"):
+        if node.op_type not in LAYOUT_OPS or not _default(node):
             return None, via + [node.op_type]
         via.append(node.op_type)
         tensor = node.input[0] if node.input else ""
     return None, via
 
 
-def _nested_lstms(graph, where):
-    """LSTM nodes inside subgraphs (If/Loop/Scan bodies): ``[(where, node)]``."""
-    found = []
-    for node in graph.node:
-        for a in node.attribute:
-            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
-            for sub in subs:
-                inner = f"{where}{node.name or node.op_type}/{a.name}/"
-                found += [(inner, n) for n in sub.node if n.op_type == "LSTM" and n.domain in ("", "ai.onnx")]
-                found += _nested_lstms(sub, inner)
-    return found
+def _cell_ops(walked):
+    """``{where: Counter of CELL_OPS}`` over every graph: the ops of a
+    recurrent cell decomposed into MatMul/Gemm + Sigmoid + Tanh."""
+    counts = {}
+    for _, _, node, _, where in walked:
+        if node.op_type in CELL_OPS and _default(node):
+            counts.setdefault(where, {}).setdefault(node.op_type, 0)
+            counts[where][node.op_type] += 1
+    cells = {}
+    for where, c in counts.items():
+        if c.get("Sigmoid", 0) >= 3 and c.get("Tanh", 0) >= 2 and c.get("Gemm", 0) + c.get("MatMul", 0) >= 1:
+            cells[where] = ", ".join(f"{c[op]} {op}" for op in CELL_OPS if c.get(op))
+    return cells
+
+
+def _read_lstm(node, name, scope, model):
+    """``(why skipped, None)`` or ``(None, (config, weights, optional, constants))`` of one LSTM node."""
+    slots = dict(zip(SLOTS, list(node.input) + [""] * (len(SLOTS) - len(node.input))))
+    for slot in ("W", "R"):
+        if not slots[slot]:
+            return f"input {slot} is missing", None
+    config = {a.name: _attribute(a) for a in node.attribute}
+    known = {
+        "hidden_size",
+        "direction",
+        "clip",
+        "input_forget",
+        "activations",
+        "activation_alpha",
+        "activation_beta",
+        "layout",
+    }
+    unknown = sorted(set(config) - known)
+    if unknown:
+        return f"attribute(s) {unknown} are not in ONNX's LSTM-14/22 (an older LSTM-1 node?)", None
+    wanted = {}  # slot -> (nodes, inits)
+    optional = {}
+    for slot in WEIGHTS + OPTIONAL:
+        tensor = slots[slot]
+        if not tensor:
+            continue
+        try:
+            nodes, inits, runtime = _trace([tensor], scope)
+        except _Undefined as exc:
+            raise _Undefined(
+                f"LSTM node {name!r}: its input {slot} reads {exc.args[0]!r}, which is defined nowhere in the "
+                "model (no initializer, node output or graph input of that name): a damaged or truncated file"
+            ) from None
+        if runtime is None:
+            wanted[slot] = (nodes, inits)
+            optional[slot] = "constant"
+            continue
+        if slot in OPTIONAL:
+            optional[slot] = "computed"
+            continue
+        definition = scope[tensor]
+        if definition[0] == "input":
+            what = f"is {_origin(definition)}"
+        else:
+            what = f"is the output of {definition[1].op_type} node {definition[1].name!r}"
+            if runtime[1] is not definition:
+                what += f", which depends on {_origin(runtime[1])}"
+        return f"{slot} ({tensor}) {what}: computed at run time, not a constant: its weights cannot be read", None
+    nodes, inits, seen = [], {}, set()
+    for n, i in wanted.values():
+        nodes += [k for k in n if id(k) not in seen]
+        seen.update(id(k) for k in n)
+        inits.update(i)
+    slots_folded = list(wanted)
+    values, why = _fold([slots[s] for s in slots_folded], nodes, inits, model)
+    if why is not None:
+        what = ", ".join(slots_folded)
+        return f"{what} depend only on constants, but folding them failed ({why})", None
+    folded = dict(zip(slots_folded, values))
+    weights = {s: folded[s] for s in WEIGHTS if s in folded}
+    constants = {s: folded[s] for s in OPTIONAL if s in folded}
+    optional = {s: optional[s] for s in OPTIONAL if s in optional}
+    if "hidden_size" not in config:
+        config["hidden_size"] = int(weights["R"].shape[-1])
+    return None, (config, weights, optional, constants)
 
 
 @protocol.last_file
@@ -156,78 +400,50 @@ def _load(path):
     if not model.ir_version or not model.graph.node:
         raise protocol.UserError(f"{path} is not an ONNX model (no ir_version or no graph nodes after parsing)")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    graph = model.graph
-    consts, producers = _constants(graph), _producers(graph)
-    nodes, skipped, arrays, protos = [], [], {}, []
+    skipped, inline_failed = [], None
+    if model.functions:
+        try:
+            model = _expand_functions(model)
+        except Exception as exc:  # noqa: BLE001 - the inliner's refusal, on the rows of the LSTMs it hides
+            inline_failed = _first_line(exc)
+    walked = list(_walk(model.graph))
+    nodes, arrays, protos = [], {}, []
     lstm_count, position = 0, {}  # id of a listed LSTM node -> its place in nodes
-    for index, node in enumerate(graph.node):
-        if node.op_type in ("GRU", "RNN") and node.domain in ("", "ai.onnx"):
+    for prefix, index, node, scope, _ in walked:
+        if node.op_type in ("GRU", "RNN") and _default(node):
             skipped.append(
                 [
-                    node.name or node.op_type,
+                    _path(prefix, node, node.op_type),
                     f"an ONNX {node.op_type} node, not an LSTM; lstm_ref has no reference for it",
                 ]
             )
-        if node.op_type != "LSTM" or node.domain not in ("", "ai.onnx"):
+        if node.op_type != "LSTM" or not _default(node):
             continue
-        name = node.name or f"LSTM#{lstm_count}"
+        name = _path(prefix, node, f"LSTM#{lstm_count}")
         lstm_count += 1
-        slots = dict(zip(SLOTS, list(node.input) + [""] * (len(SLOTS) - len(node.input))))
-        why, weights = None, {}
-        for slot in WEIGHTS:
-            tensor = slots[slot]
-            if not tensor:
-                if slot in ("W", "R"):
-                    why = f"input {slot} is missing"
-                continue
-            if tensor not in consts:
-                maker = producers.get(tensor)
-                made = f"the output of {maker.op_type} node {maker.name!r}" if maker else "a graph input"
-                why = f"{slot} ({tensor}) is {made}, computed at run time, not a constant: its weights cannot be read"
-                break
-            weights[slot] = _array(consts[tensor])
-        config = {}
-        for a in node.attribute:
-            config[a.name] = _attribute(a)
-        known = {
-            "hidden_size",
-            "direction",
-            "clip",
-            "input_forget",
-            "activations",
-            "activation_alpha",
-            "activation_beta",
-            "layout",
-        }
-        unknown = sorted(set(config) - known)
-        if why is None and unknown:
-            why = f"attribute(s) {unknown} are not in ONNX's LSTM-14/22 (an older LSTM-1 node?)"
-        if why is None and "hidden_size" not in config:
-            config["hidden_size"] = int(weights["R"].shape[-1])
+        try:
+            why, read = _read_lstm(node, name, scope, model)
+        except _Undefined as exc:
+            raise protocol.UserError(f"{path}: {exc}") from None
         if why is not None:
             skipped.append([name, why])
             continue
+        config, weights, optional, constants = read
         dtype = weights["W"].dtype.name
         if dtype != "float32":
             config["dtype"] = dtype
-        optional, i = {}, len(nodes)
-        for slot in OPTIONAL:
-            tensor = slots[slot]
-            if not tensor:
-                continue
-            if tensor in consts:
-                optional[slot] = "constant"
-                arrays[f"{i}:const:{slot}"] = _array(consts[tensor])
-            else:
-                optional[slot] = "computed"
+        i = len(nodes)
+        for slot, value in constants.items():
+            arrays[f"{i}:const:{slot}"] = value
         for slot, value in weights.items():
             arrays[f"{i}:w:{slot}"] = value
-        feeder, via = _fed_by(slots["X"], producers)
+        feeder, via = _fed_by(node.input[0] if node.input else "", scope)
         position[id(node)] = len(nodes)
         nodes.append(
             {
                 "name": name,
                 "index": index,
+                "where": prefix.rstrip("/") or None,
                 "config": config,
                 "optional": optional,
                 "input_size": int(weights["W"].shape[-1]),
@@ -236,24 +452,37 @@ def _load(path):
                 "x_via": via,
             }
         )
-        protos.append(
-            (
-                node,
-                {slot: weights[slot] for slot in weights},
-                {s: arrays[f"{i}:const:{s}"] for s in optional if optional[s] == "constant"},
+        protos.append((node, weights, constants))
+    if inline_failed is not None:
+        for function in model.functions:
+            for node in function.node:
+                if node.op_type == "LSTM" and _default(node):
+                    skipped.append(
+                        [
+                            f"{function.domain}.{function.name}/{node.name or 'LSTM'}".lstrip("."),
+                            "an LSTM inside a model-local function that onnx.inliner could not expand: "
+                            + inline_failed,
+                        ]
+                    )
+    if lstm_count == 0:
+        cells = _cell_ops(walked)
+        if cells:
+            found = "; ".join(f"{ops} in {where}" for where, ops in cells.items())
+            also = f"; skipped: {'; '.join(f'{n}: {w}' for n, w in skipped)}" if skipped else ""
+            raise protocol.UserError(
+                f"{path}: no LSTM node; found a decomposed recurrent cell: {found} (torch.onnx.export writes "
+                "an nn.LSTMCell, or a cell in plain ops, this way; lstm-ref checks ONNX LSTM nodes: export "
+                f"torch.nn.LSTM){also}"
             )
-        )
-    for where, node in _nested_lstms(graph, ""):
-        skipped.append([where + (node.name or "LSTM"), "an LSTM inside a subgraph (If/Loop/Scan body) is not checked"])
-    for function in model.functions:
-        for node in function.node:
-            if node.op_type == "LSTM" and node.domain in ("", "ai.onnx"):
-                skipped.append(
-                    [
-                        f"{function.name}/{node.name or 'LSTM'}",
-                        "an LSTM inside a model-local function (its weights are function inputs) is not checked",
-                    ]
-                )
+    else:
+        for where, ops in _cell_ops(walked).items():
+            skipped.append(
+                [
+                    f"decomposed cell in {where}",
+                    f"{ops} outside any LSTM node: a recurrent cell decomposed into plain ops (an exported "
+                    "nn.LSTMCell?); lstm-ref checks LSTM nodes only",
+                ]
+            )
     entry = {
         "meta": {
             "producer": f"{model.producer_name} {model.producer_version}".strip(),

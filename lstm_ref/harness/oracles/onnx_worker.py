@@ -23,7 +23,10 @@ bitwise.
 
 A user's ``.onnx`` model (``lstm-ref check``/``convert``) is read and its
 own nodes run by the ops of ``onnx_artifacts.py``: ``artifact_lstms``,
-``artifact_run``, ``save_lstms``.
+``artifact_run``, ``save_lstms``.  Every graph is read (``If`` branches,
+``Loop``/``Scan`` bodies, model-local functions expanded by
+``onnx.inliner``), and weights computed from constants are folded by
+``onnx.reference``.
 """
 
 import numpy as np

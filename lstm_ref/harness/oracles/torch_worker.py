@@ -18,7 +18,10 @@ measured; the reference follows the batch it is given.)
 
 A user's ``.pt`` file (``lstm-ref check``/``convert``) is read and run by the
 ops of ``torch_artifacts.py``: ``artifact_lstms``, ``artifact_run``,
-``save_state_dict``.
+``save_state_dict``.  Its ``nn.LSTM`` s and ``nn.LSTMCell`` s both: a
+TorchScript archive's cell is stepped by its own scripted (or traced)
+code there; a state_dict's cell, which has no code, by ``run`` here
+(``run_cell``, when the case's kind is ``torch.nn.LSTMCell``).
 """
 
 import numpy as np
