@@ -240,3 +240,12 @@ def test_a_mode_litert_cannot_run_is_a_row(tagger, lstm_ref, monkeypatch):  # no
     assert code == 1, out + err
     row = _rows("sweep.json")["float32"]
     assert row["status"] == "run failed" and row["message"] == "LiteRT failed: RuntimeError: the interpreter broke"
+
+
+def test_a_missing_litert_is_said_before_converting(tagger, lstm_ref, monkeypatch):  # noqa: F811
+    """Without LiteRT the sweep stops at once with the pip install that brings
+    it, instead of after converting every mode."""
+    monkeypatch.setenv("LSTM_PARITY_LITERT_PYTHON", "/nonexistent/python")
+    code, out, err = lstm_ref("tflite-sweep", tagger[0], "--time", "4")
+    assert code == 2 and "Traceback" not in err, out + err
+    assert "oracle 'litert'" in err and "converting" not in err, err

@@ -7,7 +7,9 @@ import sys
 
 from .. import check, schemas, tflite_cli
 from ..model_format import model_format
+from ..oracles.client import ORACLES, OracleUnavailable
 from ..tflite.modes import BY_NAME
+from ..tflite.spec import TARGET
 from ._common import EXIT_FAIL, EXIT_PASS, UsageError, finite, json_target, positive_int, seed, user_path
 
 NAME = "tflite-sweep"
@@ -140,6 +142,11 @@ def run(args):
     if oracle_name not in ("keras3", "tf_keras"):
         raise UsageError(f"{args.model} is {description}: tflite-sweep converts Keras models")
     save_dir = save_dir_target(args.save_dir)
+    # What runs the model and what runs its .tflite files: said before minutes of conversion, not after.
+    for spec in (ORACLES[oracle_name], TARGET.oracle):
+        problem = spec.locate().problem
+        if problem:
+            raise OracleUnavailable(problem)
     pool = check.open_pool()
     try:
         rows = tflite_cli.sweep(
