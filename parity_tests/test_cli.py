@@ -207,6 +207,25 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(files, monkeypatch, ca
     assert "a framework worker failed: oracle 'keras3' failed on 'model_lstms': ValueError: the worker broke" in err
 
 
+def test_a_bug_of_lstm_ref_is_exit_3_not_a_parity_failure(files, monkeypatch, capsys):
+    """An unexpected exception inside lstm-ref is one line and exit 3 (never
+    1, which CI reads as a parity failure); --debug adds the traceback."""
+    from lstm_ref.harness import check as check_lib
+
+    def bug():
+        raise KeyError("a bug")
+
+    with zipfile.ZipFile(files / "k3.keras", "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+    monkeypatch.setattr(check_lib, "open_pool", bug)
+    code, out, err = run_main(["check", "k3.keras"], files, monkeypatch, capsys)
+    assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "internal error: KeyError" in err and "a bug in lstm-ref" in err, err
+    code, out, err = run_main(["check", "k3.keras", "--debug"], files, monkeypatch, capsys)
+    assert code == 3 and "Traceback" in err, err
+
+
 def test_help_states_each_default_once(tmp_path):
     from lstm_ref.harness.commands import build_parser
 

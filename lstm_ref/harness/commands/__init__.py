@@ -7,8 +7,8 @@ the top parser, dispatches, and turns errors into exit codes.
 Exit codes follow the Unix tradition (and pytest's): 0 when every checked
 layer or case is within tolerance, 1 when any is not, 2 for a usage or
 input error (a short message on stderr naming the culprit; the traceback
-only under ``--debug``), 3 when a framework worker crashed or hung, which is
-neither a pass nor a parity failure.
+only under ``--debug``), 3 when a framework worker crashed or hung, or
+lstm-ref itself failed (a bug), which is neither a pass nor a parity failure.
 """
 
 import os
@@ -63,6 +63,15 @@ def main(argv=None):
         return EXIT_INTERNAL
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of lstm-ref's own: neither a pass nor a parity failure
+        _traceback(args)
+        print(
+            f"lstm-ref {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} (a bug in lstm-ref"
+            + ("" if getattr(args, "debug", False) else "; rerun with --debug for the traceback")
+            + ")",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def _traceback(args):

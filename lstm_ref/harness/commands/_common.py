@@ -13,14 +13,14 @@ EPILOG = """exit codes:
   1  at least one is not: a parity failure
   2  usage or input error (or a framework not installed): a short message names the culprit
      (--debug shows the traceback)
-  3  a framework worker crashed or hung (its stderr is shown under --debug)
+  3  a framework worker crashed or hung (its stderr is shown under --debug), or lstm-ref failed (a bug)
 """
 
 CONVERT_EPILOG = """exit codes:
   0  written (and, for --to onnx from a Keras model, each chain run in ONNX Runtime within tolerance of the source)
   1  written, but a chain run in ONNX Runtime is not within tolerance of the source: a parity failure
   2  usage or input error, or an LSTM the target cannot express: a short message names it
-  3  a framework worker crashed or hung (its stderr is shown under --debug)
+  3  a framework worker crashed or hung (its stderr is shown under --debug), or lstm-ref failed (a bug)
 """
 
 DRAWN = {"batch": 2, "time": 7, "seed": 0}

@@ -39,7 +39,7 @@ EPILOG = """exit codes:
   0  one known fault (or pair of faults) explains the target, or the target is within tolerance
   1  none does, or several compute the same on the probe (ambiguous): the candidates are listed
   2  usage or input error: a short message names the culprit (--debug shows the traceback)
-  3  a framework worker crashed or hung (its stderr is shown under --debug)
+  3  a framework worker crashed or hung (its stderr is shown under --debug), or lstm-ref failed (a bug)
 """
 NAMES_SHOWN = 2  # equivalent faults named per candidate line; the rest counted (all in --json)
 

@@ -23,7 +23,7 @@ SWEEP_EPILOG = """exit codes (the table is the answer; --fail-on picks what fail
      LiteRT could not run it); --fail-on mismatch: that, or a mode over its tolerance (or with none measured)
   2  usage or input error, or a model that cannot be loaded and run: a short message names the culprit
      (--debug shows the traceback)
-  3  a framework worker crashed or hung (its stderr is shown under --debug)
+  3  a framework worker crashed or hung (its stderr is shown under --debug), or lstm-ref failed (a bug)
 """
 
 
