@@ -351,6 +351,79 @@ def check_artifact(lstms, batch=2, time=7, seed=0):
     return results, skipped
 
 
+# -- the model as it ran (an .onnx with --input) ----------------------------------------------
+
+
+def check_as_run(path, lstms, worker, inputs, calls=1):
+    """Every top-level LSTM node of the ONNX model at ``path`` on what it
+    received when ONNX Runtime ran the WHOLE model on ``inputs`` (``{name:
+    array}``, ``""`` for its only input), ``calls`` times with the states an
+    output returns fed back (``onnx_artifacts.artifact_as_run``).  Per node
+    and call: the reference on the captured x, sequence_lens, initial_h,
+    initial_c against the Y, Y_h, Y_c the model's run produced, with the
+    one comparison; ``tf_bitwise``: the node run alone on the same inputs
+    equals its outputs in the model, bit for bit.  ``(results, skipped,
+    casts, meta)``; a node in a subgraph is a skipped row that says so."""
+    arrays = {f"in:{k}": v for k, v in inputs.items()}
+    meta, out = worker.request({"op": "artifact_as_run", "path": str(path), "calls": int(calls)}, arrays)
+    results, skipped = [], []
+    pairs = ", ".join(f"{a} <- {b}" for a, b in meta["pairs"])
+    for i in meta["captured"]:
+        lstm = lstms[i]
+        for call in range(meta["calls"]):
+            name = f"{lstm.name} (as run" + (f", call {call + 1}/{meta['calls']})" if meta["calls"] > 1 else ")")
+            key = f"{call}:{i}:"
+            got = {k[len(key) :]: v for k, v in out.items() if k.startswith(key)}
+            states = {s: got[s] for s in ("h0", "c0") if s in got}
+            dtype = lstm.config.get("dtype") or "float32"
+            if states and len(states) == 1:  # the operator's default for the other one: zeros
+                states = {s: states.get(s, np.zeros_like(next(iter(states.values())))) for s in ("h0", "c0")}
+            try:
+                case = Case(
+                    lstm.kind,
+                    lstm.config,
+                    np.asarray(got["x"], dtype),
+                    lstm.weights,
+                    got.get("mask"),
+                    name=name,
+                    **{k: np.asarray(v, dtype) for k, v in states.items()},
+                )
+            except LstmRefError as exc:
+                skipped.append((name, f"{lstm.kind}: {exc}"))
+                continue
+            desired = {f: got[f] for f in ALL_FIELDS}
+            how = "the node in the model's run (ONNX Runtime), on what it received there"
+            try:
+                row = _row(name, case, _measure(case, desired), how)
+            except ShapeMismatch as exc:
+                results.append(_failed(name, lstm.kind, str(exc), source=how))
+                continue
+            except LstmRefError as exc:
+                skipped.append((name, f"{lstm.kind}: {exc}"))
+                continue
+            alone = lstm.runner(case)
+            if isinstance(alone, str):
+                row.notes = f"the node alone: {alone}"
+            else:
+                row.tf_bitwise = all(np.array_equal(alone[f], desired[f], equal_nan=True) for f in ALL_FIELDS)
+                if not row.tf_bitwise:
+                    worst = max(float(np.max(np.abs(np.asarray(alone[f]) - desired[f]))) for f in ALL_FIELDS)
+                    row.notes = f"the node run alone differs from its run in the model (max |d| {worst:.3g})"
+            captured = "X, " + ", ".join(
+                s for s, k in (("sequence_lens", "mask"), ("initial_h", "h0"), ("initial_c", "c0")) if k in got
+            )
+            row.as_run = {
+                "call": call + 1,
+                "calls": meta["calls"],
+                "captured": f"{captured.rstrip(', ')} and Y, Y_h, Y_c as extra graph outputs of the model",
+                "state_fed_back": pairs if call else "",
+            }
+            results.append(row)
+    for i, why in meta["uncaptured"]:
+        skipped.append((f"{lstms[i].name} (as run)", why))
+    return results, skipped, meta["casts"], meta
+
+
 # -- pairing with the source -----------------------------------------------------------
 
 

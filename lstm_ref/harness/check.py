@@ -70,6 +70,10 @@ class LayerResult:
     # lstm-ref check FILE.tflite (tflite_cli.layer_results): the deployed mode,
     # lowering, what was compared, max |d|, per-step |d|...
     tflite: dict = None
+    # lstm-ref check MODEL.onnx --input (artifacts.check_as_run): the node
+    # checked on what it received in the whole model's run: which call of
+    # how many, and how its inputs were captured.
+    as_run: dict = None
 
     def merge(self, other: "LayerResult") -> "LayerResult":
         """The same layer over one more batch: the worst of both."""

@@ -82,6 +82,13 @@ def add_parser(sub):
         "(repeat), or one FILE.npz keyed by input name (default: random inputs, see "
         "--batch/--time/--seed)",
     )
+    chk.add_argument(
+        "--calls",
+        type=positive_int,
+        help="with an .onnx MODEL and --input: run the model N consecutive times, each state output (stateN, "
+        "hn, h_out...) fed back as its input (state, h0, h_in...), and check every LSTM node on every call "
+        "(default: 1)",
+    )
     chk.add_argument("--batch", type=positive_int, help="rows of random input when no --input (default: 2)")
     chk.add_argument(
         "--time", type=positive_int, help="steps of random input when the model leaves time open (default: 7)"
@@ -156,10 +163,16 @@ def run(args):
         return _check_tflite(args, models)
 
     inputs = _read_inputs(args.input)
-    if inputs:
-        refuse_unused(args, ("batch", "time", "seed"), "with --input (they shape drawn inputs)")
     if inputs and len(models) > 1:
         raise UsageError("--input goes with one model; check several models on drawn inputs, or one at a time")
+    onnx_model = len(models) == 1 and models[0].suffix.lower() == ".onnx"
+    if inputs and not onnx_model:
+        refuse_unused(args, ("batch", "time", "seed"), "with --input (they shape drawn inputs)")
+    if args.calls is not None and not (onnx_model and inputs):
+        raise UsageError(
+            "--calls runs an .onnx model several times on its --input, feeding its state back; give one .onnx "
+            "MODEL and --input"
+        )
     custom = [user_path(p) for p in args.custom_objects]
     for path in custom:
         if not path.is_file():
@@ -180,8 +193,8 @@ def run(args):
                 results, skipped = keras_weights.check_file(weight_files[model], pool, **drawn)
                 casts = []
             elif oracle_name in ARTIFACTS:
-                results, skipped, description = _check_artifact(
-                    model, oracle_name, description, source, pool, drawn, custom
+                results, skipped, description, casts = _check_artifact(
+                    model, oracle_name, description, source, pool, drawn, custom, inputs, args.calls or 1
                 )
             else:
                 results, skipped, described = check_lib.check_model(
@@ -202,7 +215,7 @@ def run(args):
                     description,
                     results,
                     skipped,
-                    casts if oracle_name not in ARTIFACTS else [],
+                    casts,
                     oracle_name,
                     source[0] if source is not None and oracle_name in ARTIFACTS else None,
                 )
@@ -323,10 +336,10 @@ def _source(args, models, formats, inputs, custom):
 
     artifacts = [name in ARTIFACTS for name, _ in formats]
     if any(artifacts):
-        if inputs:
+        if inputs and formats[0][0] != "onnxruntime":
             raise UsageError(
-                "--input has no effect on an .onnx/.pt file: each of its LSTMs is checked on drawn x "
-                "(--batch, --time, --seed); leave it out"
+                "--input has no effect on an .onnx/.pt file but an .onnx model (run whole on it): each LSTM "
+                "of a .pt file is checked on drawn x (--batch, --time, --seed); leave it out"
             )
         refuse_unused(args, ("batch_size",), "on an .onnx/.pt file (each LSTM gets --batch drawn rows)")
     if args.source is None:
@@ -360,12 +373,25 @@ def _source(args, models, formats, inputs, custom):
     return path, fmt, None
 
 
-def _check_artifact(model, oracle_name, description, source, pool, drawn, custom):
-
+def _check_artifact(model, oracle_name, description, source, pool, drawn, custom, inputs=None, calls=1):
+    """An .onnx/.pt file's rows: each LSTM alone on drawn x; with --input
+    (an .onnx), each node also on what it received in the whole model's
+    run (``calls`` times, states fed back); with --source, the pairs.
+    ``(results, skipped, description, casts)``."""
     lstms, skipped, detail = artifacts.read_lstms(model, oracle_name, pool)
     description = f"{description}: {detail}" if detail else description
     results, more = artifacts.check_artifact(lstms, **drawn)
     skipped += more
+    casts = []
+    if inputs:
+        ran, more, casts, meta = artifacts.check_as_run(model, lstms, pool.get(oracle_name), inputs, calls)
+        results += ran
+        skipped += more
+        description += "; run whole in ONNX Runtime on --input" + (
+            f", {calls} calls, state fed back: {', '.join(f'{a} <- {b}' for a, b in meta['pairs'])}"
+            if calls > 1
+            else ""
+        )
     if source is not None:
         path, (src_oracle, src_description), wfile = source
         if wfile is not None:  # a weights-only .h5: each LSTM run by tf_keras on drawn x
@@ -382,7 +408,7 @@ def _check_artifact(model, oracle_name, description, source, pool, drawn, custom
         results += pairs
         skipped += [(f"{name} (vs --source)", why) for name, why in more]
         description += f"; against --source {path.name} ({src_description})"
-    return results, skipped, description
+    return results, skipped, description, casts
 
 
 def _check_checkpoint(args, model, check_lib):

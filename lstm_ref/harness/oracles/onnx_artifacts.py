@@ -60,6 +60,12 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   ``lengths``, ``<name>/sequence_lens``.  Checked with ``onnx.checker``
   before it is written.
 
+* ``artifact_as_run`` ``{"path", "calls"}`` with the model's inputs
+  ``in:<name>``: the whole model run by ONNX Runtime (``calls`` times, the
+  states an output returns fed back, :func:`state_pairs`), each top-level
+  LSTM node's inputs and outputs captured as extra graph outputs (see
+  :func:`artifact_as_run`); a node in a subgraph is listed as not captured.
+
 * ``run_chain`` ``{"path", "head"}``: the part of a written model that
   ``<head>/X`` feeds, run as one model (see :func:`run_chain`).
 """
@@ -495,6 +501,7 @@ def _load(path):
         "protos": protos,
         "opset": opset or SAVE_OPSET,
         "sessions": {},
+        "model": model,  # functions expanded: what artifact_as_run runs
     }
     return entry
 
@@ -698,9 +705,257 @@ def run_chain(meta, arrays):
     return {"nodes": len(lstms)}, out
 
 
+# -- the model as it runs ------------------------------------------------------------------
+
+_NP = {
+    TensorProto.FLOAT: np.float32,
+    TensorProto.DOUBLE: np.float64,
+    TensorProto.FLOAT16: np.float16,
+    TensorProto.INT64: np.int64,
+    TensorProto.INT32: np.int32,
+    TensorProto.INT8: np.int8,
+    TensorProto.UINT8: np.uint8,
+    TensorProto.BOOL: np.bool_,
+}
+# an output carries the state an input takes when its name is the input's
+# with one of these suffixes added, or the input's own suffix (the second
+# column) replaced by one of them: state -> stateN, h -> h_out, h0 -> hn,
+# c_in -> c_out, past -> present.
+STATE_SUFFIXES = ("N", "n", "_n", "_N", "_out", "out", "_next", "_new")
+STATE_REPLACED = ("0", "_0", "_in", "in", "_prev")
+
+
+def _declared(value):
+    """``(numpy dtype or None, [dim or None])`` of a graph input/output."""
+    tensor = value.type.tensor_type
+    dtype = _NP.get(tensor.elem_type)
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    return dtype, (dims if tensor.HasField("shape") else None)
+
+
+def state_pairs(model):
+    """``[(input, output)]``: the inputs whose state an output carries, by
+    name (:data:`STATE_SUFFIXES`; ``past``/``present`` too) with the same
+    element type and, where both are declared, the same rank and fixed dims."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    outputs = {v.name: v for v in model.graph.output}
+    pairs = []
+    for value in inputs:
+        name = value.name
+        bases = [name] + [name[: -len(s)] for s in STATE_REPLACED if name.endswith(s) and len(name) > len(s)]
+        candidates = [b + s for b in bases for s in STATE_SUFFIXES]
+        if "past" in name:
+            candidates.append(name.replace("past", "present"))
+        match = next((outputs[c] for c in candidates if c in outputs), None)
+        if match is None:
+            continue
+        d_in, d_out = _declared(value)[1], _declared(match)[1]
+        if value.type.tensor_type.elem_type != match.type.tensor_type.elem_type:
+            continue
+        if d_in is not None and d_out is not None:
+            if len(d_in) != len(d_out) or any(a and b and a != b for a, b in zip(d_in, d_out)):
+                continue
+        pairs.append((name, match.name))
+    return pairs
+
+
+def _feeds(model, arrays, calls=1, states=()):
+    """The model's inputs from ``arrays`` (``""``: the only input), cast to
+    their declared element type: ``([feeds per call], casts)``.  With
+    ``calls`` > 1 an input other than a state may carry one more leading
+    axis of length ``calls``: one value per call.  A missing, unknown or
+    ill-shaped input is the user's error."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    names = [v.name for v in inputs]
+    given = dict(arrays)
+    if "" in given:
+        if len(names) != 1:
+            raise protocol.UserError(
+                f"the model has {len(names)} inputs ({', '.join(names)}); give each as --input NAME=FILE.npy "
+                "(or one .npz keyed by name)"
+            )
+        given = {names[0]: given.pop("")}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise protocol.UserError(
+            f"--input {unknown[0]}: the model has no input of that name (its inputs: {', '.join(names)})"
+        )
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise protocol.UserError(
+            f"--input: the model's input(s) {', '.join(missing)} not given (it takes {', '.join(names)}); give "
+            "every input as NAME=FILE.npy"
+        )
+    per_call, casts = [{} for _ in range(calls)], []
+    for value in inputs:
+        array = np.asarray(given[value.name])
+        dtype, dims = _declared(value)
+        split = (
+            calls > 1
+            and value.name not in states
+            and dims is not None
+            and array.ndim == len(dims) + 1
+            and array.shape[0] == calls
+        )
+        shapes = array.shape[1:] if split else array.shape
+        if dims is not None and (len(dims) != len(shapes) or any(d and d != n for d, n in zip(dims, shapes))):
+            shape = "x".join("?" if d is None else str(d) for d in dims)
+            per = (
+                f", or ({calls}, {shape.replace('x', ', ')}): one per call"
+                if calls > 1 and value.name not in states
+                else ""
+            )
+            declared = shape.replace("x", ", ")
+            raise protocol.UserError(
+                f"--input {value.name}: shape {array.shape} does not fit the model's declared ({declared}){per}"
+            )
+        if dtype is not None and array.dtype != dtype:
+            want = np.dtype(dtype)
+            if want.kind != array.dtype.kind and not (want.kind == "f" and array.dtype.kind in "iub"):
+                raise protocol.UserError(f"--input {value.name}: dtype {array.dtype}, the model takes {want}")
+            cast = array.astype(dtype)
+            change = float(np.max(np.abs(cast.astype(np.float64) - array.astype(np.float64)))) if array.size else 0.0
+            casts.append(
+                {
+                    "input": value.name,
+                    "given": array.dtype.name,
+                    "cast_to": want.name,
+                    "exact": change == 0.0,
+                    "max_change": change,
+                }
+            )
+            array = cast
+        for call in range(calls):
+            per_call[call][value.name] = np.ascontiguousarray(array[call] if split else array)
+    return per_call, casts
+
+
+def _captured_outputs(model, nodes):
+    """A copy of ``model`` whose graph also outputs, for every top-level LSTM
+    node, the X, sequence_lens, initial_h, initial_c it reads and the Y,
+    Y_h, Y_c it writes (``{i: {slot: tensor name}}``); graph inputs and
+    initializers are read from the feeds and the constants instead."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    inputs = {v.name for v in graph.input}
+    present = {v.name for v in graph.output} | inputs
+    initializers = {t.name for t in graph.initializer}
+    wanted = {}
+    for i, (node, dtype) in nodes.items():
+        slots = dict(zip(SLOTS, list(node.input) + [""] * len(SLOTS)))
+        names = {s: slots[s] for s in ("X", "sequence_lens", "initial_h", "initial_c") if slots[s]}
+        names.update({s: o for s, o in zip(("Y", "Y_h", "Y_c"), node.output) if o})
+        wanted[i] = names
+        for slot, name in names.items():
+            if name in present or (name in initializers and name not in inputs):
+                continue
+            elem = TensorProto.INT32 if slot == "sequence_lens" else helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+            graph.output.append(helper.make_tensor_value_info(name, elem, None))
+            present.add(name)
+    return copy, wanted
+
+
+def _case_arrays(config, values, prefix):
+    """What a node received and wrote, in the case's layout: ``x``
+    batch-major, ``mask`` from sequence_lens, ``h0``/``c0`` and
+    ``final_h``/``final_c`` ``(D, batch, H)``, ``h`` batch-major with the
+    directions concatenated."""
+    layout = int(config.get("layout", 0))
+    x = np.asarray(values["X"])
+    x = x if layout else x.transpose(1, 0, 2)
+    batch, time = x.shape[:2]
+    out = {f"{prefix}x": x}
+    if "sequence_lens" in values:
+        lens = np.asarray(values["sequence_lens"]).astype(np.int64)
+        out[f"{prefix}mask"] = np.arange(time)[None] < lens[:, None]
+    for slot, key in (("initial_h", "h0"), ("initial_c", "c0"), ("Y_h", "final_h"), ("Y_c", "final_c")):
+        if slot in values:
+            v = np.asarray(values[slot])
+            out[f"{prefix}{key}"] = v.transpose(1, 0, 2) if layout else v
+    if "Y" in values:
+        y = np.asarray(values["Y"])
+        out[f"{prefix}h"] = y.reshape(batch, time, -1) if layout else y.transpose(2, 0, 1, 3).reshape(batch, time, -1)
+    return out
+
+
+def artifact_as_run(meta, arrays):
+    """``{"path", "calls"}`` with the model's inputs ``in:<name>`` (``in:``:
+    its only input): the WHOLE model run by ONNX Runtime, ``calls`` times, the
+    states an output carries (:func:`state_pairs`) fed back as the next
+    call's inputs; for every top-level LSTM node (see ``artifact_lstms``'
+    ``nodes``; a function's, inlined, included) what it received and wrote
+    in each run, captured as extra graph outputs of a copy of the model.
+    Reply meta ``{"pairs", "casts", "captured": [node positions],
+    "uncaptured": [[position, why]]}``, arrays ``{call}:{i}:<x|mask|h0|c0|h|final_h|final_c>``
+    and ``{call}:out:<output name>`` (the model's own outputs)."""
+    entry = _load(meta["path"])
+    model = entry["model"]
+    calls = int(meta.get("calls", 1))
+    pairs = state_pairs(model)
+    given = {k[3:]: v for k, v in arrays.items() if k.startswith("in:")}
+    if calls > 1 and not pairs:
+        names = ", ".join(v.name for v in model.graph.input)
+        outs = ", ".join(v.name for v in model.graph.output)
+        raise protocol.UserError(
+            f"--calls {calls}: no input of the model takes a state that an output returns (inputs {names}; outputs "
+            f"{outs}); a state output is named like its input plus N/_n/_out/_next, or with a trailing 0/_in "
+            "replaced so (state -> stateN, h0 -> hn, c_in -> c_out), of the same type"
+        )
+    top, uncaptured = {}, []
+    for i, info in enumerate(entry["meta"]["nodes"]):
+        if info["where"] is None:
+            top[i] = (entry["protos"][i][0], info["dtype"])
+        else:
+            uncaptured.append(
+                [
+                    i,
+                    f"it sits in {info['where']}: what a node inside an If/Loop/Scan body receives is not captured "
+                    "from the model run (it is checked on drawn inputs only)",
+                ]
+            )
+    per_call, casts = _feeds(model, given, calls, {src for src, _ in pairs})
+    feeds = per_call[0]
+    captured, wanted = _captured_outputs(model, top)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(captured.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT's refusal of the model, for the user
+        raise protocol.UserError(f"onnxruntime {ort.__version__} cannot load the model: {_ort_message(exc)}") from None
+    names = [o.name for o in session.get_outputs()]
+    model_outputs = [v.name for v in model.graph.output]
+    out = {}
+    for call in range(calls):
+        try:
+            values = dict(zip(names, session.run(names, feeds)))
+        except Exception as exc:  # noqa: BLE001 - the run's failure on these inputs, for the user
+            raise protocol.UserError(
+                f"onnxruntime {ort.__version__} fails to run the model (call {call + 1}): {_ort_message(exc)}"
+            ) from None
+        known = {**feeds, **values}
+        for i, slots in wanted.items():
+            got = {}
+            for slot, name in slots.items():
+                if name in known:
+                    got[slot] = known[name]
+                elif slot in entry["protos"][i][2]:
+                    got[slot] = entry["protos"][i][2][slot]
+            out.update(_case_arrays(entry["meta"]["nodes"][i]["config"], got, f"{call}:{i}:"))
+        for name in model_outputs:
+            out[f"{call}:out:{name}"] = values[name]
+        if call + 1 < calls:
+            feeds = {**per_call[call + 1], **{src: np.ascontiguousarray(values[dst]) for src, dst in pairs}}
+    return {"pairs": pairs, "casts": casts, "captured": sorted(top), "uncaptured": uncaptured, "calls": calls}, out
+
+
 HANDLERS = {
     "artifact_lstms": artifact_lstms,
     "artifact_run": artifact_run,
     "save_lstms": save_lstms,
     "run_chain": run_chain,
+    "artifact_as_run": artifact_as_run,
 }

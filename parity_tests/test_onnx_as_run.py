@@ -1,0 +1,238 @@
+"""``lstm-ref check MODEL.onnx --input ... [--calls N]``: every top-level LSTM
+node checked on what it received when ONNX Runtime ran the WHOLE model
+(``onnx_artifacts.artifact_as_run``: the node's X, sequence_lens,
+initial_h, initial_c and Y, Y_h, Y_c added as graph outputs of a copy of
+the model), and a streaming model (``forward(x, h, c) -> (y, hN, cN)``)
+over several calls, its state fed back.
+
+The models are real: :func:`_build` runs in ``.venv-torch`` (torch 2.13,
+``torch.onnx.export``), one subprocess per test run, and records PyTorch's
+own outputs over the calls: the truth for what the captured states must be.
+"""
+
+import inspect
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from lstm_ref.harness import artifacts
+from parity_tests.test_check_artifacts import relative_to
+from parity_tests.test_onnx_shipped import TORCH_PYTHON, cli  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+CALLS = 3
+
+
+def _build(out):  # pragma: no cover - runs in .venv-torch
+    """Write ``stream.onnx`` (Linear + tanh + a 2-layer nn.LSTM, states in
+    and out), its inputs for CALLS calls, PyTorch's outputs on them, and
+    ``branch.onnx`` (a scripted If: its LSTMs in the branches)."""
+    import os
+    import warnings
+
+    import numpy as np
+    import torch
+
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(0)
+    calls = int(os.environ["CALLS"])
+
+    class Stream(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre = torch.nn.Linear(3, 5)
+            self.lstm = torch.nn.LSTM(5, 4, num_layers=2)
+
+        def forward(self, x, h, c):
+            y, (hn, cn) = self.lstm(torch.tanh(self.pre(x)), (h, c))
+            return y, hn, cn
+
+    class Branchy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.LSTM(3, 4)
+            self.b = torch.nn.LSTM(3, 4)
+
+        def forward(self, x, mode):
+            if bool(mode.sum() > 0):
+                y, _ = self.a(x)
+            else:
+                y, _ = self.b(x)
+            return y
+
+    stream = Stream().eval()
+    chunks = torch.randn(calls, 6, 2, 3)
+    h, c = 0.5 * torch.randn(2, 2, 4), 0.5 * torch.randn(2, 2, 4)
+    torch.onnx.export(
+        stream,
+        (chunks[0], h, c),
+        os.path.join(out, "stream.onnx"),
+        dynamo=False,
+        opset_version=17,
+        input_names=["x", "h", "c"],
+        output_names=["y", "hN", "cN"],
+        dynamic_axes={"x": {0: "time", 1: "batch"}, "h": {1: "batch"}, "c": {1: "batch"}},
+    )
+    np.savez(os.path.join(out, "stream_in.npz"), x=chunks.numpy(), h=h.numpy(), c=c.numpy())
+    np.savez(os.path.join(out, "stream_once.npz"), x=chunks[0].numpy(), h=h.numpy(), c=c.numpy())
+    truth = {}
+    with torch.no_grad():
+        for k in range(calls):
+            truth[f"{k}:h0"], truth[f"{k}:c0"] = h.numpy(), c.numpy()
+            y, h, c = stream(chunks[k], h, c)
+            truth[f"{k}:y"] = y.numpy()
+    np.savez(os.path.join(out, "torch_truth.npz"), **truth)
+    x, mode = torch.randn(5, 2, 3), torch.tensor([1.0])
+    torch.onnx.export(
+        torch.jit.script(Branchy().eval()), (x, mode), os.path.join(out, "branch.onnx"), dynamo=False, opset_version=15
+    )
+    np.savez(os.path.join(out, "branch_in.npz"), **{"x.1": x.numpy(), "mode.1": mode.numpy()})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx_as_run")
+    script = out / "build_models.py"
+    script.write_text(f"import sys\n\n\n{inspect.getsource(_build)}\n\n_build(sys.argv[1])\n")
+    done = subprocess.run(
+        [str(TORCH_PYTHON), str(script), str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0", "CALLS": str(CALLS)},
+        cwd=out,
+        timeout=600,
+    )
+    if done.returncode:
+        raise RuntimeError(f"building the exported models failed:\n{done.stderr[-4000:]}")
+    return out
+
+
+def _check(cli, tmp_path, built, model, *extra):  # noqa: F811
+    rel = relative_to(tmp_path)
+    code, out, err = cli("check", rel(built / model), *extra, "--json", "r.json")
+    result = json.loads((tmp_path / "r.json").read_text()) if (tmp_path / "r.json").exists() else None
+    return code, out, err, result
+
+
+def _as_run(result):
+    return {r["layer"]: r for r in result["layers"] if "(as run" in r["layer"]}
+
+
+def test_each_node_is_checked_on_what_it_received_in_every_call(built, cli, tmp_path):  # noqa: F811
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(
+        cli, tmp_path, built, "stream.onnx", "--input", rel(built / "stream_in.npz"), "--calls", CALLS
+    )
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    names = [f"/lstm/LSTM{s} (as run, call {k}/{CALLS})" for s in ("", "_1") for k in range(1, CALLS + 1)]
+    assert sorted(rows) == sorted(names), sorted(rows)
+    for name, row in rows.items():
+        assert row["status"] == "pass" and row["ratio"] <= 1, row
+        assert row["tf_bitwise"] is True and row["initial_state"] is True, row  # the node alone == in the model
+        assert row["shape"] == ("2x6x5" if "LSTM (" in name else "2x6x4")
+        call = row["as_run"]["call"]
+        assert row["as_run"]["state_fed_back"] == ("" if call == 1 else "h <- hN, c <- cN")
+        assert row["as_run"]["captured"].startswith("X, initial_h, initial_c and Y, Y_h, Y_c")
+    drawn = [r for r in result["layers"] if "(as run" not in r["layer"]]
+    assert len(drawn) == 4 and all(r["status"] == "pass" for r in drawn)  # the node alone on drawn x, as before
+    assert "3 calls, state fed back: h <- hN, c <- cN" in result["models"][0]["format"]
+    assert "/lstm/LSTM (as run, call 3/3)" in out
+
+
+def test_the_captured_states_are_pytorchs(built, oracle_pool):
+    """The truth for the capture and the feeding back: what each node received
+    as initial_h/initial_c on call k is PyTorch's state after k - 1 chunks
+    (layer l's slice), and the model's y on each call is PyTorch's."""
+    lstms, _, _ = artifacts.read_lstms(built / "stream.onnx", "onnxruntime", oracle_pool)
+    given = dict(np.load(built / "stream_in.npz"))
+    truth = np.load(built / "torch_truth.npz")
+    worker = oracle_pool.get("onnxruntime")
+    meta, out = worker.request(
+        {"op": "artifact_as_run", "path": str(built / "stream.onnx"), "calls": CALLS},
+        {f"in:{k}": v for k, v in given.items()},
+    )
+    assert meta["pairs"] == [["h", "hN"], ["c", "cN"]] and meta["captured"] == [0, 1]
+    for k in range(CALLS):
+        np.testing.assert_allclose(out[f"{k}:out:y"], truth[f"{k}:y"], atol=1e-6)
+        for layer in (0, 1):
+            for s in ("h0", "c0"):
+                np.testing.assert_allclose(out[f"{k}:{layer}:{s}"][0], truth[f"{k}:{s}"][layer], atol=1e-6)
+        np.testing.assert_array_equal(out[f"{k}:1:x"], out[f"{k}:0:h"])  # layer 1 reads layer 0's Y
+    assert not np.allclose(out["1:0:h0"], out["0:0:h0"])  # the state moved on
+
+
+def test_a_wrong_output_in_the_run_fails(built, cli, tmp_path, monkeypatch):  # noqa: F811
+    """The rows can fail: the model's Y on call 2 nudged by 1e-3 (as a
+    runtime that computed it wrongly would) is over tolerance there only."""
+    real = artifacts.check_as_run
+
+    def nudged(path, lstms, worker, inputs, calls=1):
+        class Worker:
+            def request(self, meta, arrays):
+                reply, out = worker.request(meta, arrays)
+                out["1:0:h"] = out["1:0:h"] + 1e-3
+                return reply, out
+
+        return real(path, lstms, Worker(), inputs, calls)
+
+    monkeypatch.setattr(artifacts, "check_as_run", nudged)
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(
+        cli, tmp_path, built, "stream.onnx", "--input", rel(built / "stream_in.npz"), "--calls", CALLS
+    )
+    assert code == 1, out[-3000:] + err[-3000:]
+    failed = [r["layer"] for r in result["layers"] if r["status"] == "fail"]
+    assert failed == ["/lstm/LSTM (as run, call 2/3)"], failed
+    row = _as_run(result)["/lstm/LSTM (as run, call 2/3)"]
+    assert row["tf_bitwise"] is False and "the node run alone differs from its run in the model" in row["notes"]
+
+
+def test_one_call_without_state_feeding(built, cli, tmp_path):  # noqa: F811
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "stream.onnx", "--input", rel(built / "stream_once.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    assert sorted(_as_run(result)) == ["/lstm/LSTM (as run)", "/lstm/LSTM_1 (as run)"]
+
+
+def test_a_node_in_a_subgraph_is_a_row_that_says_it_was_not_captured(built, cli, tmp_path):  # noqa: F811
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "branch.onnx", "--input", rel(built / "branch_in.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    assert set(rows) == {"/If/then_branch/LSTM (as run)", "/If/else_branch/LSTM_1 (as run)"}
+    for row in rows.values():
+        assert row["status"] == "skipped"
+        assert "what a node inside an If/Loop/Scan body receives is not captured" in row["reason"]
+
+
+@pytest.mark.parametrize(
+    "model, extra, pattern",
+    [
+        (
+            "branch.onnx",
+            ("--input", "branch_in.npz", "--calls", "2"),
+            "--calls 2: no input of the model takes a state that an output returns (inputs x.1, mode",
+        ),
+        ("stream.onnx", ("--calls", "2"), "--calls runs an .onnx model several times on its --input"),
+        ("stream.onnx", ("--input", "x=stream_x.npy"), "--input: the model's input(s) h, c not given"),
+        ("stream.onnx", ("--input", "stream_once.npz", "--calls", "2"), None),
+        (
+            "stream.onnx",
+            ("--input", "stream_in.npz"),
+            "--input x: shape (3, 6, 2, 3) does not fit the model's declared",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(built, cli, tmp_path, model, extra, pattern):  # noqa: F811
+    np.save(built / "stream_x.npy", np.zeros((6, 2, 3), np.float32))
+    extra = [f"x={built / e[2:]}" if e.startswith("x=") else str(built / e) if e.endswith(".npz") else e for e in extra]
+    code, out, err, _ = _check(cli, tmp_path, built, model, *extra)
+    if pattern is None:  # the same x every call: fine, the state still moves on
+        assert code == 0, out[-3000:] + err[-3000:]
+        return
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (code, out[-1500:], err)
+    assert pattern in err, err
