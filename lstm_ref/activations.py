@@ -411,3 +411,53 @@ def get_keras2(name, *, role: str, names=TF_KERAS_NAMES, where="tf_keras (Keras 
     if not isinstance(name, str) or name not in names:
         raise ConfigError(f"config[{role!r}]={name!r} is not a {where} activation; expected one of {sorted(names)}")
     return keras2_hard_sigmoid if name == "hard_sigmoid" else on_platform(KERAS3[name], platform)
+
+
+# -- derivatives, for Reference.grad (float64) ---------------------------------
+#
+# Each is the derivative of the function, as a function of its input, with
+# TF's choice at a kink where it has one: ReluGrad, Relu6Grad, LeakyReluGrad
+# and EluGrad/SeluGrad (``tensorflow/core/kernels/relu_op_functor.h``) pass
+# the gradient where ``features > 0`` (and ``< 6``), and SoftplusGrad is
+# ``sigmoid(features)`` whatever the forward's thresholds.
+
+
+def _d_sigmoid(x):
+    s = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return s * (1.0 - s)
+
+
+def _d_silu(x):
+    s = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return s * (1.0 + x * (1.0 - s))
+
+
+DERIVATIVES = {
+    tanh: lambda x: 1.0 - np.tanh(x) ** 2,
+    sigmoid: _d_sigmoid,
+    linear: np.ones_like,
+    exponential: np.exp,
+    relu: lambda x: (x > 0).astype(x.dtype),
+    relu6: lambda x: ((x > 0) & (x < 6)).astype(x.dtype),
+    hard_sigmoid: lambda x: ((x > -3) & (x < 3)).astype(x.dtype) / 6.0,  # relu6(x + 3) / 6
+    leaky_relu: lambda x: np.where(x > 0, 1.0, float(np.float32(0.2))),
+    elu: lambda x: np.where(x < 0, np.exp(x), 1.0),
+    selu: lambda x: np.where(x < 0, 1.7580993408473768599402175208123 * np.exp(x), 1.0507009873554804934193349852946),
+    softsign: lambda x: 1.0 / (1.0 + np.abs(x)) ** 2,
+    softplus: lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),
+    silu: _d_silu,
+}
+
+
+def derivative(fn):
+    """The derivative of activation ``fn`` (a float64 function of the
+    input); a ``ConfigError`` naming the activation where the reference has
+    no exact one."""
+    try:
+        return DERIVATIVES[fn]
+    except (KeyError, TypeError):
+        name = getattr(fn, "__name__", repr(fn))
+        have = sorted(f.__name__ for f in DERIVATIVES)
+        raise ConfigError(
+            f"grad: activation {name!r} has no derivative in the reference; grad supports {have}"
+        ) from None

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import activations
 from .errors import ConfigError
+from .grad import LSTMCell
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
 from .runner import takes_workspace
 from .variants import (
@@ -176,6 +177,24 @@ class KerasLSTM(Reference):
         """The gate blocks of z, in Keras' order (both forms of the step)."""
         z_i, z_f, z_c, z_o = split_gates(z)  # np.split(z, 4, axis=-1)
         return z_i, z_f, z_c, z_o
+
+    # -- the backward (lstm_ref.grad): the shared cell, Keras' weights ------
+    GRAD = True
+
+    def grad_cell(self, params):
+        """Keras' weights as the shared cell's: ``kernel`` is ``Wx``,
+        ``recurrent_kernel`` ``Wh``; implementation 1 adds the bias to the
+        input projection and 2 to z, the same gradient."""
+        bias = params["bias"] if self.use_bias else None
+        return LSTMCell(
+            params["kernel"], params["recurrent_kernel"], bias, None, self.activation, self.recurrent_activation
+        )
+
+    def grad_weights(self, grads):
+        out = {"kernel": grads.Wx, "recurrent_kernel": grads.Wh}
+        if self.use_bias:
+            out["bias"] = grads.b
+        return out
 
 
 _REUSING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -10,10 +10,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from . import grad as G
 from .dtypes import resolve_policy
 from .errors import ConfigError, InputError, WeightError
 from .platform import resolve as resolve_platform
-from .runner import is_right_padded, run_sequence
+from .runner import is_right_padded, run_sequence, split_gates  # noqa: F401  (split_gates: the families import it from here)
+from .trace import Trace
 
 REGISTRY: dict = {}
 
@@ -54,12 +56,6 @@ KERAS_CELL_INERT = frozenset(
 )
 
 _OMIT = object()
-
-
-def split_gates(z, n=4):
-    """``np.split(z, n, axis=-1)`` as views, without its Python overhead."""
-    width = z.shape[-1] // n
-    return [z[..., k * width : (k + 1) * width] for k in range(n)]
 
 
 def register(cls):
@@ -304,6 +300,75 @@ class Reference:
         if teacher is not None:
             return run_sequence(self._teacher(teacher, mask, xs.shape, dtype), params, xs, state0, mask)
         return self._run(params, xs, state0, mask)
+
+    # Whether this class (not a subclass that changes its forward) has a
+    # backward: ``grad`` reads it from the class itself.
+    GRAD: ClassVar[bool] = False
+
+    def grad(self, x, weights, upstream, *, mask=None, **initial_state):
+        """dL/d(everything) for ``L = sum(field * upstream[field])`` over the
+        trace fields in ``upstream`` (see :mod:`lstm_ref.grad`): a
+        :class:`~lstm_ref.grad.GradResult` with ``x``, ``h0``/``c0``,
+        ``weights`` (keyed as ``run`` takes them) and the per-step
+        ``steps``.  Inputs are validated and rounded as ``run`` does; the
+        forward and the backward run in float64 (``run(oracle=True)``)."""
+        if not type(self).__dict__.get("GRAD", False):
+            raise ConfigError(f"{self.kind}: grad is not implemented for this kind")
+        x = self._real_array("x", x, InputError)
+        if x.ndim != 3:
+            raise InputError(f"{self.kind}: x must be 3-D (batch, time, features), got shape {x.shape}")
+        batch, time, features = x.shape
+        if time == 0 or batch == 0:
+            raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
+        if not isinstance(upstream, dict):
+            raise InputError(
+                f"{self.kind}: upstream must be a dict {{field: gradient}} over {list(self.fields())}, "
+                f"got {type(upstream).__name__}"
+            )
+        unknown = sorted(set(upstream) - set(self.fields()), key=str)
+        if unknown:
+            raise InputError(
+                f"{self.kind}: upstream field(s) {unknown} are not fields of this kind {list(self.fields())}"
+            )
+        dtype = np.dtype(np.float64)
+        state0 = self._initial_state(initial_state, batch, dtype)
+        params = self.params(weights, features, dtype)
+        mask = self._mask(mask, batch, time)
+        self._check_mask(mask)
+        xs = x.astype(self.policy.compute, copy=False).astype(dtype, copy=False)
+        return self._grad(params, xs, state0, mask, upstream)
+
+    def _upstream(self, upstream, fields):
+        """``upstream`` checked against the forward's ``fields`` (shape and
+        a floating dtype), as float64."""
+        out = {}
+        for name, value in upstream.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind != "f":
+                raise InputError(f"{self.kind}: upstream[{name!r}] must be a floating array, got dtype {arr.dtype}")
+            if arr.shape != fields[name].shape:
+                raise InputError(
+                    f"{self.kind}: upstream[{name!r}] has shape {arr.shape}, expected {fields[name].shape} "
+                    f"(the shape of the trace's {name!r})"
+                )
+            out[name] = arr.astype(np.float64)
+        return out
+
+    def _grad(self, params, xs, state0, mask, upstream):
+        """The validated grad: one cell over the sequence, through
+        ``grad_cell``/``grad_weights`` (kinds with layers and directions
+        override)."""
+        cell = self.grad_cell(params)
+        seq, seq_mask = (xs[:, ::-1], None if mask is None else mask[:, ::-1]) if self.go_backwards else (xs, mask)
+        tape, fields = G.forward(cell, seq, state0, seq_mask, self.zero_output_for_mask)
+        fields = {name: fields[name] for name in self.fields()}
+        up = self._upstream(upstream, fields)
+        dx, (dh0, dc0), cell_grads, steps = G.backward(
+            cell, tape, up.get("h"), up.get("c"), up.get("final_h"), up.get("final_c")
+        )
+        if self.go_backwards:
+            dx = dx[:, ::-1]
+        return G.GradResult(dx, {"h0": dh0, "c0": dc0}, self.grad_weights(cell_grads), steps, Trace(fields))
 
     def _teacher(self, teacher, mask, shape, dtype):
         if type(self)._run is not Reference._run:

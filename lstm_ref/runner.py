@@ -30,6 +30,12 @@ import numpy as np
 from .trace import Trace
 
 
+def split_gates(z, n=4):
+    """``np.split(z, n, axis=-1)`` as views, without its Python overhead."""
+    width = z.shape[-1] // n
+    return [z[..., k * width : (k + 1) * width] for k in range(n)]
+
+
 def is_right_padded(mask) -> np.ndarray:
     """Per row: is it True... then False... (what a sequence length expresses)?"""
     mask = np.asarray(mask, bool)

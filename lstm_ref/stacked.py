@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from . import grad as G
 from .errors import ConfigError
 from .reference import Reference
 from .runner import run_sequence
@@ -92,6 +93,59 @@ class StackedReference(Reference):
         fields = {self.OUTPUT: layer_input}
         fields.update((f"final_{name}", np.stack(values)) for name, values in finals.items())
         return Trace(fields)
+
+    def _grad(self, params, xs, state0, mask, upstream):
+        """:meth:`_run`, differentiated (see :mod:`lstm_ref.grad`): every
+        layer and direction forward in float64, then back from the last
+        layer; the reverse direction reads and writes its gradients through
+        ``reverse_within`` as its forward reads and writes its values.
+        ``steps`` are ``(num_layers * num_directions, batch, time, width)``,
+        slot as ``h0``, each direction's steps in input order."""
+        lengths = None if mask is None else mask.sum(axis=1)
+        layer_input, tapes = xs, []
+        finals = {name: [] for name in self.STATE}
+        for layer in range(self.num_layers):
+            outputs = []
+            for d, direction in enumerate(self.directions):
+                slot = len(self.directions) * layer + d  # as _run's slot
+                seq = reverse_within(layer_input, lengths) if direction == REVERSE else layer_input
+                cell = self.grad_cell(self.direction_params(params, layer, d))
+                tape, fields = G.forward(cell, seq, tuple(s[slot] for s in state0), mask, self.zero_output_for_mask)
+                outputs.append(fields["h"] if direction == FORWARD else reverse_within(fields["h"], lengths))
+                for name in self.STATE:
+                    finals[name].append(fields[f"final_{name}"])
+                tapes.append((layer, d, slot, cell, tape))
+            layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+        fields = {self.OUTPUT: layer_input}
+        fields.update((f"final_{name}", np.stack(values)) for name, values in finals.items())
+        up = self._upstream(upstream, fields)
+        initial = {f"{name}0": np.zeros_like(s) for name, s in zip(self.STATE, state0)}
+        batch, time = xs.shape[:2]
+        widths = {"h": state0[0].shape[-1], "c": state0[1].shape[-1], "c_carried": state0[1].shape[-1]}
+        steps = {name: np.zeros((len(state0[0]), batch, time, w)) for name, w in widths.items()}
+        weights, d_out, width = {}, up.get(self.OUTPUT), self.out_units
+        for layer in reversed(range(self.num_layers)):
+            d_in = None
+            for _, d, slot, cell, tape in (entry for entry in tapes if entry[0] == layer):
+                reverse = self.directions[d] == REVERSE
+                mine = None if d_out is None else d_out[..., d * width : (d + 1) * width]
+                if reverse and mine is not None:
+                    mine = reverse_within(mine, lengths)
+                finals_up = [None if f"final_{n}" not in up else up[f"final_{n}"][slot] for n in self.STATE]
+                dx, d_state0, grads, st = G.backward(cell, tape, mine, None, *finals_up)
+                if reverse:
+                    dx = reverse_within(dx, lengths)
+                    st = {k: reverse_within(v, lengths) for k, v in st.items()}
+                d_in = dx if d_in is None else d_in + dx
+                for name, value in zip(self.STATE, d_state0):
+                    initial[f"{name}0"][slot] = value
+                for name, value in st.items():
+                    steps[name][slot] = value
+                for name, value in self.grad_weights(grads).items():
+                    weights[self.grad_weight_name(name, layer, d)] = value
+            d_out = d_in
+        order = self.weight_shapes(xs.shape[-1])
+        return G.GradResult(d_out, initial, {k: weights[k] for k in order}, steps, Trace(fields))
 
     def _choice(self, key, allowed):
         value = self.options[key]

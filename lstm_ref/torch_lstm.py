@@ -25,8 +25,9 @@ changes the layout PyTorch reads, never a number.
 
 import numpy as np
 
-from .activations import sigmoid
+from .activations import sigmoid, tanh
 from .errors import ConfigError, InputError
+from .grad import LSTMCell
 from .reference import Reference, register, split_gates
 from .stacked import FORWARD, REVERSE, StackedReference, reverse_within
 from .variants import Variant, drop_mask, has_partial_mask
@@ -161,6 +162,28 @@ class TorchLSTM(StackedReference):
             h = h @ params["weight_hr"].T
         return h, (h, c)
 
+    # -- the backward (lstm_ref.grad): the shared cell, torch's weights ----
+    GRAD = True
+
+    def grad_cell(self, params):
+        """torch's weights as the shared cell's: ``Wx = weight_ih^T``,
+        ``Wh = weight_hh^T``, ``b = bias_ih + bias_hh`` (so each bias gets
+        the whole ``db``, as autograd gives it) and ``Wp = weight_hr^T``."""
+        bias = params["bias_ih"] + params["bias_hh"] if self.use_bias else None
+        proj = params["weight_hr"].T if self.proj_size else None
+        return LSTMCell(params["weight_ih"].T, params["weight_hh"].T, bias, proj, tanh, sigmoid)
+
+    def grad_weights(self, grads):
+        out = {"weight_ih": grads.Wx.T, "weight_hh": grads.Wh.T}
+        if self.use_bias:
+            out.update(bias_ih=grads.b, bias_hh=grads.b.copy())
+        if self.proj_size:
+            out["weight_hr"] = grads.Wp.T
+        return out
+
+    def grad_weight_name(self, name, layer, direction):
+        return f"{name}{self.suffix(layer, direction)}"
+
     def _check_mask(self, mask):
         super()._check_mask(mask)
         if mask is not None and not mask.any(axis=1).all():
@@ -221,6 +244,9 @@ class TorchLSTMCell(Reference):
     gate_blocks = TorchLSTM.gate_blocks
     project_input = TorchLSTM.project_input
     recurrence = TorchLSTM.recurrence
+    GRAD = True
+    grad_cell = TorchLSTM.grad_cell
+    grad_weights = TorchLSTM.grad_weights
 
     def _check_mask(self, mask):
         if mask is not None:

@@ -99,6 +99,97 @@ def run(meta, arrays):
     return {}, {"h": probe_h, "c": probe_c, "final_h": final_h, "final_c": final_c}
 
 
+class _PerturbedState(keras.layers.Layer):
+    """Wraps a cell so that its new state is ``(h + e_h, c + e_c)``, the
+    zero perturbations ``e`` read from the input's last ``2 * units``
+    columns: dL/de at step t is dL/d(the state the cell computes at step t),
+    the per-step view that ``GradientTape`` cannot give of states inside the
+    RNN's while loop.  Adding a zero changes no bit of the forward."""
+
+    def __init__(self, cell, features, **kwargs):
+        super().__init__(**kwargs)
+        self.cell, self.features = cell, features
+        self.state_size = cell.state_size
+        self.output_size = cell.units
+
+    def build(self, input_shape):
+        if not self.cell.built:
+            self.cell.build((None, self.features))
+
+    def call(self, inputs, states, training=False):
+        units, d = self.cell.units, self.features
+        h, (_, c) = self.cell(inputs[:, :d], states, training=training)
+        h = h + inputs[:, d : d + units]
+        c = c + inputs[:, d + units :]
+        return h, [h, c]
+
+
+def grad(meta, arrays):
+    """``tf.GradientTape`` on the real ``keras.layers.LSTM``: the loss is
+    ``sum(field * up:<field>)`` over ``h``, ``final_h``, ``final_c`` (the
+    real layer returns no per-step c); the reply has ``x``, ``h0``, ``c0``
+    (when given) and ``w:<name>``.  The per-step ``steps:h`` and
+    ``steps:c_carried`` (dL/d of the state the cell computes at step t,
+    processing order; c's with that step's h held, since the perturbation
+    is added after the cell computed h from c) come
+    from the same cell run by ``keras.layers.RNN`` with zero perturbations
+    added to its new state (:class:`_PerturbedState`); that run's dL/dx
+    must equal the real layer's bitwise (else the request fails).  Every
+    upstream field must be given the layer's compute dtype."""
+    config = meta["config"]
+    x = arrays["x"]
+    layer, _ = _layers(config, x.shape[-1])
+    weights = {v.name: v for v in layer.weights}
+    for name, var in weights.items():
+        var.assign(arrays[f"w:{name}"])
+    ups = {k[3:]: tf.constant(v) for k, v in arrays.items() if k.startswith("up:")}
+    unknown = sorted(set(ups) - {"h", "final_h", "final_c"})
+    if unknown:
+        raise protocol.UserError(f"grad: upstream field(s) {unknown}: the real layer returns h, final_h, final_c")
+    xt = tf.constant(x)
+    init = [tf.constant(arrays["h0"]), tf.constant(arrays["c0"])] if "h0" in arrays else None
+    extra = {} if "mask" not in arrays else {"mask": tf.constant(arrays["mask"])}
+
+    def loss_of(outputs):
+        fields = dict(zip(("h", "final_h", "final_c"), outputs))
+        return tf.add_n([tf.reduce_sum(fields[k] * tf.cast(v, fields[k].dtype)) for k, v in ups.items()])
+
+    protocol.mark("request")
+    with tf.GradientTape() as tape:
+        watched = [xt, *(init or [])]
+        for t in watched:
+            tape.watch(t)
+        loss = loss_of(layer(xt, initial_state=init, **extra))
+    names = ["x", *(["h0", "c0"] if init else [])]
+    grads = tape.gradient(loss, watched + [weights[n] for n in weights])
+    out = {n: g.numpy() for n, g in zip(names, grads)}
+    out.update((f"w:{n}", g.numpy()) for n, g in zip(weights, grads[len(names) :]))
+    protocol.mark("grad")
+    units = layer.cell.units
+    batch, time = x.shape[:2]
+    eps = tf.constant(np.zeros((batch, time, 2 * units), dtype=x.dtype))
+    probe = keras.layers.RNN(
+        _PerturbedState(layer.cell, x.shape[-1], dtype=layer.dtype_policy),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=layer.go_backwards,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        dtype=layer.dtype_policy,
+    )
+    with tf.GradientTape() as tape:
+        tape.watch(eps)
+        tape.watch(xt)
+        loss = loss_of(probe(tf.concat([xt, eps], axis=-1), initial_state=init, **extra))
+    d_in, d_x = (g.numpy() for g in tape.gradient(loss, [eps, xt]))
+    if not np.array_equal(d_x, out["x"]):
+        raise AssertionError("cross-check: dL/dx through the perturbed cell differs from the real layer's")
+    if layer.go_backwards:  # the RNN read eps reversed: processing order, as the trace
+        d_in = d_in[:, ::-1]
+    out["steps:h"], out["steps:c_carried"] = d_in[..., :units], d_in[..., units:]
+    protocol.mark("steps")
+    return {}, out
+
+
 def activation(meta, arrays):
     fn = keras.activations.get(meta["name"])
     return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
@@ -132,4 +223,4 @@ def model_lstms(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstms": model_lstms})
+    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstms": model_lstms, "grad": grad})

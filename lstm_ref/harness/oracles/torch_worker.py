@@ -156,7 +156,79 @@ def shapes(meta, arrays):
     return {"shapes": {k: list(v.shape) for k, v in module.state_dict().items()}}, {}
 
 
-HANDLERS = {"hello": hello, "run": run, "shapes": shapes}
+def grad(meta, arrays):
+    """``torch.autograd`` on the module: the loss is ``sum(field *
+    up:<field>)``; the reply has ``x``, ``h0``, ``c0`` (when given) and
+    ``w:<name>`` for every ``state_dict`` entry.  ``nn.LSTM``: fields
+    ``h`` (the output, padded back with ``pad_packed_sequence`` under a
+    mask), ``final_h``, ``final_c``; its per-step states are inside the
+    fused ``torch.lstm`` and are not returned.  ``nn.LSTMCell``, stepped
+    by a Python loop as in ``run``: also ``c``, and ``steps:h`` /
+    ``steps:c``, dL/dh_t and dL/dc_t of every step's ``(h, c)`` (taken
+    with ``autograd.grad`` on those non-leaf tensors)."""
+    cell_kind = meta.get("kind") == CELL
+    module = (_cell if cell_kind else _module)(meta["config"])
+    try:
+        _load(module, arrays)
+    except RuntimeError as exc:
+        raise protocol.UserError(f"torch refused the weights: {str(exc).splitlines()[0]}") from None
+    dtype = next(module.parameters()).dtype
+    tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dtype)  # noqa: E731
+    x = tensor(arrays["x"]).requires_grad_(True)
+    state = None
+    if "h0" in arrays:
+        state = (tensor(arrays["h0"]).requires_grad_(True), tensor(arrays["c0"]).requires_grad_(True))
+    ups = {k[3:]: tensor(v) for k, v in arrays.items() if k.startswith("up:")}
+    params = dict(module.named_parameters())
+    protocol.mark("request")
+    steps = []
+    with torch.enable_grad():
+        if cell_kind:
+            hc = state
+            for t in range(x.shape[1]):
+                hc = module(x[:, t], hc)
+                steps.append(hc)
+            fields = {
+                "h": torch.stack([h for h, _ in steps], 1),
+                "c": torch.stack([c for _, c in steps], 1),
+                "final_h": steps[-1][0],
+                "final_c": steps[-1][1],
+            }
+        else:
+            xs = x if module.batch_first else x.transpose(0, 1)
+            if "mask" in arrays:
+                lengths = torch.from_numpy(protocol.sequence_lengths(arrays["mask"]).astype(np.int64))
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    xs, lengths, batch_first=module.batch_first, enforce_sorted=False
+                )
+                out, (hn, cn) = module(packed, state)
+                out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                    out, batch_first=module.batch_first, total_length=x.shape[1]
+                )
+            else:
+                out, (hn, cn) = module(xs, state)
+            fields = {"h": out if module.batch_first else out.transpose(0, 1), "final_h": hn, "final_c": cn}
+        unknown = sorted(set(ups) - set(fields))
+        if unknown:
+            raise protocol.UserError(f"grad: upstream field(s) {unknown}; this module gives {sorted(fields)}")
+        loss = sum((fields[k] * v).sum() for k, v in ups.items())
+        inputs = [x, *(state or ()), *params.values()]
+        flat_steps = [s for hc in steps for s in hc]
+        grads = torch.autograd.grad(loss, inputs + flat_steps, allow_unused=True)
+    protocol.mark("grad")
+
+    def numpy(g, like):
+        return (torch.zeros_like(like) if g is None else g).detach().numpy().copy()
+
+    names = ["x", *(["h0", "c0"] if state else []), *(f"w:{n}" for n in params)]
+    out = {n: numpy(g, t) for n, g, t in zip(names, grads, inputs)}
+    if steps:
+        rest = [numpy(g, t) for g, t in zip(grads[len(inputs) :], flat_steps)]
+        out["steps:h"], out["steps:c"] = np.stack(rest[0::2], 1), np.stack(rest[1::2], 1)
+    return {}, out
+
+
+HANDLERS = {"hello": hello, "run": run, "shapes": shapes, "grad": grad}
 # A user's .pt file (lstm-ref check / convert): torch_artifacts.py
 HANDLERS.update(torch_artifacts.HANDLERS)
 

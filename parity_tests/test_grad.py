@@ -1,0 +1,221 @@
+"""``Reference.grad`` against central differences of the reference's own
+float64 forward (``run(oracle=True)``), no framework: every input, initial
+state and weight, on small cases of every kind and configuration the
+backward covers; its sequence rules (masks, go_backwards, directions); and
+its bad input."""
+
+import numpy as np
+import pytest
+
+from lstm_ref import from_config
+from lstm_ref import grad as grad_module
+from lstm_ref.case import build_weights
+from lstm_ref.errors import ConfigError, InputError
+
+KERAS, LSTM, CELL = "keras.layers.LSTM", "torch.nn.LSTM", "torch.nn.LSTMCell"
+HOLES = np.array([[1, 0, 1, 1], [0, 1, 1, 0]], bool)  # a masked first step, holes, a masked last step
+RIGHT = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+F64 = {"dtype": "float64"}
+
+CASES = {
+    "keras": (KERAS, {"units": 3}, None),
+    "keras-mask": (KERAS, {"units": 3}, HOLES),
+    "keras-backwards-mask": (KERAS, {"units": 3, "go_backwards": True}, HOLES),
+    "keras-impl1-nobias-zero-output": (
+        KERAS,
+        {"units": 3, "implementation": 1, "use_bias": False, "zero_output_for_mask": True},
+        HOLES,
+    ),
+    "cell": (CELL, {"input_size": 3, "hidden_size": 3}, None),
+    "cell-nobias": (CELL, {"input_size": 3, "hidden_size": 2, "bias": False}, None),
+    "lstm-2layer-bi-mask": (LSTM, {"input_size": 3, "hidden_size": 3, "num_layers": 2, "bidirectional": True}, RIGHT),
+    "lstm-proj-bi-mask": (LSTM, {"input_size": 3, "hidden_size": 3, "proj_size": 2, "bidirectional": True}, RIGHT),
+    "lstm-nobias": (LSTM, {"input_size": 3, "hidden_size": 2, "bias": False}, None),
+}
+ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "selu", "softsign", "softplus", "silu", "linear", "exponential"]
+for _act in ACTIVATIONS:
+    CASES[f"keras-{_act}"] = (KERAS, {"units": 2, "activation": _act, "recurrent_activation": "hard_sigmoid"}, HOLES)
+
+
+def _setup(kind, config, mask, seed=0):
+    config = {**F64, **config}
+    ref = from_config(kind, config)
+    rng = np.random.default_rng(seed)
+    weights = build_weights(ref, rng, 3)
+    if config.get("activation") == "exponential":  # keep exp(exp(...)) small enough for differences
+        weights = {k: 0.3 * np.asarray(v) for k, v in weights.items()}
+    x = rng.standard_normal((2, 4, 3))
+    init = {f"{s}0": 0.5 * rng.standard_normal(ref.state_shape(s, 2)) for s in ref.STATE}
+    trace = ref.run(x, weights, mask=mask, **init)
+    up = {f: rng.standard_normal(np.shape(trace[f])) for f in ref.fields()}
+    return ref, x, weights, init, up
+
+
+def _loss(ref, x, weights, init, up, mask):
+    trace = ref.run(x, weights, mask=mask, oracle=True, **init)
+    return sum(float(np.sum(trace[f] * u)) for f, u in up.items())
+
+
+def fd_errors(kind, config, mask, eps=1e-6):
+    """``{array: max |grad - central difference| / max(1, max |central difference|)}``."""
+    ref, x, weights, init, up = _setup(kind, config, mask)
+    g = ref.grad(x, weights, up, mask=mask, **init)
+    wrt = {"x": (x, g.x), **{k: (v, g.initial[k]) for k, v in init.items()}}
+    wrt.update((f"w:{k}", (np.asarray(v, np.float64), g.weights[k])) for k, v in weights.items())
+
+    def loss_with(name, value):
+        if name == "x":
+            return _loss(ref, value, weights, init, up, mask)
+        if name.startswith("w:"):
+            return _loss(ref, x, {**weights, name[2:]: value}, init, up, mask)
+        return _loss(ref, x, weights, {**init, name: value}, up, mask)
+
+    errors = {}
+    for name, (value, ours) in wrt.items():
+        assert ours.shape == value.shape and ours.dtype == np.float64, name
+        fd = np.zeros(value.shape)
+        for idx in np.ndindex(value.shape):
+            plus, minus = value.copy(), value.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            fd[idx] = (loss_with(name, plus) - loss_with(name, minus)) / (2 * eps)
+        errors[name] = float(np.max(np.abs(ours - fd)) / max(1.0, np.max(np.abs(fd))))
+    return errors
+
+
+# Measured worst over CASES: 1.6e-9 (lstm-2layer-bi-mask) (central differences at eps=1e-6 carry
+# ~1e-10..1e-9 of truncation and cancellation error); a missing path
+# (truncated BPTT, gradient leaking through a masked step) is >= 1e-2.
+FD_TOL = 1e-7
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_grad_is_the_derivative_of_the_forward(name):
+    errors = fd_errors(*CASES[name])
+    assert max(errors.values()) < FD_TOL, errors
+
+
+def test_the_finite_difference_check_catches_truncated_bptt(monkeypatch):
+    """The check can fail: a backward that stops the gradient at the
+    previous step's state (truncated BPTT, one step) is caught."""
+    real = grad_module._cell_vjp
+
+    def truncated(*args):
+        dz, dh_prev, dc_prev, dc = real(*args)
+        return dz, 0 * dh_prev, 0 * dc_prev, dc
+
+    monkeypatch.setattr(grad_module, "_cell_vjp", truncated)
+    assert max(fd_errors(*CASES["keras"]).values()) > 1e-2
+
+
+def test_the_finite_difference_check_catches_a_gradient_into_a_masked_step(monkeypatch):
+    """... and a backward that lets the gradient into a masked step's cell
+    (the mask ignored on the way back)."""
+    real = grad_module.backward
+
+    def unmasked(cell, tape, *args):
+        tape.mask = None
+        return real(cell, tape, *args)
+
+    monkeypatch.setattr(grad_module, "backward", unmasked)
+    assert max(fd_errors(*CASES["keras-mask"]).values()) > 1e-2
+
+
+def test_masked_steps_get_no_gradient():
+    ref, x, weights, init, up = _setup(KERAS, {"units": 3}, HOLES)
+    g = ref.grad(x, weights, up, mask=HOLES, **init)
+    assert not g.x[~HOLES].any()
+    for name in ("h", "c", "c_carried"):
+        assert not g.steps[name][~HOLES].any(), name
+        assert g.steps[name][HOLES].all(), name
+
+
+def test_steps_at_the_last_step_are_the_upstream_there():
+    """Unmasked, nothing after the last step: dL/dh_T is what reaches it
+    directly (the output and final_h), the carried c's likewise."""
+    ref, x, weights, init, up = _setup(KERAS, {"units": 3}, None)
+    g = ref.grad(x, weights, up, **init)
+    np.testing.assert_array_equal(g.steps["h"][:, -1], up["h"][:, -1] + up["final_h"])
+    np.testing.assert_array_equal(g.steps["c_carried"][:, -1], up["c"][:, -1] + up["final_c"])
+
+
+@pytest.mark.parametrize("name", ["keras-backwards-mask", "lstm-2layer-bi-mask"])
+def test_the_forward_it_differentiates_is_oracle_mode(name):
+    kind, config, mask = CASES[name]
+    ref, x, weights, init, up = _setup(kind, config, mask)
+    trace = ref.run(x, weights, mask=mask, oracle=True, **init)
+    g = ref.grad(x, weights, up, mask=mask, **init)
+    assert list(g.trace.fields) == list(trace.fields)
+    for field in trace.fields:
+        np.testing.assert_allclose(g.trace[field], trace[field], rtol=1e-14, atol=1e-15, err_msg=field)
+
+
+@pytest.mark.parametrize(("kind", "config"), [(KERAS, {"units": 2}), (LSTM, {"input_size": 3, "hidden_size": 2})])
+def test_a_float32_layer_is_differentiated_at_its_rounded_inputs(kind, config):
+    """float32 (no central differences: its inputs are rounded to float32
+    first): the float64 gradient at the float32-rounded inputs, i.e. the
+    float64 layer's gradient there, bitwise."""
+    ref, x, weights, init, up = _setup(kind, {**config, "dtype": "float32"}, None)
+    g = ref.grad(x, weights, up, **init)
+    r32 = lambda a: np.asarray(a).astype(np.float32).astype(np.float64)  # noqa: E731
+    g64 = from_config(kind, {**config, **F64}).grad(
+        r32(x), {k: r32(v) for k, v in weights.items()}, up, **{k: r32(v) for k, v in init.items()}
+    )
+    np.testing.assert_array_equal(g.x, g64.x)
+    for name in weights:
+        np.testing.assert_array_equal(g.weights[name], g64.weights[name])
+
+
+def test_no_upstream_field_gives_a_zero_gradient_of_that_field():
+    ref, x, weights, init, up = _setup(KERAS, {"units": 3}, None)
+    only_h = ref.grad(x, weights, {"h": up["h"]}, **init)
+    all_but = ref.grad(x, weights, {k: v for k, v in up.items() if k != "h"}, **init)
+    both = ref.grad(x, weights, up, **init)
+    np.testing.assert_allclose(only_h.x + all_but.x, both.x, rtol=1e-12, atol=1e-14)
+
+
+# -- bad input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "field", "value", "message"),
+    [
+        (KERAS, {"units": 3}, "y", np.zeros((2, 4, 3)), r"upstream field\(s\) \['y'\]"),
+        (LSTM, {"input_size": 3, "hidden_size": 3}, "c", np.zeros((2, 4, 3)), r"upstream field\(s\) \['c'\]"),
+        (KERAS, {"units": 3}, "h", np.zeros((2, 4, 2)), r"upstream\['h'\] has shape \(2, 4, 2\)"),
+        (KERAS, {"units": 3}, "final_c", np.zeros((2, 3), np.int64), r"upstream\['final_c'\] must be a floating"),
+        (CELL, {"input_size": 3, "hidden_size": 3}, "final_h", np.zeros((1, 2, 3)), r"upstream\['final_h'\] has shape"),
+    ],
+)
+def test_bad_upstream_is_a_value_error_naming_it(kind, config, field, value, message):
+    ref, x, weights, init, _ = _setup(kind, config, None)
+    with pytest.raises(InputError, match=message):
+        ref.grad(x, weights, {field: value}, **init)
+    assert issubclass(InputError, ValueError)
+
+
+def test_upstream_must_be_a_dict():
+    ref, x, weights, init, up = _setup(KERAS, {"units": 3}, None)
+    with pytest.raises(InputError, match="upstream must be a dict"):
+        ref.grad(x, weights, up["h"], **init)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "hard_silu", "softmax"])
+def test_an_activation_without_an_exact_derivative_is_refused_by_name(activation):
+    ref, x, weights, init, up = _setup(KERAS, {"units": 2, "activation": activation}, None)
+    with pytest.raises(ConfigError, match=f"activation '{activation}' has no derivative"):
+        ref.grad(x, weights, up, **init)
+
+
+def test_a_kind_without_a_backward_is_refused():
+    ref = from_config("tf_keras.layers.LSTM", {"units": 2})
+    with pytest.raises(ConfigError, match="grad is not implemented"):
+        ref.grad(np.zeros((1, 2, 3)), build_weights(ref, np.random.default_rng(0), 3), {})
+
+
+def test_bad_inputs_fail_as_run_fails():
+    ref, x, weights, init, up = _setup(CELL, {"input_size": 3, "hidden_size": 3}, None)
+    with pytest.raises(InputError, match="takes no mask"):
+        ref.grad(x, weights, up, mask=np.ones((2, 4), bool), **init)
+    with pytest.raises(InputError, match="give all of"):
+        ref.grad(x, weights, up, h0=init["h0"])
