@@ -1,5 +1,6 @@
-"""``lstm-ref check MODEL.onnx --input ... [--calls N]``: every top-level LSTM
-node checked on what it received when ONNX Runtime ran the WHOLE model
+"""``lstm-ref check MODEL.onnx --input ... [--calls N]``: every LSTM node
+(top-level, in the If branch taken, each iteration of a Loop body) checked
+on what it received when ONNX Runtime ran the WHOLE model
 (``onnx_artifacts.artifact_as_run``: the node's X, sequence_lens,
 initial_h, initial_c and Y, Y_h, Y_c added as graph outputs of a copy of
 the model), and a streaming model (``forward(x, h, c) -> (y, hN, cN)``)
@@ -29,7 +30,10 @@ CALLS = 3
 def _build(out):  # pragma: no cover - runs in .venv-torch
     """Write ``stream.onnx`` (Linear + tanh + a 2-layer nn.LSTM, states in
     and out), its inputs for CALLS calls, PyTorch's outputs on them, and
-    ``branch.onnx`` (a scripted If: its LSTMs in the branches)."""
+    ``branch.onnx`` (a scripted If: its LSTMs in the branches), ``loop.onnx``
+    (a scripted for: its LSTM in a Loop body, reading the running sum) and
+    ``nested.onnx`` (an If whose branches hold a Loop, and a Loop holding an
+    If), ``scan.onnx`` (:func:`_scan`)."""
     import os
     import warnings
 
@@ -63,6 +67,37 @@ def _build(out):  # pragma: no cover - runs in .venv-torch
                 y, _ = self.b(x)
             return y
 
+    class Loopy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4)
+
+        def forward(self, xs):
+            acc = torch.zeros(xs.size(1), xs.size(2), 4)
+            for k in range(xs.size(0)):
+                y, _ = self.lstm(xs[k] + acc.mean())
+                acc = acc + y
+            return acc
+
+    class Nested(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.LSTM(3, 4)
+            self.b = torch.nn.LSTM(3, 4)
+
+        def forward(self, xs, mode):
+            acc = torch.zeros(xs.size(1), xs.size(2), 4)
+            if bool(mode.sum() > 0):
+                for k in range(xs.size(0)):
+                    y, _ = self.a(xs[k])
+                    acc = acc + y
+            else:
+                for k in range(xs.size(0)):
+                    if bool(xs[k].sum() > 0):
+                        y, _ = self.b(xs[k])
+                        acc = acc + y
+            return acc
+
     stream = Stream().eval()
     chunks = torch.randn(calls, 6, 2, 3)
     h, c = 0.5 * torch.randn(2, 2, 4), 0.5 * torch.randn(2, 2, 4)
@@ -90,13 +125,73 @@ def _build(out):  # pragma: no cover - runs in .venv-torch
         torch.jit.script(Branchy().eval()), (x, mode), os.path.join(out, "branch.onnx"), dynamo=False, opset_version=15
     )
     np.savez(os.path.join(out, "branch_in.npz"), **{"x.1": x.numpy(), "mode.1": mode.numpy()})
+    np.savez(os.path.join(out, "branch_else.npz"), **{"x.1": x.numpy(), "mode.1": -mode.numpy()})
+    xs = torch.randn(3, 5, 2, 3)
+    torch.onnx.export(
+        torch.jit.script(Loopy().eval()), (xs,), os.path.join(out, "loop.onnx"), dynamo=False, opset_version=15
+    )
+    np.savez(os.path.join(out, "loop_in.npz"), **{"xs.1": xs.numpy()})
+    torch.onnx.export(
+        torch.jit.script(Nested().eval()), (xs, mode), os.path.join(out, "nested.onnx"), dynamo=False, opset_version=15
+    )
+    np.savez(os.path.join(out, "nested_then.npz"), **{"xs.1": xs.numpy(), "mode.1": mode.numpy()})
+    np.savez(os.path.join(out, "nested_else.npz"), **{"xs.1": xs.numpy(), "mode.1": -mode.numpy()})
+    _scan(out)
+
+
+def _scan(out):  # pragma: no cover - runs in .venv-torch
+    """``scan.onnx``: a one-step LSTM node in a Scan body over time (the
+    body's state is the LSTM's initial_h/initial_c), ``scan_output_axes`` given."""
+    import os
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+
+    def value(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    def tensor(name, shape):
+        return helper.make_tensor(name, TensorProto.FLOAT, shape, rng.standard_normal(shape).astype(np.float32).ravel())
+
+    body = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["xt", "axis"], ["step"]),
+            helper.make_node(
+                "LSTM", ["step", "W", "R", "", "", "h", "c"], ["Y", "Yh", "Yc"], hidden_size=4, name="cell"
+            ),
+            helper.make_node("Squeeze", ["Yh", "axis"], ["yt"]),
+        ],
+        "body",
+        [value("h", [1, 2, 4]), value("c", [1, 2, 4]), value("xt", [2, 3])],
+        [value("Yh", [1, 2, 4]), value("Yc", [1, 2, 4]), value("yt", [2, 4])],
+        initializer=[helper.make_tensor("axis", TensorProto.INT64, [1], [0])],
+    )
+    scan = helper.make_node(
+        "Scan", ["h0", "c0", "x"], ["hN", "cN", "y"], body=body, num_scan_inputs=1, scan_output_axes=[0], name="scan"
+    )
+    graph = helper.make_graph(
+        [scan],
+        "scan",
+        [value("x", [5, 2, 3]), value("h0", [1, 2, 4]), value("c0", [1, 2, 4])],
+        [value("hN", [1, 2, 4]), value("cN", [1, 2, 4]), value("y", [5, 2, 4])],
+        initializer=[tensor("W", [1, 16, 3]), tensor("R", [1, 16, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "scan.onnx"))
+    x, state = rng.standard_normal((5, 2, 3)), (0.5 * rng.standard_normal((2, 1, 2, 4))).astype(np.float32)
+    np.savez(os.path.join(out, "scan_in.npz"), x=x.astype(np.float32), h0=state[0], c0=state[1])
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx_as_run")
     script = out / "build_models.py"
-    script.write_text(f"import sys\n\n\n{inspect.getsource(_build)}\n\n_build(sys.argv[1])\n")
+    source = f"{inspect.getsource(_build)}\n\n{inspect.getsource(_scan)}"
+    script.write_text(f"import sys\n\n\n{source}\n\n_build(sys.argv[1])\n")
     done = subprocess.run(
         [str(TORCH_PYTHON), str(script), str(out)],
         capture_output=True,
@@ -198,15 +293,114 @@ def test_one_call_without_state_feeding(built, cli, tmp_path):  # noqa: F811
     assert sorted(_as_run(result)) == ["/lstm/LSTM (as run)", "/lstm/LSTM_1 (as run)"]
 
 
-def test_a_node_in_a_subgraph_is_a_row_that_says_it_was_not_captured(built, cli, tmp_path):  # noqa: F811
+@pytest.mark.parametrize(
+    "given, taken, not_taken", [("branch_in.npz", "then", "else"), ("branch_else.npz", "else", "then")]
+)
+def test_the_node_in_the_if_branch_taken_is_checked_on_what_it_received(
+    built,
+    cli,  # noqa: F811
+    tmp_path,
+    given,
+    taken,
+    not_taken,
+):
     rel = relative_to(tmp_path)
-    code, out, err, result = _check(cli, tmp_path, built, "branch.onnx", "--input", rel(built / "branch_in.npz"))
+    code, out, err, result = _check(cli, tmp_path, built, "branch.onnx", "--input", rel(built / given))
     assert code == 0, out[-3000:] + err[-3000:]
     rows = _as_run(result)
-    assert set(rows) == {"/If/then_branch/LSTM (as run)", "/If/else_branch/LSTM_1 (as run)"}
+    names = {"then": "/If/then_branch/LSTM (as run)", "else": "/If/else_branch/LSTM_1 (as run)"}
+    assert set(rows) == set(names.values())
+    row = rows[names[taken]]
+    assert row["status"] == "pass" and row["ratio"] <= 1 and row["tf_bitwise"] is True, row
+    assert row["shape"] == "2x5x3", row
+    assert "as extra outputs of the If '/If' (its " + taken + "_branch" in row["as_run"]["captured"], row
+    skipped = rows[names[not_taken]]
+    assert skipped["status"] == "skipped" and "its If branch was not taken in this run" in skipped["reason"]
+
+
+def test_the_captured_branch_values_are_the_models(built, oracle_pool):
+    """The truth for an If branch's capture: its X is the model's input, and
+    its Y is the model's output (the branch returns the LSTM's y)."""
+    artifacts.read_lstms(built / "branch.onnx", "onnxruntime", oracle_pool)
+    given = dict(np.load(built / "branch_in.npz"))
+    meta, out = oracle_pool.get("onnxruntime").request(
+        {"op": "artifact_as_run", "path": str(built / "branch.onnx"), "calls": 1},
+        {f"in:{k}": v for k, v in given.items()},
+    )
+    assert meta["lifted"] == [0, 1] and meta["runs"] == [[0, 0, "", ""]] and meta["not_run"][0][:2] == [0, 1]
+    np.testing.assert_array_equal(out["0:0@:x"], given["x.1"].transpose(1, 0, 2))
+    (model_out,) = [v for k, v in out.items() if k.startswith("0:out:")]
+    np.testing.assert_array_equal(out["0:0@:h"], model_out.transpose(1, 0, 2))
+
+
+def test_each_iteration_of_a_loop_body_is_a_row(built, cli, tmp_path, oracle_pool):  # noqa: F811
+    """Each iteration's capture is what that iteration received: iteration 1
+    reads xs[0] (acc is zero), iteration 2 reads xs[1] + the mean of
+    iteration 1's y."""
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "loop.onnx", "--input", rel(built / "loop_in.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    assert sorted(rows) == [f"/Loop/body/LSTM (as run, iteration {k}/3)" for k in (1, 2, 3)], sorted(rows)
     for row in rows.values():
-        assert row["status"] == "skipped"
-        assert "what a node inside an If/Loop/Scan body receives is not captured" in row["reason"]
+        assert row["status"] == "pass" and row["ratio"] <= 1 and row["tf_bitwise"] is True, row
+        assert "as extra scan outputs of the Loop '/Loop' body (one per iteration)" in row["as_run"]["captured"]
+    xs = np.load(built / "loop_in.npz")["xs.1"]
+    meta, got = oracle_pool.get("onnxruntime").request(
+        {"op": "artifact_as_run", "path": str(built / "loop.onnx"), "calls": 1}, {"in:xs.1": xs}
+    )
+    assert [r[2] for r in meta["runs"]] == ["1", "2", "3"]
+    np.testing.assert_array_equal(got["0:0@1:x"], xs[0].transpose(1, 0, 2))
+    np.testing.assert_allclose(got["0:0@2:x"], (xs[1] + got["0:0@1:h"].mean()).transpose(1, 0, 2), atol=1e-6)
+
+
+def test_a_wrong_output_in_one_iteration_fails_that_row(built, cli, tmp_path, monkeypatch):  # noqa: F811
+    real = artifacts.check_as_run
+
+    def nudged(path, lstms, worker, inputs, calls=1):
+        class Worker:
+            def request(self, meta, arrays):
+                reply, out = worker.request(meta, arrays)
+                out["0:0@2:final_c"] = out["0:0@2:final_c"] + 1e-3
+                return reply, out
+
+        return real(path, lstms, Worker(), inputs, calls)
+
+    monkeypatch.setattr(artifacts, "check_as_run", nudged)
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "loop.onnx", "--input", rel(built / "loop_in.npz"))
+    assert code == 1, out[-3000:] + err[-3000:]
+    assert [r["layer"] for r in result["layers"] if r["status"] == "fail"] == [
+        "/Loop/body/LSTM (as run, iteration 2/3)"
+    ]
+
+
+def test_nested_a_loop_in_an_if_is_captured_an_if_in_a_loop_says_why_not(built, cli, tmp_path):  # noqa: F811
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "nested.onnx", "--input", rel(built / "nested_then.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    loop = [f"/If_1/then_branch/Loop/body/LSTM (as run, iteration {k}/3)" for k in (1, 2, 3)]
+    inner = "/If_1/else_branch/Loop_1/body/If/then_branch/LSTM_1 (as run)"
+    assert sorted(rows) == sorted(loop + [inner]), sorted(rows)
+    for name in loop:
+        assert rows[name]["status"] == "pass" and rows[name]["tf_bitwise"] is True, rows[name]
+        assert rows[name]["as_run"]["captured"].endswith(
+            "as extra scan outputs of the Loop '/If_1/then_branch/Loop' body (one per iteration), then outputs of "
+            "the If '/If_1' (its then_branch, and a zero-size stand-in from the other branch), up to graph outputs "
+            "of the model"
+        )
+    assert rows[inner]["status"] == "skipped"
+    assert "it sits in an If branch inside the Loop '/If_1/else_branch/Loop_1'" in rows[inner]["reason"]
+    from parity_tests.test_json_schema import validator
+
+    validator("check.schema.json").validate(result)
+    code, out, err, result = _check(cli, tmp_path, built, "nested.onnx", "--input", rel(built / "nested_else.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    assert all(r["status"] == "skipped" for r in rows.values()) and len(rows) == 2, rows
+    assert "its If branch was not taken" in rows["/If_1/then_branch/Loop/body/LSTM (as run)"]["reason"]
+    validator("check.schema.json").validate(result)
 
 
 @pytest.mark.parametrize(
@@ -236,3 +430,24 @@ def test_bad_input_is_one_line_exit_2(built, cli, tmp_path, model, extra, patter
         return
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (code, out[-1500:], err)
     assert pattern in err, err
+
+
+def test_each_step_of_a_scan_body_is_a_row_its_state_the_scans(built, cli, tmp_path, oracle_pool):  # noqa: F811
+    """A Scan over time: step k's captured initial_h is step k - 1's Y_h (the
+    body's state), and step 1's is the model's h0."""
+    rel = relative_to(tmp_path)
+    code, out, err, result = _check(cli, tmp_path, built, "scan.onnx", "--input", rel(built / "scan_in.npz"))
+    assert code == 0, out[-3000:] + err[-3000:]
+    rows = _as_run(result)
+    assert sorted(rows) == [f"scan/body/cell (as run, iteration {k}/5)" for k in range(1, 6)], sorted(rows)
+    for row in rows.values():
+        assert row["status"] == "pass" and row["tf_bitwise"] is True and row["shape"] == "2x1x3", row
+        assert "as extra scan outputs of the Scan 'scan' body (one per iteration)" in row["as_run"]["captured"]
+    given = dict(np.load(built / "scan_in.npz"))
+    _, got = oracle_pool.get("onnxruntime").request(
+        {"op": "artifact_as_run", "path": str(built / "scan.onnx"), "calls": 1},
+        {f"in:{k}": v for k, v in given.items()},
+    )
+    np.testing.assert_array_equal(got["0:0@1:h0"], given["h0"])
+    for k in range(2, 6):
+        np.testing.assert_array_equal(got[f"0:0@{k}:h0"], got[f"0:0@{k - 1}:final_h"])

@@ -363,64 +363,81 @@ def check_as_run(path, lstms, worker, inputs, calls=1):
     initial_c against the Y, Y_h, Y_c the model's run produced, with the
     one comparison; ``tf_bitwise``: the node run alone on the same inputs
     equals its outputs in the model, bit for bit.  ``(results, skipped,
-    casts, meta)``; a node in a subgraph is a skipped row that says so."""
+    casts, meta)``.  A node in an If branch or a Loop/Scan body is checked
+    on what it received there (its values lifted out as extra If outputs /
+    scan outputs, one row per iteration); a branch not taken is a skipped
+    row, as is a node the worker could not lift out (an If in a loop body)."""
     arrays = {f"in:{k}": v for k, v in inputs.items()}
     meta, out = worker.request({"op": "artifact_as_run", "path": str(path), "calls": int(calls)}, arrays)
     results, skipped = [], []
     pairs = ", ".join(f"{a} <- {b}" for a, b in meta["pairs"])
-    for i in meta["captured"]:
+    calls = meta["calls"]
+
+    def label(call, iteration=None):
+        at = f", call {call + 1}/{calls}" if calls > 1 else ""
+        if iteration:
+            it, total = iteration
+            at += f", iteration {it}/{total}" if "." not in it else f", iteration {it} of {total.replace('.', 'x')}"
+        return f" (as run{at})"
+
+    todo = [(i, call, f"{call}:{i}:", label(call), None) for i in meta["captured"] for call in range(calls)]
+    todo += [
+        (i, call, f"{call}:{i}@{it}:", label(call, (it, total) if it else None), meta["how"][str(i)])
+        for call, i, it, total in meta.get("runs", [])
+    ]
+    for i, call, key, suffix, lifted in todo:
         lstm = lstms[i]
-        for call in range(meta["calls"]):
-            name = f"{lstm.name} (as run" + (f", call {call + 1}/{meta['calls']})" if meta["calls"] > 1 else ")")
-            key = f"{call}:{i}:"
-            got = {k[len(key) :]: v for k, v in out.items() if k.startswith(key)}
-            states = {s: got[s] for s in ("h0", "c0") if s in got}
-            dtype = lstm.config.get("dtype") or "float32"
-            if states and len(states) == 1:  # the operator's default for the other one: zeros
-                states = {s: states.get(s, np.zeros_like(next(iter(states.values())))) for s in ("h0", "c0")}
-            try:
-                case = Case(
-                    lstm.kind,
-                    lstm.config,
-                    np.asarray(got["x"], dtype),
-                    lstm.weights,
-                    got.get("mask"),
-                    name=name,
-                    **{k: np.asarray(v, dtype) for k, v in states.items()},
-                )
-            except LstmRefError as exc:
-                skipped.append((name, f"{lstm.kind}: {exc}"))
-                continue
-            desired = {f: got[f] for f in ALL_FIELDS}
-            how = "the node in the model's run (ONNX Runtime), on what it received there"
-            try:
-                row = _row(name, case, _measure(case, desired), how)
-            except ShapeMismatch as exc:
-                results.append(_failed(name, lstm.kind, str(exc), source=how))
-                continue
-            except LstmRefError as exc:
-                skipped.append((name, f"{lstm.kind}: {exc}"))
-                continue
-            alone = lstm.runner(case)
-            if isinstance(alone, str):
-                row.notes = f"the node alone: {alone}"
-            else:
-                row.tf_bitwise = all(np.array_equal(alone[f], desired[f], equal_nan=True) for f in ALL_FIELDS)
-                if not row.tf_bitwise:
-                    worst = max(float(np.max(np.abs(np.asarray(alone[f]) - desired[f]))) for f in ALL_FIELDS)
-                    row.notes = f"the node run alone differs from its run in the model (max |d| {worst:.3g})"
-            captured = "X, " + ", ".join(
-                s for s, k in (("sequence_lens", "mask"), ("initial_h", "h0"), ("initial_c", "c0")) if k in got
+        name = f"{lstm.name}{suffix}"
+        got = {k[len(key) :]: v for k, v in out.items() if k.startswith(key)}
+        states = {s: got[s] for s in ("h0", "c0") if s in got}
+        dtype = lstm.config.get("dtype") or "float32"
+        if states and len(states) == 1:  # the operator's default for the other one: zeros
+            states = {s: states.get(s, np.zeros_like(next(iter(states.values())))) for s in ("h0", "c0")}
+        try:
+            case = Case(
+                lstm.kind,
+                lstm.config,
+                np.asarray(got["x"], dtype),
+                lstm.weights,
+                got.get("mask"),
+                name=name,
+                **{k: np.asarray(v, dtype) for k, v in states.items()},
             )
-            row.as_run = {
-                "call": call + 1,
-                "calls": meta["calls"],
-                "captured": f"{captured.rstrip(', ')} and Y, Y_h, Y_c as extra graph outputs of the model",
-                "state_fed_back": pairs if call else "",
-            }
-            results.append(row)
+        except LstmRefError as exc:
+            skipped.append((name, f"{lstm.kind}: {exc}"))
+            continue
+        desired = {f: got[f] for f in ALL_FIELDS}
+        how = "the node in the model's run (ONNX Runtime), on what it received there"
+        try:
+            row = _row(name, case, _measure(case, desired), how)
+        except ShapeMismatch as exc:
+            results.append(_failed(name, lstm.kind, str(exc), source=how))
+            continue
+        except LstmRefError as exc:
+            skipped.append((name, f"{lstm.kind}: {exc}"))
+            continue
+        alone = lstm.runner(case)
+        if isinstance(alone, str):
+            row.notes = f"the node alone: {alone}"
+        else:
+            row.tf_bitwise = all(np.array_equal(alone[f], desired[f], equal_nan=True) for f in ALL_FIELDS)
+            if not row.tf_bitwise:
+                worst = max(float(np.max(np.abs(np.asarray(alone[f]) - desired[f]))) for f in ALL_FIELDS)
+                row.notes = f"the node run alone differs from its run in the model (max |d| {worst:.3g})"
+        captured = "X, " + ", ".join(
+            s for s, k in (("sequence_lens", "mask"), ("initial_h", "h0"), ("initial_c", "c0")) if k in got
+        )
+        row.as_run = {
+            "call": call + 1,
+            "calls": meta["calls"],
+            "captured": f"{captured.rstrip(', ')} and Y, Y_h, Y_c " + (lifted or "as extra graph outputs of the model"),
+            "state_fed_back": pairs if call else "",
+        }
+        results.append(row)
     for i, why in meta["uncaptured"]:
         skipped.append((f"{lstms[i].name} (as run)", why))
+    for call, i, why in meta.get("not_run", []):
+        skipped.append((f"{lstms[i].name}{label(call)}", why))
     return results, skipped, meta["casts"], meta
 
 

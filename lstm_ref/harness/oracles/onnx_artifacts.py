@@ -64,7 +64,10 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   ``in:<name>``: the whole model run by ONNX Runtime (``calls`` times, the
   states an output returns fed back, :func:`state_pairs`), each top-level
   LSTM node's inputs and outputs captured as extra graph outputs (see
-  :func:`artifact_as_run`); a node in a subgraph is listed as not captured.
+  :func:`artifact_as_run`); a node in an If branch or a Loop/Scan body
+  (nested too) has its values lifted out as extra outputs of the enclosing
+  If (both branches) and scan outputs of the Loop/Scan (:func:`_lift`);
+  one in an If inside a Loop/Scan body is listed as not captured.
 
 * ``run_chain`` ``{"path", "head"}``: the part of a written model that
   ``<head>/X`` feeds, run as one model (see :func:`run_chain`).
@@ -858,6 +861,130 @@ def _captured_outputs(model, nodes):
     return copy, wanted
 
 
+RANKS = {"X": 3, "sequence_lens": 1, "initial_h": 3, "initial_c": 3, "Y": 4, "Y_h": 3, "Y_c": 3}
+
+
+def _lift(graph, targets, prefix, state):
+    """Expose, as values of ``graph``, the X, sequence_lens, initial_h,
+    initial_c, Y, Y_h, Y_c of the LSTM nodes ``targets`` (``{DFS ordinal:
+    (position, dtype)}``, ordinals counted as :func:`_walk` yields nodes)
+    found in its subgraphs, and lift them out through each enclosing node:
+    an ``If`` gets one more output per value, both branches outputting it
+    (the branch without the node a zero-size constant of the same type and
+    rank), plus a bool ``taken`` per node (true only from its branch); a
+    ``Loop``/``Scan`` gets one more scan output per value (one per
+    iteration, stacked on a new leading axis).  An ``If`` inside a
+    ``Loop``/``Scan`` body (the branch could change between iterations and
+    stacked shapes with it) and any other op with a subgraph are not lifted
+    through: ``state["why"][position]`` says so.  Returns ``[{"name", "i",
+    "slot", "elem", "rank", "loops", "via"}]`` named in ``graph``."""
+    exposed, added = [], []
+    for node in graph.node:
+        ordinal = state["ordinal"]
+        state["ordinal"] += 1
+        path = _path(prefix, node, node.op_type)
+        if ordinal in targets:
+            i, dtype = targets[ordinal]
+            slots = dict(zip(SLOTS, list(node.input) + [""] * len(SLOTS)))
+            names = {s: slots[s] for s in ("X", "sequence_lens", "initial_h", "initial_c") if slots[s]}
+            names.update({s: o for s, o in zip(("Y", "Y_h", "Y_c"), node.output) if o})
+            for slot, name in names.items():
+                out = _fresh(state)
+                added.append(helper.make_node("Identity", [name], [out]))
+                elem = (
+                    TensorProto.INT32 if slot == "sequence_lens" else helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+                )
+                exposed.append(
+                    {"name": out, "i": i, "slot": slot, "elem": elem, "rank": RANKS[slot], "loops": 0, "via": []}
+                )
+        subs = _subgraphs(node)
+        inner = [(attribute, sub, _lift(sub, targets, f"{path}/{attribute}/", state)) for attribute, sub in subs]
+        found = [e for _, _, es in inner for e in es]
+        if not found:
+            continue
+        kind = node.op_type if _default(node) else f"{node.domain}.{node.op_type}"
+        if kind == "If":
+            exposed += _lift_if(node, path, inner, state)
+        elif kind in ("Loop", "Scan"):
+            flagged = {e["i"] for e in found if e["slot"] == "taken"}
+            for i in flagged:
+                state["why"][i] = (
+                    f"it sits in an If branch inside the {kind} {path!r}: the branch taken may change between "
+                    "iterations, so its values are not stacked as scan outputs (not captured)"
+                )
+            body = inner[0][1]
+            for e in found:
+                if e["i"] in flagged:
+                    continue
+                body.output.append(helper.make_tensor_value_info(e["name"], e["elem"], None))
+                out = _fresh(state)
+                node.output.append(out)
+                via = f"scan outputs of the {kind} {path!r} body (one per iteration)"
+                exposed.append({**e, "name": out, "loops": e["loops"] + 1, "via": e["via"] + [via]})
+            if kind == "Scan":
+                for a in node.attribute:
+                    if a.name in ("scan_output_axes", "scan_output_directions"):
+                        a.ints.extend([0] * (len(found) - len(flagged)))
+        else:
+            for e in found:
+                state["why"][e["i"]] = f"it sits in a subgraph of the {kind} node {path!r}: not captured through it"
+    graph.node.extend(added)
+    return exposed
+
+
+def _fresh(state):
+    state["count"] += 1
+    return f"lstm_ref_capture_{state['count']}"
+
+
+def _constant(state, elem, rank, value=None):
+    out = _fresh(state)
+    if value is None:
+        tensor = helper.make_tensor(out + "_value", elem, [0] * rank, [])
+    else:
+        tensor = helper.make_tensor(out + "_value", TensorProto.BOOL, [], [value])
+    return out, helper.make_node("Constant", [], [out], value=tensor)
+
+
+def _lift_if(node, path, inner, state):
+    """Both branches of the If ``node`` output every value found in either
+    (see :func:`_lift`), and a bool ``taken`` per LSTM node."""
+    branches = {attribute: sub for attribute, sub, _ in inner}
+    found = []
+    for attribute, _, es in inner:
+        found += [(attribute, e) for e in es]
+    for attribute, i in {
+        (a, e["i"]) for a, e in found if not any(f["i"] == e["i"] and f["slot"] == "taken" for _, f in found)
+    }:
+        found.append(
+            (
+                attribute,
+                {"name": None, "i": i, "slot": "taken", "elem": TensorProto.BOOL, "rank": 0, "loops": 0, "via": []},
+            )
+        )
+    exposed = []
+    for attribute, e in found:
+        for name, sub in branches.items():
+            if name == attribute and e["name"] is not None:
+                out = e["name"]
+            else:
+                value = (name == attribute) if e["slot"] == "taken" else None
+                out, constant = _constant(state, e["elem"], e["rank"] + e["loops"], value)
+                sub.node.append(constant)
+            sub.output.append(helper.make_tensor_value_info(out, e["elem"], None))
+        out = _fresh(state)
+        node.output.append(out)
+        exposed.append(
+            {
+                **e,
+                "name": out,
+                "via": e["via"]
+                + [f"outputs of the If {path!r} (its {attribute}, and a zero-size stand-in from the other branch)"],
+            }
+        )
+    return exposed
+
+
 def _case_arrays(config, values, prefix):
     """What a node received and wrote, in the case's layout: ``x``
     batch-major, ``mask`` from sequence_lens, ``h0``/``c0`` and
@@ -887,10 +1014,17 @@ def artifact_as_run(meta, arrays):
     states an output carries (:func:`state_pairs`) fed back as the next
     call's inputs; for every top-level LSTM node (see ``artifact_lstms``'
     ``nodes``; a function's, inlined, included) what it received and wrote
-    in each run, captured as extra graph outputs of a copy of the model.
-    Reply meta ``{"pairs", "casts", "captured": [node positions],
-    "uncaptured": [[position, why]]}``, arrays ``{call}:{i}:<x|mask|h0|c0|h|final_h|final_c>``
-    and ``{call}:out:<output name>`` (the model's own outputs)."""
+    in each run, captured as extra graph outputs of a copy of the model;
+    for every node in an If branch or a Loop/Scan body, the same lifted out
+    through the enclosing nodes (:func:`_lift`).  Reply meta ``{"pairs",
+    "casts", "captured": [top-level positions], "uncaptured": [[position,
+    why]], "lifted": [subgraph positions], "runs": [[call, position,
+    iteration label, iteration counts]], "not_run": [[call, position,
+    why]], "how": {position: how it was lifted}}``, arrays
+    ``{call}:{i}:<x|mask|h0|c0|h|final_h|final_c>`` (top-level),
+    ``{call}:{i}@{label}:<...>`` (lifted; label ``""`` outside any body,
+    ``"2"``, ``"1.3"``) and ``{call}:out:<output name>`` (the model's own
+    outputs)."""
     entry = _load(meta["path"])
     model = entry["model"]
     calls = int(meta.get("calls", 1))
@@ -904,21 +1038,26 @@ def artifact_as_run(meta, arrays):
             f"{outs}); a state output is named like its input plus N/_n/_out/_next, or with a trailing 0/_in "
             "replaced so (state -> stateN, h0 -> hn, c_in -> c_out), of the same type"
         )
-    top, uncaptured = {}, []
+    top, inner = {}, {}
+    ordinals = {id(node): k for k, (_, _, node, _, _) in enumerate(_walk(model.graph))}
     for i, info in enumerate(entry["meta"]["nodes"]):
         if info["where"] is None:
             top[i] = (entry["protos"][i][0], info["dtype"])
         else:
-            uncaptured.append(
-                [
-                    i,
-                    f"it sits in {info['where']}: what a node inside an If/Loop/Scan body receives is not captured "
-                    "from the model run (it is checked on drawn inputs only)",
-                ]
-            )
+            inner[ordinals[id(entry["protos"][i][0])]] = (i, info["dtype"])
     per_call, casts = _feeds(model, given, calls, {src for src, _ in pairs})
     feeds = per_call[0]
     captured, wanted = _captured_outputs(model, top)
+    state = {"ordinal": 0, "count": 0, "why": {}}
+    lifted = _lift(captured.graph, inner, "", state) if inner else []
+    for e in lifted:
+        if e["i"] not in state["why"]:
+            captured.graph.output.append(helper.make_tensor_value_info(e["name"], e["elem"], None))
+    uncaptured = [[i, state["why"][i]] for i in sorted(state["why"])]
+    subgraph = {}  # position -> {slot: exposure}
+    for e in lifted:
+        if e["i"] not in state["why"]:
+            subgraph.setdefault(e["i"], {})[e["slot"]] = e
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -928,7 +1067,7 @@ def artifact_as_run(meta, arrays):
         raise protocol.UserError(f"onnxruntime {ort.__version__} cannot load the model: {_ort_message(exc)}") from None
     names = [o.name for o in session.get_outputs()]
     model_outputs = [v.name for v in model.graph.output]
-    out = {}
+    out, runs, not_run = {}, [], []
     for call in range(calls):
         try:
             values = dict(zip(names, session.run(names, feeds)))
@@ -945,11 +1084,41 @@ def artifact_as_run(meta, arrays):
                 elif slot in entry["protos"][i][2]:
                     got[slot] = entry["protos"][i][2][slot]
             out.update(_case_arrays(entry["meta"]["nodes"][i]["config"], got, f"{call}:{i}:"))
+        for i, slots in subgraph.items():
+            _unstack(i, slots, values, entry["meta"]["nodes"][i]["config"], call, out, runs, not_run)
         for name in model_outputs:
             out[f"{call}:out:{name}"] = values[name]
         if call + 1 < calls:
             feeds = {**per_call[call + 1], **{src: np.ascontiguousarray(values[dst]) for src, dst in pairs}}
-    return {"pairs": pairs, "casts": casts, "captured": sorted(top), "uncaptured": uncaptured, "calls": calls}, out
+    how = {
+        str(i): "as extra " + ", then ".join(slots["X"]["via"]) + ", up to graph outputs of the model"
+        for i, slots in subgraph.items()
+    }
+    reply = {"pairs": pairs, "casts": casts, "captured": sorted(top), "uncaptured": uncaptured, "calls": calls}
+    return {**reply, "lifted": sorted(subgraph), "runs": runs, "not_run": not_run, "how": how}, out
+
+
+def _unstack(i, slots, values, config, call, out, runs, not_run):
+    """The captures of the subgraph node ``i`` in one call: none where an If
+    took the other branch (``not_run``), else one per iteration of the
+    enclosing Loops/Scans (``runs``: ``[call, i, label]``, label ``"2"`` or
+    ``"1.3"`` for nested bodies, 1-based; ``""`` outside any body), as
+    ``{call}:{i}@{label}:<x|mask|...>``."""
+    taken = slots.get("taken")
+    if taken is not None and not bool(np.asarray(values[taken["name"]])):
+        not_run.append([call, i, "its If branch was not taken in this run: the node did not run"])
+        return
+    loops = slots["X"]["loops"]
+    arrays = {s: np.asarray(values[e["name"]]) for s, e in slots.items() if s != "taken"}
+    shape = arrays["X"].shape[:loops]
+    if loops and 0 in shape:
+        not_run.append([call, i, "its Loop/Scan body ran 0 iterations in this run: the node did not run"])
+        return
+    for index in np.ndindex(*shape):
+        label = ".".join(str(k + 1) for k in index)
+        got = {s: a[index] for s, a in arrays.items()}
+        out.update(_case_arrays(config, got, f"{call}:{i}@{label}:"))
+        runs.append([call, i, label, ".".join(str(n) for n in shape)])
 
 
 HANDLERS = {
