@@ -432,7 +432,20 @@ def _d_silu(x):
     return s * (1.0 + x * (1.0 - s))
 
 
+def _d_keras2_hard_sigmoid(x):
+    """Keras 2's ``hard_sigmoid`` is ``tf.clip_by_value(x * 0.2 + 0.5, 0.,
+    1.)`` (tf_keras ``backend.hard_sigmoid``); clip_by_value's gradient passes
+    on the closed interval (``maximum(minimum(t, 1), 0)`` in
+    ``tensorflow/python/ops/clip_ops.py``, ``_MaximumMinimumGrad`` with
+    ``less_equal``/``greater_equal`` in ``math_grad.py``): 0.2 where ``0 <=
+    0.2 x + 0.5 <= 1`` (|x| <= 2.5, boundaries included), 0 on the flat
+    regions."""
+    y = 0.5 + 0.2 * x
+    return np.where((y >= 0.0) & (y <= 1.0), 0.2, 0.0)
+
+
 DERIVATIVES = {
+    keras2_hard_sigmoid: _d_keras2_hard_sigmoid,
     tanh: lambda x: 1.0 - np.tanh(x) ** 2,
     sigmoid: _d_sigmoid,
     linear: np.ones_like,

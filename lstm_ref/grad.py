@@ -20,6 +20,19 @@ The cell is declared once, as :class:`LSTMCell`: the equations Keras 3's
     m = o * act(c)
     h = m Wp     (PyTorch's proj_size; h = m without a projection)
 
+with the optional parts TF1's ``LSTMCell`` (``legacy_cells.py``) adds to the
+same equations, each None where a family has none: peepholes ``P = (Pi, Pf,
+Po)`` (``z_i += Pi * c_prev``, ``z_f += Pf * c_prev`` and, after the clip,
+``z_o += Po * c``), ``cell_clip`` (``c = clip(c, -cell_clip, cell_clip)``
+before ``m``) and ``proj_clip`` (``h = clip(m Wp, -proj_clip, proj_clip)``).
+A clip's gradient is ``tf.clip_by_value``'s: that function is
+``maximum(minimum(t, hi), lo)`` (``tensorflow/python/ops/clip_ops.py``), and
+``_MinimumGrad``/``_MaximumGrad`` (``math_grad.py``,
+``_MaximumMinimumGrad`` with ``less_equal``/``greater_equal``) pass the
+gradient to ``t`` where ``t <= hi`` and ``t >= lo``: 1 on the closed interval
+``[lo, hi]``, boundaries included, 0 strictly outside (:func:`clip_passes`).
+A constant ``forget_bias`` is folded into ``b``.
+
 Each family says how its weights map onto ``Wx``, ``Wh``, ``b`` and ``Wp``
 (``grad_cell``) and how the gradients of those map back onto its weight
 names (``grad_weights``): Keras' ``kernel`` is ``Wx``; torch's ``weight_ih``
@@ -55,6 +68,9 @@ class LSTMCell:
     Wp: np.ndarray  # (units, proj) or None
     act: object
     ract: object
+    P: tuple = None  # peepholes (Pi, Pf, Po), each (units,)
+    cell_clip: float = None
+    proj_clip: float = None
 
     def __post_init__(self):
         # Derivatives of the activations the family configured; a ConfigError
@@ -69,6 +85,13 @@ class CellGrads:
     Wh: np.ndarray
     b: np.ndarray
     Wp: np.ndarray
+    P: tuple = None
+
+
+def clip_passes(v, bound):
+    """Where ``tf.clip_by_value(v, -bound, bound)`` passes the gradient: the
+    closed interval (module docstring)."""
+    return ((v >= -bound) & (v <= bound)).astype(np.float64)
 
 
 @dataclass
@@ -80,9 +103,11 @@ class Tape:
     zero_output_for_mask: bool
     h_prev: list = field(default_factory=list)
     c_prev: list = field(default_factory=list)
-    z: list = field(default_factory=list)
+    z: list = field(default_factory=list)  # gate pre-activations, peepholes included
+    c_raw: list = field(default_factory=list)  # c before cell_clip
     c_new: list = field(default_factory=list)
     m: list = field(default_factory=list)
+    p: list = field(default_factory=list)  # h before proj_clip
 
 
 def forward(cell: LSTMCell, x, state0, mask, zero_output_for_mask):
@@ -101,14 +126,23 @@ def forward(cell: LSTMCell, x, state0, mask, zero_output_for_mask):
             if cell.b is not None:
                 z = z + cell.b
             z_i, z_f, z_c, z_o = split_gates(z)
-            c_new = cell.ract(z_f) * c + cell.ract(z_i) * cell.act(z_c)
+            if cell.P is not None:  # input and forget peepholes read c_prev
+                z_i, z_f = z_i + cell.P[0] * c, z_f + cell.P[1] * c
+            c_raw = cell.ract(z_f) * c + cell.ract(z_i) * cell.act(z_c)
+            c_new = c_raw if cell.cell_clip is None else np.clip(c_raw, -cell.cell_clip, cell.cell_clip)
+            if cell.P is not None:  # the output peephole reads the clipped c
+                z_o = z_o + cell.P[2] * c_new
+                z = np.concatenate([z_i, z_f, z_c, z_o], axis=-1)
             m = cell.ract(z_o) * cell.act(c_new)
-            h_new = m @ cell.Wp if cell.Wp is not None else m
+            p = m @ cell.Wp if cell.Wp is not None else m
+            h_new = p if cell.proj_clip is None else np.clip(p, -cell.proj_clip, cell.proj_clip)
             tape.h_prev.append(h)
             tape.c_prev.append(c)
             tape.z.append(z)
+            tape.c_raw.append(c_raw)
             tape.c_new.append(c_new)
             tape.m.append(m)
+            tape.p.append(p)
             if mask is not None:
                 mt = mask[:, t, None]
                 h, c = np.where(mt, h_new, h), np.where(mt, c_new, c)
@@ -145,6 +179,7 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
     dz_all = np.empty((batch, time, cell.Wh.shape[1]))
     dWh = np.zeros_like(cell.Wh)
     dWp = None if cell.Wp is None else np.zeros_like(cell.Wp)
+    dP = None if cell.P is None else [np.zeros_like(q) for q in cell.P]
     steps_h = np.zeros((batch, time, h0.shape[-1]))
     steps_c = np.zeros((batch, time, c0.shape[-1]))
     carried_c = np.zeros_like(steps_c)
@@ -162,7 +197,7 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
             else:
                 dh_new, dc_new, dh_skip, dc_skip = dh + d_output, dc, 0.0, 0.0
             steps_h[:, t], carried_c[:, t] = dh_new, dc_new
-            dz, dh_prev, dc_prev, steps_c[:, t] = _cell_vjp(cell, tape, t, dh_new, dc_new, dWp)
+            dz, dh_prev, dc_prev, steps_c[:, t] = _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP)
             dz_all[:, t] = dz
             dWh += tape.h_prev[t].T @ dz
             dh, dc = dh_prev + dh_skip, dc_prev + dc_skip
@@ -170,14 +205,17 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
     dWx = np.einsum("btf,btg->fg", x, dz_all)
     db = None if cell.b is None else dz_all.sum(axis=(0, 1))
     steps = {"h": steps_h, "c": steps_c, "c_carried": carried_c}
-    return dx, (dh, dc), CellGrads(dWx, dWh, db, dWp), steps
+    return dx, (dh, dc), CellGrads(dWx, dWh, db, dWp, None if dP is None else tuple(dP)), steps
 
 
-def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp):
-    """One step of the cell, backwards: ``(dz, dh_prev, dc_prev)``; adds
-    into ``dWp``."""
+def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP):
+    """One step of the cell, backwards: ``(dz, dh_prev, dc_prev, dc)``
+    (``dc``: dL/d the carried, clipped c in full); adds into ``dWp`` and
+    the peepholes' ``dP``."""
     z, c_prev, c_new, m = tape.z[t], tape.c_prev[t], tape.c_new[t], tape.m[t]
     z_i, z_f, z_c, z_o = split_gates(z)
+    if cell.proj_clip is not None:  # h = clip(p): tf.clip_by_value's gradient
+        dh_new = dh_new * clip_passes(tape.p[t], cell.proj_clip)
     if cell.Wp is not None:  # h = m Wp
         dWp += m.T @ dh_new
         dm = dh_new @ cell.Wp.T
@@ -185,17 +223,21 @@ def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp):
         dm = dh_new
     i, f, g, o = cell.ract(z_i), cell.ract(z_f), cell.act(z_c), cell.ract(z_o)
     act_c = cell.act(c_new)
+    dz_o = dm * act_c * cell.dract(z_o)
     dc = dc_new + dm * o * cell.dact(c_new)  # m = o * act(c): dL/dc_t in full
-    dz = np.concatenate(
-        [
-            dc * g * cell.dract(z_i),  # c = f * c_prev + i * g
-            dc * c_prev * cell.dract(z_f),
-            dc * i * cell.dact(z_c),
-            dm * act_c * cell.dract(z_o),
-        ],
-        axis=-1,
-    )
-    return dz, dz @ cell.Wh.T, dc * f, dc
+    if cell.P is not None:  # z_o += Po * c
+        dc = dc + dz_o * cell.P[2]
+        dP[2] += np.sum(dz_o * c_new, axis=0)
+    d_raw = dc if cell.cell_clip is None else dc * clip_passes(tape.c_raw[t], cell.cell_clip)
+    dz_i = d_raw * g * cell.dract(z_i)  # c = f * c_prev + i * g
+    dz_f = d_raw * c_prev * cell.dract(z_f)
+    dz = np.concatenate([dz_i, dz_f, d_raw * i * cell.dact(z_c), dz_o], axis=-1)
+    dc_prev = d_raw * f
+    if cell.P is not None:  # z_i += Pi * c_prev, z_f += Pf * c_prev
+        dc_prev = dc_prev + dz_i * cell.P[0] + dz_f * cell.P[1]
+        dP[0] += np.sum(dz_i * c_prev, axis=0)
+        dP[1] += np.sum(dz_f * c_prev, axis=0)
+    return dz, dz @ cell.Wh.T, dc_prev, dc
 
 
 class GradResult:

@@ -363,12 +363,18 @@ class Reference:
         tape, fields = G.forward(cell, seq, state0, seq_mask, self.zero_output_for_mask)
         fields = {name: fields[name] for name in self.fields()}
         up = self._upstream(upstream, fields)
+        fields, up = self._grad_output_rule(fields, up, mask)
         dx, (dh0, dc0), cell_grads, steps = G.backward(
             cell, tape, up.get("h"), up.get("c"), up.get("final_h"), up.get("final_c")
         )
         if self.go_backwards:
             dx = dx[:, ::-1]
         return G.GradResult(dx, {"h0": dh0, "c0": dc0}, self.grad_weights(cell_grads), steps, Trace(fields))
+
+    def _grad_output_rule(self, fields, up, mask):
+        """A kind whose ``run`` changes the trace after the steps changes
+        ``fields`` and the upstream ``up`` to match; ``mask`` in input order."""
+        return fields, up
 
     def _teacher(self, teacher, mask, shape, dtype):
         if type(self)._run is not Reference._run:

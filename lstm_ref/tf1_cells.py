@@ -40,6 +40,7 @@ import numpy as np
 
 from . import activations
 from .errors import ConfigError
+from .grad import LSTMCell as GradCell
 from .reference import Reference, register
 from .variants import Variant, permute_gates, set_config
 
@@ -103,6 +104,38 @@ class _TF1Cell(Reference):
             return x.astype(np.float32) @ k.astype(np.float32)
         return x @ k
 
+    # Reference.grad: the shared cell of lstm_ref.grad, its blocks in i, f, c
+    # order; TF1's columns are i, j, f, o, and the permutation is its own inverse.
+    _SHARED_ORDER = (0, 2, 1, 3)
+
+    def _to_shared(self, w):
+        blocks = np.split(w, 4, axis=-1)
+        return np.concatenate([blocks[k] for k in self._SHARED_ORDER], axis=-1)
+
+    def grad_cell(self, params):
+        """The kernel over ``concat([x, h])`` splits into ``Wx`` (its first
+        ``input_dim`` rows) and ``Wh``; ``forget_bias`` is a constant added
+        to the f block of ``b`` (``sigmoid(f + forget_bias)``)."""
+        kernel = self._to_shared(params["kernel"])
+        d = kernel.shape[0] - self.out_units
+        b = self._to_shared(params["bias"]) + np.repeat([0.0, self.forget_bias, 0.0, 0.0], self.units)
+        peep = getattr(self, "use_peepholes", False)
+        P = tuple(params[f"w_{g}_diag"] for g in "ifo") if peep else None
+        Wp = params.get("projection/kernel")
+        clips = {"cell_clip": getattr(self, "cell_clip", None), "proj_clip": getattr(self, "proj_clip", None)}
+        return GradCell(kernel[:d], kernel[d:], b, Wp, self.activation, activations.sigmoid, P, **clips)
+
+    def grad_weights(self, grads):
+        out = {
+            "kernel": self._to_shared(np.concatenate([grads.Wx, grads.Wh], axis=0)),
+            "bias": self._to_shared(grads.b),
+        }
+        if grads.P is not None:
+            out.update(zip(("w_i_diag", "w_f_diag", "w_o_diag"), grads.P))
+        if grads.Wp is not None:
+            out["projection/kernel"] = grads.Wp
+        return out
+
     def _gates(self, params, xz_t, h_prev):
         kernel = params["kernel"]
         k_h = kernel[kernel.shape[0] - h_prev.shape[-1] :]
@@ -117,6 +150,7 @@ class _TF1Cell(Reference):
 @register
 class BasicLSTMCell(_TF1Cell):
     kind = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell"
+    GRAD = True  # Reference.grad through _TF1Cell.grad_cell
     OPTIONS = {
         "num_units": None,
         "forget_bias": 1.0,
@@ -160,6 +194,7 @@ class BasicLSTMCell(_TF1Cell):
 @register
 class LSTMCell(_TF1Cell):
     kind = "tf.compat.v1.nn.rnn_cell.LSTMCell"
+    GRAD = True  # Reference.grad through _TF1Cell.grad_cell
     OPTIONS = {
         "num_units": None,
         "use_peepholes": False,

@@ -150,6 +150,22 @@ class TfKerasLSTM(KerasLSTM):
         if self.zero_by_unreversed_mask:
             self.zero_output_for_mask = False  # the steps chain previous outputs; run() zeroes after
 
+    # Reference.grad: KerasLSTM's grad_cell (implementation 0/1/2 and the two
+    # code paths only move the bias, the same gradient); Keras 2's hard_sigmoid
+    # has its own derivative (activations.py).
+    GRAD = True
+
+    def _grad_output_rule(self, fields, up, mask):
+        """TF's unrolled go_backwards bug, differentiated: the output zeroed
+        by the unreversed mask after the steps takes no gradient there."""
+        if not self.zero_by_unreversed_mask or mask is None:
+            return fields, up
+        keep = mask[..., None]
+        fields = {**fields, "h": np.where(keep, fields["h"], 0.0)}
+        if "h" in up:
+            up = {**up, "h": np.where(keep, up["h"], 0.0)}
+        return fields, up
+
     def resolve_activation(self, name, role):
         """``tf_keras.activations.get``: ``None`` is linear, ``hard_sigmoid``
         is Keras 2's, Keras-3-only names are unknown."""

@@ -32,6 +32,42 @@ CASES = {
     "lstm-proj-bi-mask": (LSTM, {"input_size": 3, "hidden_size": 3, "proj_size": 2, "bidirectional": True}, RIGHT),
     "lstm-nobias": (LSTM, {"input_size": 3, "hidden_size": 2, "bias": False}, None),
 }
+TK, BASIC, TF1 = "tf_keras.layers.LSTM", "tf.compat.v1.nn.rnn_cell.BasicLSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
+CASES.update(
+    {
+        "tf_keras-standard-mask": (TK, {"units": 3}, HOLES),
+        "tf_keras-impl1-cell-path": (TK, {"units": 3, "implementation": 1, "recurrent_activation": "tanh"}, None),
+        "tf_keras-impl0-k2-hard_sigmoid-linear": (
+            TK,
+            {"units": 3, "implementation": 0, "activation": None, "recurrent_activation": "hard_sigmoid"},
+            HOLES,
+        ),
+        "tf_keras-unroll-backwards-zero-output-bug": (
+            TK,
+            {"units": 3, "unroll": True, "go_backwards": True, "zero_output_for_mask": True},
+            HOLES,
+        ),
+        "tf_keras-unroll-nobias": (TK, {"units": 2, "unroll": True, "use_bias": False}, HOLES),
+        "basic": (BASIC, {"num_units": 3}, None),
+        "basic-forget_bias-right": (BASIC, {"num_units": 3, "forget_bias": 0.7}, RIGHT),
+        "basic-k2-hard_sigmoid": (BASIC, {"num_units": 2, "activation": "hard_sigmoid"}, RIGHT),
+        "tf1-peepholes-right": (TF1, {"num_units": 3, "use_peepholes": True}, RIGHT),
+        "tf1-cell_clip": (TF1, {"num_units": 3, "cell_clip": 0.4}, None),
+        "tf1-proj-proj_clip-right": (TF1, {"num_units": 3, "num_proj": 2, "proj_clip": 0.15}, RIGHT),
+        "tf1-all": (
+            TF1,
+            {
+                "num_units": 3,
+                "use_peepholes": True,
+                "cell_clip": 0.8,
+                "num_proj": 2,
+                "proj_clip": 0.3,
+                "forget_bias": 0.5,
+            },
+            RIGHT,
+        ),
+    }
+)
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "selu", "softsign", "softplus", "silu", "linear", "exponential"]
 for _act in ACTIVATIONS:
     CASES[f"keras-{_act}"] = (KERAS, {"units": 2, "activation": _act, "recurrent_activation": "hard_sigmoid"}, HOLES)
@@ -83,7 +119,8 @@ def fd_errors(kind, config, mask, eps=1e-6):
     return errors
 
 
-# Measured worst over CASES: 1.6e-9 (lstm-2layer-bi-mask) (central differences at eps=1e-6 carry
+# Measured worst over CASES: 1.9e-9 (basic; phase 1's cases 1.6e-9, lstm-2layer-bi-mask)
+# (central differences at eps=1e-6 carry
 # ~1e-10..1e-9 of truncation and cancellation error); a missing path
 # (truncated BPTT, gradient leaking through a masked step) is >= 1e-2.
 FD_TOL = 1e-7
@@ -174,6 +211,114 @@ def test_no_upstream_field_gives_a_zero_gradient_of_that_field():
     np.testing.assert_allclose(only_h.x + all_but.x, both.x, rtol=1e-12, atol=1e-14)
 
 
+# -- clips and Keras 2's hard_sigmoid: near their kinks, and exactly at them ------
+
+
+def _first_value(kind, config, mask, field):
+    """``field`` at row 0, step 0, unit 0 of the float64 forward: with the
+    clip under test left out of ``config``, the unclipped value there (c and
+    the projected m of step 0 do not depend on a clip)."""
+    ref, x, weights, init, _ = _setup(kind, config, mask)
+    return float(ref.run(x, weights, mask=mask, oracle=True, **init)[field][0, 0, 0])
+
+
+NEAR = 1e-4  # 100x central differences' eps: no difference straddles the kink
+
+
+@pytest.mark.parametrize("side", [-1, 1], ids=["just-clipped", "just-inside"])
+@pytest.mark.parametrize(
+    ("config", "key", "field"),
+    [
+        ({"num_units": 3, "use_peepholes": True}, "cell_clip", "c"),
+        ({"num_units": 3, "num_proj": 2, "cell_clip": 0.4}, "proj_clip", "h"),
+    ],
+)
+def test_grad_near_a_clip_boundary_is_the_derivative(config, key, field, side):
+    """A value NEAR on either side of ``cell_clip``/``proj_clip``: row 0's
+    first c (or projected m) is clipped by a hair, or passes by a hair."""
+    bound = abs(_first_value(TF1, config, RIGHT, field)) + side * NEAR
+    errors = fd_errors(TF1, {**config, key: bound}, RIGHT)
+    assert max(errors.values()) < FD_TOL, errors
+
+
+@pytest.mark.parametrize("z", [-2.5 - NEAR, -2.5 + NEAR, 2.5 - NEAR, 2.5 + NEAR])
+def test_grad_near_keras2_hard_sigmoids_corners_is_the_derivative(z, monkeypatch):
+    """Keras 2's hard_sigmoid gates with every pre-activation NEAR a corner
+    (+-2.5): tiny kernels, the bias there; flat on one side, slope 0.2 on
+    the other."""
+    real = build_weights
+
+    def at_corner(ref, rng, features):
+        weights = real(ref, rng, features)
+        return {
+            "kernel": 1e-5 * weights["kernel"],  # z within 1e-5 of the bias: all on one side
+            "recurrent_kernel": 1e-5 * weights["recurrent_kernel"],
+            "bias": np.full_like(weights["bias"], z),
+        }
+
+    monkeypatch.setitem(globals(), "build_weights", at_corner)
+    config = {"units": 2, "activation": "hard_sigmoid", "recurrent_activation": "hard_sigmoid"}
+    errors = fd_errors(TK, config, HOLES)
+    assert max(errors.values()) < FD_TOL, errors
+
+
+def test_keras2_hard_sigmoids_subgradient_at_the_corners_is_tfs():
+    """``tf.clip_by_value(0.2 x + 0.5, 0, 1)``'s gradient (``maximum(minimum(t,
+    1), 0)``: ``_MinimumGrad``/``_MaximumGrad`` pass it where ``t <= 1`` and
+    ``t >= 0``): the slope 0.2 at exactly +-2.5, 0 beyond."""
+    from lstm_ref import activations
+
+    d = activations.derivative(activations.keras2_hard_sigmoid)
+    x = np.array([-2.5, 2.5, -2.5 - 1e-9, 2.5 + 1e-9, 0.0, -7.0])
+    np.testing.assert_array_equal(d(x), [0.2, 0.2, 0.0, 0.0, 0.2, 0.0])
+    # The bound is on the rounded 0.2 x + 0.5, as TF's clip sees it: the float64
+    # after 2.5 still gives exactly 1.0 there, so the gradient still passes.
+    assert 0.2 * np.nextafter(2.5, 3) + 0.5 == 1.0 and d(np.array([np.nextafter(2.5, 3)]))[0] == 0.2
+
+
+def _c_stays_zero(ref, rng, features, *, num_proj=None):
+    """Weights under which every c is exactly 0: the candidate block j (TF1
+    order i, j, f, o) has zero kernel columns and bias, so ``j = tanh(0) =
+    0`` and, from ``c0 = 0``, ``c = f * 0 + i * 0``; then ``m = o * tanh(0) =
+    0`` and the projection is 0 as well.  Every clip sits exactly on its
+    boundary (``cell_clip = proj_clip = 0``) at every step."""
+    weights = build_weights(ref, rng, features)
+    n = ref.units
+    weights["kernel"] = np.array(weights["kernel"], np.float64)
+    weights["kernel"][:, n : 2 * n] = 0.0
+    weights["bias"] = np.array(weights["bias"], np.float64)
+    weights["bias"][n : 2 * n] = 0.0
+    return weights
+
+
+def test_the_subgradient_at_an_exact_clip_boundary_is_tfs():
+    """c and the projection exactly on their clip bounds (``cell_clip =
+    proj_clip = 0``, c kept at 0): ``tf.clip_by_value`` passes the gradient
+    on the closed interval, so the gradient is that of the same cell without
+    the clips, bitwise, and j's kernel columns get a non-zero gradient (a
+    strict-interior subgradient would give them none, and with upstream on
+    the outputs only, nothing at all)."""
+    base = {"num_units": 3, "num_proj": 2, "use_peepholes": True, **F64}
+    clipped = from_config(TF1, {**base, "cell_clip": 0.0, "proj_clip": 0.0})
+    free = from_config(TF1, base)
+    rng = np.random.default_rng(0)
+    weights = _c_stays_zero(clipped, rng, 3)
+    x = rng.standard_normal((2, 4, 3))
+    init = {"h0": 0.5 * rng.standard_normal((2, 2)), "c0": np.zeros((2, 3))}
+    trace = clipped.run(x, weights, mask=RIGHT, oracle=True, **init)
+    assert not trace.c.any() and not trace.h.any()
+    up = {f: rng.standard_normal(np.shape(trace[f])) for f in clipped.fields()}
+    g, g_free = (r.grad(x, weights, up, mask=RIGHT, **init) for r in (clipped, free))
+    np.testing.assert_array_equal(g.x, g_free.x)
+    for name in weights:
+        np.testing.assert_array_equal(g.weights[name], g_free.weights[name], err_msg=name)
+    assert np.abs(g.weights["kernel"][:, 3:6]).min() > 0
+    # Upstream on the outputs only: every gradient crosses proj_clip's boundary, then cell_clip's.
+    h_only = clipped.grad(x, weights, {"h": up["h"], "final_h": up["final_h"]}, mask=RIGHT, **init)
+    assert np.abs(h_only.weights["kernel"][:, 3:6]).min() > 0
+    np.testing.assert_array_equal(grad_module.clip_passes(np.array([-1.0, 1.0, 1.5, -1.5]), 1.0), [1, 1, 0, 0])
+
+
 # -- bad input -----------------------------------------------------------------
 
 
@@ -208,7 +353,7 @@ def test_an_activation_without_an_exact_derivative_is_refused_by_name(activation
 
 
 def test_a_kind_without_a_backward_is_refused():
-    ref = from_config("tf_keras.layers.LSTM", {"units": 2})
+    ref = from_config("onnx.LSTM", {"hidden_size": 2})
     with pytest.raises(ConfigError, match="grad is not implemented"):
         ref.grad(np.zeros((1, 2, 3)), build_weights(ref, np.random.default_rng(0), 3), {})
 

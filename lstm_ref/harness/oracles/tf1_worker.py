@@ -149,6 +149,44 @@ def step(meta, arrays):
     return {}, {"m": m.numpy(), "c": new.c.numpy()}
 
 
+GRAD_FIELDS = ("h", "final_c", "final_h")  # dynamic_rnn's (outputs, state.c, state.h)
+
+
+def grad(meta, arrays):
+    """``tf.GradientTape`` on ``dynamic_rnn`` over the real cell (the mask as
+    ``sequence_length``): the loss is ``sum(field * up:<field>)`` over
+    ``h``, ``final_h``, ``final_c``; the reply has ``x``, ``h0``, ``c0``
+    (when given) and ``w:<name>``."""
+    x = arrays["x"]
+    cell, _, real = _cells(meta["kind"], meta["config"], x.shape[-1])
+    dt = tf.as_dtype(cell.dtype or "float32").as_numpy_dtype
+    for var in cell.weights:
+        var.assign(np.asarray(arrays["w:" + _short_name(var)]).astype(var.dtype.as_numpy_dtype))
+    ups = {k[3:]: tf.constant(v.astype(dt)) for k, v in arrays.items() if k.startswith("up:")}
+    unknown = sorted(set(ups) - set(GRAD_FIELDS))
+    if unknown:
+        raise protocol.UserError(f"grad: upstream field(s) {unknown}: dynamic_rnn returns {sorted(GRAD_FIELDS)}")
+    lengths = protocol.sequence_lengths(arrays["mask"]) if "mask" in arrays else None
+    xt = tf.constant(x.astype(dt))
+    init = []
+    if "h0" in arrays:
+        init = [tf.constant(arrays["h0"].astype(dt)), tf.constant(arrays["c0"].astype(dt))]
+    weights = {_short_name(v): v for v in cell.weights}
+    protocol.mark("request")
+    with tf.GradientTape() as tape:
+        for t in [xt, *init]:
+            tape.watch(t)
+        outputs = real(xt, None if lengths is None else tf.constant(lengths), *(init or [None, None]))
+        fields = dict(zip(GRAD_FIELDS, outputs))
+        loss = tf.add_n([tf.reduce_sum(fields[k] * v) for k, v in ups.items()])
+    sources = [xt, *init, *weights.values()]
+    grads = tape.gradient(loss, sources)
+    names = ["x", *(["h0", "c0"] if init else []), *(f"w:{n}" for n in weights)]
+    out = {n: (np.zeros(s.shape, dt) if g is None else g.numpy()) for n, g, s in zip(names, grads, sources)}
+    protocol.mark("grad")
+    return {}, out
+
+
 def activation(meta, arrays):
     """``tf_keras.activations.get(name)`` as legacy cells resolve a string."""
     from tf_keras.src import activations
@@ -158,4 +196,4 @@ def activation(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "step": step, "activation": activation})
+    protocol.serve({"hello": hello, "run": run, "step": step, "activation": activation, "grad": grad})

@@ -161,6 +161,52 @@ def run(meta, arrays):
     return {}, {"h": h_out, "c": probe_c, "final_h": final_h, "final_c": final_c}
 
 
+GRAD_FIELDS = ("h", "final_h", "final_c")  # what the real layer returns
+
+
+def _loss(outputs, ups):
+    fields = dict(zip(GRAD_FIELDS, outputs))
+    return tf.add_n([tf.reduce_sum(fields[k] * tf.cast(v, fields[k].dtype)) for k, v in ups.items()])
+
+
+def grad(meta, arrays):
+    """``tf.GradientTape`` on the real ``tf_keras.layers.LSTM`` (either code
+    path, unrolled or not): the loss is ``sum(field * up:<field>)`` over
+    ``h``, ``final_h``, ``final_c``; the reply has ``x``, ``h0``, ``c0``
+    (when given) and ``w:<name>``.  Batch-major x and mask only."""
+    config = meta["config"]
+    x = arrays["x"]
+    layer = _layers(config, x.shape[-1])[0]
+    if layer.time_major:
+        raise protocol.UserError("grad: time_major is not supported (batch-major x only)")
+    _assign([layer.cell], arrays)
+    ups = {k[3:]: tf.constant(v) for k, v in arrays.items() if k.startswith("up:")}
+    unknown = sorted(set(ups) - set(GRAD_FIELDS))
+    if unknown:
+        raise protocol.UserError(f"grad: upstream field(s) {unknown}: the real layer returns {list(GRAD_FIELDS)}")
+    compute = np.dtype(layer.compute_dtype)
+    xt = tf.constant(x.astype(compute))
+    init = None
+    if "h0" in arrays:
+        init = [tf.constant(arrays["h0"].astype(compute)), tf.constant(arrays["c0"].astype(compute))]
+    extra = {} if "mask" not in arrays else {"mask": tf.constant(arrays["mask"].astype(bool))}
+    weights = {_short_name(v): v for v in layer.cell.weights}
+    protocol.mark("request")
+    with tf.GradientTape() as tape:
+        watched = [xt, *(init or [])]
+        for t in watched:
+            tape.watch(t)
+        loss = _loss(layer(xt, initial_state=init, **extra), ups)
+    grads = tape.gradient(loss, watched + list(weights.values()))
+    names = ["x", *(["h0", "c0"] if init else [])] + [f"w:{n}" for n in weights]
+    out = {
+        n: (np.zeros(t.shape, t.dtype.as_numpy_dtype) if g is None else g.numpy())
+        for n, g, t in zip(names, grads, watched + list(weights.values()))
+    }
+    protocol.mark("grad")
+    return {}, out
+
+
 def activation(meta, arrays):
     fn = tf_keras.activations.get(meta["name"])
     return {}, {"y": np.asarray(fn(tf.constant(arrays["x"])))}
@@ -184,5 +230,12 @@ def model_lstms(meta, arrays):
 
 if __name__ == "__main__":
     protocol.serve(
-        {"hello": hello, "run": run, "activation": activation, "layer_config": layer_config, "model_lstms": model_lstms}
+        {
+            "hello": hello,
+            "run": run,
+            "activation": activation,
+            "layer_config": layer_config,
+            "model_lstms": model_lstms,
+            "grad": grad,
+        }
     )
