@@ -261,6 +261,15 @@ class Reference:
         if bad.size:
             raise InputError(f"{self.kind}: mask row(s) {bad.tolist()} are not right-padded (True then False); {why}")
 
+    def _x(self, x):
+        """``x`` as a real (batch, time, features) array with a row and a step, or an InputError."""
+        x = self._real_array("x", x, InputError)
+        if x.ndim != 3:
+            raise InputError(f"{self.kind}: x must be 3-D (batch, time, features), got shape {x.shape}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
+        return x
+
     def float64_config(self) -> dict:
         """The config under which TF, run in float64, computes what oracle
         mode computes: the same kwargs with ``dtype="float64"``, and any
@@ -285,12 +294,8 @@ class Reference:
         error carried over from earlier steps: what a ulp-level claim about
         one step's arithmetic needs.  Every step must be valid (no mask).
         """
-        x = self._real_array("x", x, InputError)
-        if x.ndim != 3:
-            raise InputError(f"{self.kind}: x must be 3-D (batch, time, features), got shape {x.shape}")
+        x = self._x(x)
         batch, time, features = x.shape
-        if time == 0 or batch == 0:
-            raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
         dtype = np.dtype(np.float64) if oracle else self.policy.compute
         state0 = self._initial_state(initial_state, batch, dtype)
         params = self.params(weights, features, dtype)
@@ -314,12 +319,8 @@ class Reference:
         forward and the backward run in float64 (``run(oracle=True)``)."""
         if not type(self).__dict__.get("GRAD", False):
             raise ConfigError(f"{self.kind}: grad is not implemented for this kind")
-        x = self._real_array("x", x, InputError)
-        if x.ndim != 3:
-            raise InputError(f"{self.kind}: x must be 3-D (batch, time, features), got shape {x.shape}")
+        x = self._x(x)
         batch, time, features = x.shape
-        if time == 0 or batch == 0:
-            raise InputError(f"{self.kind}: x must have at least one row and one step, got shape {x.shape}")
         if not isinstance(upstream, dict):
             raise InputError(
                 f"{self.kind}: upstream must be a dict {{field: gradient}} over {list(self.fields())}, "
