@@ -86,6 +86,18 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from lstm_ref.harness.oracles import protocol
 
+# The attributes of ONNX's LSTM (opset 14 and 22): the ones a node may carry.
+LSTM_ATTRIBUTES = (
+    "hidden_size",
+    "direction",
+    "clip",
+    "input_forget",
+    "activations",
+    "activation_alpha",
+    "activation_beta",
+    "layout",
+)
+
 SLOTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 WEIGHTS = ("W", "R", "B", "P")
 OPTIONAL = ("sequence_lens", "initial_h", "initial_c")
@@ -340,17 +352,7 @@ def _read_lstm(node, name, scope, model):
         if not slots[slot]:
             return f"input {slot} is missing", None
     config = {a.name: _attribute(a) for a in node.attribute}
-    known = {
-        "hidden_size",
-        "direction",
-        "clip",
-        "input_forget",
-        "activations",
-        "activation_alpha",
-        "activation_beta",
-        "layout",
-    }
-    unknown = sorted(set(config) - known)
+    unknown = sorted(set(config) - set(LSTM_ATTRIBUTES))
     if unknown:
         return f"attribute(s) {unknown} are not in ONNX's LSTM-14/22 (an older LSTM-1 node?)", None
     wanted = {}  # slot -> (nodes, inits)

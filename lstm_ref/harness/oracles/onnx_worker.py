@@ -43,16 +43,7 @@ from lstm_ref.harness.oracles import (
 )
 
 OPSET = 14
-_ATTRS = (
-    "hidden_size",
-    "direction",
-    "clip",
-    "input_forget",
-    "activations",
-    "activation_alpha",
-    "activation_beta",
-    "layout",
-)
+_ATTRS = onnx_artifacts.LSTM_ATTRIBUTES
 
 
 def lstm_model(config, inputs, layout, initializers=None):
