@@ -24,6 +24,9 @@ mask               a right-padded mask is ``sequence_lens`` /
                    mask is refused (tensorflow-onnx#2030); past a row's
                    length Keras repeats the last output and the others
                    write zeros (``zero_output_for_mask`` says which)
+hard_sigmoid       Keras 2's (tf_keras, TF1 string activations) is ONNX
+                   ``HardSigmoid`` with alpha 0.2, beta 0.5; Keras 3's,
+                   ``relu6(x + 3) / 6``, is another function: refused
 =================  ======================================================
 
 ``convert(case, kind)`` returns a :class:`Conversion`: the target's
@@ -82,6 +85,34 @@ FROM_ONNX = (0, 2, 3, 1)  # ONNX i, o, f, c -> Keras i, f, c, o
 
 # Activations every framework here spells, by Keras name.
 _ONNX_NAMES = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
+
+# Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1) (tf_keras, and TF1 cells'
+# string activations): ONNX's HardSigmoid with alpha 0.2, beta 0.5, the same
+# function in the same op order.  Its portable name says which hard_sigmoid it
+# is: Keras 3's ``hard_sigmoid`` is relu6(x + 3) / 6, another function in
+# float32, and is never carried across under that name (refused).
+KERAS2_HARD_SIGMOID = "keras2_hard_sigmoid"
+_ONNX_PARAMETERS = {KERAS2_HARD_SIGMOID: ("HardSigmoid", 0.2, 0.5)}
+_KERAS3_HARD_SIGMOID = "Keras 3's hard_sigmoid is relu6(x + 3) / 6, not Keras 2's clip(0.2 x + 0.5, 0, 1)"
+
+
+def _portable_name(name, kind):
+    """A Keras/TF1 activation name as the portable form spells it."""
+    if name == "hard_sigmoid" and kind in (TF_KERAS, BASIC, LSTMCELL):
+        return KERAS2_HARD_SIGMOID
+    return name
+
+
+def _portable_names(kind):
+    return set(_ONNX_NAMES) | ({KERAS2_HARD_SIGMOID} if kind != KERAS3 else set())
+
+
+def _keras_name(name, target):
+    """A portable activation name as ``target`` (a Keras layer or TF1 cell) spells it."""
+    if name == KERAS2_HARD_SIGMOID:
+        _refuse(target == KERAS3, "Keras 2's hard_sigmoid", target, f"{_KERAS3_HARD_SIGMOID}: another function")
+        return "hard_sigmoid"
+    return name
 
 
 class ConversionError(ConfigError):
@@ -218,10 +249,19 @@ def _from_keras(case):
     }
     for role, name in names.items():
         _refuse(
-            name not in _ONNX_NAMES,
+            name == "hard_sigmoid" and case.kind == KERAS3,
             case.kind,
             "a portable form",
-            f"{role}={name!r} is not spelled the same everywhere (portable: sigmoid, tanh, relu)",
+            f"{role}='hard_sigmoid': {_KERAS3_HARD_SIGMOID} (ONNX's HardSigmoid(0.2, 0.5)), "
+            "and no framework here computes it the same",
+        )
+        names[role] = _portable_name(name, case.kind)
+        _refuse(
+            names[role] not in _portable_names(case.kind),
+            case.kind,
+            "a portable form",
+            f"{role}={name!r} is not spelled the same everywhere (portable: sigmoid, tanh, relu"
+            + (", Keras 2's hard_sigmoid)" if case.kind == TF_KERAS else ")"),
         )
     w = case.weights
     bias = w.get("bias")
@@ -255,8 +295,8 @@ def _from_tf1(case):
         "cell_clip clips the carried cell state; ONNX's clip bounds gate inputs, and the others have none",
     )
     _refuse(getattr(ref, "proj_clip", None) is not None, case.kind, "a portable form", "proj_clip has no equivalent")
-    act = case.config.get("activation") or "tanh"
-    _refuse(act not in _ONNX_NAMES, case.kind, "a portable form", f"activation={act!r}")
+    act = _portable_name(case.config.get("activation") or "tanh", case.kind)  # resolved by tf_keras (Keras 2)
+    _refuse(act not in _portable_names(case.kind), case.kind, "a portable form", f"activation={act!r}")
     w = case.weights
     inputs = w["kernel"].shape[0] - ref.out_units
     kernel = permute(w["kernel"], FROM_TF1, axis=1)
@@ -323,15 +363,12 @@ def _from_onnx(case):
     if names is not None:
         f, g, h = names[:3]
         _refuse(
-            g != h
-            or any(list(names[3 * d : 3 * d + 3]) != [f, g, h] for d in range(len(ref.directions)))
-            or case.config.get("activation_alpha")
-            or case.config.get("activation_beta"),
+            g != h or any(list(names[3 * d : 3 * d + 3]) != [f, g, h] for d in range(len(ref.directions))),
             case.kind,
             "a portable form",
-            "activations must be one f and one g = h for every direction, with no alpha/beta",
+            "activations must be one f and one g = h for every direction",
         )
-        by_onnx = {v: k for k, v in _ONNX_NAMES.items()}
+        by_onnx = {v: k for k, v in _ONNX_NAMES.items()} | {v[0]: k for k, v in _ONNX_PARAMETERS.items()}
         _refuse(
             f not in by_onnx or g not in by_onnx,
             case.kind,
@@ -339,6 +376,20 @@ def _from_onnx(case):
             f"activations {names} (portable: {sorted(by_onnx)})",
         )
         rec, act = by_onnx[f], by_onnx[g]
+        # HardSigmoid is Keras 2's hard_sigmoid only with alpha 0.2 and beta 0.5 (its defaults), as float32
+        takes = [_ONNX_PARAMETERS[by_onnx[n]] for n in names if by_onnx.get(n) in _ONNX_PARAMETERS]
+        for key, k in (("activation_alpha", 1), ("activation_beta", 2)):
+            values = case.config.get(key)
+            _refuse(
+                values is not None
+                and (
+                    len(values) != len(takes)
+                    or any(np.float32(v) != np.float32(t[k]) for v, t in zip(values, takes, strict=False))
+                ),
+                case.kind,
+                "a portable form",
+                f"{key}={values}: only HardSigmoid(alpha 0.2, beta 0.5), Keras 2's hard_sigmoid, is portable",
+            )
     else:
         rec, act = "sigmoid", "tanh"
     w = case.weights
@@ -395,8 +446,8 @@ def _to_keras(p, target, config):
     bias = _one_bias(block, target)
     out = {
         "units": p.units,
-        "activation": p.activation,
-        "recurrent_activation": p.recurrent_activation,
+        "activation": _keras_name(p.activation, target),
+        "recurrent_activation": _keras_name(p.recurrent_activation, target),
         "use_bias": bias is not None,
         "go_backwards": p.directions == ("reverse",),
         "zero_output_for_mask": p.zero_output_for_mask,
@@ -429,7 +480,7 @@ def _to_tf1(p, target, config):
         "kernel": permute(np.concatenate([block["kernel"], block["recurrent"]]), FROM_TF1, axis=1),
         "bias": permute(bias, FROM_TF1, axis=0),
     }
-    out = {"num_units": p.units, "forget_bias": 0.0, "activation": p.activation, "dtype": p.dtype}
+    out = {"num_units": p.units, "forget_bias": 0.0, "activation": _keras_name(p.activation, target), "dtype": p.dtype}
     if target == BASIC:
         _no_peepholes(block, target)
         _refuse(block["projection"] is not None, "a projection", target, "BasicLSTMCell has none (use LSTMCell)")
@@ -534,8 +585,12 @@ def _to_onnx(p, target, config):
     direction = "bidirectional" if len(p.directions) == 2 else p.directions[0]
     out = {"hidden_size": units, "direction": direction}
     if (p.activation, p.recurrent_activation) != ("tanh", "sigmoid"):
-        f, g = _ONNX_NAMES[p.recurrent_activation], _ONNX_NAMES[p.activation]
-        out["activations"] = [f, g, g] * len(p.directions)
+        fgh = [p.recurrent_activation, p.activation, p.activation] * len(p.directions)
+        out["activations"] = [_ONNX_PARAMETERS[n][0] if n in _ONNX_PARAMETERS else _ONNX_NAMES[n] for n in fgh]
+        if any(n in _ONNX_PARAMETERS for n in fgh):  # in order, one per function that takes them
+            out["activation_alpha"] = [_ONNX_PARAMETERS[n][1] for n in fgh if n in _ONNX_PARAMETERS]
+            out["activation_beta"] = [_ONNX_PARAMETERS[n][2] for n in fgh if n in _ONNX_PARAMETERS]
+            p.notes.append("Keras 2's hard_sigmoid written as HardSigmoid(alpha=0.2, beta=0.5), the same function")
     if p.dtype != "float32":
         out["dtype"] = p.dtype
     return {**out, **config}, weights

@@ -8,10 +8,10 @@ tf_keras' ``load_weights``; ``test_json_schema.py`` ports a file tf_keras
 wrote); the ports are written by the converters of ``lstm_ref/convert.py``.
 What a target cannot compute is refused with the reason before anything is
 written: Keras 2's ``hard_sigmoid`` (the default before Keras 2.3.0) for
-``torch.nn.LSTM`` (sigmoid gates only) and for ONNX (``lstm_ref.convert``
-does not write ``HardSigmoid``), saying where the value came from and the
-``--config`` that states another.  ``--to keras`` does not exist
-(``convert``'s targets are torch and onnx).
+``torch.nn.LSTM`` (sigmoid gates only), saying where the value came from and
+the ``--config`` that states another.  For ONNX it is ``HardSigmoid`` with
+alpha 0.2 and beta 0.5, the same function, and the port passes ``check``.
+``--to keras`` does not exist (``convert``'s targets are torch and onnx).
 """
 
 import json
@@ -81,15 +81,9 @@ def test_a_weights_file_is_ported_and_the_port_proven(files, lstm_ref, target): 
     assert {r["layer"] for r in result["layers"] if r["status"] == "skipped"} == {"dense_1 (in --source)"}
 
 
-@pytest.mark.parametrize(
-    "target, why",
-    [
-        ("torch", "torch.nn.LSTM computes its gates with sigmoid only"),
-        ("onnx", "ONNX's LSTM could (HardSigmoid, alpha 0.2, beta 0.5), but lstm_ref.convert does not write it yet"),
-    ],
-)
-def test_keras2_hard_sigmoid_is_refused_with_the_reason(files, capsys, monkeypatch, target, why):
-    port = files / f"h.{'pt' if target == 'torch' else 'onnx'}"
+def test_keras2_hard_sigmoid_is_refused_for_torch_with_the_reason(files, capsys, monkeypatch):
+    target, why = "torch", "torch.nn.LSTM computes its gates with sigmoid only"
+    port = files / "h.pt"
     code, out, err = cli(capsys, monkeypatch, files, "convert", "w224.h5", "--to", target, "-o", port)
     assert code == 2 and not port.exists(), out + err
     assert len(err.strip().splitlines()) == 1, err
@@ -97,6 +91,23 @@ def test_keras2_hard_sigmoid_is_refused_with_the_reason(files, capsys, monkeypat
     assert "[version default: Keras 2.2.4: LSTM's default before 2.3.0]" in err, err
     assert why in err and "Keras 3's hard_sigmoid, relu6(x + 3) / 6, is another function" in err, err
     assert '--config lstm_1=\'{"recurrent_activation": "sigmoid"}\'' in err, err
+
+
+def test_keras2_hard_sigmoid_is_ported_to_onnx_as_hardsigmoid(files, lstm_ref):  # noqa: F811
+    """Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1), is ONNX's
+    HardSigmoid(alpha 0.2, beta 0.5): the 2.2.4 file converts and ``check``
+    proves the port, each module against its source layer."""
+    code, out, err = lstm_ref("convert", "w224.h5", "--to", "onnx", "-o", "h.onnx", cwd=files)
+    assert code == 0, out + err
+    assert "recurrent_activation='hard_sigmoid' [version default" in out, out
+    assert "note: Keras 2's hard_sigmoid written as HardSigmoid(alpha=0.2, beta=0.5)" in out, out
+    code, out, err = lstm_ref("check", "h.onnx", "--source", "w224.h5", "--json", "r.json", cwd=files)
+    assert code == 0, out + err
+    pairs = {r["layer"]: r for r in json.loads((files / "r.json").read_text())["layers"] if r["pair"]}
+    assert set(pairs) == {"lstm_1 -> lstm_1", "bi -> bi", "cu -> cu"}, pairs
+    for row in pairs.values():
+        assert row["status"] == "pass" and row["ratio"] <= 1, row
+        assert set(row["weights_max_abs"].values()) == {0.0}, row
 
 
 def test_a_port_under_another_activation_fails_against_its_source(files, lstm_ref):  # noqa: F811

@@ -53,6 +53,16 @@ SOURCES = {
         "keras3_go_backwards", "keras3", {"units": 3, "go_backwards": True}, mask=RIGHT, seed=2
     ),
     "tf_keras_relu": _source("tf_keras_relu", "tf_keras", {"units": 3, "activation": "relu"}, seed=3),
+    # Keras 2's hard_sigmoid gates: ONNX's HardSigmoid(alpha 0.2, beta 0.5), the same function
+    # (measured, tf_keras 2.21 against ONNX Runtime: worst ratio 0.026, max |d| h 8.9e-8, final_c 1.2e-7)
+    "tf_keras_hard_sigmoid": _source(
+        "tf_keras_hard_sigmoid",
+        "tf_keras",
+        {"units": 4, "recurrent_activation": "hard_sigmoid"},
+        mask=RIGHT,
+        states=True,
+        seed=18,
+    ),
     "tf1_basic_forget_bias": _source(
         "tf1_basic_forget_bias", "tf1_basic", {"num_units": 4, "forget_bias": 1.0}, mask=RIGHT, states=True, seed=4
     ),
@@ -86,6 +96,9 @@ REFUSED = {
     **{("keras3_go_backwards", t): "a TF1 cell runs forward" for t in ("tf1_basic", "tf1_lstmcell")},
     ("keras3_go_backwards", "torch"): "no reverse-only direction",
     ("tf_keras_relu", "torch"): "sigmoid and tanh only",
+    ("tf_keras_hard_sigmoid", "keras3"): r"Keras 3's hard_sigmoid is relu6\(x \+ 3\) / 6",
+    **{("tf_keras_hard_sigmoid", t): "TF1 cells use sigmoid for the gates" for t in ("tf1_basic", "tf1_lstmcell")},
+    ("tf_keras_hard_sigmoid", "torch"): "sigmoid and tanh only",
     **{("tf1_lstmcell_proj", t): "a projection" for t in ("keras3", "tf_keras", "tf1_basic", "onnx")},
     **{("tf1_lstmcell_peepholes", t): "peepholes" for t in ("keras3", "tf_keras", "tf1_basic", "torch")},
     **{("torch_bidirectional", t): "two directions" for t in ("keras3", "tf_keras", "tf1_basic", "tf1_lstmcell")},
@@ -97,7 +110,10 @@ REFUSED = {
         for s in ("keras3_masked_states", "tf1_basic_forget_bias", "torch_packed_states")
     },
     **{(s, "nn_lstmcell"): "stepped forward by its loop" for s in ("keras3_go_backwards", "onnx_reverse_lens")},
-    ("tf_keras_relu", "nn_lstmcell"): "torch.nn.LSTMCell uses sigmoid and tanh only",
+    **{
+        (s, "nn_lstmcell"): "torch.nn.LSTMCell uses sigmoid and tanh only"
+        for s in ("tf_keras_relu", "tf_keras_hard_sigmoid")
+    },
     ("tf1_lstmcell_proj", "nn_lstmcell"): "a projection .*LSTMCell has none",
     ("tf1_lstmcell_peepholes", "nn_lstmcell"): "peepholes",
     ("torch_bidirectional", "nn_lstmcell"): "two directions",
@@ -305,3 +321,35 @@ def test_a_stacked_lstm_is_refused_for_a_cell():
     stacked = _source("stacked", "torch", {"input_size": 3, "hidden_size": 3, "num_layers": 2}, seed=17)
     with pytest.raises(ConversionError, match="2 layers; an LSTMCell is one layer"):
         convert(stacked, KIND["nn_lstmcell"])
+
+
+# -- hard_sigmoid: Keras 2's is ONNX's HardSigmoid(0.2, 0.5), Keras 3's is another function ----------
+
+
+def test_keras2_hard_sigmoid_is_written_as_hardsigmoid_alpha_beta():
+    conversion = _conversion("tf_keras_hard_sigmoid", "onnx")
+    config = conversion.case.config
+    assert config["activations"] == ["HardSigmoid", "Tanh", "Tanh"], config
+    assert (config["activation_alpha"], config["activation_beta"]) == ([0.2], [0.5]), config
+    assert any("HardSigmoid(alpha=0.2, beta=0.5)" in n for n in conversion.notes), conversion.notes
+
+
+def test_keras3_hard_sigmoid_is_never_hardsigmoid_0_2():
+    """Keras 3's hard_sigmoid, relu6(x + 3) / 6, is not clip(0.2 x + 0.5, 0, 1):
+    refused for every target, and an ONNX HardSigmoid with other parameters is
+    not Keras 2's either."""
+    for role in ("recurrent_activation", "activation"):
+        case = _source("k3", "keras3", {"units": 3, role: "hard_sigmoid"}, seed=19)
+        for target_id in TARGETS:
+            if target_id == "keras3":
+                continue
+            with pytest.raises(ConversionError, match=r"Keras 3's hard_sigmoid is relu6\(x \+ 3\) / 6"):
+                _conversion_of(case, target_id)
+    onnx = _conversion("tf_keras_hard_sigmoid", "onnx").case
+    sixth = onnx.replace(config={**onnx.config, "activation_alpha": [1 / 6]})
+    with pytest.raises(ConversionError, match="only HardSigmoid"):
+        convert(sixth, KIND["tf_keras"])
+
+
+def _conversion_of(case, target_id):
+    return convert(case, KIND[target_id])

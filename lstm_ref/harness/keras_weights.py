@@ -557,10 +557,12 @@ def _bidi(lstm):
     return {"wrapper": lstm.layer, "direction": lstm.direction, "merge_mode": "concat"}
 
 
-# what lstm_ref.convert writes to each target: activation names (_to_torch, _to_onnx, _ONNX_NAMES)
+# what lstm_ref.convert writes to each target: activation names (_to_torch, _to_onnx, _ONNX_NAMES; Keras
+# 2's hard_sigmoid as ONNX's HardSigmoid(alpha 0.2, beta 0.5), _ONNX_PARAMETERS)
+_ONNX_WRITES = ("sigmoid", "tanh", "relu", "hard_sigmoid")
 _WRITES = {
     "torch.nn.LSTM": {"recurrent_activation": ("sigmoid",), "activation": ("tanh",)},
-    "onnx.LSTM": {"recurrent_activation": ("sigmoid", "tanh", "relu"), "activation": ("sigmoid", "tanh", "relu")},
+    "onnx.LSTM": {"recurrent_activation": _ONNX_WRITES, "activation": _ONNX_WRITES},
 }
 
 
@@ -571,9 +573,9 @@ def refuse_unportable(wfile, target):
     version default, user) and how to state another.  Keras 2's
     ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` (``lstm_ref/activations.py``):
     ``torch.nn.LSTM`` has sigmoid gates only; ONNX's ``HardSigmoid`` (alpha
-    0.2, beta 0.5) is the same function, but ``lstm_ref.convert`` does not
-    write it; and Keras 3's ``hard_sigmoid`` is another function
-    (``relu6(x + 3) / 6``), so the name must never be carried across."""
+    0.2, beta 0.5) is the same function, which ``lstm_ref.convert`` writes;
+    and Keras 3's ``hard_sigmoid`` is another function (``relu6(x + 3) /
+    6``), so the name must never be carried across."""
     for lstm in wfile.lstms:
         for key, allowed in _WRITES[target].items():
             value = lstm.config[key]
@@ -585,8 +587,7 @@ def refuse_unportable(wfile, target):
                 cannot = (
                     "torch.nn.LSTM computes its gates with sigmoid only"
                     if target == "torch.nn.LSTM"
-                    else "ONNX's LSTM could (HardSigmoid, alpha 0.2, beta 0.5), but lstm_ref.convert does not "
-                    "write it yet"
+                    else f"lstm_ref.convert writes no {target} that computes it"
                 ) + " (and Keras 3's hard_sigmoid, relu6(x + 3) / 6, is another function)"
             else:
                 what = repr(value)
