@@ -11,13 +11,20 @@ written: Keras 2's ``hard_sigmoid`` (the default before Keras 2.3.0) for
 ``torch.nn.LSTM`` (sigmoid gates only), saying where the value came from and
 the ``--config`` that states another.  For ONNX it is ``HardSigmoid`` with
 alpha 0.2 and beta 0.5, the same function, and the port passes ``check``.
-``--to keras`` does not exist (``convert``'s targets are torch and onnx).
+``--to keras`` writes a Keras 3 model (built and saved by the Keras 3
+worker), refuses Keras 2's ``hard_sigmoid`` (Keras 3's is another function),
+and is proven by ``check OUT.keras`` and by its stored weights, equal to the
+converted ones bitwise (``check --source`` pairs ``.onnx``/``.pt`` ports only).
 """
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
+
+from lstm_ref.harness import keras_weights
 
 from .test_check_artifacts import lstm_ref  # noqa: F401  (the fixture: the CLI in-process on the session's pool)
 from .test_keras_weights import lstm_weights, per_gate, write
@@ -162,3 +169,90 @@ def test_nothing_to_convert_when_no_lstm_has_known_semantics(files, capsys, monk
     code, out, err = cli(capsys, monkeypatch, files, "convert", "tf.h5", "--to", "onnx", "-o", "x.onnx")
     assert code == 2 and "nothing to convert: no LSTM whose semantics are known" in err, err
     assert "TF 1.13-1.15" in err, err
+
+
+def keras_archive(path):
+    """A .keras archive's config and its weights per layer name: ``{name: [arrays]}``
+    (a Bidirectional's ``{name/forward_layer: ..., name/backward_layer: ...}``),
+    read with h5py: ``model.weights.h5`` names layers by class in model order."""
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+        data = z.read("model.weights.h5")
+    snake = {"LSTM": "lstm", "Bidirectional": "bidirectional", "InputLayer": "input_layer"}
+    counts, stored = {}, {}
+    with h5py.File(io.BytesIO(data), "r") as f:
+        for layer in config["config"]["layers"]:
+            base = snake[layer["class_name"]]
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            group = f["layers"][base if n == 0 else f"{base}_{n}"]
+            subs = ("forward_layer", "backward_layer") if layer["class_name"] == "Bidirectional" else ("",)
+            for sub in subs:
+                cell = f"{sub}/cell/vars" if sub else "cell/vars"
+                if cell in group:
+                    key = f"{layer['config']['name']}/{sub}" if sub else layer["config"]["name"]
+                    stored[key] = [np.asarray(group[cell][str(k)]) for k in range(len(group[cell]))]
+    return config, stored
+
+
+def test_a_weights_file_is_ported_to_keras3_and_proven(files, lstm_ref):  # noqa: F811
+    code, out, err = lstm_ref("convert", "w215.h5", "--to", "keras", "-o", "w.keras", cwd=files)
+    assert code == 0, out + err
+    assert "(a Keras 3 model, its weights equal to the converted ones bitwise, read back)" in out, out
+    assert "lstm_1 -> keras.layers.LSTM 'lstm_1' (input lstm_1_input)" in out, out
+    assert "bi/forward_lstm_2 -> keras.layers.Bidirectional 'bi' (forward_layer, input bi_input)" in out, out
+    assert "bi/backward_lstm_2 -> keras.layers.Bidirectional 'bi' (backward_layer, input bi_input)" in out, out
+    assert "skipped dense_1: not an LSTM" in out, out
+    assert out.splitlines()[-1] == "check it: lstm-ref check w.keras", out
+
+    config, stored = keras_archive(files / "w.keras")
+    by_name = {layer["config"]["name"]: layer for layer in config["config"]["layers"]}
+    assert {n: by_name[n]["class_name"] for n in ("lstm_1", "bi", "cu")} == {
+        "lstm_1": "LSTM",
+        "bi": "Bidirectional",
+        "cu": "LSTM",
+    }
+    assert sum(layer["class_name"] == "InputLayer" for layer in by_name.values()) == 3  # one keras.Input per LSTM
+    for name in ("lstm_1", "cu"):
+        lstm = by_name[name]["config"]
+        assert lstm["return_sequences"] and lstm["return_state"] and lstm["recurrent_activation"] == "sigmoid", lstm
+    # the saved weights are the converted ones (a CuDNNLSTM's re-laid, biases summed), bitwise
+    converted = {u.name: u.weights for u in keras_weights.assume(keras_weights.read(files / "w215.h5"), {}).lstms}
+    where = {
+        "lstm_1": "lstm_1",
+        "bi/forward_lstm_2": "bi/forward_layer",
+        "bi/backward_lstm_2": "bi/backward_layer",
+        "cu": "cu",
+    }
+    assert set(converted) == set(where) and set(stored) == set(where.values()), (converted, stored)
+    for name, key in where.items():
+        want = [converted[name][k] for k in ("kernel", "recurrent_kernel", "bias")]
+        got = stored[key]
+        assert [(w.dtype, w.shape) for w in got] == [(w.dtype, w.shape) for w in want], name
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), name
+
+    code, out, err = lstm_ref("check", "w.keras", "--json", "r.json", cwd=files)
+    assert code == 0, out + err
+    rows = {r["layer"]: r for r in json.loads((files / "r.json").read_text())["layers"]}
+    assert set(rows) >= {"lstm_1", "bi/forward_lstm_2", "bi/backward_lstm_2", "cu", "bi (merged)"}, rows
+    assert all(r["status"] == "pass" for r in rows.values()), rows
+
+
+def test_keras2_hard_sigmoid_is_refused_for_keras3_with_the_reason(files, capsys, monkeypatch):
+    port = files / "h.keras"
+    code, out, err = cli(capsys, monkeypatch, files, "convert", "w224.h5", "--to", "keras", "-o", port)
+    assert code == 2 and not port.exists(), out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "lstm_1: cannot convert to keras.layers.LSTM: its recurrent_activation is Keras 2's hard_sigmoid" in err
+    assert "Keras 3's hard_sigmoid is relu6(x + 3) / 6, another function" in err, err
+    assert '--config lstm_1=\'{"recurrent_activation": "sigmoid"}\'' in err, err
+
+
+def test_keras_target_is_for_weights_files_and_writes_keras(files, capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, files, "convert", "w215.h5", "--to", "keras", "-o", "x.pt")
+    assert code == 2 and "--to keras writes a .keras file" in err, err
+    (files / "m.onnx").write_bytes(bytes([0x08, 0x07, 0x12]) + b"\0" * 20)
+    code, out, err = cli(capsys, monkeypatch, files, "convert", "m.onnx", "--to", "keras", "-o", "x.keras")
+    assert code == 2 and "--to keras converts a Keras 2 weights-only .h5 (save_weights); m.onnx is" in err, err

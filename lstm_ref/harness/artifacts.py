@@ -37,14 +37,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..case import Case
-from ..convert import ONNX, TORCH, TORCH_CELL, ConversionError, convert, convert_bidirectional, convert_layers
+from ..convert import KERAS3, ONNX, TORCH, TORCH_CELL, ConversionError, convert, convert_bidirectional, convert_layers
 from ..errors import InputError, LstmRefError
 from ..trace import Trace
 from .check import LayerResult, _layer_case, _result
 from .compare import compare, own_rounding_of
 
 FRAMEWORK = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "keras3": "Keras 3", "tf_keras": "Keras 2 (tf_keras)"}
-TARGETS = {"torch": TORCH, "onnx": ONNX}
+TARGETS = {"torch": TORCH, "onnx": ONNX, "keras": KERAS3}
 ALL_FIELDS = ("h", "final_h", "final_c")
 
 
@@ -808,7 +808,7 @@ def convert_units(lstms, target):
     units = [u for lstm in lstms for u in (split_layers(lstm) if target == ONNX else [lstm])]
     out, k = [], 0
     while k < len(units):
-        unit = bidirectional_group(units, k)
+        unit = bidirectional_group(units, k) if target != KERAS3 else None  # Keras: a direction each (write_artifact)
         if unit is None and target == TORCH and units[k].kind == ONNX:
             count = 1
             while layers_group(units, k, count + 1) is not None and _chains(units[k : k + count + 1]):
@@ -923,6 +923,8 @@ def write_artifact(converted, target, out_path, pool):
     every other node has its own input ``<node>/X``."""
     written = []
     converted = [c if isinstance(c, Converted) else Converted(*c) for c in converted]
+    if target == KERAS3:
+        return _write_keras(converted, out_path, pool)
     if target == TORCH:
         arrays, order = {}, []
         for name, case in converted:
@@ -973,6 +975,63 @@ def write_artifact(converted, target, out_path, pool):
             )
         written.append((name, where))
     pool.get("onnxruntime").request({"op": "save_lstms", "path": str(out_path), "nodes": nodes}, arrays)
+    return written
+
+
+def _keras_name(name):
+    """A Keras 3 layer name (no ``/``, which Keras 3 refuses)."""
+    return name.replace("/", "_").replace("#", "_")
+
+
+def _simple_bidirectional(fwd, bwd):
+    """Whether two converted directions are one ``keras.layers.Bidirectional``
+    (its backward layer: the forward's config with ``go_backwards`` flipped)."""
+    if fwd.unit is None or bwd.unit is None or not fwd.unit.bidi or not bwd.unit.bidi:
+        return False
+    if fwd.unit.bidi["wrapper"] != bwd.unit.bidi["wrapper"]:
+        return False
+    if (fwd.unit.bidi["direction"], bwd.unit.bidi["direction"]) != ("forward", "backward"):
+        return False
+    a, b = dict(fwd.case.config), dict(bwd.case.config)
+    if a.pop("go_backwards", False) or not b.pop("go_backwards", False) or a != b:
+        return False
+    return {k: np.shape(v) for k, v in fwd.case.weights.items()} == {
+        k: np.shape(v) for k, v in bwd.case.weights.items()
+    }
+
+
+def _write_keras(converted, out_path, pool):
+    """A Keras 3 model, built and saved by the Keras 3 worker (``save_keras``):
+    each LSTM with its own input, a Bidirectional's two directions one
+    ``keras.layers.Bidirectional`` where :func:`_simple_bidirectional`, else
+    two LSTMs (the backward one ``go_backwards=True``)."""
+    layers, arrays, written, k = [], {}, [], 0
+    while k < len(converted):
+        item = converted[k]
+        i = len(layers)
+        pair = k + 1 < len(converted) and _simple_bidirectional(item, converted[k + 1])
+        if pair:
+            bwd = converted[k + 1]
+            name = _keras_name(item.unit.bidi["wrapper"])
+            config = {key: v for key, v in item.case.config.items() if key != "go_backwards"}
+            inner = item.name.rpartition("/")[2].removeprefix("forward_")  # Keras names it forward_<inner>
+            if inner and inner != item.name:
+                config["name"] = _keras_name(inner)
+            layers.append({"name": name, "config": config, "input_dim": item.unit.features, "bidirectional": True})
+            for d, part in (("forward", item), ("backward", bwd)):
+                arrays.update((f"{i}:{d}:w:{key}", np.ascontiguousarray(v)) for key, v in part.case.weights.items())
+                written.append((part.name, f"keras.layers.Bidirectional {name!r} ({d}_layer, input {name}_input)"))
+            k += 2
+            continue
+        name = _keras_name(item.name)
+        layers.append(
+            {"name": name, "config": dict(item.case.config), "input_dim": item.unit.features, "bidirectional": False}
+        )
+        arrays.update((f"{i}:w:{key}", np.ascontiguousarray(v)) for key, v in item.case.weights.items())
+        backwards = ", go_backwards=True" if item.case.config.get("go_backwards") else ""
+        written.append((item.name, f"keras.layers.LSTM {name!r} (input {name}_input{backwards})"))
+        k += 1
+    pool.get("keras3").request({"op": "save_keras", "path": str(out_path), "layers": layers}, arrays)
     return written
 
 
@@ -1030,7 +1089,7 @@ def check_chains(converted, out_path, pool):
 
 
 def refuse_same_framework(oracle_name, target, path):
-    if (oracle_name, target) in (("torch", TORCH), ("onnxruntime", ONNX)):
+    if (oracle_name, target) in (("torch", TORCH), ("onnxruntime", ONNX), ("keras3", KERAS3)):
         raise InputError(
             f"{path} is already a {FRAMEWORK[oracle_name]} file; convert goes from Keras, PyTorch or "
             "ONNX to the other framework"

@@ -563,12 +563,14 @@ _ONNX_WRITES = ("sigmoid", "tanh", "relu", "hard_sigmoid")
 _WRITES = {
     "torch.nn.LSTM": {"recurrent_activation": ("sigmoid",), "activation": ("tanh",)},
     "onnx.LSTM": {"recurrent_activation": _ONNX_WRITES, "activation": _ONNX_WRITES},
+    # _to_keras: the portable names; Keras 2's hard_sigmoid is refused (_keras_name: Keras 3's is another function)
+    "keras.layers.LSTM": {"recurrent_activation": _ONNX_WRITES[:3], "activation": _ONNX_WRITES[:3]},
 }
 
 
 def refuse_unportable(wfile, target):
     """Refuse (:class:`InputError`) an LSTM whose assumed activations
-    ``target`` (``torch.nn.LSTM``, ``onnx.LSTM``) does not get from
+    ``target`` (``torch.nn.LSTM``, ``onnx.LSTM``, ``keras.layers.LSTM``) does not get from
     ``lstm_ref.convert``, saying why, where the value came from (file,
     version default, user) and how to state another.  Keras 2's
     ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` (``lstm_ref/activations.py``):
@@ -584,11 +586,17 @@ def refuse_unportable(wfile, target):
             origin = lstm.origin[key]
             if value == "hard_sigmoid":
                 what = "Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1)"
-                cannot = (
-                    "torch.nn.LSTM computes its gates with sigmoid only"
-                    if target == "torch.nn.LSTM"
-                    else f"lstm_ref.convert writes no {target} that computes it"
-                ) + " (and Keras 3's hard_sigmoid, relu6(x + 3) / 6, is another function)"
+                if target == "keras.layers.LSTM":
+                    cannot = (
+                        "Keras 3's hard_sigmoid is relu6(x + 3) / 6, another function, and keras.layers.LSTM "
+                        "takes no other hard sigmoid by name"
+                    )
+                else:
+                    cannot = (
+                        "torch.nn.LSTM computes its gates with sigmoid only"
+                        if target == "torch.nn.LSTM"
+                        else f"lstm_ref.convert writes no {target} that computes it"
+                    ) + " (and Keras 3's hard_sigmoid, relu6(x + 3) / 6, is another function)"
             else:
                 what = repr(value)
                 cannot = f"lstm_ref.convert writes {' or '.join(allowed)} there to {target}"

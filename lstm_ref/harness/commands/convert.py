@@ -1,5 +1,6 @@
 """``lstm-ref convert``: a Keras model's LSTMs (or a .pt/.onnx's) written as
-a PyTorch state_dict or an ONNX model."""
+a PyTorch state_dict or an ONNX model; a Keras 2 weights-only .h5's also as a
+Keras 3 model (``--to keras``, built and saved by the Keras 3 worker)."""
 
 import os
 
@@ -18,6 +19,10 @@ def add_parser(sub):
         "  --to torch: a .pt state_dict (keys <layer>.weight_ih_l0 ..., plain keys for one LSTM);\n"
         "              a Keras Bidirectional is one bidirectional LSTM, ONNX nodes that chain (an\n"
         "              exported nn.LSTM(num_layers=L)) one LSTM of L layers;\n"
+        "  --to keras: (a weights-only .h5 only) a Keras 3 .keras model, one keras.Input per LSTM\n"
+        "              feeding keras.layers.LSTM(return_sequences=True, return_state=True) named as in\n"
+        "              the file (a Bidirectional: keras.layers.Bidirectional, merge_mode concat), its\n"
+        "              weights checked bitwise after saving; check it: lstm-ref check OUT.keras;\n"
         "  --to onnx:  an .onnx model (opset 14), one LSTM node per LSTM (a Bidirectional: one\n"
         "              bidirectional node), chained as in the Keras model (node k's output, merged,\n"
         "              is node k+1's X), each chain with its input <first>/X (time, batch, features)\n"
@@ -38,8 +43,10 @@ def add_parser(sub):
         help="a Keras .keras/.h5/SavedModel, a Keras 2 weights-only .h5 (save_weights), or a .pt/.onnx "
         "(to the other framework)",
     )
-    cnv.add_argument("--to", required=True, choices=["torch", "onnx"], help="the target framework")
-    cnv.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth or .onnx)")
+    cnv.add_argument("--to", required=True, choices=["torch", "onnx", "keras"], help="the target framework")
+    cnv.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="the file to write (.pt/.pth, .onnx or .keras)"
+    )
     cnv.add_argument(
         "--custom-objects",
         action="append",
@@ -62,7 +69,7 @@ def run(args):
 
     model, out = user_path(args.model), user_path(args.output)
     target = artifacts.TARGETS[args.to]
-    suffixes = {"torch": (".pt", ".pth"), "onnx": (".onnx",)}[args.to]
+    suffixes = {"torch": (".pt", ".pth"), "onnx": (".onnx",), "keras": (".keras",)}[args.to]
     if out.suffix not in suffixes:
         raise UsageError(f"-o {args.output}: --to {args.to} writes a {' or '.join(suffixes)} file")
     if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
@@ -78,6 +85,10 @@ def run(args):
     if custom and oracle_name in ARTIFACTS:
         raise UsageError("--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out")
     wfile = None
+    if args.to == "keras" and oracle_name != keras_weights.FORMAT:
+        raise UsageError(
+            f"--to keras converts a Keras 2 weights-only .h5 (save_weights); {model.name} is {description}"
+        )
     if oracle_name == keras_weights.FORMAT:
         if custom:
             raise UsageError(
@@ -103,7 +114,11 @@ def run(args):
         chains = artifacts.check_chains(converted, out, pool) if target == artifacts.ONNX else []
     finally:
         pool.close()
-    what = "a PyTorch state_dict" if args.to == "torch" else "an ONNX model (opset 14)"
+    what = {
+        "torch": "a PyTorch state_dict",
+        "onnx": "an ONNX model (opset 14)",
+        "keras": "a Keras 3 model, its weights equal to the converted ones bitwise, read back",
+    }[args.to]
     print(f"lstm-ref convert: wrote {out} ({what}) from {model.name} ({description})")
     for (name, where), item in zip(written, converted):
         print(f"  {name} -> {where}")
@@ -138,10 +153,13 @@ def run(args):
             "  a weights-only file stores no topology, merge_mode or return_sequences: each LSTM has its own "
             "input, a Bidirectional's module returns both directions concatenated"
         )
-    print(
-        f"check it: lstm-ref check {args.output} --source {args.model}"
-        + "".join(f" --config '{c}'" for c in args.config)
-    )
+    if args.to == "keras":  # `check --source` pairs .onnx/.pt ports only: the .keras runs against the reference
+        print(f"check it: lstm-ref check {args.output}")
+    else:
+        print(
+            f"check it: lstm-ref check {args.output} --source {args.model}"
+            + "".join(f" --config '{c}'" for c in args.config)
+        )
     if any(row.status != "pass" for row in chains):
         print("the chained model disagrees with its source: see the parity lines above")
         return EXIT_FAIL

@@ -222,5 +222,57 @@ def model_lstms(meta, arrays):
     return keras_models.model_lstms(keras, run, meta, arrays)
 
 
+def save_keras(meta, arrays):
+    """Write a Keras 3 model of converted LSTMs (``lstm-ref convert
+    WEIGHTS.h5 --to keras``).  Request: meta ``{"op": "save_keras", "path":
+    <absolute .keras path>, "layers": [{"name", "config", "input_dim",
+    "bidirectional"}]}``; arrays ``{i}:w:<kernel|recurrent_kernel|bias>``, a
+    Bidirectional's ``{i}:forward:w:...`` and ``{i}:backward:w:...``.  Each
+    layer gets its own ``keras.Input`` ``<name>_input`` (time, features) and
+    is ``keras.layers.LSTM(**config, return_sequences=True,
+    return_state=True, name=name)`` (a Bidirectional: of the forward
+    config, its ``name`` the inner LSTM's, merge_mode concat); the model is saved, loaded back, and its
+    weights must equal the sent ones bitwise.  Reply meta ``{"path",
+    "layers": [[name, class]]}``."""
+    order = ("kernel", "recurrent_kernel", "bias")
+    inputs, outputs, expected, done = [], [], [], []
+    for i, spec in enumerate(meta["layers"]):
+        name, config = spec["name"], dict(spec["config"])
+        x = keras.Input(shape=(None, int(spec["input_dim"])), dtype=config.get("dtype"), name=f"{name}_input")
+        lstm_args = {**config, "return_sequences": True, "return_state": True}
+        if spec.get("bidirectional"):
+            layer = keras.layers.Bidirectional(keras.layers.LSTM(**lstm_args), merge_mode="concat", name=name)
+            outputs += list(layer(x))
+            for d, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer)):
+                weights = [arrays[f"{i}:{d}:w:{k}"] for k in order if f"{i}:{d}:w:{k}" in arrays]
+                sub.set_weights(weights)
+                expected += weights
+        else:
+            layer = keras.layers.LSTM(**lstm_args, name=name)
+            outputs += list(layer(x))
+            weights = [arrays[f"{i}:w:{k}"] for k in order if f"{i}:w:{k}" in arrays]
+            layer.set_weights(weights)
+            expected += weights
+        inputs.append(x)
+        done.append([name, type(layer).__name__])
+    model = keras.Model(inputs=inputs, outputs=outputs, name="lstm_ref_converted")
+    model.save(meta["path"])
+    reloaded = [np.asarray(w) for w in keras.saving.load_model(meta["path"], compile=False).get_weights()]
+    if len(reloaded) != len(expected) or not all(
+        w.dtype == e.dtype and np.array_equal(w, e) for w, e in zip(reloaded, expected)
+    ):
+        raise AssertionError("save_keras: the saved model's weights, loaded back, differ from the converted ones")
+    return {"path": meta["path"], "layers": done}, {}
+
+
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "activation": activation, "model_lstms": model_lstms, "grad": grad})
+    protocol.serve(
+        {
+            "hello": hello,
+            "run": run,
+            "activation": activation,
+            "model_lstms": model_lstms,
+            "grad": grad,
+            "save_keras": save_keras,
+        }
+    )
