@@ -11,6 +11,7 @@ ratio (<= 1 passes) and its margin (1 / ratio) over the cases converted, and
 how many cases the converter refused (with one of the reasons).
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +75,7 @@ def collect(pool, progress=True) -> dict:
                 ratio = referee(case, target.kind, pool)
             except ConversionError as exc:
                 cell.refused += 1
-                cell.reason = cell.reason or str(exc).split(": ", 1)[-1]
+                cell.reason = cell.reason or _reason(exc)
                 continue
             except OracleError as exc:
                 cell.errors.append(f"{case.name}: {str(exc).splitlines()[0]}")
@@ -141,3 +142,12 @@ def as_json(table) -> dict:
         }
         for s, row in table.items()
     }
+
+
+def _reason(exc) -> str:
+    """A converter's refusal in a cell: what it could not convert and why
+    (``cannot convert peepholes to torch.nn.LSTMCell: it has none`` ->
+    ``peepholes: it has none``), else the message after its kind's prefix."""
+    text = str(exc)
+    refused = re.match(r"cannot convert (.+?) to \S+: (.*)$", text, re.S)
+    return f"{refused.group(1)}: {refused.group(2)}" if refused else text.split(": ", 1)[-1]

@@ -42,3 +42,14 @@ def test_mask_patterns_are_what_they_say(pattern):
         elif pattern == "fully_masked_row":
             assert (~mask).all(axis=1).any()
     assert make_mask(rng, "none", 2, 3) is None
+
+
+def test_a_cross_framework_cell_says_what_the_converter_refused():
+    """The report's refusal reason keeps its subject ("peepholes: ..."), and
+    drops only a kind's prefix from other messages."""
+    from lstm_ref.convert import ConversionError
+    from lstm_ref.harness.cross_framework import _reason
+
+    refused = ConversionError("cannot convert peepholes to torch.nn.LSTMCell: torch.nn.LSTMCell has none")
+    assert _reason(refused) == "peepholes: torch.nn.LSTMCell has none"
+    assert _reason(ConversionError("onnx.LSTM: float64 is not supported")) == "float64 is not supported"
