@@ -36,6 +36,7 @@ def test_every_oracle_is_listed_with_its_kinds(capsys):
     assert out.splitlines()[-1].startswith(f"{sum(runs)}/{len(ORACLES)} oracles can run")
 
 
+@pytest.mark.live  # needs TF here: the keras3 oracle must run in this interpreter
 def test_json_and_kind_filter(capsys):
     code = cli(["doctor", "--json", "--kind", "keras3", "--kind", "tf.compat.v1.nn.rnn_cell.LSTMCell"])
     result = json.loads(capsys.readouterr().out)
@@ -47,6 +48,7 @@ def test_json_and_kind_filter(capsys):
     assert result["platform_profile"] and result["ok"] is True
 
 
+@pytest.mark.live  # needs TF here: the keras3 oracle must run in this interpreter
 def test_json_to_a_file(tmp_path, capsys):
     assert cli(["doctor", "--kind", "keras3", "--json", str(tmp_path / "d.json")]) == 0
     assert "keras3" in capsys.readouterr().out
@@ -113,6 +115,7 @@ def test_the_clones_venv_is_taken_when_the_framework_is_not_here(tmp_path):
     assert venv.locate() == client.Interpreter(str(ROOT / venv.python), "venv")
 
 
+@pytest.mark.live  # needs TF here: the keras3 oracle must run in this interpreter
 def test_a_version_that_differs_from_the_measured_one_is_noted(monkeypatch, capsys):
     monkeypatch.setitem(provenance.MEASURED, "keras3", {"tensorflow": "2.99.0", "keras": "3.15.1"})
     assert cli(["doctor", "--kind", "keras3"]) == 0  # it runs; the note is a warning

@@ -63,6 +63,7 @@ def run(cmd, env, cwd, timeout=120):
     return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.live  # builds a wheel with pip and installs a framework: the repo's venvs and the registry
 def test_the_wheel_runs_check_in_a_fresh_venv_with_one_framework(tmp_path):
     src, wheels, venv, work = (tmp_path / n for n in ("src", "wheels", "venv", "work"))
     work.mkdir()

@@ -191,6 +191,7 @@ def test_a_sweep_with_rows_of_every_status_validates():
     assert errors(schemas.TFLITE_SWEEP, payload)
 
 
+@pytest.mark.live  # builds a wheel with pip and setuptools: the repo's venv
 def test_the_schema_files_ship_in_the_wheel(tmp_path):
     """Built as test_install.py builds it, the wheel holds both files and
     ``schemas.load`` reads them from it (a zip: importlib.resources)."""
