@@ -230,7 +230,7 @@ BAD = [
     (
         "source_with_two_models",
         ["check", "traced.pt", "scripted.pt", "--source", "export_source.pt"],
-        r"--source compares ONE .onnx/.pt",
+        r"--source compares ONE .onnx/.pt/.keras",
     ),
     (
         "source_unmatched",

@@ -239,6 +239,24 @@ def test_a_weights_file_is_ported_to_keras3_and_proven(files, lstm_ref):  # noqa
     assert set(rows) >= {"lstm_1", "bi/forward_lstm_2", "bi/backward_lstm_2", "cu", "bi (merged)"}, rows
     assert all(r["status"] == "pass" for r in rows.values()), rows
 
+    # the port against its source, pair by pair: each port layer built by Keras 3 from the port's config
+    # and weights, on the source's drawn run (tf_keras), and the weights compared
+    pairs = ["lstm_1 -> lstm_1", "bi/forward_lstm_2 -> bi/forward_lstm_2", "bi/backward_lstm_2 -> bi/backward_lstm_2"]
+    pairs.append("cu -> cu")
+    code, out, err = lstm_ref("check", "w.keras", "--source", "w215.h5", "--json", "p.json", cwd=files)
+    assert code == 0, out + err
+    rows = {r["layer"]: r for r in json.loads((files / "p.json").read_text())["layers"]}
+    for name in pairs:
+        assert rows[name]["status"] == "pass" and not any(rows[name]["weights_max_abs"].values()), rows[name]
+        assert rows[name]["pair"]["artifact"]["kind"] == "keras.layers.LSTM", rows[name]
+    # other weights in the source (the same shapes): every pair fails, the weights' difference shown
+    write(files / "other.h5", layers(np.random.default_rng(1)), keras_version="2.15.0")
+    code, out, err = lstm_ref("check", "w.keras", "--source", "other.h5", "--json", "o.json", cwd=files)
+    assert code == 1, out + err
+    rows = {r["layer"]: r for r in json.loads((files / "o.json").read_text())["layers"]}
+    for name in pairs:
+        assert rows[name]["status"] == "fail" and max(rows[name]["weights_max_abs"].values()) > 0.01, rows[name]
+
 
 def test_keras2_hard_sigmoid_is_refused_for_keras3_with_the_reason(files, capsys, monkeypatch):
     port = files / "h.keras"

@@ -207,6 +207,13 @@ def run(args):
                     custom_objects=custom,
                 )
                 casts = (described or {}).get("casts", [])
+                if source is not None:  # a Keras port of --source: its LSTMs, each run by its oracle, paired
+                    lstms, _, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **drawn)
+                    _keras_runners(lstms, pool.get(oracle_name))
+                    pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom)
+                    results += pairs
+                    skipped += more
+                    description += against
             if not results:
                 _nothing_to_check(model, skipped)
             reports.append(
@@ -217,7 +224,7 @@ def run(args):
                     skipped,
                     casts,
                     oracle_name,
-                    source[0] if source is not None and oracle_name in ARTIFACTS else None,
+                    source[0] if source is not None else None,
                 )
             )
     finally:
@@ -330,6 +337,11 @@ def _tflite_summary(rows):
     return text
 
 
+# The Keras models `check PORT --source MODEL` takes as a port: those
+# `convert --to keras` writes (a Keras 3 .keras) and tf_keras models.
+KERAS_PORTS = ("keras3", "tf_keras")
+
+
 def _source(args, models, formats, inputs, custom):
     """``(path, (oracle, description))`` of ``--source``, vetted, or None;
     the options an .onnx/.pt check has no use for are refused."""
@@ -348,10 +360,13 @@ def _source(args, models, formats, inputs, custom):
                 "--custom-objects has no effect on an .onnx/.pt file (it is for Keras layers); leave it out"
             )
         return None
-    if len(models) != 1 or not artifacts[0]:
+    if len(models) != 1 or formats[0][0] not in (*ARTIFACTS, *KERAS_PORTS):
         raise UsageError(
-            "--source compares ONE .onnx/.pt file with the model it was made from; give one .onnx or .pt MODEL"
+            "--source compares ONE .onnx/.pt/.keras file with the model it was made from; give one "
+            ".onnx, .pt or .keras MODEL"
         )
+    if formats[0][0] in KERAS_PORTS and inputs:
+        raise UsageError("--input has no effect with --source on a Keras port (pairs run on drawn x); leave it out")
     path = user_path(args.source)
     fmt = model_format(path, weights=True)
     if custom and fmt[0] in (*ARTIFACTS, keras_weights.FORMAT):
@@ -393,22 +408,40 @@ def _check_artifact(model, oracle_name, description, source, pool, drawn, custom
             else ""
         )
     if source is not None:
-        path, (src_oracle, src_description), wfile = source
-        if wfile is not None:  # a weights-only .h5: each LSTM run by tf_keras on drawn x
-            src_lstms = keras_weights.source_lstms(wfile, pool, **drawn)
-            skipped += [(f"{name} (in --source)", why) for name, why in wfile.skipped]
-        else:
-            src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
-        pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
-        if wfile is not None:
-            for row in pairs:
-                unit = next((u for u in wfile.lstms if row.layer.startswith((f"{u.name} -> ", f"{u.layer} -> "))), None)
-                if unit is not None:
-                    row.assumed = keras_weights.assumed_json(wfile, unit)
+        pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom)
         results += pairs
-        skipped += [(f"{name} (vs --source)", why) for name, why in more]
-        description += f"; against --source {path.name} ({src_description})"
+        skipped += more
+        description += against
     return results, skipped, description, casts
+
+
+def _check_pairs(model, lstms, source, pool, drawn, custom):
+    """``--source``'s LSTMs against ``model``'s (an .onnx/.pt file or a
+    Keras port): ``(pair rows, skipped, what the description gains)``."""
+    path, (src_oracle, src_description), wfile = source
+    skipped = []
+    if wfile is not None:  # a weights-only .h5: each LSTM run by tf_keras on drawn x
+        src_lstms = keras_weights.source_lstms(wfile, pool, **drawn)
+        skipped += [(f"{name} (in --source)", why) for name, why in wfile.skipped]
+    else:
+        src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
+    pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
+    if wfile is not None:
+        for row in pairs:
+            unit = next((u for u in wfile.lstms if row.layer.startswith((f"{u.name} -> ", f"{u.layer} -> "))), None)
+            if unit is not None:
+                row.assumed = keras_weights.assumed_json(wfile, unit)
+    skipped += [(f"{name} (vs --source)", why) for name, why in more]
+    return pairs, skipped, f"; against --source {path.name} ({src_description})"
+
+
+def _keras_runners(lstms, worker):
+    """A Keras port's LSTMs, read from its model run, each given a runner:
+    its kind's layer built by the oracle from the config and weights read
+    from the port (what ``worker.run`` runs for a live test)."""
+    for lstm in lstms:
+        lstm.runner = worker.run
+        lstm.how = f"{lstm.kind} built from the port's config and weights"
 
 
 def _check_checkpoint(args, model, check_lib):
