@@ -375,7 +375,13 @@ def test_a_wrong_output_in_one_iteration_fails_that_row(built, cli, tmp_path, mo
     ]
 
 
-def test_nested_a_loop_in_an_if_is_captured_an_if_in_a_loop_says_why_not(built, cli, tmp_path):  # noqa: F811
+def test_nested_a_loop_in_an_if_and_an_if_in_a_loop_are_captured(built, cli, tmp_path, oracle_pool):  # noqa: F811
+    """Loop in an If: stacked scan outputs, then the If's outputs.  If in a
+    Loop (the branch taken changes between iterations): carried out as
+    sequences, one element per iteration, and checked in the iterations
+    whose branch ran it (xs[k].sum() > 0: iterations 1 and 3 of 3)."""
+    from parity_tests.test_json_schema import validator
+
     rel = relative_to(tmp_path)
     code, out, err, result = _check(cli, tmp_path, built, "nested.onnx", "--input", rel(built / "nested_then.npz"))
     assert code == 0, out[-3000:] + err[-3000:]
@@ -391,16 +397,33 @@ def test_nested_a_loop_in_an_if_is_captured_an_if_in_a_loop_says_why_not(built, 
             "of the model"
         )
     assert rows[inner]["status"] == "skipped"
-    assert "it sits in an If branch inside the Loop '/If_1/else_branch/Loop_1'" in rows[inner]["reason"]
-    from parity_tests.test_json_schema import validator
-
+    assert "its Loop did not run (0 iterations, or the branch around the Loop was not taken)" in rows[inner]["reason"]
     validator("check.schema.json").validate(result)
+
     code, out, err, result = _check(cli, tmp_path, built, "nested.onnx", "--input", rel(built / "nested_else.npz"))
     assert code == 0, out[-3000:] + err[-3000:]
     rows = _as_run(result)
-    assert all(r["status"] == "skipped" for r in rows.values()) and len(rows) == 2, rows
+    ran = [f"/If_1/else_branch/Loop_1/body/If/then_branch/LSTM_1 (as run, iteration {k}/3)" for k in (1, 3)]
+    assert sorted(rows) == sorted(ran + ["/If_1/then_branch/Loop/body/LSTM (as run)"]), sorted(rows)
     assert "its If branch was not taken" in rows["/If_1/then_branch/Loop/body/LSTM (as run)"]["reason"]
+    for name in ran:
+        assert rows[name]["status"] == "pass" and rows[name]["tf_bitwise"] is True, rows[name]
+        assert (
+            "then a sequence carried through the Loop '/If_1/else_branch/Loop_1' (one element per iteration"
+            in (rows[name]["as_run"]["captured"])
+        )
     validator("check.schema.json").validate(result)
+    # what each iteration's node received is the model's: xs[k], its branch taken where xs[k].sum() > 0
+    given = np.load(built / "nested_else.npz")
+    xs = given["xs.1"]
+    assert [bool(xs[k].sum() > 0) for k in range(3)] == [True, False, True]
+    meta, got = oracle_pool.get("onnxruntime").request(
+        {"op": "artifact_as_run", "path": str(built / "nested.onnx"), "calls": 1},
+        {f"in:{k}": given[k] for k in given.files},
+    )
+    assert [r[2:] for r in meta["runs"]] == [["1", "3"], ["3", "3"]], meta["runs"]
+    for k in (1, 3):
+        np.testing.assert_array_equal(got[f"0:1@{k}:x"], xs[k - 1].transpose(1, 0, 2))
 
 
 @pytest.mark.parametrize(

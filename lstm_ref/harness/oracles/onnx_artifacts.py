@@ -67,7 +67,8 @@ Ops (registered in ``onnx_worker.HANDLERS``):
   :func:`artifact_as_run`); a node in an If branch or a Loop/Scan body
   (nested too) has its values lifted out as extra outputs of the enclosing
   If (both branches) and scan outputs of the Loop/Scan (:func:`_lift`);
-  one in an If inside a Loop/Scan body is listed as not captured.
+  one in an If inside a Loop body is carried out as sequences, one element
+  per iteration; one in an If inside a Scan body is listed as not captured.
 
 * ``run_chain`` ``{"path", "head"}``: the part of a written model that
   ``<head>/X`` feeds, run as one model (see :func:`run_chain`).
@@ -875,13 +876,18 @@ def _lift(graph, targets, prefix, state):
     (the branch without the node a zero-size constant of the same type and
     rank), plus a bool ``taken`` per node (true only from its branch); a
     ``Loop``/``Scan`` gets one more scan output per value (one per
-    iteration, stacked on a new leading axis).  An ``If`` inside a
-    ``Loop``/``Scan`` body (the branch could change between iterations and
-    stacked shapes with it) and any other op with a subgraph are not lifted
-    through: ``state["why"][position]`` says so.  Returns ``[{"name", "i",
-    "slot", "elem", "rank", "loops", "via"}]`` named in ``graph``."""
-    exposed, added = [], []
-    for node in graph.node:
+    iteration, stacked on a new leading axis).  An ``If`` inside a ``Loop``
+    body (the branch taken, and the stand-in's shape with it, may change
+    between iterations, so the values cannot be stacked) gets its values,
+    and its ``taken``, carried out as sequences instead, one element per
+    iteration (:func:`_carry_as_sequences`; Loop carries sequences from
+    opset 13).  Not lifted through, with ``state["why"][position]`` saying
+    so: an If inside a ``Scan`` (Scan carries tensors only), a sequence
+    inside a further Loop/Scan, and any other op with a subgraph.  Returns
+    ``[{"name", "i", "slot", "elem", "rank", "loops", "via", "seq"}]``
+    named in ``graph``."""
+    exposed, added, before = [], [], {}  # before: {index of a node: nodes to insert before it}
+    for index, node in enumerate(graph.node):
         ordinal = state["ordinal"]
         state["ordinal"] += 1
         path = _path(prefix, node, node.op_type)
@@ -909,12 +915,24 @@ def _lift(graph, targets, prefix, state):
             exposed += _lift_if(node, path, inner, state)
         elif kind in ("Loop", "Scan"):
             flagged = {e["i"] for e in found if e["slot"] == "taken"}
-            for i in flagged:
+            body = inner[0][1]
+            carried = {i for i in flagged if kind == "Loop" and state["opset"] >= 13}
+            carried -= {e["i"] for e in found if e.get("seq") or e["loops"]}
+            for i in flagged - carried:
                 state["why"][i] = (
                     f"it sits in an If branch inside the {kind} {path!r}: the branch taken may change between "
-                    "iterations, so its values are not stacked as scan outputs (not captured)"
+                    "iterations, so its values are not stacked as scan outputs, and "
+                    + (
+                        "they are already stacked or carried through an inner Loop/Scan (not captured)"
+                        if any(e.get("seq") or e["loops"] for e in found if e["i"] == i)
+                        else "Scan carries no sequence (not captured)"
+                        if kind == "Scan"
+                        else f"a Loop carries a sequence only from opset 13 (the model's is {state['opset']}; "
+                        "not captured)"
+                    )
                 )
-            body = inner[0][1]
+            starts = before.setdefault(index, [])
+            exposed += _carry_as_sequences(node, body, path, [e for e in found if e["i"] in carried], state, starts)
             for e in found:
                 if e["i"] in flagged:
                     continue
@@ -930,13 +948,56 @@ def _lift(graph, targets, prefix, state):
         else:
             for e in found:
                 state["why"][e["i"]] = f"it sits in a subgraph of the {kind} node {path!r}: not captured through it"
+    if any(before.values()):  # a graph's nodes stay topologically sorted (ONNX Runtime requires it)
+        nodes = []
+        for index, node in enumerate(graph.node):
+            nodes += before.get(index, [])
+            nodes.append(onnx.NodeProto.FromString(node.SerializeToString()))
+        del graph.node[:]
+        graph.node.extend(nodes)
     graph.node.extend(added)
+    return exposed
+
+
+def _carry_as_sequences(node, body, path, found, state, starts):
+    """Each value of ``found`` (body values of the Loop ``node``) carried
+    out as a sequence with one element per iteration: an empty sequence
+    (``SequenceEmpty``, ``starts``: inserted before the Loop) goes in as one more
+    loop-carried input, the body appends the iteration's value
+    (``SequenceInsert``) and outputs it as the carried value, and the Loop
+    outputs the final sequence.  Loop's carried outputs come before its
+    scan outputs (onnx/defs/controlflow: ``Loop``'s ``v_final_and_scan_outputs``)."""
+    exposed = []
+    for e in found:
+        carried = len(node.input) - 2  # M, cond, then the carried initial values
+        start, seq_in, seq_out, out = _fresh(state), _fresh(state), _fresh(state), _fresh(state)
+        starts.append(helper.make_node("SequenceEmpty", [], [start], dtype=e["elem"]))
+        node.input.append(start)
+        body.input.append(helper.make_tensor_sequence_value_info(seq_in, e["elem"], None))
+        body.node.append(helper.make_node("SequenceInsert", [seq_in, e["name"]], [seq_out]))
+        outputs = list(body.output)
+        outputs.insert(1 + carried, helper.make_tensor_sequence_value_info(seq_out, e["elem"], None))
+        del body.output[:]
+        body.output.extend(outputs)
+        names = list(node.output)
+        names.insert(carried, out)
+        del node.output[:]
+        node.output.extend(names)
+        via = f"a sequence carried through the Loop {path!r} (one element per iteration, its branch's or a stand-in)"
+        exposed.append({**e, "name": out, "seq": True, "via": e["via"] + [via]})
     return exposed
 
 
 def _fresh(state):
     state["count"] += 1
     return f"lstm_ref_capture_{state['count']}"
+
+
+def _value_info(name, e):
+    """The ValueInfo of an exposure: a tensor, or a sequence of them."""
+    if e.get("seq"):
+        return helper.make_tensor_sequence_value_info(name, e["elem"], None)
+    return helper.make_tensor_value_info(name, e["elem"], None)
 
 
 def _constant(state, elem, rank, value=None):
@@ -969,11 +1030,14 @@ def _lift_if(node, path, inner, state):
         for name, sub in branches.items():
             if name == attribute and e["name"] is not None:
                 out = e["name"]
+            elif e.get("seq"):  # a sequence from a Loop in the other branch: an empty one
+                out = _fresh(state)
+                sub.node.append(helper.make_node("SequenceEmpty", [], [out], dtype=e["elem"]))
             else:
                 value = (name == attribute) if e["slot"] == "taken" else None
                 out, constant = _constant(state, e["elem"], e["rank"] + e["loops"], value)
                 sub.node.append(constant)
-            sub.output.append(helper.make_tensor_value_info(out, e["elem"], None))
+            sub.output.append(_value_info(out, e))
         out = _fresh(state)
         node.output.append(out)
         exposed.append(
@@ -981,7 +1045,11 @@ def _lift_if(node, path, inner, state):
                 **e,
                 "name": out,
                 "via": e["via"]
-                + [f"outputs of the If {path!r} (its {attribute}, and a zero-size stand-in from the other branch)"],
+                + [
+                    f"outputs of the If {path!r} (its {attribute}, and "
+                    + ("an empty sequence" if e.get("seq") else "a zero-size stand-in")
+                    + " from the other branch)"
+                ],
             }
         )
     return exposed
@@ -1050,11 +1118,12 @@ def artifact_as_run(meta, arrays):
     per_call, casts = _feeds(model, given, calls, {src for src, _ in pairs})
     feeds = per_call[0]
     captured, wanted = _captured_outputs(model, top)
-    state = {"ordinal": 0, "count": 0, "why": {}}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), SAVE_OPSET)
+    state = {"ordinal": 0, "count": 0, "why": {}, "opset": opset}
     lifted = _lift(captured.graph, inner, "", state) if inner else []
     for e in lifted:
         if e["i"] not in state["why"]:
-            captured.graph.output.append(helper.make_tensor_value_info(e["name"], e["elem"], None))
+            captured.graph.output.append(_value_info(e["name"], e))
     uncaptured = [[i, state["why"][i]] for i in sorted(state["why"])]
     subgraph = {}  # position -> {slot: exposure}
     for e in lifted:
@@ -1106,6 +1175,8 @@ def _unstack(i, slots, values, config, call, out, runs, not_run):
     enclosing Loops/Scans (``runs``: ``[call, i, label]``, label ``"2"`` or
     ``"1.3"`` for nested bodies, 1-based; ``""`` outside any body), as
     ``{call}:{i}@{label}:<x|mask|...>``."""
+    if slots["X"].get("seq"):
+        return _unsequence(i, slots, values, config, call, out, runs, not_run)
     taken = slots.get("taken")
     if taken is not None and not bool(np.asarray(values[taken["name"]])):
         not_run.append([call, i, "its If branch was not taken in this run: the node did not run"])
@@ -1121,6 +1192,30 @@ def _unstack(i, slots, values, config, call, out, runs, not_run):
         got = {s: a[index] for s, a in arrays.items()}
         out.update(_case_arrays(config, got, f"{call}:{i}@{label}:"))
         runs.append([call, i, label, ".".join(str(n) for n in shape)])
+
+
+def _unsequence(i, slots, values, config, call, out, runs, not_run):
+    """The captures of a node in an If inside a Loop (carried out as
+    sequences, :func:`_carry_as_sequences`): one per iteration whose branch
+    ran it, labelled by the iteration (1-based) among all of them."""
+    seqs = {s: values[e["name"]] for s, e in slots.items()}
+    count = len(seqs["taken"])
+    ran = [k for k in range(count) if bool(np.asarray(seqs["taken"][k]))]
+    if not ran:
+        not_run.append(
+            [
+                call,
+                i,
+                f"its If branch was taken in none of the {count} iterations of its Loop in this run"
+                if count
+                else "its Loop did not run (0 iterations, or the branch around the Loop was not taken)",
+            ]
+        )
+        return
+    for k in ran:
+        got = {s: np.asarray(seq[k]) for s, seq in seqs.items() if s != "taken"}
+        out.update(_case_arrays(config, got, f"{call}:{i}@{k + 1}:"))
+        runs.append([call, i, str(k + 1), str(count)])
 
 
 HANDLERS = {
