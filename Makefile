@@ -8,7 +8,7 @@ export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: test lint report fixtures fixtures-check record-platform bench mutants venvs clean \
-        venv venv-tfa venv-torch venv-onnx venv-litert
+        venv venv-tfa venv-torch venv-onnx venv-litert venv-jax
 
 # One venv per `oracle-<name>` extra of pyproject.toml: .venv-<name>, where
 # ORACLES (lstm_ref/harness/oracles/client.py) runs that oracle's worker
@@ -30,6 +30,7 @@ venv-tfa: .venv-tfa/.installed
 venv-torch: .venv-torch/.installed
 venv-onnx: .venv-onnx/.installed
 venv-litert: .venv-litert/.installed
+venv-jax: .venv-jax/.installed
 
 # uv installs wheels several times faster than pip (measured here: the TF
 # venv in 21 s instead of about 100 s).  It reads no pip.conf, so it gets

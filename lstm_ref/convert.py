@@ -76,7 +76,9 @@ KERAS3, TF_KERAS = "keras.layers.LSTM", "tf_keras.layers.LSTM"
 BASIC, LSTMCELL = "tf.compat.v1.nn.rnn_cell.BasicLSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
 TORCH, ONNX = "torch.nn.LSTM", "onnx.LSTM"
 TORCH_CELL = "torch.nn.LSTMCell"
-KINDS = (KERAS3, TF_KERAS, BASIC, LSTMCELL, TORCH, ONNX, TORCH_CELL)
+FLAX_CELL, FLAX_OPTIMIZED = "flax.nnx.LSTMCell", "flax.nnx.OptimizedLSTMCell"
+FLAX = (FLAX_CELL, FLAX_OPTIMIZED)
+KINDS = (KERAS3, TF_KERAS, BASIC, LSTMCELL, TORCH, ONNX, TORCH_CELL, FLAX_CELL, FLAX_OPTIMIZED)
 
 # Gate orders, as permutations of Keras' i, f, c, o blocks.
 FROM_TF1 = (0, 2, 1, 3)  # TF1 i, j, f, o -> Keras i, f, c(=j), o (its own inverse)
@@ -161,16 +163,78 @@ class Conversion:
         h = np.asarray(outputs["h"])
         if _processing_order(src):
             h = h[:, ::-1]
+        h = _flax_order(src, h)  # to input order
         if src.mask is not None and not _zeroes_padding(src) and _zeroes_padding(dst):
             h = np.where(np.asarray(src.mask, bool)[..., None], h, 0).astype(h.dtype)
         if _processing_order(dst):
             h = h[:, ::-1]
+        h = _flax_order(dst, h)  # from input order
+        if dst.kind in FLAX and src.kind not in FLAX and dst.mask is not None:
+            # Past a row's length nnx.RNN keeps stepping on the padding: the
+            # source defines nothing there, so the target's own reference
+            # stands in (checked against the target framework by itself).
+            valid = np.asarray(dst.mask, bool)[..., None]
+            h = np.where(valid, h, dst.run().h).astype(h.dtype)
         out = {"h": h}
         for name in ("final_h", "final_c"):
             value = np.asarray(outputs[name])
             stacked = value if _stacked(src.kind) else value[None]
             out[name] = stacked if _stacked(dst.kind) else stacked[0]
         return out
+
+    def pull_back(self, upstream: dict) -> dict:
+        """The adjoint of :meth:`align`: a gradient on the target's outputs
+        (``h``, ``final_h``, ``final_c`` in the target's layout) as the
+        gradient on the source's, in its own layout: the flips undone in
+        reverse order, the steps align zeroes or fills given none, the
+        states unstacked.  ``sum((align(o) - align(0)) * u) == sum(o *
+        pull_back(u))`` (align is affine where a Flax target's padding is
+        filled with its own reference)."""
+        src, dst = self.source, self.case
+        out = {}
+        if "h" in upstream:
+            h = np.asarray(upstream["h"])
+            if dst.kind in FLAX and src.kind not in FLAX and dst.mask is not None:
+                # align fills the padding with the target's own reference: no gradient reaches the source there
+                h = np.where(np.asarray(dst.mask, bool)[..., None], h, 0).astype(h.dtype)
+            h = _flax_order(dst, h)  # each row's flip is its own adjoint
+            if _processing_order(dst):
+                h = h[:, ::-1]
+            if src.mask is not None and not _zeroes_padding(src) and _zeroes_padding(dst):
+                h = np.where(np.asarray(src.mask, bool)[..., None], h, 0).astype(h.dtype)
+            h = _flax_order(src, h)
+            if _processing_order(src):
+                h = h[:, ::-1]
+            out["h"] = np.ascontiguousarray(h)
+        for name in ("final_h", "final_c"):
+            if name in upstream:
+                value = np.asarray(upstream[name])
+                stacked = value if _stacked(dst.kind) else value[None]
+                out[name] = stacked if _stacked(src.kind) else stacked[0]
+        return out
+
+    def restrict(self, upstream: dict) -> dict:
+        """``upstream`` (on the target's outputs) with nothing where the
+        source defines no output: past a row's length, a Flax target keeps
+        stepping on the padding and :meth:`align` fills those steps with the
+        target's own reference, so a gradient there reaches the target's x
+        and carry but no source.  What a cross-framework gradient comparison
+        must draw its upstream from."""
+        dst = self.case
+        if "h" not in upstream or dst.kind not in FLAX or self.source.kind in FLAX or dst.mask is None:
+            return upstream
+        h = np.asarray(upstream["h"])
+        return {**upstream, "h": np.where(np.asarray(dst.mask, bool)[..., None], h, 0).astype(h.dtype)}
+
+    def states_to_target(self, states: dict) -> dict:
+        """``h0``/``c0``-shaped arrays of the source (a gradient on its
+        initial state) in the target's layout: stacked or not."""
+        return {
+            k: (v if _stacked(self.source.kind) else np.asarray(v)[None])
+            if _stacked(self.case.kind)
+            else (np.asarray(v)[0] if _stacked(self.source.kind) else v)
+            for k, v in states.items()
+        }
 
 
 @dataclass
@@ -192,10 +256,7 @@ class GroupConversion:
         the target's layout: the two directions' sequences concatenated
         (forward first) and their states stacked, or the last layer's
         sequence and every layer's states stacked."""
-        each = [
-            Conversion(src, _one_layer_view(src, self.case), None, []).align(out)
-            for src, out in zip(self.sources, outputs)
-        ]
+        each = [part.align(out) for part, out in zip(self.parts(), outputs)]
         if self.how == "bidirectional":
             h = np.concatenate([e["h"] for e in each], axis=-1)
         else:
@@ -203,6 +264,28 @@ class GroupConversion:
         out = {"h": h}
         for name in ("final_h", "final_c"):
             out[name] = np.concatenate([e[name] for e in each], axis=0)
+        return out
+
+    def parts(self):
+        """Each source's one-layer :class:`Conversion` view (what :meth:`align` aligns it by)."""
+        return [Conversion(src, _one_layer_view(src, self.case), None, []) for src in self.sources]
+
+    def pull_back(self, upstream: dict) -> list:
+        """The adjoint of :meth:`align` for two directions: the target's
+        upstream split (forward units first; the states' direction axis),
+        each part pulled back to its source.  A stack of layers is refused:
+        the lower layers' upstream is the upper layers' dL/dx, not a part of
+        the target's."""
+        if self.how != "bidirectional":
+            raise ConversionError(
+                "a gradient is pulled back to one source or a Bidirectional's two, not to a stack of layers"
+            )
+        halves = np.split(np.asarray(upstream["h"]), 2, axis=-1) if "h" in upstream else [None, None]
+        out = []
+        for k, part in enumerate(self.parts()):
+            given = {"h": halves[k]} if halves[k] is not None else {}
+            given.update({n: np.asarray(upstream[n])[k : k + 1] for n in ("final_h", "final_c") if n in upstream})
+            out.append(part.pull_back(given))
         return out
 
 
@@ -222,7 +305,19 @@ def _processing_order(case):
 def _zeroes_padding(case):
     if case.kind in (KERAS3, TF_KERAS):
         return case.config.get("zero_output_for_mask", False)
-    return True
+    return case.kind not in FLAX  # nnx.RNN emits what the cell computes on the padding
+
+
+def _flax_order(case, h):
+    """A Flax ``reverse=True, keep_order=False`` output (processing order, each
+    row reversed within its length, its padding in place) in input order, or
+    back: ``flip_sequences`` is its own inverse.  Other outputs as they are."""
+    if case.kind not in FLAX or not case.config.get("reverse") or case.config.get("keep_order"):
+        return h
+    from .flax_lstm import flip_sequences
+
+    lengths = None if case.mask is None else np.asarray(case.mask, bool).sum(axis=1)
+    return flip_sequences(h, lengths)
 
 
 def _refuse(cond, source, target, why):
@@ -353,6 +448,39 @@ def _from_torch(case):
             )
         layers.append(row)
     return Portable(ref.units, layers, ref.directions, dtype=ref.policy.name)
+
+
+def _from_flax(case):
+    """Flax's gate layers side by side (OptimizedLSTMCell's layout, gates i,
+    f, g, o = Keras' i, f, c, o), its one bias on the h side."""
+    ref = case.reference()
+    names = {"activation_fn": ref.options["activation_fn"], "gate_fn": ref.options["gate_fn"]}
+    for role, name in names.items():
+        _refuse(
+            name not in _ONNX_NAMES,
+            case.kind,
+            "a portable form",
+            f"{role}={name!r} is not spelled the same everywhere (portable: sigmoid, tanh, relu; Flax's "
+            "hard_sigmoid is Keras 3's relu6(x + 3) / 6)",
+        )
+    packed = ref.pack(case.weights)
+    block = {
+        "kernel": np.asarray(packed["kernel"]),
+        "recurrent": np.asarray(packed["recurrent_kernel"]),
+        "bias_x": None,
+        "bias_h": np.asarray(packed["bias"]),
+        "projection": None,
+        "peepholes": None,
+    }
+    return Portable(
+        ref.units,
+        [[block]],
+        ("reverse",) if ref.reverse else ("forward",),
+        names["activation_fn"],
+        names["gate_fn"],
+        output_in_processing_order=ref.reverse and not ref.keep_order,
+        dtype=ref.policy.name,
+    )
 
 
 def _from_onnx(case):
@@ -563,6 +691,45 @@ def _to_torch_cell(p, target, config):
     return config, {k[: -len("_l0")]: v for k, v in weights.items()}
 
 
+def _to_flax(p, target, config):
+    """One bias, on the h side: the input side's folded in (Flax's input
+    Linear layers have none); ``reverse`` for a reverse direction, with
+    ``keep_order=True``: its outputs in input order, as PyTorch's and
+    ONNX's (``align`` maps Keras' processing order)."""
+    from .flax_lstm import FlaxLSTMCell, FlaxOptimizedLSTMCell
+
+    block = _single(p, target)
+    _no_peepholes(block, target)
+    _refuse(block["projection"] is not None, "a projection", target, f"{target} has none")
+    for role, name in (("gate_fn", p.recurrent_activation), ("activation_fn", p.activation)):
+        _refuse(
+            name not in _ONNX_NAMES,
+            f"{role} {name!r}",
+            target,
+            "Flax's hard_sigmoid is relu6(x + 3) / 6, not Keras 2's clip(0.2 x + 0.5, 0, 1)"
+            if name == KERAS2_HARD_SIGMOID
+            else "portable: sigmoid, tanh, relu",
+        )
+    bias = _one_bias(block, target)
+    if bias is None:
+        bias = np.zeros(4 * p.units, block["kernel"].dtype)
+    elif block["bias_x"] is not None and np.any(np.asarray(block["bias_x"]) != 0):
+        p.notes.append("the input-side bias folded into the h-side bias (Flax's input layers have none)")
+    cls = FlaxLSTMCell if target == FLAX_CELL else FlaxOptimizedLSTMCell
+    weights = cls.unpack(block["kernel"], block["recurrent"], bias)
+    reverse = p.directions == ("reverse",)
+    out = {
+        "in_features": int(block["kernel"].shape[0]),
+        "hidden_features": p.units,
+        "gate_fn": p.recurrent_activation,
+        "activation_fn": p.activation,
+        "reverse": reverse,
+        "keep_order": reverse,
+        "param_dtype": p.dtype,
+    }
+    return {**out, **config}, weights
+
+
 def _to_onnx(p, target, config):
     _refuse(len(p.blocks) != 1, "a stacked LSTM", target, "one ONNX LSTM node is one layer; convert each layer")
     _refuse(p.proj, "a projection", target, "ONNX's LSTM has none")
@@ -604,6 +771,8 @@ _FROM = {
     TORCH: _from_torch,
     ONNX: _from_onnx,
     TORCH_CELL: _from_torch_cell,
+    FLAX_CELL: _from_flax,
+    FLAX_OPTIMIZED: _from_flax,
 }
 _TO = {
     KERAS3: _to_keras,
@@ -613,6 +782,8 @@ _TO = {
     TORCH: _to_torch,
     ONNX: _to_onnx,
     TORCH_CELL: _to_torch_cell,
+    FLAX_CELL: _to_flax,
+    FLAX_OPTIMIZED: _to_flax,
 }
 
 
@@ -632,6 +803,14 @@ def _state(case, name, target):
 
 
 def _mask(case, target):
+    if case.mask is not None and (case.kind in FLAX) != (target in FLAX):
+        empty = np.flatnonzero(~np.asarray(case.mask, bool).any(axis=1))
+        if empty.size:
+            raise ConversionError(
+                f"cannot convert {case.kind} to {target}: mask row(s) {empty.tolist()} have length 0, and for "
+                "such a row nnx.RNN returns the carry after the last (padding) step (seq_lengths - 1 = -1 "
+                "wraps), where the others return the initial state (or zeros)"
+            )
     if case.mask is None or target in (KERAS3, TF_KERAS):
         return case.mask
     mask = np.asarray(case.mask, bool)
@@ -826,7 +1005,13 @@ def convert(case, target: str, **config) -> Conversion:
     # the outputs (Keras outputs zeros on the padding it reads first).
     states = {f"{s}0": _state(case, s, target) for s in ("h", "c")}
     notes = list(portable.notes)
-    if case.mask is not None and not _zeroes_padding(case) and target not in (KERAS3, TF_KERAS):
+    if case.mask is not None and case.kind in FLAX and target not in FLAX:
+        notes.append(
+            f"past a row's length {case.kind} keeps stepping on the padding; {target} writes zeros (compared as zeros)"
+        )
+    elif case.mask is not None and target in FLAX and case.kind not in FLAX:
+        notes.append(f"past a row's length {target} keeps stepping on the padding (compared with its reference)")
+    elif case.mask is not None and not _zeroes_padding(case) and target not in (KERAS3, TF_KERAS):
         notes.append(
             f"past a row's length {case.kind} repeats the last output; {target} writes zeros (compared as zeros)"
         )

@@ -33,6 +33,39 @@ gradient to ``t`` where ``t <= hi`` and ``t >= lo``: 1 on the closed interval
 ``[lo, hi]``, boundaries included, 0 strictly outside (:func:`clip_passes`).
 A constant ``forget_bias`` is folded into ``b``.
 
+ONNX's ``LSTM`` adds three parts (``lstm_ref/onnx_lstm.py``): ``gate_clip``
+bounds every gate's pre-activation (``f(clip(z))``, after the bias and the
+peepholes), ``act_out`` is its own ``h()`` on ``c`` (``g()`` is ``act``),
+and ``coupled`` (``input_forget=1``) makes ``f = 1 - i``.  ONNX Runtime has
+no gradient of its own (no training in this build); the gate clip's
+subgradient is the same closed interval as TF's, which is also PyTorch's
+``clamp`` (``clamp_backward`` in ``torch/csrc/autograd/FunctionsManual.cpp``
+passes the gradient where ``self >= min`` and ``self <= max``).
+
+The layer-norm cells (``lstm_ref/layer_norm_cells.py``) normalise parts of
+the same equations, each :class:`LayerNorm` or None: ``norm_x`` on ``x Wx``
+and ``norm_h`` on ``h_prev Wh`` (tfa's ``kernel_norm``/``recurrent_norm``,
+the bias added after them), ``norm_z`` on ``x Wx + h_prev Wh`` per gate
+block (contrib, before its forget bias) and ``norm_c`` on the new ``c``
+(both; the carried ``c`` is the normalised one)::
+
+    z = norm_z(norm_x(x_t Wx) + norm_h(h_prev Wh)) + b
+    c = norm_c(f * c_prev + i * g)
+
+A layer norm is differentiated in full, through its mean and its variance
+(:meth:`LayerNorm.vjp`), as TF differentiates it: contrib's ``layer_norm``
+is ``nn.moments`` then ``nn.batch_normalization``
+(``tensorflow/python/ops/nn_impl.py``: ``inv = rsqrt(variance +
+variance_epsilon) * scale``; ``moments`` takes the variance of
+``squared_difference(y, stop_gradient(mean))``, which changes no gradient,
+as its comment says, because d variance / d mean is zero), and Keras 2.15's
+``LayerNormalization`` either the same pair or, on its fused path,
+``tf.compat.v1.nn.fused_batch_norm`` with ``is_training`` left True
+(``keras/src/layers/normalization/layer_normalization.py``), whose gradient
+(``FusedBatchNormGradV3`` in training mode) is that of the batch statistics:
+the same function, the same derivative.  Epsilon sits inside the rsqrt (1e-12
+for contrib, 1e-3 in float16; tfa's ``norm_epsilon``).
+
 Each family says how its weights map onto ``Wx``, ``Wh``, ``b`` and ``Wp``
 (``grad_cell``) and how the gradients of those map back onto its weight
 names (``grad_weights``): Keras' ``kernel`` is ``Wx``; torch's ``weight_ih``
@@ -50,12 +83,57 @@ it repeats (nowhere, before the first valid step: that output is a constant
 zero, not ``h0``).
 """
 
+import contextvars
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .activations import derivative
 from .runner import split_gates
+
+
+def permute_blocks(w, order):
+    """``w`` with its gate blocks (the last axis split in 4) in ``order``."""
+    blocks = split_gates(w)
+    return np.concatenate([blocks[k] for k in order], axis=-1)
+
+
+@dataclass
+class LayerNorm:
+    """``gamma * (v - mean) / sqrt(var + epsilon) + beta`` over the last
+    axis, in ``groups`` equal blocks normalised apart (contrib's per-gate
+    norms: 4), float64; biased variance (``nn.moments``)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+    epsilon: float
+    groups: int = 1
+
+    def forward(self, v):
+        """``(out, cache)``."""
+        g = v.reshape(v.shape[:-1] + (self.groups, -1))
+        centred = g - g.mean(axis=-1, keepdims=True)
+        inv = 1.0 / np.sqrt(np.mean(centred * centred, axis=-1, keepdims=True) + self.epsilon)
+        xhat = centred * inv
+        return xhat.reshape(v.shape) * self.gamma + self.beta, (xhat, inv)
+
+    def vjp(self, d_out, cache):
+        """``(dv, dgamma, dbeta)`` for ``d_out`` on the output.  ``dv`` is
+        the full derivative: the centring gives ``- mean(dxhat)``, the
+        variance ``- xhat * mean(dxhat * xhat)`` (d rsqrt(var + eps) / dv,
+        which with contrib's epsilon 1e-12 is as large as the first term)."""
+        xhat, inv = cache
+        rows = tuple(range(d_out.ndim - 1))
+        dgamma = np.sum(d_out * xhat.reshape(d_out.shape), axis=rows)
+        dbeta = np.sum(d_out, axis=rows)
+        dxhat = (d_out * self.gamma).reshape(xhat.shape)
+        d_var_path = xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)
+        dv = inv * (dxhat - np.mean(dxhat, axis=-1, keepdims=True) - d_var_path)
+        return dv.reshape(d_out.shape), dgamma, dbeta
+
+
+NORMS = ("norm_x", "norm_h", "norm_z", "norm_c")
 
 
 @dataclass
@@ -71,12 +149,27 @@ class LSTMCell:
     P: tuple = None  # peepholes (Pi, Pf, Po), each (units,)
     cell_clip: float = None
     proj_clip: float = None
+    # ONNX: h = o * act_out(c) (None: act), clip(z) of every gate, f = 1 - i
+    act_out: object = None
+    gate_clip: float = None
+    coupled: bool = False
+    # layer norms (module docstring), each a LayerNorm or None
+    norm_x: LayerNorm = None
+    norm_h: LayerNorm = None
+    norm_z: LayerNorm = None
+    norm_c: LayerNorm = None
 
     def __post_init__(self):
         # Derivatives of the activations the family configured; a ConfigError
-        # naming the activation where none is exact.
-        self.dact = derivative(self.act)
-        self.dract = derivative(self.ract)
+        # naming the activation where none is exact.  An activation bound to
+        # parameters (ONNX's alpha/beta) carries its own as ``.derivative``.
+        self.act_out = self.act if self.act_out is None else self.act_out
+        self.dact, self.dract, self.dact_out = (_derivative(f) for f in (self.act, self.ract, self.act_out))
+
+
+def _derivative(fn):
+    own = getattr(fn, "derivative", None)
+    return own if own is not None else derivative(fn)
 
 
 @dataclass
@@ -86,6 +179,7 @@ class CellGrads:
     b: np.ndarray
     Wp: np.ndarray
     P: tuple = None
+    norms: dict = None  # {"norm_x": (dgamma, dbeta), ...} for the cell's layer norms
 
 
 def clip_passes(v, bound):
@@ -103,11 +197,17 @@ class Tape:
     zero_output_for_mask: bool
     h_prev: list = field(default_factory=list)
     c_prev: list = field(default_factory=list)
-    z: list = field(default_factory=list)  # gate pre-activations, peepholes included
-    c_raw: list = field(default_factory=list)  # c before cell_clip
+    z: list = field(default_factory=list)  # gate pre-activations, peepholes included, before gate_clip
+    c_raw: list = field(default_factory=list)  # c before cell_clip and norm_c
     c_new: list = field(default_factory=list)
     m: list = field(default_factory=list)
     p: list = field(default_factory=list)  # h before proj_clip
+    norm_x: tuple = None  # norm_x's cache over the whole sequence
+    norms: dict = field(default_factory=lambda: {"norm_h": [], "norm_z": [], "norm_c": []})  # per step
+
+
+def _gate_clip(cell, z):
+    return z if cell.gate_clip is None else np.clip(z, -cell.gate_clip, cell.gate_clip)
 
 
 def forward(cell: LSTMCell, x, state0, mask, zero_output_for_mask):
@@ -118,22 +218,36 @@ def forward(cell: LSTMCell, x, state0, mask, zero_output_for_mask):
     h, c = state0
     batch, time = x.shape[:2]
     xz = x @ cell.Wx
+    if cell.norm_x is not None:
+        xz, tape.norm_x = cell.norm_x.forward(xz)
     outs, cs = [], []
     prev_out = np.zeros_like(h)
     with np.errstate(over="ignore", under="ignore"):
         for t in range(time):
-            z = xz[:, t] + h @ cell.Wh
+            hz = h @ cell.Wh
+            if cell.norm_h is not None:
+                hz, cache = cell.norm_h.forward(hz)
+                tape.norms["norm_h"].append(cache)
+            z = xz[:, t] + hz
+            if cell.norm_z is not None:
+                z, cache = cell.norm_z.forward(z)
+                tape.norms["norm_z"].append(cache)
             if cell.b is not None:
                 z = z + cell.b
             z_i, z_f, z_c, z_o = split_gates(z)
             if cell.P is not None:  # input and forget peepholes read c_prev
                 z_i, z_f = z_i + cell.P[0] * c, z_f + cell.P[1] * c
-            c_raw = cell.ract(z_f) * c + cell.ract(z_i) * cell.act(z_c)
+            i = cell.ract(_gate_clip(cell, z_i))
+            f = 1.0 - i if cell.coupled else cell.ract(_gate_clip(cell, z_f))
+            c_raw = f * c + i * cell.act(_gate_clip(cell, z_c))
             c_new = c_raw if cell.cell_clip is None else np.clip(c_raw, -cell.cell_clip, cell.cell_clip)
-            if cell.P is not None:  # the output peephole reads the clipped c
+            if cell.norm_c is not None:
+                c_new, cache = cell.norm_c.forward(c_new)
+                tape.norms["norm_c"].append(cache)
+            if cell.P is not None:  # the output peephole reads the new (clipped) c
                 z_o = z_o + cell.P[2] * c_new
                 z = np.concatenate([z_i, z_f, z_c, z_o], axis=-1)
-            m = cell.ract(z_o) * cell.act(c_new)
+            m = cell.ract(_gate_clip(cell, z_o)) * cell.act_out(c_new)
             p = m @ cell.Wp if cell.Wp is not None else m
             h_new = p if cell.proj_clip is None else np.clip(p, -cell.proj_clip, cell.proj_clip)
             tape.h_prev.append(h)
@@ -156,7 +270,37 @@ def forward(cell: LSTMCell, x, state0, mask, zero_output_for_mask):
     return tape, fields
 
 
-def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
+# Faults a port can make in its backward pass only (:mod:`lstm_ref.grad_faults`
+# names them): ``detach_h`` (h detached between steps: truncated BPTT),
+# ``detach_c`` (no gradient through c_prev), ``clip_dh`` (dL/dh_t clipped
+# elementwise to [-v, v] at every step, before the cell reads it), and
+# ``double_db`` (the bias gradient doubled).  None of them is active unless
+# given: the default path computes exactly what it computes without them.
+BACKWARD_FAULTS = ("detach_h", "detach_c", "clip_dh", "double_db")
+_ACTIVE = contextvars.ContextVar("lstm_ref_backward_faults", default=None)
+
+
+@contextmanager
+def injected(faults):
+    """Every :func:`backward` inside the block runs with ``faults`` (a
+    ``{name: value}`` over :data:`BACKWARD_FAULTS`): how a fault reaches the
+    families' own ``_grad`` (stacked layers, every direction) unchanged."""
+    token = _ACTIVE.set(_checked(faults))
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _checked(faults):
+    faults = dict(faults or {})
+    unknown = sorted(set(faults) - set(BACKWARD_FAULTS))
+    if unknown:
+        raise ValueError(f"unknown backward fault(s) {unknown}; known: {list(BACKWARD_FAULTS)}")
+    return faults or None
+
+
+def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c, *, faults=None):
     """The vector-Jacobian product of :func:`forward`.
 
     ``d_out`` (batch, time, out) and ``d_c`` (batch, time, units): the
@@ -169,7 +313,12 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
     autograd gives for PyTorch's ``c_t`` tensor); ``steps["c_carried"]``
     is dL/dc_t with ``h_t`` held (only the paths through the carried c and
     the traced ``c`` field: what perturbing the cell's returned c, after it
-    computed h, measures -- the Keras worker's probe)."""
+    computed h, measures -- the Keras worker's probe).
+
+    ``faults``: backward-only faults to inject (:data:`BACKWARD_FAULTS`;
+    default: those of an enclosing :func:`injected`, else none)."""
+    faults = (_checked(faults) if faults is not None else _ACTIVE.get()) or {}
+    clip_dh = faults.get("clip_dh")
     x, mask = tape.x, tape.mask
     batch, time = x.shape[:2]
     h0, c0 = tape.h_prev[0], tape.c_prev[0]
@@ -177,9 +326,11 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
     dc = np.zeros_like(c0) if d_final_c is None else np.array(d_final_c, dtype=np.float64)
     d_repeat = 0.0  # gradient on the previous output from later masked steps' repeats
     dz_all = np.empty((batch, time, cell.Wh.shape[1]))
-    dWh = np.zeros_like(cell.Wh)
+    dhz_all = np.empty((batch, time, cell.Wh.shape[1]))  # d(h_prev Wh) per step: dWh is one product over them
     dWp = None if cell.Wp is None else np.zeros_like(cell.Wp)
     dP = None if cell.P is None else [np.zeros_like(q) for q in cell.P]
+    db = None if cell.b is None else np.zeros_like(cell.b)
+    d_norms = {n: [0.0, 0.0] for n in NORMS if getattr(cell, n) is not None}
     steps_h = np.zeros((batch, time, h0.shape[-1]))
     steps_c = np.zeros((batch, time, c0.shape[-1]))
     carried_c = np.zeros_like(steps_c)
@@ -196,22 +347,56 @@ def backward(cell: LSTMCell, tape: Tape, d_out, d_c, d_final_h, d_final_c):
                 d_repeat = 0.0 if tape.zero_output_for_mask else np.where(mt, 0.0, d_output)
             else:
                 dh_new, dc_new, dh_skip, dc_skip = dh + d_output, dc, 0.0, 0.0
+            if clip_dh is not None:  # fault: dL/dh_t clipped at each step, before the cell reads it
+                dh_new = np.clip(dh_new, -clip_dh, clip_dh)
             steps_h[:, t], carried_c[:, t] = dh_new, dc_new
-            dz, dh_prev, dc_prev, steps_c[:, t] = _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP)
-            dz_all[:, t] = dz
-            dWh += tape.h_prev[t].T @ dz
+            dz, dc_prev, steps_c[:, t] = _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP, d_norms)
+            if db is not None:
+                db += dz.sum(axis=0)
+            dz_lin = _norm_vjp(cell, "norm_z", dz, tape.norms["norm_z"], t, d_norms)
+            dz_all[:, t] = dz_lin  # d(x Wx) after norm_x, below
+            dhz = _norm_vjp(cell, "norm_h", dz_lin, tape.norms["norm_h"], t, d_norms)
+            dhz_all[:, t] = dhz
+            dh_prev = dhz @ cell.Wh.T
+            if faults.get("detach_h"):  # fault: h_prev a constant (truncated BPTT)
+                dh_prev = np.zeros_like(dh_prev)
+            if faults.get("detach_c"):  # fault: c_prev a constant
+                dc_prev = np.zeros_like(dc_prev)
             dh, dc = dh_prev + dh_skip, dc_prev + dc_skip
+    if cell.norm_x is not None:
+        dz_all = _norm_vjp(cell, "norm_x", dz_all, [tape.norm_x], 0, d_norms)
     dx = dz_all @ cell.Wx.T
-    dWx = np.einsum("btf,btg->fg", x, dz_all)
-    db = None if cell.b is None else dz_all.sum(axis=(0, 1))
+    # The weight gradients as one GEMM each over every (row, step), not a
+    # sum of per-step products: the same sums in another order (float64
+    # rounding apart), 4-6x faster at batch 32 (`make bench`'s backward line).
+    gates = dz_all.shape[-1]
+    dWx = x.reshape(-1, x.shape[-1]).T @ dz_all.reshape(-1, gates)
+    h_prev = np.stack(tape.h_prev[:time], axis=1)
+    dWh = h_prev.reshape(-1, h_prev.shape[-1]).T @ dhz_all.reshape(-1, gates)
+    if db is not None and faults.get("double_db"):  # fault: the bias gradient counted twice
+        db = 2.0 * db
     steps = {"h": steps_h, "c": steps_c, "c_carried": carried_c}
-    return dx, (dh, dc), CellGrads(dWx, dWh, db, dWp, None if dP is None else tuple(dP)), steps
+    grads = CellGrads(dWx, dWh, db, dWp, None if dP is None else tuple(dP), {k: tuple(v) for k, v in d_norms.items()})
+    return dx, (dh, dc), grads, steps
 
 
-def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP):
-    """One step of the cell, backwards: ``(dz, dh_prev, dc_prev, dc)``
-    (``dc``: dL/d the carried, clipped c in full); adds into ``dWp`` and
-    the peepholes' ``dP``."""
+def _norm_vjp(cell, name, d_out, caches, t, d_norms):
+    """Back through ``cell``'s norm ``name`` (identity where it has none),
+    its gamma/beta gradients added into ``d_norms``."""
+    norm = getattr(cell, name)
+    if norm is None:
+        return d_out
+    dv, dgamma, dbeta = norm.vjp(d_out, caches[t])
+    d_norms[name][0] = d_norms[name][0] + dgamma
+    d_norms[name][1] = d_norms[name][1] + dbeta
+    return dv
+
+
+def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP, d_norms):
+    """One step of the cell, backwards, down to the gate pre-activations:
+    ``(dz, dc_prev, dc)`` (``dc``: dL/d the carried -- clipped, normalised
+    -- c in full); adds into ``dWp``, the peepholes' ``dP`` and
+    ``norm_c``'s entry of ``d_norms``."""
     z, c_prev, c_new, m = tape.z[t], tape.c_prev[t], tape.c_new[t], tape.m[t]
     z_i, z_f, z_c, z_o = split_gates(z)
     if cell.proj_clip is not None:  # h = clip(p): tf.clip_by_value's gradient
@@ -221,23 +406,33 @@ def _cell_vjp(cell, tape, t, dh_new, dc_new, dWp, dP):
         dm = dh_new @ cell.Wp.T
     else:
         dm = dh_new
-    i, f, g, o = cell.ract(z_i), cell.ract(z_f), cell.act(z_c), cell.ract(z_o)
-    act_c = cell.act(c_new)
-    dz_o = dm * act_c * cell.dract(z_o)
-    dc = dc_new + dm * o * cell.dact(c_new)  # m = o * act(c): dL/dc_t in full
+    if cell.gate_clip is None:
+        clipped, passes = (z_i, z_f, z_c, z_o), (1.0, 1.0, 1.0, 1.0)
+    else:  # f(clip(z)): the clip's gradient passes on the closed interval
+        clipped = tuple(_gate_clip(cell, v) for v in (z_i, z_f, z_c, z_o))
+        passes = tuple(clip_passes(v, cell.gate_clip) for v in (z_i, z_f, z_c, z_o))
+    i, g, o = cell.ract(clipped[0]), cell.act(clipped[2]), cell.ract(clipped[3])
+    f = 1.0 - i if cell.coupled else cell.ract(clipped[1])
+    dz_o = dm * cell.act_out(c_new) * cell.dract(clipped[3]) * passes[3]
+    dc = dc_new + dm * o * cell.dact_out(c_new)  # m = o * act_out(c): dL/dc_t in full
     if cell.P is not None:  # z_o += Po * c
         dc = dc + dz_o * cell.P[2]
         dP[2] += np.sum(dz_o * c_new, axis=0)
-    d_raw = dc if cell.cell_clip is None else dc * clip_passes(tape.c_raw[t], cell.cell_clip)
-    dz_i = d_raw * g * cell.dract(z_i)  # c = f * c_prev + i * g
-    dz_f = d_raw * c_prev * cell.dract(z_f)
-    dz = np.concatenate([dz_i, dz_f, d_raw * i * cell.dact(z_c), dz_o], axis=-1)
+    d_raw = _norm_vjp(cell, "norm_c", dc, tape.norms["norm_c"], t, d_norms)
+    if cell.cell_clip is not None:
+        d_raw = d_raw * clip_passes(tape.c_raw[t], cell.cell_clip)
+    d_i, d_f = d_raw * g, d_raw * c_prev  # c = f * c_prev + i * g
+    if cell.coupled:  # f = 1 - i
+        d_i, d_f = d_i - d_f, 0.0 * d_f
+    dz_i = d_i * cell.dract(clipped[0]) * passes[0]
+    dz_f = d_f * cell.dract(clipped[1]) * passes[1]
+    dz = np.concatenate([dz_i, dz_f, d_raw * i * cell.dact(clipped[2]) * passes[2], dz_o], axis=-1)
     dc_prev = d_raw * f
     if cell.P is not None:  # z_i += Pi * c_prev, z_f += Pf * c_prev
         dc_prev = dc_prev + dz_i * cell.P[0] + dz_f * cell.P[1]
         dP[0] += np.sum(dz_i * c_prev, axis=0)
         dP[1] += np.sum(dz_f * c_prev, axis=0)
-    return dz, dz @ cell.Wh.T, dc_prev, dc
+    return dz, dc_prev, dc
 
 
 class GradResult:

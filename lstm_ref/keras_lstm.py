@@ -15,12 +15,20 @@ Surprises worth knowing, all checked against TF 2.21 / Keras 3.15:
   * ``unit_forget_bias`` only shapes the *initial* bias; with explicit
     weights it changes nothing;
   * ``hard_sigmoid`` is Keras 3's ``relu6(x + 3) / 6``, not Keras 2's
-    ``clip(0.2 x + 0.5, 0, 1)``.
+    ``clip(0.2 x + 0.5, 0, 1)``;
+  * ``unroll=True`` with ``go_backwards`` and ``zero_output_for_mask``
+    zeroes the outputs with the *unreversed* mask (``backend.rnn``'s unrolled
+    branch, the same bug as tf_keras: ``lstm_ref/tf_keras_lstm.py``).
+
+``config["backend"]`` (``"tensorflow"``, ``"jax"``, ``"torch"``) picks
+what the layer computes on that Keras backend: :mod:`lstm_ref.keras_backends`.
 """
+
+import copy
 
 import numpy as np
 
-from . import activations
+from . import activations, keras_backends
 from .errors import ConfigError
 from .grad import LSTMCell
 from .reference import KERAS_CELL_INERT, Reference, register, split_gates
@@ -49,14 +57,17 @@ class KerasLSTM(Reference):
         "zero_output_for_mask": False,  # an RNN kwarg that LSTM forwards
         "implementation": 2,  # 1 adds the bias before the recurrent term
         "dtype": None,
+        # Which Keras backend's numbers (lstm_ref/keras_backends.py); unroll and
+        # use_cudnn pick code paths whose masking and rounding differ there.
+        "backend": "tensorflow",
+        "unroll": False,
+        "use_cudnn": "auto",
     }
     INERT = KERAS_CELL_INERT | {
         "return_sequences",
         "return_state",
-        "unroll",
         "activity_regularizer",
         "stateful",
-        "use_cudnn",
     }
     REFUSED = {
         "stateful": (bool, "the reference has no memory between calls; pass the carried state as h0/c0"),
@@ -75,6 +86,7 @@ class KerasLSTM(Reference):
         self.zero_output_for_mask = self._bool("zero_output_for_mask")
 
     def _configure(self, options):
+        self.backend = keras_backends.backend_of(options["backend"], self.kind)
         self._configure_layer(options)
         self.implementation = options["implementation"]
         if self.implementation not in (1, 2):
@@ -82,10 +94,76 @@ class KerasLSTM(Reference):
         self._dropout_rates()
         if self.config.get("recurrent_dropout", 0):
             self.implementation = 1  # LSTMCell.__init__ does the same
+        self.unroll = self._bool("unroll")
+        if options["use_cudnn"] not in ("auto", False):
+            raise ConfigError(f"{self.kind}: config['use_cudnn'] must be 'auto' or False, got {options['use_cudnn']!r}")
+        self.masked_output = keras_backends.masked_output(self.backend, self.unroll)
+        self.zero_rule = keras_backends.zero_rule(
+            self.backend, self.unroll, self.go_backwards, self.zero_output_for_mask
+        )
+        # The runner zeroes masked steps in processing order; the other rules are applied after it (run).
+        self.zero_output_for_mask = self.zero_rule == "processing"
+
+    # What the backend rules (lstm_ref/keras_backends.py) set; a subclass that
+    # configures itself otherwise (tf_keras) keeps TF's.
+    backend = "tensorflow"
+    masked_output = "previous"
+    zero_rule = None
+    matmul_in_float32 = False
+
+    def run(self, x, weights, *, mask=None, oracle=False, teacher=None, **initial_state):
+        """:meth:`Reference.run`, then the backend's masking rules
+        (:mod:`lstm_ref.keras_backends`): JAX's carried h before the first
+        valid step, TF's unrolled zeroing by the unreversed mask.  On torch
+        without a mask, the run takes ``_fallback_lstm``'s rounding (the bias
+        first), and a float64 layer under ``rnn`` multiplies in float32."""
+        if self.backend == "tensorflow" and self.zero_rule != "input_order":
+            return super().run(x, weights, mask=mask, oracle=oracle, teacher=teacher, **initial_state)
+        keras_backends.refuse_mask(self.backend, self.unroll, self.go_backwards, mask, self.kind)
+        fallback = keras_backends.takes_fallback(
+            self.backend, mask, self.options["use_cudnn"], self.config.get("recurrent_dropout", 0)
+        )
+        ref = self
+        if fallback or keras_backends.matmul_in_float32(self.backend, self.policy.compute, fallback):
+            ref = copy.copy(self)
+            ref.implementation = 1 if fallback else self.implementation
+            ref.matmul_in_float32 = not fallback
+        trace = Reference.run(ref, x, weights, mask=mask, oracle=oracle, teacher=teacher, **initial_state)
+        if mask is None:
+            return trace
+        m = self._mask(mask, *trace.h.shape[:2])
+        if self.zero_rule == "input_order":
+            return trace.replace(h=np.where(m[..., None], trace.h, np.zeros((), trace.h.dtype)))
+        if self.masked_output == "state" and self.zero_rule is None and initial_state.get("h0") is not None:
+            seen = m[:, ::-1] if self.go_backwards else m
+            before_first = ~np.logical_or.accumulate(seen, axis=1)
+            h0 = self._state("h0", initial_state["h0"], m.shape[0], trace.h.dtype)
+            return trace.replace(h=np.where(before_first[..., None], h0[:, None, :], trace.h))
+        return trace
+
+    def tolerance_dtype(self, mask=None) -> np.dtype:
+        """The dtype whose tolerance this layer's numbers are judged by: the
+        compute dtype, or float32 where a float64 layer rounds to float32
+        inside (:func:`lstm_ref.keras_backends.tolerance_dtype`)."""
+        fallback = keras_backends.takes_fallback(
+            self.backend, mask, self.options.get("use_cudnn", "auto"), self.config.get("recurrent_dropout", 0)
+        )
+        names = {getattr(self.activation, "__name__", ""), getattr(self.recurrent_activation, "__name__", "")}
+        return keras_backends.tolerance_dtype(self.backend, self.policy.compute, names, fallback)
+
+    def grad(self, x, weights, upstream, *, mask=None, **initial_state):
+        if self.backend != "tensorflow" or self.zero_rule == "input_order":
+            raise ConfigError(
+                f"{self.kind}: grad is implemented for the TF backend's rnn loop only (backend={self.backend!r}, "
+                f"unroll={self.unroll})"
+            )
+        return super().grad(x, weights, upstream, mask=mask, **initial_state)
 
     def resolve_activation(self, name, role):
-        """How this kind turns a config's activation name into a function."""
-        return activations.get(name, role=role, platform=self.platform)
+        """How this kind turns a config's activation name into a function
+        (as the configured backend computes it)."""
+        fn = activations.get(name, role=role, platform=self.platform)
+        return keras_backends.activation(fn, self.backend, self.policy.compute)
 
     def weight_shapes(self, input_dim):
         shapes = {"kernel": (input_dim, 4 * self.units), "recurrent_kernel": (self.units, 4 * self.units)}
@@ -94,9 +172,12 @@ class KerasLSTM(Reference):
         return shapes
 
     def project_input(self, params, x):
-        xk = x @ params["kernel"]
+        if self.matmul_in_float32:  # torch's ops.matmul on a float64 layer (lstm_ref/keras_backends.py)
+            xk = x.astype(np.float32) @ params["kernel"].astype(np.float32)
+        else:
+            xk = x @ params["kernel"]
         if self.use_bias and self.implementation == 1:
-            xk += params["bias"]
+            xk += params["bias"]  # in place: float32 stays float32, as torch's x_i += b_i
         return xk
 
     @takes_workspace
@@ -115,6 +196,12 @@ class KerasLSTM(Reference):
         tanh/sigmoid write into its buffers: the same ops in the same order.
         """
         h_prev, c_prev = state
+        if self.matmul_in_float32:
+            z = h_prev.astype(np.float32) @ params["recurrent_kernel"].astype(np.float32)
+            z += xz_t
+            if self.use_bias and self.implementation == 2:
+                z = z + params["bias"]  # ops.add: torch promotes to float64
+            return self._gates(z, c_prev)
         buffers = None if ws is None else ws.scratch(self._buffers, params, xz_t, state)
         if buffers is not None:
             return self._recurrence_into(params, xz_t, state, ws, buffers)

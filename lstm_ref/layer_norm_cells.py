@@ -56,6 +56,7 @@ import warnings
 import numpy as np
 
 from . import activations
+from . import grad as G
 from .errors import ConfigError
 from .reference import KERAS_CELL_INERT, Reference, register
 from .variants import Variant, permute_gates, set_config
@@ -303,6 +304,46 @@ class LayerNormBasicLSTMCell(Reference):
         h = self.activation(c) * sig(o)
         return h, (h, c)
 
+    # -- Reference.grad (lstm_ref.grad): the shared cell with contrib's norms --
+    GRAD = True
+    _SHARED_ORDER = (0, 2, 1, 3)  # i, j, f, o <-> i, f, c (j), o: its own inverse
+    SHARED_SCOPES = ("input", "forget", "transform", "output")  # the gate norms in the shared order
+
+    def grad_cell(self, params):
+        """The kernel over ``concat([x, h])`` in the shared gate order, split
+        into ``Wx`` and ``Wh``; with ``layer_norm`` the four gate norms are one
+        ``norm_z`` of 4 groups (each block normalised on its own, as
+        ``_normalise_gates``), ``state`` is ``norm_c``, and ``b`` holds only
+        ``forget_bias`` (added after the norm: ``sigmoid(LN_forget(f) +
+        forget_bias)``); without it, ``b`` is the bias plus ``forget_bias``.
+        The norms' epsilon is the run's (1e-3 in float16, else 1e-12)."""
+        kernel = G.permute_blocks(params["kernel"], self._SHARED_ORDER)
+        b = np.repeat([0.0, self.forget_bias, 0.0, 0.0], self.units)
+        norm_z = norm_c = None
+        if self.layer_norm:
+            gamma, beta = ([params[f"{s}/{w}"] for s in self.SHARED_SCOPES] for w in ("gamma", "beta"))
+            norm_z = G.LayerNorm(np.concatenate(gamma), np.concatenate(beta), self.epsilon, groups=4)
+            norm_c = G.LayerNorm(params["state/gamma"], params["state/beta"], self.epsilon)
+        else:
+            b = b + G.permute_blocks(params["bias"], self._SHARED_ORDER)
+        d = kernel.shape[0] - self.units
+        return G.LSTMCell(
+            kernel[:d], kernel[d:], b, None, self.activation, activations.sigmoid, norm_z=norm_z, norm_c=norm_c
+        )
+
+    def grad_weights(self, grads):
+        kernel = np.concatenate([grads.Wx, grads.Wh], axis=0)
+        out = {"kernel": G.permute_blocks(kernel, self._SHARED_ORDER)}
+        if not self.layer_norm:
+            out["bias"] = G.permute_blocks(grads.b, self._SHARED_ORDER)
+            return out
+        dgamma, dbeta = grads.norms["norm_z"]
+        per_scope = dict(zip(self.SHARED_SCOPES, zip(np.split(dgamma, 4), np.split(dbeta, 4))))
+        per_scope["state"] = grads.norms["norm_c"]
+        for scope in self.NORMS:
+            out[f"{scope}/gamma"], out[f"{scope}/beta"] = per_scope[scope]
+        return out
+
 
 # ---------------------------------------------------------------------------
 # tfa.rnn.LayerNormLSTMCell
@@ -467,6 +508,39 @@ class LayerNormLSTMCell(Reference):
         c = self._norm(params, "state_norm", c)
         h = o * self.activation(c)
         return h, (h, c)
+
+    # -- Reference.grad (lstm_ref.grad): the shared cell with tfa's norms ----
+    GRAD = True
+    _CELL_NORMS = (("norm_x", "kernel_norm"), ("norm_h", "recurrent_norm"), ("norm_c", "state_norm"))
+
+    def grad_cell(self, params):
+        """Keras' weights as the shared cell's, with ``kernel_norm`` on ``x
+        Wx`` (``norm_x``), ``recurrent_norm`` on ``h Wh`` (``norm_h``), both
+        over all four gates jointly, the bias after them, and ``state_norm``
+        on the new c (``norm_c``).  Fused or not, the norm is the same
+        function and has the same derivative (lstm_ref.grad)."""
+        norms = {
+            mine: G.LayerNorm(params[f"{name}/gamma"], params[f"{name}/beta"], self.norm_epsilon)
+            for mine, name in self._CELL_NORMS
+        }
+        bias = params["bias"] if self.use_bias else None
+        return G.LSTMCell(
+            params["kernel"],
+            params["recurrent_kernel"],
+            bias,
+            None,
+            self.activation,
+            self.recurrent_activation,
+            **norms,
+        )
+
+    def grad_weights(self, grads):
+        out = {"kernel": grads.Wx, "recurrent_kernel": grads.Wh}
+        if self.use_bias:
+            out["bias"] = grads.b
+        for mine, name in self._CELL_NORMS:
+            out[f"{name}/gamma"], out[f"{name}/beta"] = grads.norms[mine]
+        return out
 
 
 # -- wrong ports these kinds are confused with (the report's discrimination column)

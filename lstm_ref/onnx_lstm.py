@@ -41,6 +41,7 @@ ignores ``clip``.
 import numpy as np
 
 from . import activations as keras_activations
+from . import grad as G
 from .errors import ConfigError
 from .reference import register, split_gates
 from .stacked import FORWARD, REVERSE, StackedReference, reverse_within
@@ -73,6 +74,33 @@ ACTIVATIONS = {
     "Softplus": (lambda x, a, b: np.logaddexp(_c(x, 0), x), None, None),
 }
 BY_LOWER = {name.lower(): name for name in ACTIVATIONS}
+
+
+def _d_sigmoid(x, a, b):
+    s = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return s * (1.0 - s)
+
+
+# Their derivatives, float64, for Reference.grad: ONNX Runtime computes no
+# gradient here (no training build), so where a function has a kink the
+# choice is TF's and PyTorch's (lstm_ref/activations.py): relu-like
+# functions pass the gradient where ``x > 0`` (x > alpha for
+# ThresholdedRelu), Elu's is ``alpha exp(x)`` where ``x < 0``, and
+# HardSigmoid's, a clip of ``alpha x + beta`` to [0, 1], passes on the closed
+# interval (tf.clip_by_value's, torch.clamp's).
+DERIVATIVES = {
+    "Sigmoid": _d_sigmoid,
+    "Tanh": lambda x, a, b: 1.0 - np.tanh(x) ** 2,
+    "Relu": lambda x, a, b: (x > 0).astype(np.float64),
+    "Affine": lambda x, a, b: np.full_like(x, a),
+    "LeakyRelu": lambda x, a, b: np.where(x > 0, 1.0, a),
+    "ThresholdedRelu": lambda x, a, b: (x > a).astype(np.float64),
+    "ScaledTanh": lambda x, a, b: a * b * (1.0 - np.tanh(b * x) ** 2),
+    "HardSigmoid": lambda x, a, b: np.where((a * x + b >= 0) & (a * x + b <= 1), a, 0.0),
+    "Elu": lambda x, a, b: np.where(x < 0, a * np.exp(x), 1.0),
+    "Softsign": lambda x, a, b: 1.0 / (1.0 + np.abs(x)) ** 2,
+    "Softplus": lambda x, a, b: 0.5 * (1.0 + np.tanh(0.5 * x)),  # the sigmoid
+}
 DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
 
 
@@ -84,7 +112,11 @@ def _bound(name, alpha, beta):
     def activation(x):
         return fn(x, a, b)
 
+    def derivative(x):
+        return DERIVATIVES[name](x, a, b)
+
     activation.__name__ = name
+    activation.derivative = derivative  # lstm_ref.grad reads it
     return activation
 
 
@@ -184,11 +216,12 @@ class OnnxLSTM(StackedReference):
     def params(self, weights, input_dim, dtype):
         """``B`` and ``P`` are optional inputs of the operator: zeros when absent."""
         given = isinstance(weights, dict) and "B" in weights  # which clamp runs (see _clip)
+        given_p = isinstance(weights, dict) and "P" in weights  # whether grad returns P's gradient
         if isinstance(weights, dict):
             shapes = self.weight_shapes(input_dim)
             weights = {**{k: np.zeros(shapes[k]) for k in self.OPTIONAL_WEIGHTS if k not in weights}, **weights}
         params = super().params(weights, input_dim, dtype)
-        params["B given"] = given
+        params["B given"], params["P given"] = given, given_p
         return params
 
     def gate_blocks(self, name, shape):
@@ -244,6 +277,59 @@ class OnnxLSTM(StackedReference):
         o = act_f(self._clip(z_o + p_o * c, b_o, given))
         h = o * act_h(c)
         return h, (h, c)
+
+    # -- Reference.grad (lstm_ref.grad): the shared cell, ONNX's weights -----
+    # ONNX Runtime has no training in this build: the gradient's live check
+    # is the torch oracle's, through the converter (parity_tests/test_grad_live.py).
+    GRAD = True
+    _SHARED_ORDER = (0, 2, 3, 1)  # rows i, o, f, c -> i, f, c, o
+    _ONNX_ORDER = (0, 3, 1, 2)  # and back
+
+    def grad_cell(self, params):
+        """One direction's ``W``/``R`` rows, transposed, in the shared order;
+        ``b = Wb + Rb``; peepholes i, o, f as ``(Pi, Pf, Po)``; f, g, h as
+        ``ract``, ``act`` and ``act_out``; ``clip`` on every gate's input and
+        ``input_forget`` as ``coupled``."""
+        act_f, act_g, act_h = params["activations"]
+        p_i, p_o, p_f = split_gates(params["P"], 3)
+        order = self._SHARED_ORDER
+        return G.LSTMCell(
+            G.permute_blocks(params["W"].T, order),
+            G.permute_blocks(params["R"].T, order),
+            G.permute_blocks(params["bias"], order),
+            None,
+            act_g,
+            act_f,
+            P=(p_i, p_f, p_o),
+            act_out=act_h,
+            gate_clip=self.clip,
+            coupled=bool(self.input_forget),
+        )
+
+    def grad_stack(self, per_direction, input_dim, params):
+        """The directions' gradients stacked on axis 0 as ONNX stacks its
+        weights; ``Wb`` and ``Rb`` (summed once) both get ``db``; ``B`` and
+        ``P`` only where they were given."""
+        cells = [per_direction[0, d] for d in range(len(self.directions))]
+        back = self._ONNX_ORDER
+        out = {
+            "W": np.stack([G.permute_blocks(g.Wx, back).T for g in cells]),
+            "R": np.stack([G.permute_blocks(g.Wh, back).T for g in cells]),
+            "B": np.stack([np.tile(G.permute_blocks(g.b, back), 2) for g in cells]),
+            "P": np.stack([np.concatenate([g.P[0], g.P[2], g.P[1]]) for g in cells]),
+        }
+        given = {"W": True, "R": True, "B": params["B given"], "P": params["P given"]}
+        return {k: v for k, v in out.items() if given[k]}
+
+    def _grad_output_rule(self, fields, up, mask):
+        """A row of length 0 ends with zeros (as in :meth:`_run`): its final
+        states take no gradient."""
+        if mask is None or mask.any(axis=1).all():
+            return fields, up
+        empty = ~mask.any(axis=1)[None, :, None]
+        finals = {f"final_{s}" for s in self.STATE}
+        fields = {k: np.where(empty, 0.0, v) if k in finals else v for k, v in fields.items()}
+        return fields, {k: np.where(empty, 0.0, v) if k in finals else v for k, v in up.items()}
 
     def _run(self, params, xs, state0, mask):
         trace = super()._run(params, xs, state0, mask)

@@ -22,7 +22,7 @@ REGISTRY: dict = {}
 # The cell families this package ships, one module each; each registers its
 # kinds with ``@register`` when imported.  Loaded on first use, so that a
 # worker importing ``lstm_ref.harness.oracles.protocol`` loads none of them.
-FAMILIES = ("keras_lstm", "tf_keras_lstm", "tf1_cells", "layer_norm_cells", "torch_lstm", "onnx_lstm")
+FAMILIES = ("keras_lstm", "tf_keras_lstm", "tf1_cells", "layer_norm_cells", "torch_lstm", "onnx_lstm", "flax_lstm")
 
 
 def load_families():

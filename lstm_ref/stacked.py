@@ -73,7 +73,12 @@ class StackedReference(Reference):
     def _check_mask(self, mask):
         self._require_right_padded(mask, "a length per row is all this kind takes")
 
-    def _run(self, params, xs, state0, mask):
+    def _layers(self, xs, state0, mask, run_direction):
+        """The walk :meth:`_run` and :meth:`_grad` share: layer by layer, each
+        direction through ``run_direction(layer, d, slot, seq, state)``
+        (returning its fields: ``OUTPUT`` and ``final_<state>``), the reverse
+        direction reading and writing through ``reverse_within``; returns
+        the kind's fields."""
         lengths = None if mask is None else mask.sum(axis=1)
         layer_input = xs
         finals = {name: [] for name in self.STATE}
@@ -82,9 +87,7 @@ class StackedReference(Reference):
             for d, direction in enumerate(self.directions):
                 slot = layer * len(self.directions) + d
                 seq = layer_input if direction == FORWARD else reverse_within(layer_input, lengths)
-                trace = run_sequence(
-                    self, self.direction_params(params, layer, d), seq, tuple(s[slot] for s in state0), mask
-                )
+                trace = run_direction(layer, d, slot, seq, tuple(s[slot] for s in state0))
                 out = trace[self.OUTPUT]
                 outputs.append(out if direction == FORWARD else reverse_within(out, lengths))
                 for name in self.STATE:
@@ -92,38 +95,39 @@ class StackedReference(Reference):
             layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
         fields = {self.OUTPUT: layer_input}
         fields.update((f"final_{name}", np.stack(values)) for name, values in finals.items())
-        return Trace(fields)
+        return fields
+
+    def _run(self, params, xs, state0, mask):
+        def run_direction(layer, d, slot, seq, state):
+            return run_sequence(self, self.direction_params(params, layer, d), seq, state, mask)
+
+        return Trace(self._layers(xs, state0, mask, run_direction))
 
     def _grad(self, params, xs, state0, mask, upstream):
-        """:meth:`_run`, differentiated (see :mod:`lstm_ref.grad`): every
-        layer and direction forward in float64, then back from the last
-        layer; the reverse direction reads and writes its gradients through
-        ``reverse_within`` as its forward reads and writes its values.
-        ``steps`` are ``(num_layers * num_directions, batch, time, width)``,
-        slot as ``h0``, each direction's steps in input order."""
-        lengths = None if mask is None else mask.sum(axis=1)
-        layer_input, tapes = xs, []
-        finals = {name: [] for name in self.STATE}
-        for layer in range(self.num_layers):
-            outputs = []
-            for d, direction in enumerate(self.directions):
-                slot = len(self.directions) * layer + d  # as _run's slot
-                seq = reverse_within(layer_input, lengths) if direction == REVERSE else layer_input
-                cell = self.grad_cell(self.direction_params(params, layer, d))
-                tape, fields = G.forward(cell, seq, tuple(s[slot] for s in state0), mask, self.zero_output_for_mask)
-                outputs.append(fields["h"] if direction == FORWARD else reverse_within(fields["h"], lengths))
-                for name in self.STATE:
-                    finals[name].append(fields[f"final_{name}"])
-                tapes.append((layer, d, slot, cell, tape))
-            layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
-        fields = {self.OUTPUT: layer_input}
-        fields.update((f"final_{name}", np.stack(values)) for name, values in finals.items())
+        """:meth:`_run`, differentiated (see :mod:`lstm_ref.grad`): the same
+        walk forward in float64, keeping each direction's tape, then back
+        from the last layer; the reverse direction reads and writes its
+        gradients through ``reverse_within`` as its forward reads and writes
+        its values.  ``steps`` are ``(num_layers * num_directions, batch,
+        time, width)``, slot as ``h0``, each direction's steps in input
+        order."""
+        tapes = []
+
+        def run_direction(layer, d, slot, seq, state):
+            cell = self.grad_cell(self.direction_params(params, layer, d))
+            tape, fields = G.forward(cell, seq, state, mask, self.zero_output_for_mask)
+            tapes.append((layer, d, slot, cell, tape))
+            return fields
+
+        fields = self._layers(xs, state0, mask, run_direction)
         up = self._upstream(upstream, fields)
+        fields, up = self._grad_output_rule(fields, up, mask)
+        lengths = None if mask is None else mask.sum(axis=1)
         initial = {f"{name}0": np.zeros_like(s) for name, s in zip(self.STATE, state0)}
         batch, time = xs.shape[:2]
         widths = {"h": state0[0].shape[-1], "c": state0[1].shape[-1], "c_carried": state0[1].shape[-1]}
         steps = {name: np.zeros((len(state0[0]), batch, time, w)) for name, w in widths.items()}
-        weights, d_out, width = {}, up.get(self.OUTPUT), self.out_units
+        per_direction, d_out, width = {}, up.get(self.OUTPUT), self.out_units
         for layer in reversed(range(self.num_layers)):
             d_in = None
             for _, d, slot, cell, tape in (entry for entry in tapes if entry[0] == layer):
@@ -132,7 +136,7 @@ class StackedReference(Reference):
                 if reverse and mine is not None:
                     mine = reverse_within(mine, lengths)
                 finals_up = [None if f"final_{n}" not in up else up[f"final_{n}"][slot] for n in self.STATE]
-                dx, d_state0, grads, st = G.backward(cell, tape, mine, None, *finals_up)
+                dx, d_state0, per_direction[layer, d], st = G.backward(cell, tape, mine, None, *finals_up)
                 if reverse:
                     dx = reverse_within(dx, lengths)
                     st = {k: reverse_within(v, lengths) for k, v in st.items()}
@@ -141,11 +145,21 @@ class StackedReference(Reference):
                     initial[f"{name}0"][slot] = value
                 for name, value in st.items():
                     steps[name][slot] = value
-                for name, value in self.grad_weights(grads).items():
-                    weights[self.grad_weight_name(name, layer, d)] = value
             d_out = d_in
-        order = self.weight_shapes(xs.shape[-1])
-        return G.GradResult(d_out, initial, {k: weights[k] for k in order}, steps, Trace(fields))
+        weights = self.grad_stack(per_direction, xs.shape[-1], params)
+        return G.GradResult(d_out, initial, weights, steps, Trace(fields))
+
+    def grad_stack(self, per_direction, input_dim, params):
+        """The kind's weight gradients from each ``(layer, direction)``'s
+        :class:`~lstm_ref.grad.CellGrads`, keyed and ordered as
+        ``weight_shapes``: ``grad_weights`` per direction under
+        ``grad_weight_name`` (kinds that stack directions in one weight
+        override)."""
+        weights = {}
+        for (layer, d), grads in per_direction.items():
+            for name, value in self.grad_weights(grads).items():
+                weights[self.grad_weight_name(name, layer, d)] = value
+        return {k: weights[k] for k in self.weight_shapes(input_dim)}
 
     def _choice(self, key, allowed):
         value = self.options[key]

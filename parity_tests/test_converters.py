@@ -25,10 +25,20 @@ from lstm_ref.harness.compare import assert_parity, assert_run_parity, own_round
 from lstm_ref.harness.records import RECORDS, record_of
 
 # The kinds this module checks: `make mutants` runs it against their mutants.
-pytestmark = pytest.mark.kinds("torch", "onnx")
+pytestmark = pytest.mark.kinds("torch", "onnx", "flax_lstmcell", "flax_optimized")
 
 KIND = {r.id: r.kind for r in RECORDS}
-TARGETS = ["keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "torch", "onnx", "nn_lstmcell"]
+TARGETS = [
+    "keras3",
+    "tf_keras",
+    "tf1_basic",
+    "tf1_lstmcell",
+    "torch",
+    "onnx",
+    "nn_lstmcell",
+    "flax_lstmcell",
+    "flax_optimized",
+]
 RIGHT = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
 
 
@@ -89,6 +99,17 @@ SOURCES = {
     "torch_cell_no_bias": _source(
         "torch_cell_no_bias", "nn_lstmcell", {"input_size": 3, "hidden_size": 3, "bias": False}, seed=16
     ),
+    # Flax under nnx.RNN: one bias, on the h side; the carry (c, h); past a length the cell keeps stepping
+    "flax_cell_lengths_states": _source(
+        "flax_cell_lengths_states", "flax_lstmcell", {"hidden_features": 4}, mask=RIGHT, states=True, seed=20
+    ),
+    "flax_optimized_reverse": _source(
+        "flax_optimized_reverse",
+        "flax_optimized",
+        {"hidden_features": 3, "reverse": True, "keep_order": True},
+        mask=RIGHT,
+        seed=21,
+    ),
 }
 
 # (source, target) -> what the refusal must say.  Every other pair converts.
@@ -117,6 +138,21 @@ REFUSED = {
     ("tf1_lstmcell_proj", "nn_lstmcell"): "a projection .*LSTMCell has none",
     ("tf1_lstmcell_peepholes", "nn_lstmcell"): "peepholes",
     ("torch_bidirectional", "nn_lstmcell"): "two directions",
+    # to and from Flax: Keras 2's hard_sigmoid is not Flax's; no projection, peepholes or second direction
+    **{
+        (s, t): what
+        for t in ("flax_lstmcell", "flax_optimized")
+        for s, what in (
+            ("tf_keras_hard_sigmoid", r"Flax's hard_sigmoid is relu6\(x \+ 3\) / 6"),
+            ("tf1_lstmcell_proj", "a projection"),
+            ("tf1_lstmcell_peepholes", "peepholes"),
+            ("torch_bidirectional", "two directions"),
+        )
+    },
+    ("flax_cell_lengths_states", "nn_lstmcell"): "an LSTMCell has none: its loop steps every row",
+    **{("flax_optimized_reverse", t): "a TF1 cell runs forward" for t in ("tf1_basic", "tf1_lstmcell")},
+    ("flax_optimized_reverse", "torch"): "no reverse-only direction",
+    ("flax_optimized_reverse", "nn_lstmcell"): "stepped forward by its loop",
 }
 PAIRS = [(s, t) for s in SOURCES for t in TARGETS]
 

@@ -10,7 +10,13 @@ import pytest
 from lstm_ref import from_config
 from lstm_ref import grad as grad_module
 from lstm_ref.case import build_weights
+from lstm_ref.dtypes import resolve_policy
 from lstm_ref.errors import ConfigError, InputError
+
+# `make mutants` runs this module against every kind's mutants (the gradient ones in tools/mutants.py).
+pytestmark = pytest.mark.kinds(
+    "keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "torch", "nn_lstmcell", "onnx"
+)
 
 KERAS, LSTM, CELL = "keras.layers.LSTM", "torch.nn.LSTM", "torch.nn.LSTMCell"
 HOLES = np.array([[1, 0, 1, 1], [0, 1, 1, 0]], bool)  # a masked first step, holes, a masked last step
@@ -68,14 +74,75 @@ CASES.update(
         ),
     }
 )
+CONTRIB, TFA = "tf.contrib.rnn.LayerNormBasicLSTMCell", "tfa.rnn.LayerNormLSTMCell"
+CASES.update(
+    {
+        "contrib": (CONTRIB, {"num_units": 3}, None),
+        "contrib-forget_bias-relu-right": (CONTRIB, {"num_units": 3, "forget_bias": -0.5, "activation": "relu"}, RIGHT),
+        "contrib-no-layer_norm-right": (CONTRIB, {"num_units": 2, "layer_norm": False, "forget_bias": 0.7}, RIGHT),
+        "tfa": (TFA, {"units": 3}, None),
+        "tfa-backwards-mask-hard_sigmoid-nobias": (
+            TFA,
+            {"units": 2, "go_backwards": True, "recurrent_activation": "hard_sigmoid", "use_bias": False},
+            HOLES,
+        ),
+        "tfa-zero-output-small-epsilon": (TFA, {"units": 3, "zero_output_for_mask": True, "norm_epsilon": 1e-5}, HOLES),
+    }
+)
+ONNX = "onnx.LSTM"
+EMPTY_ROW = np.array([[1, 1, 1, 0], [0, 0, 0, 0]], bool)  # ONNX Runtime ends a row of length 0 with zeros
+CASES.update(
+    {
+        "onnx": (ONNX, {"hidden_size": 3}, None),
+        "onnx-reverse-right": (ONNX, {"hidden_size": 3, "direction": "reverse"}, RIGHT),
+        "onnx-bidirectional-empty-row": (ONNX, {"hidden_size": 2, "direction": "bidirectional"}, EMPTY_ROW),
+        "onnx-clip": (ONNX, {"hidden_size": 3, "clip": 0.5}, None),
+        "onnx-clip-bidirectional-right": (ONNX, {"hidden_size": 2, "clip": 0.8, "direction": "bidirectional"}, RIGHT),
+        "onnx-input_forget": (ONNX, {"hidden_size": 3, "input_forget": 1}, RIGHT),
+        "onnx-hardsigmoid-leakyrelu-scaledtanh": (
+            ONNX,
+            {
+                "hidden_size": 2,
+                "activations": ["HardSigmoid", "LeakyRelu", "ScaledTanh"],
+                "activation_alpha": [0.3, 0.1, 1.5],
+                "activation_beta": [0.4, 0.8],
+            },
+            None,
+        ),
+        "onnx-elu-softsign-relu-bidirectional": (
+            ONNX,
+            {
+                "hidden_size": 2,
+                "direction": "bidirectional",
+                "activations": ["Sigmoid", "Elu", "Softsign", "Sigmoid", "Relu", "Tanh"],
+                "activation_alpha": [0.7],
+            },
+            RIGHT,
+        ),
+        "onnx-softplus-affine-thresholdedrelu": (
+            ONNX,
+            {
+                "hidden_size": 2,
+                "activations": ["Softplus", "Affine", "ThresholdedRelu"],
+                "activation_alpha": [0.6, 0.2],
+                "activation_beta": [0.1],
+            },
+            None,
+        ),
+    }
+)
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "selu", "softsign", "softplus", "silu", "linear", "exponential"]
 for _act in ACTIVATIONS:
     CASES[f"keras-{_act}"] = (KERAS, {"units": 2, "activation": _act, "recurrent_activation": "hard_sigmoid"}, HOLES)
 
 
 def _setup(kind, config, mask, seed=0):
-    config = {**F64, **config}
-    ref = from_config(kind, config)
+    if kind == ONNX:  # float32 only (ONNX Runtime's kernel): its float64 twin, the policy swapped in
+        ref = from_config(kind, config)
+        ref.policy = resolve_policy("float64")
+    else:
+        config = {**F64, **config}
+        ref = from_config(kind, config)
     rng = np.random.default_rng(seed)
     weights = build_weights(ref, rng, 3)
     if config.get("activation") == "exponential":  # keep exp(exp(...)) small enough for differences
@@ -134,12 +201,13 @@ def test_grad_is_the_derivative_of_the_forward(name):
 
 def test_the_finite_difference_check_catches_truncated_bptt(monkeypatch):
     """The check can fail: a backward that stops the gradient at the
-    previous step's state (truncated BPTT, one step) is caught."""
+    previous step's c (a detached c) is caught (h detached between steps is
+    a mutant of ``tools/mutants.py``)."""
     real = grad_module._cell_vjp
 
     def truncated(*args):
-        dz, dh_prev, dc_prev, dc = real(*args)
-        return dz, 0 * dh_prev, 0 * dc_prev, dc
+        dz, dc_prev, dc = real(*args)
+        return dz, 0 * dc_prev, dc
 
     monkeypatch.setattr(grad_module, "_cell_vjp", truncated)
     assert max(fd_errors(*CASES["keras"]).values()) > 1e-2
@@ -156,6 +224,23 @@ def test_the_finite_difference_check_catches_a_gradient_into_a_masked_step(monke
 
     monkeypatch.setattr(grad_module, "backward", unmasked)
     assert max(fd_errors(*CASES["keras-mask"]).values()) > 1e-2
+
+
+@pytest.mark.parametrize("name", ["contrib", "tfa"])
+def test_the_finite_difference_check_catches_a_constant_variance(monkeypatch, name):
+    """... and a layer norm differentiated as if its variance were a
+    constant (only the centring differentiated): contrib's epsilon 1e-12
+    makes the variance path as large as the rest."""
+
+    def constant_variance(self, d_out, cache):
+        xhat, inv = cache
+        rows = tuple(range(d_out.ndim - 1))
+        dxhat = (d_out * self.gamma).reshape(xhat.shape)
+        dv = inv * (dxhat - np.mean(dxhat, axis=-1, keepdims=True))
+        return dv.reshape(d_out.shape), np.sum(d_out * xhat.reshape(d_out.shape), axis=rows), np.sum(d_out, axis=rows)
+
+    monkeypatch.setattr(grad_module.LayerNorm, "vjp", constant_variance)
+    assert max(fd_errors(*CASES[name]).values()) > 1e-2
 
 
 def test_masked_steps_get_no_gradient():
@@ -201,6 +286,30 @@ def test_a_float32_layer_is_differentiated_at_its_rounded_inputs(kind, config):
     np.testing.assert_array_equal(g.x, g64.x)
     for name in weights:
         np.testing.assert_array_equal(g.weights[name], g64.weights[name])
+
+
+def test_contribs_float16_gradient_uses_its_float16_epsilon(monkeypatch):
+    """contrib's norms take epsilon 1e-3 in float16 (1e-12 otherwise): a
+    float16 cell is differentiated with 1e-3, at its rounded inputs -- the
+    float64 cell's gradient there with its epsilon set to 1e-3, bitwise, and
+    not the one with 1e-12 -- and that gradient is the derivative (central
+    differences in float64)."""
+    from lstm_ref import layer_norm_cells
+
+    config = {"num_units": 3, "forget_bias": 0.5}
+    ref, x, weights, init, up = _setup(CONTRIB, {**config, "dtype": "float16"}, RIGHT)
+    g = ref.grad(x, weights, up, mask=RIGHT, **init)
+    r16 = lambda a: np.asarray(a).astype(np.float16).astype(np.float64)  # noqa: E731
+    args = (r16(x), {k: r16(v) for k, v in weights.items()}, up)
+    rounded = {"mask": RIGHT, **{k: r16(v) for k, v in init.items()}}
+    g_tiny = from_config(CONTRIB, {**config, **F64}).grad(*args, **rounded)
+    monkeypatch.setattr(layer_norm_cells, "CONTRIB_EPSILON", {"float64": 1e-3})
+    g64 = from_config(CONTRIB, {**config, **F64}).grad(*args, **rounded)
+    np.testing.assert_array_equal(g.x, g64.x)
+    for name in weights:
+        np.testing.assert_array_equal(g.weights[name], g64.weights[name], err_msg=name)
+    assert np.abs(g.weights["kernel"] - g_tiny.weights["kernel"]).max() > 1e-6
+    assert max(fd_errors(CONTRIB, config, RIGHT).values()) < FD_TOL
 
 
 def test_no_upstream_field_gives_a_zero_gradient_of_that_field():
@@ -319,6 +428,72 @@ def test_the_subgradient_at_an_exact_clip_boundary_is_tfs():
     np.testing.assert_array_equal(grad_module.clip_passes(np.array([-1.0, 1.0, 1.5, -1.5]), 1.0), [1, 1, 0, 0])
 
 
+# -- ONNX: what its config changes ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["onnx-clip", "onnx-clip-bidirectional-right"])
+def test_the_onnx_clip_cases_clip(name):
+    """The clip cases' gradients differ from the unclipped cell's: their
+    gates are clipped (the finite differences check the clip's derivative)."""
+    kind, config, mask = CASES[name]
+    ref, x, weights, init, up = _setup(kind, config, mask)
+    free, *_ = _setup(kind, {k: v for k, v in config.items() if k != "clip"}, mask)
+    g, g_free = (r.grad(x, weights, up, mask=mask, **init) for r in (ref, free))
+    assert np.abs(g.weights["W"] - g_free.weights["W"]).max() > 1e-2
+
+
+@pytest.mark.parametrize("where", ["on", "past"])
+def test_the_onnx_gate_clip_passes_the_gradient_on_its_bound(where):
+    """Every gate input exactly on ``clip`` (zero W, R and P, each bias half
+    ``clip / 2``): the clip passes the gradient there (the closed interval,
+    as tf.clip_by_value and torch.clamp), so the gradient is the unclipped
+    cell's, bitwise; a hair past it, none reaches W."""
+    clip = 0.5
+    ref, x, weights, init, up = _setup(ONNX, {"hidden_size": 2, "clip": clip}, None)
+    free, *_ = _setup(ONNX, {"hidden_size": 2}, None)
+    half = clip / 2 if where == "on" else np.nextafter(clip / 2, 1)
+    weights = {"W": 0 * weights["W"], "R": 0 * weights["R"], "B": np.full_like(weights["B"], half)}
+    g, g_free = (r.grad(x, weights, up, **init) for r in (ref, free))
+    if where == "on":
+        for name in weights:
+            np.testing.assert_array_equal(g.weights[name], g_free.weights[name], err_msg=name)
+    else:
+        assert not g.weights["W"].any() and np.abs(g_free.weights["W"]).max() > 0.1
+
+
+def test_onnx_optional_weights_get_a_gradient_only_when_given():
+    """``B`` and ``P`` are optional inputs (zeros when absent): the gradient
+    is keyed as the weights were given, and equals the one with explicit
+    zeros there."""
+    ref, x, weights, init, up = _setup(ONNX, {"hidden_size": 3, "direction": "bidirectional"}, RIGHT)
+    bare = {"W": weights["W"], "R": weights["R"]}
+    zeros = {**bare, "B": np.zeros_like(weights["B"]), "P": np.zeros_like(weights["P"])}
+    g, g_zeros = (ref.grad(x, w, up, mask=RIGHT, **init) for w in (bare, zeros))
+    assert list(g.weights) == ["W", "R"] and list(g_zeros.weights) == ["W", "R", "B", "P"]
+    np.testing.assert_array_equal(g.weights["W"], g_zeros.weights["W"])
+    np.testing.assert_array_equal(g.x, g_zeros.x)
+
+
+def test_onnx_layout_changes_no_gradient():
+    """``layout`` is the layout ONNX Runtime reads, not a number: the
+    gradient (batch-major, as ``run``) is the same for 0 and 1."""
+    ref, x, weights, init, up = _setup(ONNX, {"hidden_size": 2}, RIGHT)
+    ref1, *_ = _setup(ONNX, {"hidden_size": 2, "layout": 1}, RIGHT)
+    g, g1 = (r.grad(x, weights, up, mask=RIGHT, **init) for r in (ref, ref1))
+    np.testing.assert_array_equal(g.x, g1.x)
+    for name in weights:
+        np.testing.assert_array_equal(g.weights[name], g1.weights[name])
+
+
+def test_a_row_of_length_0_takes_no_gradient_from_its_final_state():
+    """ONNX Runtime ends a row of length 0 with zeros, not its initial
+    state: upstream on that row's final h and c reaches nothing."""
+    ref, x, weights, init, up = _setup(ONNX, {"hidden_size": 2, "direction": "bidirectional"}, EMPTY_ROW)
+    g = ref.grad(x, weights, {"final_h": up["final_h"], "final_c": up["final_c"]}, mask=EMPTY_ROW, **init)
+    assert not g.h0[:, 1].any() and not g.c0[:, 1].any() and not g.x[1].any()
+    assert np.abs(g.h0[:, 0]).min() > 0
+
+
 # -- bad input -----------------------------------------------------------------
 
 
@@ -352,8 +527,12 @@ def test_an_activation_without_an_exact_derivative_is_refused_by_name(activation
         ref.grad(x, weights, up, **init)
 
 
-def test_a_kind_without_a_backward_is_refused():
-    ref = from_config("onnx.LSTM", {"hidden_size": 2})
+def test_a_reference_without_a_backward_is_refused():
+    """``GRAD`` is read from the class itself: a wrong port (a variant
+    subclass that changes the forward) does not inherit its kind's backward."""
+    from lstm_ref.layer_norm_cells import _ContribJointNorm
+
+    ref = _ContribJointNorm({"num_units": 2})
     with pytest.raises(ConfigError, match="grad is not implemented"):
         ref.grad(np.zeros((1, 2, 3)), build_weights(ref, np.random.default_rng(0), 3), {})
 

@@ -138,6 +138,8 @@ def test_every_oracle_has_a_user_extra_that_brings_its_framework():
         "onnx": "onnx",
         "ai-edge-litert": "ai_edge_litert",
         "keras": "keras",
+        "jax": "jax",
+        "flax": "flax",
     }
     brings = {
         name: {module_of.get(re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0]) for r in reqs} for name, reqs in extras.items()

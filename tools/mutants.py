@@ -3,12 +3,20 @@ time, run the parity suite against each, and print the mutation score.
 
 Each mutant names the kind whose semantics it breaks (a record id) and is a
 list of exact (file, old, new) source edits, applied to a scratch copy of
-the repository; the suite runs there with ``pytest -x``: the goldens, that
-kind's record-driven live tests (``test_kinds.py``) and the test modules
-that declare it (``pytestmark = pytest.mark.kinds(id)``).  A mutant that survives means a test case is missing:
+the repository; the suite runs there with ``pytest -x``: the goldens (run
+and gradient), that kind's record-driven live tests (``test_kinds.py``) and
+the test modules that declare it (``pytestmark = pytest.mark.kinds(id)``).  A mutant that survives means a test case is missing:
 add the case.
+
+    python -m tools.mutants [NAME ...] [--tests PATH ...]
+
+runs only the mutants whose name contains a NAME; ``--tests`` runs the given
+test paths (next to the goldens) in place of each kind's suite, baseline
+included -- e.g. ``python -m tools.mutants grad: --tests
+parity_tests/test_grad.py`` proves the gradient mutants are caught there.
 """
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -32,7 +40,7 @@ K, T1, LN, ACT, RUN, REF, K2 = (
     "lstm_ref/tf_keras_lstm.py",
 )
 PT, OX, ST, CV = "lstm_ref/torch_lstm.py", "lstm_ref/onnx_lstm.py", "lstm_ref/stacked.py", "lstm_ref/convert.py"
-DT = "lstm_ref/dtypes.py"
+DT, GR = "lstm_ref/dtypes.py", "lstm_ref/grad.py"
 # Record ids: which kind a mutant breaks, and so which tests run.
 KERAS3, BASIC, LSTMCELL, CONTRIB, TFA, KERAS2 = "keras3", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "tf_keras"
 TORCH, ONNX = "torch", "onnx"
@@ -513,6 +521,68 @@ MUTANTS = [
         TORCH,
         [(CV, '"bias_h": None if bias is None else np.zeros_like(bias)', '"bias_h": bias')],
     ),
+    # -- the backward (Reference.grad): caught by parity_tests/test_grad.py (finite
+    # differences) and test_grad_golden.py (the frameworks' stored gradients)
+    (
+        "grad: gradient not stopped at a masked step",
+        KERAS3,
+        [
+            (
+                GR,
+                "                dh_new = np.where(mt, dh + d_output, 0.0)\n                dc_new = np.where(mt, dc, 0.0)",
+                "                dh_new = dh + d_output\n                dc_new = dc",
+            )
+        ],
+    ),
+    (
+        "grad: clip subgradient taken as 1 past the boundary",
+        LSTMCELL,
+        [
+            (
+                GR,
+                "    return ((v >= -bound) & (v <= bound)).astype(np.float64)",
+                "    return np.ones_like(v, dtype=np.float64)",
+            )
+        ],
+    ),
+    (
+        "grad: the two torch biases given half the gradient each",
+        TORCH,
+        [
+            (
+                PT,
+                "out.update(bias_ih=grads.b, bias_hh=grads.b.copy())",
+                "out.update(bias_ih=grads.b / 2, bias_hh=grads.b / 2)",
+            )
+        ],
+    ),
+    (
+        "grad: truncated BPTT (h detached between steps)",
+        KERAS3,
+        [(GR, "            dh_prev = dhz @ cell.Wh.T", "            dh_prev = 0.0 * (dhz @ cell.Wh.T)")],
+    ),
+    (
+        "grad: go_backwards gradient not flipped back",
+        KERAS3,
+        [
+            (
+                REF,
+                "        if self.go_backwards:\n            dx = dx[:, ::-1]",
+                "        if False:\n            dx = dx[:, ::-1]",
+            )
+        ],
+    ),
+    (
+        "grad: layer-norm variance treated as a constant",
+        CONTRIB,
+        [
+            (
+                GR,
+                "        d_var_path = xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)",
+                "        d_var_path = 0.0",
+            )
+        ],
+    ),
 ]
 
 
@@ -551,7 +621,7 @@ def tests_of(record_id):
     return kinds + modules_checking(record.id)
 
 
-def run_suite(dest: Path, record_id, timeout):
+def run_suite(dest: Path, record_id, timeout, tests=None):
     env = {
         **os.environ,
         "PYTHONPATH": str(dest),
@@ -574,7 +644,8 @@ def run_suite(dest: Path, record_id, timeout):
         "-p",
         "no:cacheprovider",
         "parity_tests/test_golden.py",
-        *tests_of(record_id),
+        "parity_tests/test_grad_golden.py",
+        *(tests or tests_of(record_id)),
     ]
     try:
         proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
@@ -584,23 +655,34 @@ def run_suite(dest: Path, record_id, timeout):
     return proc.returncode, (summary[0] if summary else proc.stdout.strip().splitlines()[-1:] or [""])[0][:110]
 
 
-def main():
-    only = sys.argv[1:]
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.mutants",
+        description="Run the mutants whose name contains any NAME (all by default) against the suite.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME")
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="run these test paths (next to the goldens) instead of each kind's suite, the clean baseline too: "
+        "e.g. --tests parity_tests/test_grad.py to prove a gradient mutant is caught there",
+    )
+    args = parser.parse_args(argv)
     caught = 0
-    chosen = [m for m in MUTANTS if not only or any(o in m[0] for o in only)]
+    chosen = [m for m in MUTANTS if not args.names or any(o in m[0] for o in args.names)]
     with tempfile.TemporaryDirectory(prefix="lstm-mutants-") as tmp:
         base = Path(tmp) / "clean"
         base.mkdir()
         scratch_copy(base)
-        code, detail = run_suite(base, None, 1800)
+        code, detail = run_suite(base, None, 1800, args.tests)
         if code != 0:  # every kind's tests must pass on clean code, or a failure would pass for a catch
             raise SystemExit(f"the unmutated suite fails ({detail}); fix that first")
-        for i, (name, tests, edits) in enumerate(chosen, 1):
+        for i, (name, record_id, edits) in enumerate(chosen, 1):
             dest = Path(tmp) / f"m{i}"
             shutil.copytree(base, dest)
             apply(dest, edits)
             t0 = time.perf_counter()
-            code, detail = run_suite(dest, tests, 900)
+            code, detail = run_suite(dest, record_id, 900, args.tests)
             killed = code == 1  # a test failed; 2-5 (collection error, no tests, ...) are not catches
             caught += killed
             print(

@@ -40,6 +40,7 @@ from ..case import Case
 from ..convert import KERAS3, ONNX, TORCH, TORCH_CELL, ConversionError, convert, convert_bidirectional, convert_layers
 from ..errors import InputError, LstmRefError
 from ..trace import Trace
+from . import pair_grads
 from .check import LayerResult, _layer_case, _result
 from .compare import compare, own_rounding_of
 
@@ -496,9 +497,13 @@ def _weight_diffs(converted, artifact):
     return diffs, notes
 
 
-def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0):
+def check_pairs(
+    source_path, source_lstms, artifact_path, artifact_lstms, torch_worker, batch=2, time=7, seed=0, grads=None
+):
     """Source LSTM k against artifact LSTM k, as :func:`pair_lstms` pairs
-    them: ``(results, skipped)``; see the module docstring."""
+    them: ``(results, skipped)``; see the module docstring.  ``grads``: an
+    oracle pool, to add each pair's gradient row (``check --source --grad``,
+    :mod:`~lstm_ref.harness.pair_grads`)."""
     pairs = pair_lstms(source_path, source_lstms, artifact_path, artifact_lstms)
     results, skipped = [], []
     previous = None  # the source's output of the layer before, when a PyTorch LSTM is split
@@ -555,6 +560,13 @@ def check_pairs(source_path, source_lstms, artifact_path, artifact_lstms, torch_
         pair = _pair(source_path, unit, artifact_path, art)
         row = _row(name, art_case, result, f"{_framework(unit)} vs {_framework(art)}", pair=pair, weights_max_abs=diffs)
         results.append(_explain_pair(row, notes + list(conversion.notes), art, art_case, diffs))
+        if grads is not None:
+            got = pair_grads.grad_pair(name, conversion, art_case, grads, seed=seed + k)
+            if isinstance(got, tuple):
+                skipped.append(got)
+            else:
+                got.pair = pair
+                results.append(got)
     return results, skipped
 
 

@@ -39,6 +39,11 @@ The thread count and the load average are printed with the table;
 ``--blas-threads 0`` leaves NumPy's default.  (OpenBLAS' result bits depend
 on its thread count, so such a run is not bitwise the default one; speed is
 all this measures.)
+
+Last, with the same BLAS threads, how long ``diagnose`` takes to localise a
+fault no catalogue lists on its default probe, per kind
+(:mod:`lstm_ref.harness.localise.timing`; goal < 10 s; ``--no-localise``
+skips it).
 """
 
 import argparse
@@ -58,6 +63,7 @@ FLOOR_GOAL = 1.5  # reference / GEMM floor, at every shape with batch >= FLOOR_G
 FLOOR_GOAL_BATCH = 32
 ONNX_GOAL = 1.5  # ONNX's NumPy evaluator / reference, at every shape
 KERAS_GOAL = 0.85  # reference / Keras compiled, at every shape
+GRAD_GOAL = 3.0  # Reference.grad / Reference.run (its forward), at every shape with batch >= FLOOR_GOAL_BATCH
 
 
 def timeit(fn, min_time=1.0, min_repeats=3, max_repeats=50):
@@ -475,6 +481,69 @@ def default_process(shapes, min_time):
     return lines + floor_goal_lines(rows, " in a default process"), rows
 
 
+def grad_floor_gemms(x, w):
+    """The float64 GEMMs ``Reference.grad`` makes (:mod:`lstm_ref.grad`):
+    ``x @ Wx``, ``time`` products ``h @ Wh`` in its forward; ``time``
+    products ``dz @ Wh.T``, then ``dz @ Wx.T`` and the two weight
+    gradients as one product each over every (row, step) in its backward."""
+    batch, steps = x.shape[:2]
+    x64 = x.astype(np.float64)
+    kernel, recurrent = (w[k].astype(np.float64) for k in ("kernel", "recurrent_kernel"))
+    rng = np.random.default_rng(1)
+    h = np.tanh(rng.standard_normal((batch, recurrent.shape[0])))
+    dz = rng.standard_normal((batch, steps, recurrent.shape[1]))
+    hs = np.tanh(rng.standard_normal((batch, steps, recurrent.shape[0])))
+
+    def run():
+        x64 @ kernel
+        for _ in range(steps):
+            h @ recurrent
+        for t in range(steps):
+            dz[:, t] @ recurrent.T
+        dz @ kernel.T
+        x64.reshape(-1, x64.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
+        hs.reshape(-1, hs.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
+
+    return run
+
+
+def grad_lines(shapes, min_time):
+    """``Reference.grad`` (float64 forward and backward, an upstream on the
+    output sequence) against ``Reference.run`` (float32, the bench's
+    forward) and against the GEMMs the grad makes, round by round."""
+    import lstm_ref
+
+    lines, rows = [], []
+    for b, t, d, u in shapes:
+        x, w = make_case(b, t, d, u)
+        ref = lstm_ref.from_config("keras.layers.LSTM", {"units": u, "return_sequences": True})
+        up = {"h": np.random.default_rng(2).standard_normal((b, t, u)).astype(np.float32)}
+        times = paired(
+            {
+                "run": lambda ref=ref, x=x, w=w: ref.run(x, w),
+                "grad": lambda ref=ref, x=x, w=w, up=up: ref.grad(x, w, up),
+                "floor": grad_floor_gemms(x, w),
+            },
+            min_time,
+        )
+        over_run, over_floor = ratio(times["grad"], times["run"]), ratio(times["grad"], times["floor"])
+        rows.append(dict(shape=(b, t, d, u), grad_over_run=over_run))
+        lines.append(
+            f"  {(b, t, d, u)}: grad {1e3 * statistics.median(times['grad']):.1f} ms = {over_run:.2f}x the forward "
+            f"({1e3 * statistics.median(times['run']):.1f} ms, float32) = {over_floor:.2f}x its float64 GEMM floor "
+            f"({1e3 * statistics.median(times['floor']):.1f} ms), {len(times['run'])} rounds"
+        )
+    miss = [r for r in rows if r["shape"][0] >= FLOOR_GOAL_BATCH and r["grad_over_run"] > GRAD_GOAL]
+    measured = [r for r in rows if r["shape"][0] >= FLOOR_GOAL_BATCH]
+    lines.append(
+        f"goal: backward (Reference.grad) <= {GRAD_GOAL}x the forward at every shape with batch >= "
+        f"{FLOOR_GOAL_BATCH}: "
+        + ("NOT met" if miss else "met" if measured else "no such shape measured")
+        + "".join(f"; {r['shape']}: {r['grad_over_run']:.2f}x" for r in measured)
+    )
+    return ["Reference.grad against its forward (keras.layers.LSTM, float32 case):", *lines]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m lstm_ref.harness.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -503,6 +572,9 @@ def main(argv=None):
         "threads, glibc's malloc defaults)",
     )
     parser.add_argument("--no-suite", action="store_true", help="skip the live-examples-per-second section")
+    parser.add_argument(
+        "--no-localise", action="store_true", help="skip the line timing diagnose's localisation (localise/timing.py)"
+    )
     parser.add_argument("--suite-examples", type=int, default=2000)
     parser.add_argument("--memory-examples", type=int, default=2000)
     args = parser.parse_args(argv)
@@ -571,6 +643,13 @@ def main(argv=None):
     print("\n".join(table(rows, peer_names)))
     print()
     print("\n".join(goal_lines(rows)))
+    with blas_threads(args.blas_threads):
+        print("\n" + "\n".join(grad_lines(shapes, args.min_time)), flush=True)
+    if not args.no_localise:
+        from .localise import timing
+
+        with blas_threads(args.blas_threads):
+            print("\n" + "\n".join(timing.lines()), flush=True)
     if not args.no_suite:
         from . import throughput
 

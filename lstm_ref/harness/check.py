@@ -74,6 +74,12 @@ class LayerResult:
     # checked on what it received in the whole model's run: which call of
     # how many, and how its inputs were captured.
     as_run: dict = None
+    # lstm-ref check MODEL --grad (check_grad.py): the loss, the upstream
+    # fields the layer received, and per array (x, h0, c0, w:<name>,
+    # steps:<h|c_carried>) max |d|, ratio, verdict, worst index, first step over.
+    grad: dict = None
+    # lstm-ref check MODEL --backend (backends.py): the Keras backend that ran it.
+    backend: str = None
 
     def merge(self, other: "LayerResult") -> "LayerResult":
         """The same layer over one more batch: the worst of both."""
@@ -125,7 +131,7 @@ def _result(name, kind, result, x_shape, row_offset, output=None, state=None):
     )
 
 
-def compare_layer(name, case, desired, row_offset=0, returned=None, return_sequences=True):
+def compare_layer(name, case, desired, row_offset=0, returned=None, return_sequences=True, tolerance=None):
     """A :class:`LayerResult` for one layer on one batch, and the traces
     (reference and oracle mode) for a Bidirectional merge.
 
@@ -137,13 +143,15 @@ def compare_layer(name, case, desired, row_offset=0, returned=None, return_seque
     ref = case.reference()
     if not returned:
         trace, exact, own, result = run_and_compare(case, desired, ref)
+        if tolerance is not None:  # another backend's bound (backends.py)
+            result = compare(trace, desired, ref.policy.compute, tolerance, own=own)
     else:
         trace = _with_returned(case.run(ref), returned, return_sequences)
         exact = None
         if ref.policy.compute != np.float64:
             exact = _with_returned(case.run(ref, oracle=True), returned, return_sequences)
         own = None if exact is None else own_rounding_of(trace, exact)
-        result = compare(trace, {**desired, **returned}, ref.policy.compute, kind=ref.kind, own=own)
+        result = compare(trace, {**desired, **returned}, ref.policy.compute, tolerance, kind=ref.kind, own=own)
     row = _result(name, case.kind, result, np.shape(case.x), row_offset, ref.OUTPUT, ref.TRACED_STATES[0])
     if row.status == "fail" and not any(f.passed is False for k, f in result.fields.items() if ":" not in k):
         row.reason = (
@@ -187,7 +195,7 @@ def merge_directions(forward, backward, merge_mode, return_sequences):
     raise ValueError(f"unknown Bidirectional merge_mode {merge_mode!r}")
 
 
-def compare_merged(group, traces, exacts, desired, kind, dtype, row_offset=0):
+def compare_merged(group, traces, exacts, desired, kind, dtype, row_offset=0, tolerance=None):
     """The merged output of Bidirectional ``group`` against TF's, with the
     same tolerance (and rounding allowance) as its layers."""
     f, b = group["forward"], group["backward"]
@@ -200,7 +208,7 @@ def compare_merged(group, traces, exacts, desired, kind, dtype, row_offset=0):
 
     trace = merged(traces[f], traces[b])
     own = None if exacts[f] is None else own_rounding_of(trace, merged(exacts[f], exacts[b]))
-    result = compare(trace, dict(zip(names, desired)), dtype, kind=kind, own=own)
+    result = compare(trace, dict(zip(names, desired)), dtype, tolerance, kind=kind, own=own)
     return _result(
         f"{group['path']} (merged)",
         f"Bidirectional(merge_mode={group['merge_mode']})",
@@ -215,12 +223,25 @@ def _output(trace):
     return next(iter(trace.fields.values()))
 
 
-def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=256, progress=None, custom_objects=()):
+def check_model(
+    path,
+    worker,
+    inputs: dict,
+    batch=2,
+    time=7,
+    seed=0,
+    batch_size=256,
+    progress=None,
+    custom_objects=(),
+    tolerance=None,
+):
     """Every LSTM of the saved model at ``path`` through ``worker``:
     ``(results, skipped, described)``.  ``inputs`` maps input name to array
     ("" for the model's only input; empty: the worker draws ``batch`` x
     ``time`` inputs); ``custom_objects`` are ``.py`` files the worker imports
-    first (custom layers registered with ``register_keras_serializable``)."""
+    first (custom layers registered with ``register_keras_serializable``);
+    ``tolerance(case, ref)``: another bound than the kind's for a row, or
+    None (``backends.py``: a Keras backend's)."""
     chunks = _chunks(inputs, batch_size)
     results, skipped, described = {}, [], None
     offset, casts = 0, {}
@@ -242,7 +263,7 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
             seen = casts.setdefault(cast["input"], dict(cast))
             seen["exact"] = seen["exact"] and cast["exact"]
             seen["max_change"] = max(seen["max_change"], cast["max_change"])
-        traces, exacts = {}, {}
+        traces, exacts, bounds = {}, {}, {}
         for i, layer in enumerate(meta["layers"]):
             case = _layer_case(layer, out, i)
             case.platform = chosen() or worker.platform  # where TF ran, unless --platform names another
@@ -253,8 +274,10 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
                 continue
             desired = {name: out[f"{i}:{name}"] for name in fields}
             returned = {k[len(f"{i}:") :]: v for k, v in out.items() if k.startswith(f"{i}:model:")}
+            bound = tolerance(case, case.reference()) if tolerance else None  # (case, ref) -> a Tolerance or None
+            bounds[i] = bound
             row, traces[i], exacts[i] = compare_layer(
-                layer["path"], case, desired, offset, returned, layer.get("return_sequences", True)
+                layer["path"], case, desired, offset, returned, layer.get("return_sequences", True), bound
             )
             row.source, row.masked, row.initial_state = (
                 layer.get("source", ""),
@@ -275,7 +298,9 @@ def check_model(path, worker, inputs: dict, batch=2, time=7, seed=0, batch_size=
             desired = [out[k] for k in sorted(k for k in out if k == f"merged:{j}" or k.startswith(f"merged:{j}:"))]
             layer = meta["layers"][group["forward"]]
             dtype = _output(traces[group["forward"]]).dtype
-            row = compare_merged(group, traces, exacts, desired, layer["kind"], dtype, offset)
+            row = compare_merged(
+                group, traces, exacts, desired, layer["kind"], dtype, offset, bounds.get(group["forward"])
+            )
             row.source = "Bidirectional"
             output = meta["layers"][group["forward"]].get("output", "h")
             tf_merge = merge_directions(

@@ -312,3 +312,46 @@ def assert_run_parity(case, desired: dict, ref=None, context: str = "") -> Compa
     if not result.passed:
         raise AssertionError(failure_note(result, trace, desired, context or case.describe()))
     return result
+
+
+@dataclass
+class GradStats:
+    """One gradient array (``x``, ``h0``, ``w:kernel``, ``steps:h``...)
+    against the framework's: ``ratio = max |d| / (tol (1 + |g_ref|))``,
+    passing when <= 1; ``worst`` the index of that max, ``first_step`` for a
+    per-step array the first step (processing order) over tolerance."""
+
+    name: str
+    max_abs: float
+    ratio: float
+    worst: tuple
+    first_step: int = None
+
+    @property
+    def passed(self):
+        return bool(self.ratio <= 1.0)
+
+
+def compare_grads(ours: dict, theirs: dict, tol: float) -> dict:
+    """``{name: GradStats}`` for every array of ``ours`` (the reference's
+    float64 gradient) against ``theirs`` (the framework's, any dtype): the
+    one gradient measure of the live tests, ``check --grad`` and the report.
+    ``tol`` is the kind's measured bound for the compute dtype
+    (``KindRecord.grad``).  A NaN on one side only is a failure (ratio inf)."""
+    out = {}
+    for name, ref in ours.items():
+        ref = np.asarray(ref, np.float64)
+        got = np.asarray(theirs[name], np.float64)
+        if got.shape != ref.shape:
+            raise ValueError(f"gradient {name}: shape {got.shape} against the reference's {ref.shape}")
+        d = np.abs(got - ref)
+        d = np.where(np.isnan(got) & np.isnan(ref), 0.0, np.where(np.isnan(d), np.inf, d))
+        r = d / (tol * (1 + np.abs(np.nan_to_num(ref))))
+        k = np.unravel_index(int(np.argmax(r)), r.shape) if r.size else ()
+        first = None
+        if name.startswith("steps:") and r.size and (r > 1).any():
+            first = int(np.argwhere(r > 1)[:, -2].min())  # (..., batch, time, width): the time axis
+        out[name] = GradStats(
+            name, float(d.max()) if d.size else 0.0, float(r.max()) if r.size else 0.0, tuple(map(int, k)), first
+        )
+    return out

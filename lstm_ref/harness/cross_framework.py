@@ -9,6 +9,12 @@ means?  The bound is the one tolerance of the target kind, with the
 rounding allowance of the target case's reference.  A cell holds the worst
 ratio (<= 1 passes) and its margin (1 / ratio) over the cases converted, and
 how many cases the converter refused (with one of the reasons).
+
+A target kind whose record lists other backends (Keras 3 on JAX and torch,
+:mod:`~lstm_ref.harness.backends`) has a column per backend too,
+``<id>@<backend>``: the converted case run by Keras on that backend, against
+the same source reference -- where a backend computes something else than
+the layer means (JAX's h0 before a row's first valid step), its cell shows it.
 """
 
 import re
@@ -18,6 +24,7 @@ import numpy as np
 
 from ..convert import KINDS as CONVERTIBLE
 from ..convert import ConversionError, convert
+from . import backends
 from .compare import compare, own_rounding_of, run_and_compare
 from .oracles.client import OracleError
 from .records import RECORDS, record_of
@@ -40,26 +47,34 @@ class Cell:
         return not self.errors and self.ratio <= 1.0
 
 
-def referee(case, target_kind, pool) -> float:
+def referee(case, target_kind, pool, backend=None) -> float:
     """Worst ratio of ``target_kind``'s framework, run on ``case`` converted,
     against ``case``'s own reference aligned to the target's layout (a kind
-    no converter reaches: its own framework on the case itself)."""
+    no converter reaches: its own framework on the case itself).
+    ``backend``: the target run by its framework on that backend, judged by
+    that backend's tolerance."""
     if case.kind not in CONVERTIBLE:
         return run_and_compare(case, pool.for_kind(case.kind).run(case))[3].ratio
     conversion = convert(case, target_kind)
     target = conversion.case
-    desired = pool.for_kind(target_kind).run(target)  # stamps target.platform: the worker's profile
+    if backend is not None:
+        target = backends.on_backend(target, backend)
+        desired = backends.run(pool, target)
+    else:
+        desired = pool.for_kind(target_kind).run(target)  # stamps target.platform: the worker's profile
     ref = target.reference()
     source = case.replace(platform=case.platform or target.platform)
     expected = target.run(ref).replace(**conversion.align(source.run().fields))
     own = own_rounding_of(target.run(ref), target.run(ref, oracle=True)) if ref.policy.compute != np.float64 else None
-    return compare(expected, desired, ref.policy.compute, kind=target_kind, own=own).ratio
+    tolerance = backends.tolerance(target, ref) if backend is not None else None
+    return compare(expected, desired, ref.policy.compute, tolerance, kind=target_kind, own=own).ratio
 
 
 def collect(pool, progress=True) -> dict:
     """``{source record id: {target record id: Cell}}`` over every sweep."""
     jobs = [(record, case) for record in RECORDS for case in record.sweep()]
     targets = [record_of(kind) for kind in CONVERTIBLE]
+    others = [(t, b.name) for t in targets for b in t.backends[1:]]  # the backend columns
     try:
         from tqdm import tqdm
 
@@ -82,12 +97,29 @@ def collect(pool, progress=True) -> dict:
                 continue
             cell.cases += 1
             cell.ratio = max(cell.ratio, ratio)
+        for target, backend in others if record.kind in CONVERTIBLE else []:
+            cell = row.setdefault(f"{target.id}@{backend}", Cell())
+            try:
+                ratio = referee(case, target.kind, pool, backend)
+            except ConversionError as exc:
+                cell.refused += 1
+                cell.reason = cell.reason or _reason(exc)
+                continue
+            except (OracleError, ValueError) as exc:  # a backend's crash, or the reference refusing what it cannot run
+                cell.errors.append(f"{case.name}: {str(exc).splitlines()[0]}")
+                continue
+            cell.cases += 1
+            cell.ratio = max(cell.ratio, ratio)
     return table
 
 
 def frameworks():
-    """The table's columns: target record id -> the framework that runs it."""
-    return {record_of(kind).id: record_of(kind).oracle.name for kind in CONVERTIBLE}
+    """The table's columns: target record id -> the framework that runs it
+    (``<id>@<backend>``: that kind on another backend)."""
+    cols = {record_of(kind).id: record_of(kind).oracle.name for kind in CONVERTIBLE}
+    for kind in CONVERTIBLE:
+        cols.update({f"{record_of(kind).id}@{b.name}": b.oracle.name for b in record_of(kind).backends[1:]})
+    return cols
 
 
 def markdown(table) -> list:

@@ -17,6 +17,13 @@ distinct scales and signs, distinct non-zero biases, distinct initial h and
 c, and a mask with left padding and holes where the kind takes one.
 Candidates the data cannot tell apart (identical on it, or all within
 tolerance) are reported together, as an ambiguity.
+
+When nothing in the catalogue explains the target (verdict "no known
+fault"), :mod:`lstm_ref.harness.localise` localises the fault: where the
+target first leaves tolerance, and the smallest correction to the
+reference's weights or gates (a scale, an offset, a swap, another
+activation, ...) that brings it within tolerance, or else the tensor and
+gate the fits agree on (``Diagnosis.localisation``).
 """
 
 from dataclasses import dataclass, field
@@ -25,10 +32,14 @@ import numpy as np
 
 from ..case import Case, build_weights
 from ..faults import common
+from ..grad_faults import catalogue as grad_catalogue
+from ..grad_faults import grad_with
 from ..reference import from_config
 from ..variants import compose
-from .compare import compare, own_rounding_of
-from .records import record_of
+from .compare import compare, compare_grads, own_rounding_of
+from .grad_oracle import paired, verdicts
+from .localise import localise as _localise
+from .records import record_of, tolerance_of
 
 WITHIN, AMBIGUOUS, NONE, CORRECT = "fault found", "ambiguous", "no known fault", "no fault: within tolerance"
 
@@ -51,10 +62,12 @@ class Diagnosis:
     candidates: list  # ranked, best first
     fields: tuple  # what was compared
     note: str = ""
+    localisation: object = None  # localise.Localisation, where no catalogue fault explains the target
 
     @property
     def explained(self):
-        return self.verdict in (WITHIN, CORRECT)
+        """A catalogue fault, a correction localisation found, or nothing to explain."""
+        return self.verdict in (WITHIN, CORRECT) or bool(self.localisation and self.localisation.named)
 
     def best(self):
         return self.candidates[0] if self.candidates else None
@@ -67,6 +80,7 @@ class Diagnosis:
             "fields": list(self.fields),
             "note": self.note,
             "candidates": [c.__dict__ for c in self.candidates[:10]],
+            "localisation": None if self.localisation is None else self.localisation.as_json(),
         }
 
 
@@ -91,15 +105,19 @@ def catalogue(kind):
 
 
 def _measure(trace, observed, fields, ref, own):
+    result = _comparison(trace, observed, fields, ref, own)
+    return result.ratio, max(f.max_abs for f in result.fields.values())
+
+
+def _comparison(trace, observed, fields, ref, own):
     subset = {k: trace[k] for k in fields}
-    result = compare(
+    return compare(
         _Only(subset),
         {k: observed[k] for k in fields},
         ref.policy.compute,
         kind=ref.kind,
         own=None if own is None else {k: own[k] for k in fields},
     )
-    return result.ratio, max(f.max_abs for f in result.fields.values())
 
 
 class _Only:
@@ -126,10 +144,11 @@ def _runs(case, faults):
     return out
 
 
-def diagnose(case, observed: dict, fields=None, pairs=True) -> Diagnosis:
+def diagnose(case, observed: dict, fields=None, pairs=True, localise=True) -> Diagnosis:
     """Which fault of ``case.kind``'s catalogue makes the reference compute
     ``observed`` (the target's outputs on ``case``, in the kind's layout:
-    any of its trace fields, e.g. only ``final_h``)."""
+    any of its trace fields, e.g. only ``final_h``).  Where none does and
+    ``localise``, the fault is localised (``Diagnosis.localisation``)."""
     ref = case.reference()
     truth = case.run(ref)
     fields = tuple(fields or [k for k in truth.fields if k in observed])
@@ -154,7 +173,17 @@ def diagnose(case, observed: dict, fields=None, pairs=True) -> Diagnosis:
     # one candidate within tolerance is an answer only if no other fault computes the same trace on this case
     # (an untrained Keras bias [0, 1, 0, 0]: "forget bias +1" and "bias counted twice" are one trace)
     verdict = WITHIN if len(within) == 1 and not within[0].equivalent else AMBIGUOUS if within else NONE
-    return Diagnosis(verdict, truth_ratio, truth_abs, ranked, fields, note)
+    localisation = None
+    if verdict == NONE and localise:
+        localisation = _localise(
+            case,
+            observed,
+            fields,
+            tolerance_of(ref.kind, ref.policy.compute),
+            lambda trace: _measure(trace, observed, fields, ref, own),
+            _comparison(truth, observed, fields, ref, own),
+        )
+    return Diagnosis(verdict, truth_ratio, truth_abs, ranked, fields, note, localisation)
 
 
 def mask_part(candidate):
@@ -219,3 +248,70 @@ def probe(kind, config, input_dim, batch=3, time=8, seed=0, weights=None, no_mas
     except ValueError:  # right-padded rows only
         mask = np.arange(time)[None, :] < np.array([time, time - 2, time - 5][:batch] + [time] * (batch - 3))[:, None]
     return Case(kind, config, x, weights, None if no_mask else mask, name=f"probe for {kind}", **states)
+
+
+def diagnose_grad(case, upstream, observed_grads: dict, observed=None, tol=None) -> Diagnosis:
+    """Which backward-only fault (:mod:`lstm_ref.grad_faults`) makes the
+    reference compute ``observed_grads``: the target's gradient of
+    ``sum(field * upstream[field])`` on ``case``, keyed as
+    :mod:`~lstm_ref.harness.grad_oracle` keys it (``x``, ``h0``, ``c0``,
+    ``w:<name>``, ``steps:*``).  Where ``observed`` (the target's outputs)
+    is given, the forward is diagnosed first (:func:`diagnose`, single
+    faults, no localisation): a forward that differs is that diagnosis,
+    its note saying the gradients were not searched.  Each candidate's
+    ratio is the worst over the arrays of ``t / (tol + k spread)``
+    (:func:`grad_oracle.verdicts`: ``tol`` the kind's gradient bound,
+    default its record's for the case's dtype, the spread the correct
+    reference's): <= 1 names it."""
+    if observed is not None:
+        forward = diagnose(case, observed, pairs=False, localise=False)
+        if forward.verdict != CORRECT:
+            forward.note = f"the forward differs ({forward.note}): the gradients were not searched"
+            return forward
+    ref = case.reference()
+    tol = record_of(case.kind).grad_tolerance(case.config.get("dtype")) if tol is None else tol
+    truth = paired(_grad_keys(grad_with(ref, case, upstream, None), case), observed_grads)
+    names = tuple(truth)
+    allowed = {k: v.allowed for k, v in verdicts(case, upstream, truth, observed_grads, tol).items()}
+    truth_ratio, truth_abs = _grad_measure(truth, observed_grads, allowed)
+    if truth_ratio <= 1:
+        return Diagnosis(CORRECT, truth_ratio, truth_abs, [], names, "forward and gradients within tolerance")
+    groups = []  # (fault, grads, equivalent names)
+    faults = [f for f in grad_catalogue(observed_grads) if f.applies(case)]
+    for fault in faults:
+        with np.errstate(all="ignore"):
+            g = {k: v for k, v in _grad_keys(grad_with(ref, case, upstream, fault), case).items() if k in truth}
+        if all(np.array_equal(g[k], truth[k], equal_nan=True) for k in names):
+            continue  # the truth on this case: says nothing
+        same = next(
+            (grp for grp in groups if all(np.array_equal(g[k], grp[1][k], equal_nan=True) for k in names)), None
+        )
+        if same is not None:
+            same[2].append(fault.name)
+        else:
+            groups.append((fault, g, []))
+    ranked = sorted(
+        (Candidate(f.name, *_grad_measure(g, observed_grads, allowed), f.fix, same) for f, g, same in groups),
+        key=lambda c: (c.ratio, len(c.name)),
+    )
+    within = [c for c in ranked if c.ratio <= 1]
+    verdict = WITHIN if len(within) == 1 and not within[0].equivalent else AMBIGUOUS if within else NONE
+    note = (
+        f"forward {'within tolerance' if observed is not None else 'not given'}; searched {len(faults)} backward faults"
+    )
+    return Diagnosis(verdict, truth_ratio, truth_abs, ranked, names, note)
+
+
+def _grad_keys(g, case):
+    """A :class:`~lstm_ref.grad.GradResult` keyed as ``grad_oracle`` keys it."""
+    out = {"x": g.x, **{k: g.initial[k] for k in case.initial_state}}
+    out.update((f"w:{k}", v) for k, v in g.weights.items())
+    out.update((f"steps:{k}", v) for k, v in g.steps.items())
+    return out
+
+
+def _grad_measure(ours, theirs, allowed):
+    """``(worst t / allowed, worst |d|)`` over the arrays."""
+    stats = compare_grads(ours, theirs, 1.0)
+    ratio = max((s.ratio / allowed[k] for k, s in stats.items()), default=0.0)
+    return float(ratio), max((s.max_abs for s in stats.values()), default=0.0)

@@ -16,7 +16,7 @@ import numpy as np
 from ..case import Case, build_weights
 from ..reference import load_families
 from .golden.case import CASES
-from .kinds import keras3, layer_norm, onnx_lstm, record, tf1, tf_keras, torch_cell, torch_nn
+from .kinds import flax_nnx, keras3, layer_norm, onnx_lstm, record, tf1, tf_keras, torch_cell, torch_nn
 from .tolerances import Tolerance, tolerance_for
 
 KindRecord = record.KindRecord
@@ -31,6 +31,8 @@ RECORDS = (
     torch_nn.RECORD,
     torch_cell.RECORD,
     onnx_lstm.RECORD,
+    flax_nnx.CELL_RECORD,
+    flax_nnx.OPTIMIZED_RECORD,
 )
 
 BY_KIND = {record.kind: record for record in RECORDS}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import platform as profiles
-from . import cross_framework, tflite_report
+from . import backends, cross_framework, grad_report, tflite_report
 from .compare import compare, per_step_max_abs, run_and_compare
 from .golden import store
 from .oracles import provenance
@@ -210,7 +210,7 @@ def _profile_line(env):
     )
 
 
-def write_markdown(rows, env, path, cross=None, tflite=None):
+def write_markdown(rows, env, path, cross=None, tflite=None, grads=None):
     lines = [
         "# lstm_ref parity report",
         "",
@@ -251,18 +251,23 @@ def write_markdown(rows, env, path, cross=None, tflite=None):
     lines += [f"- `{r.case}`: {_discrimination(r)}" for r in blind] or ["- none"]
     if cross:
         lines += [""] + cross_framework.markdown(cross)
+    lines += [""] + backends.findings_markdown()
     if tflite:
         lines += [""] + tflite_report.markdown(tflite)
+    if grads:
+        lines += [""] + grad_report.markdown(*grads)
     lines += ["", "## Environment", "", "```json", json.dumps(env, indent=1), "```", ""]
     path.write_text("\n".join(lines))
 
 
-def write_json(rows, env, path, cross=None, tflite=None):
+def write_json(rows, env, path, cross=None, tflite=None, grads=None):
     payload = {
         "environment": env,
         "cases": [],
         "cross_framework": cross_framework.as_json(cross or {}),
+        "keras_backend_findings": backends.findings_json(),
         "tflite": tflite_report.as_json(tflite or []),
+        "gradients": grad_report.as_json(*(grads or ([], []))),
     }
     for r in rows:
         d = asdict(r)
@@ -375,7 +380,7 @@ def _cross_html(cross):
     return "".join(out) + "</table>"
 
 
-def write_html(rows, env, path, cross=None, tflite=None):
+def write_html(rows, env, path, cross=None, tflite=None, grads=None):
 
     head = [
         "case",
@@ -412,6 +417,7 @@ def write_html(rows, env, path, cross=None, tflite=None):
         _kind_summary(rows),
         _cross_html(cross) if cross else "",
         tflite_report.html_section(tflite) if tflite else "",
+        grad_report.html_section(*grads) if grads else "",
         "<h2>Cases</h2><div class='wrap'><table><tr>"
         + "".join(f"<th class='{'l' if h in left else ''}'>{h}</th>" for h in head)
         + "</tr>",
@@ -505,11 +511,19 @@ def main(out_dir=REPORTS, with_live=True, progress=True):
         rows = collect(pool, with_live=with_live, progress=progress)
         cross = cross_framework.collect(pool, progress=progress) if with_live else {}
         tflite = tflite_report.collect(pool, out_dir, progress=progress) if with_live else []
+        grads = (
+            (
+                grad_report.collect(pool, progress=progress),
+                [grad_report.long_sequence(pool, bias) for bias in (0.0, 3.0)],
+            )
+            if with_live
+            else None
+        )
     finally:
         pool.close()
-    write_json(rows, env, out_dir / "parity.json", cross, tflite)
-    write_markdown(rows, env, out_dir / "parity.md", cross, tflite)
-    write_html(rows, env, out_dir / "parity.html", cross, tflite)
+    write_json(rows, env, out_dir / "parity.json", cross, tflite, grads)
+    write_markdown(rows, env, out_dir / "parity.md", cross, tflite, grads)
+    write_html(rows, env, out_dir / "parity.html", cross, tflite, grads)
     print_summary(rows)
     cells = [c for row in cross.values() for c in row.values()]
     bad = [c for c in cells if not c.passed]
@@ -521,5 +535,16 @@ def main(out_dir=REPORTS, with_live=True, progress=True):
             f"tflite: {sum(len(r) for _, r, _ in tflite)} mode rows; findings over their mode's tolerance: "
             f"{', '.join(f'{r.case} {r.mode}' for r in over) or 'none'}"
         )
+    grad_bad = []
+    if grads:
+        grad_bad = [r.case for r in grads[0] if not r.passed] + [
+            f"long forget {run.forget_bias:+g}" for run in grads[1] if not run.passed
+        ]
+        print(
+            f"gradients: {sum(r.passed and not r.refused for r in grads[0])}/{len(grads[0])} sweep cases "
+            f"({sum(bool(r.refused) for r in grads[0])} not covered) and "
+            f"{sum(run.passed for run in grads[1])}/{len(grads[1])} T={grad_report.LONG} runs within their bound"
+            + (f"; FAILED: {', '.join(grad_bad)}" if grad_bad else "")
+        )
     print(f"wrote {out_dir / 'parity.md'}, {out_dir / 'parity.json'}, {out_dir / 'parity.html'}")
-    return 0 if all(r.passed for r in rows) and not bad else 1
+    return 0 if all(r.passed for r in rows) and not bad and not grad_bad else 1

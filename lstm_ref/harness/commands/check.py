@@ -10,7 +10,7 @@ import lstm_ref
 
 from ... import platform
 from ...platform import PROFILES
-from .. import artifacts, keras_weights, schemas, tflite_cli
+from .. import artifacts, backends, check_grad, flax_checkpoints, keras_weights, schemas, tflite_cli
 from .. import check as check_lib
 from ..check import LayerResult
 from ..model_format import model_format
@@ -107,6 +107,23 @@ def add_parser(sub):
         help="a Python file defining the model's custom layers (registered with "
         "keras.saving.register_keras_serializable), imported before the model loads; repeatable",
     )
+    chk.add_argument(
+        "--grad",
+        action="store_true",
+        default=None,  # None when not given: refuse_unused refuses it where it has no use
+        help="a Keras model: also check each LSTM layer's gradient (x, initial state, every weight, per step) "
+        "as TF computes it through the whole model, the loss a seeded random projection of the model's "
+        "outputs, against the reference fed the upstream gradient the layer received: rows NAME (grad); "
+        "with --source: each pair's gradients, both frameworks against their references and dL/dx, "
+        "dL/d(state) across (does the port train the same?)",
+    )
+    chk.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch", "all"),
+        help="a Keras 3 model: run it under Keras on this backend (all: the three, one column each) and "
+        "check every LSTM against the reference of that backend (lstm_ref/keras_backends.py); each "
+        "backend's worker runs in its own venv (make venv-jax, make venv-torch)",
+    )
     chk.add_argument("--scope", help="checkpoint mode: the cell's variable scope, e.g. rnn/lstm_cell")
     chk.add_argument("--kind", help="checkpoint mode: the cell's kind, e.g. tf.compat.v1.nn.rnn_cell.LSTMCell")
     chk.add_argument(
@@ -139,6 +156,10 @@ def run(args):
 
     args.json_path = json_target(args)
     models = [user_path(m) for m in args.model]
+    if args.backend is not None and (args.scope is not None or any(m.suffix == ".tflite" for m in models)):
+        raise UsageError("--backend runs a Keras 3 .keras/.h5 model on Keras' backends, not a checkpoint or a .tflite")
+    if args.scope is None and any(flax_checkpoints.describe(m) for m in models):
+        return _check_flax(args, models)
     weights_only = (
         args.scope is None
         and bool(args.config)
@@ -156,10 +177,11 @@ def run(args):
     if args.scope is not None:
         if len(models) != 1:
             raise UsageError("--scope checks one checkpoint at a time")
-        refuse_unused(args, ("source",), "on a checkpoint (--scope)")
+        refuse_unused(args, ("source", "grad"), "on a checkpoint (--scope)")
         refuse_unused(args, ("batch", "time", "seed", "batch_size", "custom_objects"), "on a checkpoint (--scope)")
         return _check_checkpoint(args, models[0], check_lib)
     if any(m.suffix == ".tflite" for m in models):
+        refuse_unused(args, ("grad",), "on a .tflite (TFLite has no gradients)")
         return _check_tflite(args, models)
 
     inputs = _read_inputs(args.input)
@@ -178,6 +200,10 @@ def run(args):
         if not path.is_file():
             raise UsageError(f"--custom-objects {path}: no such file")
     formats = [model_format(m, weights=True) for m in models]  # every file is vetted before any TF starts
+    if args.grad:
+        _refuse_grad(args, models, formats)
+    if args.backend is not None:
+        return _check_backends(args, models, formats, inputs, custom)
     source = _source(args, models, formats, inputs, custom)
     weight_files = _weight_files(args, models, formats, inputs, custom)
     drawn = {
@@ -194,7 +220,7 @@ def run(args):
                 casts = []
             elif oracle_name in ARTIFACTS:
                 results, skipped, description, casts = _check_artifact(
-                    model, oracle_name, description, source, pool, drawn, custom, inputs, args.calls or 1
+                    model, oracle_name, description, source, pool, drawn, custom, inputs, args.calls or 1, args.grad
                 )
             else:
                 results, skipped, described = check_lib.check_model(
@@ -207,10 +233,16 @@ def run(args):
                     custom_objects=custom,
                 )
                 casts = (described or {}).get("casts", [])
+                if args.grad:
+                    rows, more, _ = check_grad.check_model_grads(
+                        model, pool.get(oracle_name), inputs, **drawn, custom_objects=custom
+                    )
+                    results += rows
+                    skipped += more
                 if source is not None:  # a Keras port of --source: its LSTMs, each run by its oracle, paired
                     lstms, _, _ = artifacts.read_lstms(model, oracle_name, pool, custom_objects=custom, **drawn)
                     _keras_runners(lstms, pool.get(oracle_name))
-                    pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom)
+                    pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom, args.grad)
                     results += pairs
                     skipped += more
                     description += against
@@ -230,6 +262,70 @@ def run(args):
     finally:
         pool.close()
     return _finish(args, reports)
+
+
+def _check_backends(args, models, formats, inputs, custom):
+    """``--backend``: every LSTM of a Keras 3 model, run by Keras on each
+    named backend and checked against that backend's reference
+    (:mod:`~lstm_ref.harness.backends`); one table, one column per backend.
+    A named backend whose worker cannot start is refused (exit 2, with the
+    ``make`` target that builds it); under ``all`` it is a row saying so."""
+    refuse_unused(args, ("source", "grad", "calls"), "with --backend")
+    for model, (oracle_name, description) in zip(models, formats):
+        if oracle_name != "keras3":
+            raise UsageError(f"--backend runs a Keras 3 model on Keras' backends; {model.name} is {description}")
+    names = backends.parse(args.backend)
+    drawn = {
+        "batch": args.batch or DRAWN["batch"],
+        "time": args.time or DRAWN["time"],
+        "seed": DRAWN["seed"] if args.seed is None else args.seed,
+    }
+    pool = check_lib.open_pool()
+    reports = []
+    try:
+        usable, missing = backends.available(names, pool)
+        if missing and (args.backend != "all" or not usable):
+            raise UsageError(f"--backend {missing[0].backend}: {missing[0].reason}")
+        for model, (oracle_name, description) in zip(models, formats):
+            results, skipped, described = backends.check_model_on(
+                model,
+                usable,
+                pool,
+                inputs,
+                **drawn,
+                batch_size=args.batch_size or 256,
+                progress=_progress(args, "batches"),
+                custom_objects=custom,
+            )
+            if not results:
+                _nothing_to_check(model, skipped)
+            results += [
+                LayerResult(layer=f"backend {m.backend}", kind="", status="skipped", reason=m.reason, backend=m.backend)
+                for m in missing
+            ]
+            casts = (described or {}).get("casts", [])
+            description = f"{description}; Keras on {', '.join(names)}"
+            reports.append(Report(model, description, results, skipped, casts, oracle_name))
+    finally:
+        pool.close()
+    for r in reports:
+        backends.print_table(r.model, r.description, r.results, r.skipped, names)
+    payload = result_json(reports)
+    _write_json(args.json_path, reports, payload)
+    return EXIT_PASS if payload["passed"] else EXIT_FAIL
+
+
+def _refuse_grad(args, models, formats):
+    """``--grad`` checks Keras models (TF's tape through the whole model),
+    and with ``--source`` any port's pairs; other uses are refused."""
+    if args.source is not None:
+        return
+    for model, (oracle_name, description) in zip(models, formats):
+        if oracle_name not in KERAS_PORTS:
+            raise UsageError(
+                f"--grad checks Keras models (.keras, .h5, SavedModel: TF's tape through the whole model), and "
+                f"with --source a port's pairs; {model.name} is {description}"
+            )
 
 
 def _weight_files(args, models, formats, inputs, custom):
@@ -388,7 +484,7 @@ def _source(args, models, formats, inputs, custom):
     return path, fmt, None
 
 
-def _check_artifact(model, oracle_name, description, source, pool, drawn, custom, inputs=None, calls=1):
+def _check_artifact(model, oracle_name, description, source, pool, drawn, custom, inputs=None, calls=1, grad=False):
     """An .onnx/.pt file's rows: each LSTM alone on drawn x; with --input
     (an .onnx), each node also on what it received in the whole model's
     run (``calls`` times, states fed back); with --source, the pairs.
@@ -408,14 +504,14 @@ def _check_artifact(model, oracle_name, description, source, pool, drawn, custom
             else ""
         )
     if source is not None:
-        pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom)
+        pairs, more, against = _check_pairs(model, lstms, source, pool, drawn, custom, grad)
         results += pairs
         skipped += more
         description += against
     return results, skipped, description, casts
 
 
-def _check_pairs(model, lstms, source, pool, drawn, custom):
+def _check_pairs(model, lstms, source, pool, drawn, custom, grad=False):
     """``--source``'s LSTMs against ``model``'s (an .onnx/.pt file or a
     Keras port): ``(pair rows, skipped, what the description gains)``."""
     path, (src_oracle, src_description), wfile = source
@@ -425,7 +521,9 @@ def _check_pairs(model, lstms, source, pool, drawn, custom):
         skipped += [(f"{name} (in --source)", why) for name, why in wfile.skipped]
     else:
         src_lstms, _, _ = artifacts.read_lstms(path, src_oracle, pool, custom_objects=custom, **drawn)
-    pairs, more = artifacts.check_pairs(path, src_lstms, model, lstms, pool.get("torch"), **drawn)
+    pairs, more = artifacts.check_pairs(
+        path, src_lstms, model, lstms, pool.get("torch"), **drawn, grads=pool if grad else None
+    )
     if wfile is not None:
         for row in pairs:
             unit = next((u for u in wfile.lstms if row.layer.startswith((f"{u.name} -> ", f"{u.layer} -> "))), None)
@@ -478,6 +576,37 @@ def _check_checkpoint(args, model, check_lib):
     finally:
         pool.close()
     return _finish(args, [Report(model, f"checkpoint, scope {args.scope!r}", results, skipped, [], "checkpoint")])
+
+
+def _check_flax(args, models):
+    """A Flax checkpoint (msgpack'd tree, orbax directory): its cells of ``--kind``
+    (:mod:`~lstm_ref.harness.flax_checkpoints`), ``--config`` the JSON of what the
+    arrays cannot say (gate_fn, activation_fn, reverse, keep_order)."""
+    why = "on a Flax checkpoint (each cell runs alone on drawn x: --batch, --time, --seed)"
+    refuse_unused(args, ("source", "input", "calls", "batch_size", "custom_objects", "grad"), why)
+    if len(args.config) > 1:
+        raise UsageError("a Flax checkpoint takes one --config (the cells' kwargs as one JSON object)")
+    config = {}
+    if args.config:
+        try:
+            config = json.loads(args.config[0])
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--config is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(config, dict):
+            raise UsageError(f"--config must be a JSON object of kwargs, got {args.config[0]!r}")
+    for model in models:
+        flax_checkpoints.needs_kind(model, args.kind)
+    drawn = {k: getattr(args, k) or DRAWN[k] for k in ("batch", "time")}
+    drawn["seed"] = DRAWN["seed"] if args.seed is None else args.seed
+    pool = check_lib.open_pool()
+    reports = []
+    try:
+        for model in models:
+            results, skipped, description = flax_checkpoints.check_file(model, args.kind, config, pool, **drawn)
+            reports.append(Report(model, description, results, skipped, [], "checkpoint"))
+    finally:
+        pool.close()
+    return _finish(args, reports)
 
 
 def _read_inputs(specs) -> dict:
@@ -598,6 +727,8 @@ def _fmt(value, spec=".2e"):
 def _where(worst):
     if not worst:
         return ""
+    if "index" in worst:  # a --grad row: the worst array and the index in it
+        return f"{worst['field']}: at {tuple(worst['index'])}"
     step = "" if worst.get("step") is None else f"step {worst['step']}, "
     return f"{worst['field']}: {step}row {worst['row']}, unit {worst['unit']}"
 
@@ -708,7 +839,7 @@ def _columns(results, width):
         ("h max |d|", lambda r: _fmt(r.h_max_abs)),
         ("c max |d|", lambda r: _fmt(r.c_max_abs)),
         ("worst at", lambda r: _where(r.worst)),
-        ("atol / rtol", lambda r: f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"),
+        ("atol / rtol", _tolerance_cell),
         ("ratio", lambda r: _fmt(r.ratio, ".3g")),
         ("verdict", lambda r: "[green]PASS" if r.status == "pass" else "[red]FAIL"),
     ]
@@ -730,18 +861,29 @@ def _columns(results, width):
     return columns
 
 
+def _tolerance_cell(r):
+    if "grad" in r.tolerance:  # a --grad row: the kind's gradient bound
+        return f"grad {r.tolerance['grad']:.2g}"
+    return f"{r.tolerance.get('atol', 0):g} / {r.tolerance.get('rtol', 0):g}"
+
+
 def _print_footer(console, results, failed, skipped):
     tolerances = sorted(
         {
             (r.dtype, r.tolerance.get("atol"), r.tolerance.get("rtol"), r.tolerance.get("rounding"))
             for r in results
-            if r.tolerance
+            if r.tolerance and "grad" not in r.tolerance
         }
     )
     for dtype, atol, rtol, rounding in tolerances:
         console.print(
             f"tolerance ({dtype}): |ref - tf| <= {atol:g} + {rtol:g} |tf| + {rounding:g} x the "
             "reference's own rounding (lstm_ref/harness/tolerances.py)"
+        )
+    if any("grad" in r.tolerance for r in results if r.tolerance):
+        console.print(
+            "(grad) rows: every gradient array (x, h0, c0, w:<weight>, steps:h, steps:c_carried) within "
+            "|g_ref - g_tf| <= grad x (1 + |g_ref|), grad the kind's measured bound (KindRecord.grad)"
         )
     console.print(f"platform profile: {platform.current()} ({platform.source()}; lstm_ref/platform.py)")
     if any(r.pair for r in results):

@@ -14,9 +14,23 @@ Two ways in:
   what a target computed, when it cannot be run from here.  Without
   ``--input`` the observed outputs must come from the probe, which
   ``--write-probe FILE`` writes for that kind, config and weights.
+* the same with ``--grads G.npz --upstream UP.npz``: the target's gradients
+  of ``sum(field * upstream[field])`` (keys ``x``, ``h0``, ``c0``,
+  ``w:<name>``, ``steps:*``, as ``check --grad`` keys them) are searched for
+  the backward-only faults (:func:`diagnose.diagnose_grad`: truncated BPTT,
+  c detached, the gradient clipped per step, the bias gradient doubled);
+  ``--observed`` is then optional and, when given, the forward is checked
+  first.
 
-Exit 0 when one explanation within tolerance is found (or the target is
-within tolerance), 1 when none is (or several are), 2 on bad input.
+When no catalogue fault explains the target, the fault is localised
+(:mod:`lstm_ref.harness.localise`): where the target first leaves
+tolerance, and the smallest correction to the reference's weights or gates
+that brings it within tolerance, with its fix in the kind's weight names
+(``--no-localise`` skips it).
+
+Exit 0 when one explanation within tolerance is found (a catalogue fault, a
+pair, or a correction; or the target is within tolerance), 1 when none is
+(or several are), 2 on bad input.
 """
 
 import json
@@ -29,15 +43,17 @@ from ...errors import InputError
 from ...platform import PROFILES, current
 from ...reference import from_config
 from .. import artifacts, check
-from ..diagnose import AMBIGUOUS, CORRECT, WITHIN, diagnose, mask_part, probe
+from ..diagnose import AMBIGUOUS, CORRECT, WITHIN, diagnose, diagnose_grad, mask_part, probe
 from ..model_format import model_format
 from ._common import UsageError, json_target, user_path
 
 NAME = "diagnose"
 
 EPILOG = """exit codes:
-  0  one known fault (or pair of faults) explains the target, or the target is within tolerance
-  1  none does, or several compute the same on the probe (ambiguous): the candidates are listed
+  0  one known fault (or pair of faults) explains the target, or one small correction found by
+     localisation does, or the target is within tolerance
+  1  none does, or several compute the same on the probe (ambiguous): the candidates are listed,
+     and where no catalogue fault explains it, the tensor and gate the fits agree on (or "not sure")
   2  usage or input error: a short message names the culprit (--debug shows the traceback)
   3  a framework worker crashed or hung (its stderr is shown under --debug), or lstm-ref failed (a bug)
 """
@@ -49,7 +65,9 @@ def add_parser(sub):
         "diagnose",
         help="name the known fault (gate order, bias, reversed output, ...) of a port that disagrees",
         description="Search the kind's fault catalogue (every fault, then every pair) for the one that makes the "
-        "reference compute what the target computed, and say how to fix it.",
+        "reference compute what the target computed, and say how to fix it.  When none does, localise the fault: "
+        "where the target first leaves tolerance, and the smallest correction to one tensor, gate or unit "
+        "(a scale, an offset, a swap, another activation, ...) that explains it.",
         epilog=EPILOG,
     )
     dia.add_argument("--source", metavar="MODEL", help="the model the target was made from (.keras/.h5/.pt/.onnx)")
@@ -68,7 +86,22 @@ def add_parser(sub):
         metavar="FILE.npz",
         help="write the probe inputs for --kind/--config/--weights (x, mask, h0, c0) to run the target on, and stop",
     )
+    dia.add_argument(
+        "--grads",
+        metavar="G.npz",
+        help="the target's gradients (x, h0, c0, w:<name>, steps:*): search the backward-only faults",
+    )
+    dia.add_argument(
+        "--upstream",
+        metavar="UP.npz",
+        help="with --grads: dL/d each output field (h, final_h, ...; or up:<field>) the gradients were taken of",
+    )
     dia.add_argument("--no-pairs", action="store_true", help="search single faults only")
+    dia.add_argument(
+        "--no-localise",
+        action="store_true",
+        help="when no catalogue fault explains the target, stop there (do not localise the fault)",
+    )
     dia.add_argument(
         "--no-mask",
         action="store_true",
@@ -89,13 +122,17 @@ def add_parser(sub):
 def run(args):
     args.json_path = json_target(args)
     files = args.source or args.target
-    arrays = args.kind or args.config or args.weights or args.observed or args.input or args.write_probe
+    arrays = args.kind or args.config or args.weights or args.observed or args.input or args.write_probe or args.grads
+    if bool(args.grads) != bool(args.upstream):
+        raise UsageError("--grads and --upstream go together")
     if files and arrays:
         raise UsageError("give --source/--target, or --kind/--config/--weights with --observed (not both)")
     if files:
         if not (args.source and args.target):
             raise UsageError("--source and --target go together")
-        results = _diagnose_files(user_path(args.source), user_path(args.target), not args.no_pairs, args.no_mask)
+        results = _diagnose_files(
+            user_path(args.source), user_path(args.target), not args.no_pairs, args.no_mask, not args.no_localise
+        )
     else:
         if not (args.kind and args.config is not None and args.weights):
             raise UsageError("give --source MODEL --target ARTIFACT, or --kind, --config and --weights")
@@ -107,10 +144,23 @@ def run(args):
                 "its outputs (h, final_h, final_c, ...) as an .npz, and pass it as --observed"
             )
             return 0
+        if args.grads:
+            observed = _npz(user_path(args.observed), "--observed") if args.observed else None
+            upstream = {
+                k[3:] if k.startswith("up:") else k: v for k, v in _npz(user_path(args.upstream), "--upstream").items()
+            }
+            grads = _npz(user_path(args.grads), "--grads")
+            try:
+                diagnosis = diagnose_grad(case, upstream, grads, observed=observed)
+            except KeyError as exc:  # the arrays differ from the reference's (grad_oracle.paired)
+                raise InputError(f"--grads: {exc.args[0]}") from None
+            return _print([(f"{case.kind} (gradients)", diagnosis, None)], args.json_path)
         if not args.observed:
             raise UsageError("--observed OUT.npz is required (what the target computed)")
         observed = _npz(user_path(args.observed), "--observed")
-        results = [(f"{case.kind}", diagnose(case, observed, pairs=not args.no_pairs), None)]
+        results = [
+            (f"{case.kind}", diagnose(case, observed, pairs=not args.no_pairs, localise=not args.no_localise), None)
+        ]
     return _print(results, args.json_path)
 
 
@@ -166,7 +216,7 @@ def _features(ref, weights):
     raise InputError(f"--weights: cannot tell the input width from {sorted(weights)}")
 
 
-def _diagnose_files(source_path, target_path, pairs, no_mask=False):
+def _diagnose_files(source_path, target_path, pairs, no_mask=False, localise=True):
 
     pool = check.open_pool()
     try:
@@ -188,7 +238,7 @@ def _diagnose_files(source_path, target_path, pairs, no_mask=False):
                     )
                 )
             else:
-                results.append(_diagnose_pair(src, dst, pairs, no_mask))
+                results.append(_diagnose_pair(src, dst, pairs, no_mask, localise))
         if all(d is None for _, d, _ in results):
             raise InputError("; ".join(f"{name}: {reason}" for name, _, reason in results))
         return results
@@ -196,7 +246,7 @@ def _diagnose_files(source_path, target_path, pairs, no_mask=False):
         pool.close()
 
 
-def _diagnose_pair(src, dst, pairs, no_mask=False):
+def _diagnose_pair(src, dst, pairs, no_mask=False, localise=True):
     """The truth is the source converted correctly; the target runs the probe."""
 
     if src.recorded is not None:  # a Keras layer: its kind, config and weights as the model holds them
@@ -222,7 +272,7 @@ def _diagnose_pair(src, dst, pairs, no_mask=False):
     fields = [k for k in truth.reference().fields() if k in observed]
     return (
         f"{src.name} -> {dst.name}",
-        diagnose(truth, observed, fields=fields, pairs=pairs),
+        diagnose(truth, observed, fields=fields, pairs=pairs, localise=localise),
         f"lstm-ref convert SOURCE --to {'torch' if dst.kind == 'torch.nn.LSTM' else 'onnx'} writes it correctly"
         if dst.kind in ("torch.nn.LSTM", "onnx.LSTM") and dst.kind != kind
         else None,
@@ -308,8 +358,11 @@ def _print(results, json_path):
                 lines.append(f"  within: {_names(c)}: {c.ratio:.3g}x tolerance")
                 lines.append(_mask_line(c))
         elif d.verdict != CORRECT:
-            for c in d.candidates[:5]:
-                lines.append(f"  nearest: {_names(c)}: {c.ratio:.3g}x tolerance")
+            if d.localisation is not None:
+                lines += d.localisation.lines()
+            if d.localisation is None or not d.localisation.named:
+                for c in d.candidates[:5]:
+                    lines.append(f"  nearest: {_names(c)}: {c.ratio:.3g}x tolerance")
         for line in lines:
             if line:
                 print(line)

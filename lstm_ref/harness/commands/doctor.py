@@ -92,6 +92,9 @@ def served() -> dict:
     out = {name: [] for name in ORACLES}
     for record in RECORDS:
         out[record.oracle.name].append((record.id, record.kind))
+        for backend in record.backends or ():  # Keras 3 on JAX and torch: the same kind, another oracle
+            if backend.oracle.name != record.oracle.name:
+                out[backend.oracle.name].append((f"{record.id}@{backend.name}", f"{record.kind} ({backend.name})"))
     out[TARGET.oracle.name].append((TARGET.name, f"{TARGET.name} (of {', '.join(TARGET.kinds)})"))
     return out
 

@@ -26,7 +26,7 @@ from ..compare import run_and_compare, ulps_apart
 from ..oracles.pool import OraclePool
 from ..platforms import VERSION_KEYS
 from ..records import RECORDS, golden_cases, record_of
-from . import store
+from . import grad, store
 
 
 def build_case(case_id, fn):
@@ -36,11 +36,13 @@ def build_case(case_id, fn):
 
 
 def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
-    cases = golden_cases()
-    unknown = sorted(set(only or ()) - set(cases))
+    cases, grad_cases = golden_cases(), grad.GRAD_CASES
+    unknown = sorted(set(only or ()) - set(cases) - set(grad_cases))
     if unknown:
         raise SystemExit(f"unknown case id(s) {unknown}")
     ids = [c for c in sorted(cases) if not only or c in only]
+    grad_ids = [c for c in sorted(grad_cases) if not only or c in only]
+    total = len(ids) + len(grad_ids)
     for i, case_id in enumerate(ids, 1):
         case = build_case(case_id, cases[case_id])
         oracle = pool.for_kind(case.kind)
@@ -60,8 +62,13 @@ def generate_into(directory: Path, pool: OraclePool, only=None, progress=True):
         folder.mkdir(exist_ok=True)
         (folder / f"{case_id}.npz").write_bytes(data)
         if progress:
-            print(f"[{i}/{len(ids)}] {case_id}", file=sys.stderr, flush=True)
-    digests = store.digests(directory, [record.id for record in RECORDS])
+            print(f"[{i}/{total}] {case_id}", file=sys.stderr, flush=True)
+    for i, case_id in enumerate(grad_ids, len(ids) + 1):  # gradient goldens: fixtures/<record id>/grad/
+        grad.generate(case_id, grad_cases[case_id], pool, directory, lambda kind: record_of(kind).id)
+        if progress:
+            print(f"[{i}/{total}] {case_id}", file=sys.stderr, flush=True)
+    folders = [record.id for record in RECORDS] + [f"{record.id}/{store.GRAD}" for record in RECORDS]
+    digests = store.digests(directory, folders)
     store.write_manifest(directory, digests)
     return digests
 
@@ -115,7 +122,7 @@ def diff_table(old_dir: Path, new_dir: Path) -> list:
             )
             shown += f" ({ulps} ulp)"
         rows.append((case_id, status, shown))
-    return rows
+    return rows + grad.diff_rows(old_dir, new_dir)
 
 
 def _cpu_of(golden):

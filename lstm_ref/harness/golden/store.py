@@ -6,7 +6,11 @@ named by its record): the case's arrays as
 outputs under ``out:<field>`` for every field the family declares
 (``out:h``, ``out:c``, ``out:final_h``, ``out:final_c`` for the LSTMs) and
 ``__meta__`` (JSON: format version,
-kind, config, notes, provenance).  ``fixtures/MANIFEST.json`` records each
+kind, config, notes, provenance).  A gradient golden (``golden/grad.py``) is
+``fixtures/<record id>/grad/<case id>.npz``: the same inputs, the upstream
+under ``up:<field>`` and the framework's gradients under ``out:<array>``
+(``out:x``, ``out:h0``, ``out:w:<name>``, ``out:steps:<state>``).
+``fixtures/MANIFEST.json`` records each
 file's sha256, keyed by its path under ``fixtures/``.  Files are written with a fixed zip timestamp and sorted
 entries, so that regenerating on the same machine is bitwise identical.
 """
@@ -87,9 +91,17 @@ def write_manifest(directory: Path, digests: dict):
     (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
+GRAD = "grad"  # the gradient goldens' folder inside each kind's
+
+
 def relative_paths(manifest: dict) -> dict:
     """``{case id: its file's path under the fixtures folder}``, as listed."""
     return {Path(rel).stem: rel for rel in manifest["files"]}
+
+
+def is_grad(rel) -> bool:
+    """Whether a listed path is a gradient golden's (``<kind>/grad/<id>.npz``)."""
+    return Path(rel).parent.name == GRAD
 
 
 def path_of(case_id: str, directory: Path = FIXTURES) -> Path:
@@ -102,6 +114,23 @@ def path_of(case_id: str, directory: Path = FIXTURES) -> Path:
 
 def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Golden:
     """Load one golden case, verifying its checksum and format version."""
+    meta, entries = read_verified(case_id, directory, manifest)
+    expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
+    case = Case.from_arrays(
+        meta["kind"],
+        meta["config"],
+        entries,
+        name=case_id,
+        notes=meta.get("notes", ""),
+        meta=meta.get("meta", {}),
+        platform=profile_of_provenance(meta.get("provenance", {})),
+    )
+    return Golden(case_id, meta, case, expected)
+
+
+def read_verified(case_id: str, directory: Path = FIXTURES, manifest: dict = None):
+    """``(meta, entries)`` of one golden file, its checksum and format
+    version verified (any golden: run or gradient)."""
     directory = Path(directory)
     manifest = manifest or read_manifest(directory)
     rel = relative_paths(manifest).get(case_id)
@@ -122,21 +151,16 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
         raise FixtureError(f"{path}: cannot be read as a golden fixture ({exc})") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise FixtureError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
-    expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
-    case = Case.from_arrays(
-        meta["kind"],
-        meta["config"],
-        entries,
-        name=case_id,
-        notes=meta.get("notes", ""),
-        meta=meta.get("meta", {}),
-        platform=profile_of_provenance(meta.get("provenance", {})),
-    )
-    return Golden(case_id, meta, case, expected)
+    return meta, entries
 
 
 def case_ids(directory: Path = FIXTURES) -> list:
-    return sorted(relative_paths(read_manifest(directory)))
+    """The run goldens' ids (the gradient goldens: :func:`grad_case_ids`)."""
+    return sorted(cid for cid, rel in relative_paths(read_manifest(directory)).items() if not is_grad(rel))
+
+
+def grad_case_ids(directory: Path = FIXTURES) -> list:
+    return sorted(cid for cid, rel in relative_paths(read_manifest(directory)).items() if is_grad(rel))
 
 
 def digests(directory: Path, folders) -> dict:

@@ -560,6 +560,17 @@ CONTRIB_RECORD = KindRecord(
     },
     # contrib's layer-norm epsilon is 1e-3 in float16 but 1e-12 in float64.
     float64_twin=lambda case: case.config.get("dtype") != "float16",
+    # Gradient bounds (KindRecord.grad, grad_oracle.check: t <= tol + k spread): measured with
+    # `python -m tools.measure_grad 40` (two runs: the live module's cases and 80 Hypothesis draws each;
+    # t = max |d| / (1 + |g|) per gradient array); tol is 3x the worst t the spread term leaves over,
+    # and at least eps of the dtype.
+    grad={
+        "float64": 6.5e-15,  # left 2.2e-15 (343 arrays; worst t 3.0e-13)
+        # float32: left 3.3e-4 (1,840 arrays; worst t 3.3e-4): 2 units, where a per-gate norm of 2 values
+        # a, b is +-1 and its gradient ~1e-12 / |a - b|^3, which float32 gets by cancelling O(1) terms
+        "float32": 9.8e-4,
+        "float16": 5.0e-3,  # left 1.7e-3 (201 arrays; 2 units, as float32; worst t 1.9e-2)
+    },
 )
 
 TFA_RECORD = KindRecord(
@@ -582,5 +593,15 @@ TFA_RECORD = KindRecord(
         # bitwise at worst, t 1.1e-3; free-running t 2.4e-3.  3.5e-3
         # (3.1x), 7.5e-3 (3.1x); the 98% share stands.
         "float16": Tolerance(atol=7.5e-3, rtol=7.5e-3, one_step=OneStepBound(exact=0.98, atol=3.5e-3)),
+    },
+    # Gradient bounds (KindRecord.grad, grad_oracle.check: t <= tol + k spread): measured with
+    # `python -m tools.measure_grad 40` (two runs: the live module's cases and 80 Hypothesis draws each;
+    # t = max |d| / (1 + |g|) per gradient array); tol is 3x the worst t the spread term leaves over,
+    # and at least eps of the dtype.
+    grad={
+        "float64": 2.2e-16,  # left 0 (208 arrays; worst t 3.1e-14): eps
+        "float32": 1.6e-6,  # left 5.3e-7 (1,740 arrays; 2 units, norm_epsilon 1e-5; worst t 5.0e-5)
+        "float16": 3.1e-3,  # left 1.0e-3 (252 arrays; worst t 3.4e-2)
+        "mixed_float16": 2.6e-3,  # left 8.6e-4 (194 arrays; worst t 2.8e-2)
     },
 )

@@ -16,6 +16,18 @@ from ..tolerances import Tolerance, tolerance_for
 
 
 @dataclass(frozen=True)
+class Backend:
+    """One backend the kind's framework runs on (Keras 3: ``tensorflow``,
+    ``jax``, ``torch``), chosen by the case's ``config["backend"]``: its
+    oracle, and its tolerance overrides per compute dtype (joined with the
+    kind's by taking the max; each with its measurement)."""
+
+    name: str
+    oracle: OracleSpec
+    tolerances: dict = None
+
+
+@dataclass(frozen=True)
 class KindRecord:
     kind: str  # the TF class path, as lstm_ref.from_config takes it
     id: str  # short, unique, not a substring of another id: test ids, -k, report rows
@@ -35,7 +47,26 @@ class KindRecord:
     float64_twin: Callable = always
     # Deployment targets the kind can be converted to (tflite.TFLiteTarget: its modes, its oracle).
     targets: tuple = ()
+    # The backends its framework runs on (Backend rows, the oracle's own first);
+    # lstm_ref/harness/backends.py runs a case on the one its config names.
+    backends: tuple = ()
+    # Reference.grad against the framework's reverse mode: per dtype policy
+    # name ("float64", "float32", "float16", "mixed_float16": mixed is keyed
+    # apart, its weight gradients being float32), the bound ``tol`` with
+    # |g_ref - g_framework| <= tol (1 + |g_ref|) on every gradient (inputs,
+    # initial states, weights, per-step states; compare.compare_grads), each
+    # with its measurement (worst observed, factor).  None: no gradient oracle.
+    grad: dict = None
 
     def tolerance(self, dtype) -> Tolerance:
         """The table's entry for compute ``dtype``, with this kind's overrides."""
         return tolerance_for(dtype, self.tolerances)
+
+    def grad_tolerance(self, policy) -> float:
+        """The gradient bound for dtype ``policy`` (a policy name, e.g. a
+        config's ``dtype``; None is float32); a KeyError naming the kind
+        where it has none (no oracle for that dtype)."""
+        name = "float32" if policy is None else getattr(policy, "name", policy)
+        if not self.grad or name not in self.grad:
+            raise KeyError(f"{self.kind}: no gradient tolerance for dtype {name!r}; it has {sorted(self.grad or ())}")
+        return self.grad[name]

@@ -682,6 +682,15 @@ BASIC_RECORD = KindRecord(
     variants=tf1_cells.BASIC_LSTM_CELL_VARIANTS,
     error_inputs=BASIC_ERROR_INPUTS,
     throughput_config=lambda rng: {"num_units": int(rng.integers(1, 7)), "forget_bias": float(rng.choice([0.0, 1.0]))},
+    # Gradient bounds (KindRecord.grad, grad_oracle.check: t <= tol + k spread): measured with
+    # `python -m tools.measure_grad 40` (two runs: the live module's cases and 80 Hypothesis draws each;
+    # t = max |d| / (1 + |g|) per gradient array); tol is 3x the worst t the spread term leaves over,
+    # and at least eps of the dtype.
+    grad={
+        "float64": 2.2e-16,  # left 0 (428 arrays; worst t 5.2e-15): eps
+        "float32": 1.2e-7,  # left 3.7e-8 (430 arrays; worst t 4.0e-6): eps
+        "float16": 9.8e-4,  # left 2.3e-4 (101 arrays; worst t 2.3e-3): eps
+    },
 )
 
 LSTM_CELL_RECORD = KindRecord(
@@ -698,5 +707,14 @@ LSTM_CELL_RECORD = KindRecord(
         "num_units": int(rng.integers(1, 7)),
         "use_peepholes": bool(rng.integers(2)),
         "cell_clip": float(rng.choice([0.5, 3.0])),
+    },
+    # Gradient bounds (KindRecord.grad, grad_oracle.check: t <= tol + k spread): measured with
+    # `python -m tools.measure_grad 40` (two runs: the live module's cases and 80 Hypothesis draws each;
+    # t = max |d| / (1 + |g|) per gradient array); tol is 3x the worst t the spread term leaves over,
+    # and at least eps of the dtype.
+    grad={
+        "float64": 2.2e-16,  # left 0 (355 arrays; worst t 3.5e-15; clip bounds included): eps
+        "float32": 1.2e-7,  # left 4.0e-8 (837 arrays; worst t 3.0e-6): eps
+        "float16": 9.8e-4,  # left 1.7e-4 (186 arrays; worst t 2.9e-3): eps
     },
 )

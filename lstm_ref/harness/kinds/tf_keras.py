@@ -776,4 +776,14 @@ RECORD = KindRecord(
         # 1.1e-3 live (softmax gates); 5e-3 is 3.5x.
         "float16": Tolerance(atol=5e-3, rtol=5e-3),
     },
+    # Gradient bounds (KindRecord.grad, grad_oracle.check: t <= tol + k spread): measured with
+    # `python -m tools.measure_grad 40` (two runs: the live module's cases and 80 Hypothesis draws each;
+    # t = max |d| / (1 + |g|) per gradient array); tol is 3x the worst t the spread term leaves over,
+    # and at least eps of the dtype.
+    grad={
+        "float64": 2.2e-16,  # left 0 (259 arrays; worst t 2.7e-15): eps
+        "float32": 1.4e-7,  # left 4.7e-8 (447 arrays; worst t 2.3e-6; hard_sigmoid on its corners)
+        "float16": 9.8e-4,  # left 1.3e-4 (124 arrays; worst t 4.2e-3): eps
+        "mixed_float16": 2.0e-3,  # left 6.7e-4 (81 arrays; worst t 2.7e-3, 1 unit)
+    },
 )

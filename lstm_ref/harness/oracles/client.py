@@ -191,6 +191,30 @@ ORACLES = {
         "tflite",
         "ai-edge-litert",
     ),
+    # Keras 3 on its other backends (lstm_ref/harness/backends.py), CPU: one
+    # worker module, the backend chosen by KERAS_BACKEND; float64 needs JAX's x64.
+    "keras3_jax": OracleSpec(
+        "keras3_jax",
+        "lstm_ref.harness.oracles.keras_backend_worker",
+        ".venv-jax/bin/python",
+        {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1"},
+        ("keras", "jax"),
+        "keras-jax",
+        "keras jax",
+    ),
+    "keras3_torch": OracleSpec(
+        "keras3_torch",
+        "lstm_ref.harness.oracles.keras_backend_worker",
+        ".venv-torch/bin/python",
+        {"KERAS_BACKEND": "torch"},
+        ("keras", "torch"),
+        "keras-torch",
+        "keras torch",
+    ),
+    # flax.nnx's LSTM cells under nnx.RNN (JAX, CPU), in .venv-jax.
+    "flax": OracleSpec(
+        "flax", "lstm_ref.harness.oracles.flax_worker", ".venv-jax/bin/python", {}, ("jax", "flax"), "flax", "flax"
+    ),
 }
 
 

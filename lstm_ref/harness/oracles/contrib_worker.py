@@ -26,7 +26,7 @@ outputs and final state.
 import numpy as np
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is set by the client)
 
-from lstm_ref.harness.oracles import memory, protocol, provenance
+from lstm_ref.harness.oracles import memory, protocol, provenance, state_probes
 
 KIND = "tf.contrib.rnn.LayerNormBasicLSTMCell"
 
@@ -121,15 +121,19 @@ def _dynamic_rnn(cell, x, h0, c0, lengths):
     return tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=lengths, initial_state=init, dtype=x.dtype)
 
 
-def _trace(config, shapes, input_dim):
-    """One traced function per (config, input width): the plain cell and the
-    emitting cell.  The signature fixes the feature width (dynamic_rnn needs
-    it static) and leaves batch and time free."""
-    kwargs = dict(
+def _cell_kwargs(config):
+    return dict(
         forget_bias=float(config.get("forget_bias", 1.0)),
         activation=config.get("activation", "tanh"),
         layer_norm=bool(config.get("layer_norm", True)),
     )
+
+
+def _trace(config, shapes, input_dim):
+    """One traced function per (config, input width): the plain cell and the
+    emitting cell.  The signature fixes the feature width (dynamic_rnn needs
+    it static) and leaves batch and time free."""
+    kwargs = _cell_kwargs(config)
     units = int(config["num_units"])
     dtype = _dtype(config)
     signature = [
@@ -216,6 +220,61 @@ def run(meta, arrays):
     return {}, {"h": out, "c": c_seq, "final_h": final_h, "final_c": final_c}
 
 
+GRAD_FIELDS = ("h", "final_c", "final_h")  # dynamic_rnn's (outputs, state.c, state.h)
+
+
+def grad(meta, arrays):
+    """``tf.GradientTape`` on ``dynamic_rnn`` over the port (the mask as
+    ``sequence_length``), eagerly: TF differentiates contrib's own ops
+    (``nn.moments``, ``nn.batch_normalization``: the variance path
+    included).  The loss is ``sum(field * up:<field>)`` over ``h``,
+    ``final_h``, ``final_c``; the reply has ``x``, ``h0``, ``c0`` (when
+    given), ``w:<name>``, and the per-step ``steps:h``/``steps:c_carried``
+    (dL/d of the state the cell computes at step t, c's with that step's h
+    held) from the same port with zero perturbations added to its new
+    state (``state_probes.TF1PerturbedState``), whose dL/dx must equal the
+    plain run's bitwise."""
+    if meta["kind"] != KIND:
+        raise ValueError(f"contrib oracle serves {KIND!r} only, got {meta['kind']!r}")
+    config, x, weights, h0, c0, lengths = _inputs(meta, arrays)
+    ups = {k[3:]: tf.constant(v, dtype=x.dtype) for k, v in arrays.items() if k.startswith("up:")}
+    unknown = sorted(set(ups) - set(GRAD_FIELDS))
+    if unknown:
+        raise protocol.UserError(f"grad: upstream field(s) {unknown}: dynamic_rnn returns {sorted(GRAD_FIELDS)}")
+    units, kwargs, lengths = int(config["num_units"]), _cell_kwargs(config), tf.constant(lengths)
+
+    def loss_of(cell, inputs):
+        out, (final_c, final_h) = _dynamic_rnn(cell, inputs, h0, c0, lengths)
+        fields = dict(zip(GRAD_FIELDS, (out, final_c, final_h)))
+        return tf.add_n([tf.reduce_sum(fields[k] * v) for k, v in ups.items()])
+
+    sources = {"x": x, **({"h0": h0, "c0": c0} if "h0" in arrays else {})}
+    sources.update((f"w:{k}", v) for k, v in weights.items())
+    protocol.mark("request")
+    with tf.GradientTape() as tape:
+        for t in sources.values():
+            tape.watch(t)
+        loss = loss_of(PortedLayerNormBasicLSTMCell(units, weights, **kwargs), x)
+    grads = tape.gradient(loss, list(sources.values()))
+    out = {
+        n: (np.zeros(t.shape, t.dtype.as_numpy_dtype) if g is None else g.numpy())
+        for (n, t), g in zip(sources.items(), grads)
+    }
+    protocol.mark("grad")
+    eps = tf.zeros(x.shape[:2] + (2 * units,), x.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        tape.watch(eps)
+        probe = state_probes.TF1PerturbedState(tf, PortedLayerNormBasicLSTMCell(units, weights, **kwargs), x.shape[-1])
+        loss = loss_of(probe, tf.concat([x, eps], axis=-1))
+    d_x, d_eps = (g.numpy() for g in tape.gradient(loss, [x, eps]))
+    if not np.array_equal(d_x, out["x"], equal_nan=True):
+        raise AssertionError("cross-check: dL/dx through the perturbed port differs from the plain port's")
+    out["steps:h"], out["steps:c_carried"] = d_eps[..., :units], d_eps[..., units:]
+    protocol.mark("steps")
+    return {}, out
+
+
 def basic_lstm_proof(meta, arrays):
     """The port with ``layer_norm=False`` next to the real
     ``tf.compat.v1.nn.rnn_cell.BasicLSTMCell`` with the same kernel and bias,
@@ -257,4 +316,4 @@ def norm(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "basic_lstm_proof": basic_lstm_proof, "norm": norm})
+    protocol.serve({"hello": hello, "run": run, "grad": grad, "basic_lstm_proof": basic_lstm_proof, "norm": norm})

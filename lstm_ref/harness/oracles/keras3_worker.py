@@ -15,7 +15,7 @@ import keras  # noqa: E402  (after the protocol import: keeps the worker's start
 import numpy as np
 import tensorflow as tf  # noqa: E402
 
-from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
+from lstm_ref.harness.oracles import keras_model_grads, keras_models, memory, protocol, provenance
 
 
 class _EmitCarry(keras.layers.Layer):
@@ -272,6 +272,7 @@ if __name__ == "__main__":
             "run": run,
             "activation": activation,
             "model_lstms": model_lstms,
+            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(keras, grad, meta, arrays),
             "grad": grad,
             "save_keras": save_keras,
         }

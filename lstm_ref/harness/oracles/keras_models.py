@@ -581,10 +581,16 @@ class _Model:
         call.__signature__ = signature
         object.__setattr__(layer, "call", call)
 
-    def forward(self, feed):
-        """One eager run of the model; ``{id(layer): [(arguments, output)]}``."""
+    def forward(self, feed, tape=None):
+        """One eager run of the model; ``{id(layer): [(arguments, output)]}``,
+        and the model's output in ``self.output``.  ``tape``: a
+        ``tf.GradientTape`` the run is inside, made to watch the floating
+        inputs (``keras_model_grads``)."""
         tf = _tf()
         tensors = {name: tf.convert_to_tensor(a) for name, a in feed.items()}
+        for t in tensors.values() if tape is not None else ():
+            if t.dtype.is_floating:
+                tape.watch(t)
         by_id = {id(t): tensors[name] for name, _, _, t in self.inputs}
         struct = getattr(self.model, "_inputs_struct", None)
         if struct is None:
@@ -597,7 +603,7 @@ class _Model:
             call_with = [tensors[name] for name, *_ in self.inputs]
         self.recording = {}
         try:
-            self.model(call_with, training=False)
+            self.output = self.model(call_with, training=False)
             return self.recording
         except Exception as exc:  # noqa: BLE001 - a token out of an inner Embedding's range is the input's fault
             gather = _out_of_range_gather(exc)

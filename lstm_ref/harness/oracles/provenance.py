@@ -18,6 +18,8 @@ FRAMEWORKS = {
     "torch": "torch",
     "onnxruntime": "onnxruntime",
     "ai_edge_litert": "LiteRT",
+    "jax": "JAX",
+    "flax": "Flax",
 }
 
 # The versions each oracle's goldens and tolerances were measured on: the
@@ -34,6 +36,9 @@ MEASURED = {
     "torch": {"torch": "2.13.0+cpu"},
     "onnxruntime": {"onnxruntime": "1.32.0"},
     "litert": {"ai_edge_litert": "2.3.0"},
+    "keras3_jax": {"jax": "0.10.2", "keras": "3.15.1"},
+    "keras3_torch": {"torch": "2.13.0+cpu", "keras": "3.15.1"},
+    "flax": {"jax": "0.10.2", "flax": "0.12.8"},
 }
 
 

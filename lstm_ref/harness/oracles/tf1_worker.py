@@ -21,7 +21,7 @@ eager until a configuration has been asked ``TRACE_AFTER`` times, then a
 import numpy as np
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 
-from lstm_ref.harness.oracles import memory, protocol, provenance, traced
+from lstm_ref.harness.oracles import memory, protocol, provenance, state_probes, traced
 
 tf1 = tf.compat.v1
 
@@ -156,7 +156,12 @@ def grad(meta, arrays):
     """``tf.GradientTape`` on ``dynamic_rnn`` over the real cell (the mask as
     ``sequence_length``): the loss is ``sum(field * up:<field>)`` over
     ``h``, ``final_h``, ``final_c``; the reply has ``x``, ``h0``, ``c0``
-    (when given) and ``w:<name>``."""
+    (when given) and ``w:<name>``, and the per-step ``steps:h`` and
+    ``steps:c_carried``: dL/d of the state the cell computes at step t
+    (zero past a row's length, where ``dynamic_rnn`` discards it), from the
+    same cell under ``dynamic_rnn`` with zero perturbations added to its
+    new state (``state_probes.TF1PerturbedState``), whose dL/dx must equal
+    the real cell's bitwise."""
     x = arrays["x"]
     cell, _, real = _cells(meta["kind"], meta["config"], x.shape[-1])
     dt = tf.as_dtype(cell.dtype or "float32").as_numpy_dtype
@@ -184,6 +189,22 @@ def grad(meta, arrays):
     names = ["x", *(["h0", "c0"] if init else []), *(f"w:{n}" for n in weights)]
     out = {n: (np.zeros(s.shape, dt) if g is None else g.numpy()) for n, g, s in zip(names, grads, sources)}
     protocol.mark("grad")
+    width = cell.state_size.h
+    eps = tf.constant(np.zeros(x.shape[:2] + (width + cell.state_size.c,), dt))
+    probe = _dynamic_rnn(state_probes.TF1PerturbedState(tf, cell, x.shape[-1]))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        tape.watch(eps)
+        outputs = probe(
+            tf.concat([xt, eps], axis=-1), None if lengths is None else tf.constant(lengths), *(init or [None, None])
+        )
+        fields = dict(zip(GRAD_FIELDS, outputs))
+        loss = tf.add_n([tf.reduce_sum(fields[k] * v) for k, v in ups.items()])
+    d_x, d_eps = (g.numpy() for g in tape.gradient(loss, [xt, eps]))
+    if not np.array_equal(d_x, out["x"], equal_nan=True):
+        raise AssertionError("cross-check: dL/dx through the perturbed cell differs from the real cell's")
+    out["steps:h"], out["steps:c_carried"] = d_eps[..., :width], d_eps[..., width:]
+    protocol.mark("steps")
     return {}, out
 
 

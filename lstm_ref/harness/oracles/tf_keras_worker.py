@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf  # noqa: E402  (TF_USE_LEGACY_KERAS=1 is already in the environment)
 import tf_keras  # noqa: E402
 
-from lstm_ref.harness.oracles import keras_models, memory, protocol, provenance
+from lstm_ref.harness.oracles import keras_model_grads, keras_models, memory, protocol, provenance, state_probes
 
 
 class _EmitCarry(tf_keras.layers.Layer):
@@ -164,7 +164,9 @@ def run(meta, arrays):
 GRAD_FIELDS = ("h", "final_h", "final_c")  # what the real layer returns
 
 
-def _loss(outputs, ups):
+def _loss(outputs, ups, time_major=False):
+    if time_major:  # the sequence (time, batch, units): the upstream is batch-major, as the reference's
+        outputs = [tf.transpose(outputs[0], [1, 0, 2]), *outputs[1:]]
     fields = dict(zip(GRAD_FIELDS, outputs))
     return tf.add_n([tf.reduce_sum(fields[k] * tf.cast(v, fields[k].dtype)) for k, v in ups.items()])
 
@@ -173,37 +175,75 @@ def grad(meta, arrays):
     """``tf.GradientTape`` on the real ``tf_keras.layers.LSTM`` (either code
     path, unrolled or not): the loss is ``sum(field * up:<field>)`` over
     ``h``, ``final_h``, ``final_c``; the reply has ``x``, ``h0``, ``c0``
-    (when given) and ``w:<name>``.  Batch-major x and mask only."""
+    (when given) and ``w:<name>``.  x, mask and the upstream are
+    batch-major, as the reference takes them; under ``time_major`` the
+    layer gets them transposed (as ``run`` does) and ``x``'s gradient is
+    transposed back.
+
+    The per-step ``steps:h`` and ``steps:c_carried`` (dL/d of the state
+    the cell computes at step t, processing order; c's with that step's h
+    held) come from the probe's cell (the layer's own, or its
+    ``implementation=2`` twin where the layer takes ``standard_lstm``) run
+    by ``tf_keras.layers.RNN`` with the layer's ``go_backwards``,
+    ``unroll`` and ``zero_output_for_mask``, zero perturbations added to its
+    new state (``state_probes.keras2_perturbed_state``); that run's dL/dx
+    must equal the real layer's bitwise."""
     config = meta["config"]
     x = arrays["x"]
-    layer = _layers(config, x.shape[-1])[0]
-    if layer.time_major:
-        raise protocol.UserError("grad: time_major is not supported (batch-major x only)")
-    _assign([layer.cell], arrays)
+    layer, cell = _layers(config, x.shape[-1])[:2]
+    time_major = layer.time_major
+    _assign({id(c): c for c in (layer.cell, cell)}.values(), arrays)
     ups = {k[3:]: tf.constant(v) for k, v in arrays.items() if k.startswith("up:")}
     unknown = sorted(set(ups) - set(GRAD_FIELDS))
     if unknown:
         raise protocol.UserError(f"grad: upstream field(s) {unknown}: the real layer returns {list(GRAD_FIELDS)}")
     compute = np.dtype(layer.compute_dtype)
-    xt = tf.constant(x.astype(compute))
+    xt = tf.constant(np.ascontiguousarray(x.transpose(1, 0, 2) if time_major else x).astype(compute))
     init = None
     if "h0" in arrays:
         init = [tf.constant(arrays["h0"].astype(compute)), tf.constant(arrays["c0"].astype(compute))]
-    extra = {} if "mask" not in arrays else {"mask": tf.constant(arrays["mask"].astype(bool))}
+    mask = None if "mask" not in arrays else arrays["mask"].astype(bool)
+    extra = {} if mask is None else {"mask": tf.constant(mask.T.copy() if time_major else mask)}
     weights = {_short_name(v): v for v in layer.cell.weights}
     protocol.mark("request")
     with tf.GradientTape() as tape:
         watched = [xt, *(init or [])]
         for t in watched:
             tape.watch(t)
-        loss = _loss(layer(xt, initial_state=init, **extra), ups)
+        loss = _loss(layer(xt, initial_state=init, **extra), ups, time_major)
     grads = tape.gradient(loss, watched + list(weights.values()))
     names = ["x", *(["h0", "c0"] if init else [])] + [f"w:{n}" for n in weights]
     out = {
         n: (np.zeros(t.shape, t.dtype.as_numpy_dtype) if g is None else g.numpy())
         for n, g, t in zip(names, grads, watched + list(weights.values()))
     }
+    real_x = out["x"]  # as the layer took x (time-major under time_major)
     protocol.mark("grad")
+    units, features = cell.units, x.shape[-1]
+    eps = tf.constant(np.zeros(tuple(xt.shape[:2]) + (2 * units,), compute))
+    probe = tf_keras.layers.RNN(
+        state_probes.keras2_perturbed_state(tf_keras.layers, cell, features, dtype=layer.dtype_policy),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=layer.go_backwards,
+        unroll=layer.unroll,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        time_major=time_major,
+        dtype=layer.dtype_policy,
+    )
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        tape.watch(eps)
+        loss = _loss(probe(tf.concat([xt, eps], axis=-1), initial_state=init, **extra), ups, time_major)
+    d_x, d_eps = (g.numpy() for g in tape.gradient(loss, [xt, eps]))
+    if not np.array_equal(d_x, real_x, equal_nan=True):
+        raise AssertionError("cross-check: dL/dx through the perturbed cell differs from the real layer's")
+    if time_major:
+        out["x"], d_eps = np.ascontiguousarray(real_x.transpose(1, 0, 2)), d_eps.transpose(1, 0, 2)
+    if layer.go_backwards:  # the RNN read eps reversed: processing order, as the reference's steps
+        d_eps = d_eps[:, ::-1]
+    out["steps:h"], out["steps:c_carried"] = d_eps[..., :units], d_eps[..., units:]
+    protocol.mark("steps")
     return {}, out
 
 
@@ -236,6 +276,7 @@ if __name__ == "__main__":
             "activation": activation,
             "layer_config": layer_config,
             "model_lstms": model_lstms,
+            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(tf_keras, grad, meta, arrays),
             "grad": grad,
         }
     )

@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from lstm_ref.harness.oracles import memory, protocol, provenance, traced
+from lstm_ref.harness.oracles import memory, protocol, provenance, state_probes, traced
 
 warnings.filterwarnings("ignore", module="tensorflow_addons")  # the end-of-life notice
 
@@ -172,6 +172,79 @@ def run(meta, arrays):
     return {}, {"h": h_seq, "c": probe_c, "final_h": final_h, "final_c": final_c}
 
 
+GRAD_FIELDS = ("h", "final_h", "final_c")  # what the RNN layer returns
+
+
+def grad(meta, arrays):
+    """``tf.GradientTape`` on the real cell in ``tf.keras.layers.RNN`` (the
+    layer ``run`` compares with), eagerly, under the config's global policy:
+    the loss is ``sum(field * up:<field>)`` over ``h``, ``final_h``,
+    ``final_c``; the reply has ``x``, ``h0``, ``c0`` (when given),
+    ``w:<name>`` (float32 under ``mixed_float16``: the variables' dtype), and
+    the per-step ``steps:h``/``steps:c_carried`` (dL/d of the state the
+    cell computes at step t, processing order, c's with that step's h
+    held) from the same cell in ``RNN`` with the layer's flags and zero
+    perturbations added to its new state
+    (``state_probes.keras2_perturbed_state``), whose dL/dx must equal the
+    real layer's bitwise."""
+    if meta["kind"] != KIND:
+        raise ValueError(f"tfa oracle serves {KIND!r} only, got {meta['kind']!r}")
+    config = meta["config"]
+    x = arrays["x"]
+    layer = _layers(config, x.shape[-1])[0]
+    cell = layer.cell
+    variables = _variables(cell)
+    for name, var in variables.items():
+        var.assign(arrays[f"w:{name}"].astype(var.dtype.name))
+    compute = cell.compute_dtype
+    ups = {k[3:]: v for k, v in arrays.items() if k.startswith("up:")}
+    unknown = sorted(set(ups) - set(GRAD_FIELDS))
+    if unknown:
+        raise protocol.UserError(f"grad: upstream field(s) {unknown}: the RNN layer returns {list(GRAD_FIELDS)}")
+    xt = tf.constant(x.astype(compute))
+    init = [tf.constant(arrays["h0"], compute), tf.constant(arrays["c0"], compute)] if "h0" in arrays else []
+    mask = tf.constant(arrays["mask"].astype(bool)) if "mask" in arrays else None
+
+    def loss_of(rnn, inputs):
+        fields = dict(zip(GRAD_FIELDS, traced.keras_call(rnn)(inputs, mask, *(init or [None, None]))))
+        return tf.add_n([tf.reduce_sum(fields[k] * tf.constant(v, fields[k].dtype)) for k, v in ups.items()])
+
+    sources = {"x": xt, **dict(zip(("h0", "c0"), init)), **{f"w:{k}": v for k, v in variables.items()}}
+    units = cell.units
+    with _GlobalPolicy(_policy_name(config)):
+        protocol.mark("request")
+        with tf.GradientTape() as tape:
+            for t in [xt, *init]:
+                tape.watch(t)
+            loss = loss_of(layer, xt)
+        grads = tape.gradient(loss, list(sources.values()))
+        protocol.mark("grad")
+        probe = tf.keras.layers.RNN(
+            state_probes.keras2_perturbed_state(tf.keras.layers, cell, x.shape[-1], dtype=cell.dtype_policy),
+            return_sequences=True,
+            return_state=True,
+            go_backwards=layer.go_backwards,
+            zero_output_for_mask=layer.zero_output_for_mask,
+        )
+        eps = tf.zeros(x.shape[:2] + (2 * units,), compute)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            tape.watch(eps)
+            loss = loss_of(probe, tf.concat([xt, eps], axis=-1))
+        d_x, d_eps = (g.numpy() for g in tape.gradient(loss, [xt, eps]))
+    out = {
+        n: (np.zeros(t.shape, t.dtype.as_numpy_dtype) if g is None else g.numpy())
+        for (n, t), g in zip(sources.items(), grads)
+    }
+    if not np.array_equal(d_x, out["x"], equal_nan=True):
+        raise AssertionError("cross-check: dL/dx through the perturbed cell differs from the real layer's")
+    if layer.go_backwards:  # the RNN read eps reversed: processing order, as the reference's steps
+        d_eps = d_eps[:, ::-1]
+    out["steps:h"], out["steps:c_carried"] = d_eps[..., :units], d_eps[..., units:]
+    protocol.mark("steps")
+    return {}, out
+
+
 def layer_norm_path(meta, arrays):
     """Which LayerNormalization path (fused or not) the cell's sublayers take."""
     config = meta["config"]
@@ -181,4 +254,4 @@ def layer_norm_path(meta, arrays):
 
 
 if __name__ == "__main__":
-    protocol.serve({"hello": hello, "run": run, "layer_norm_path": layer_norm_path})
+    protocol.serve({"hello": hello, "run": run, "grad": grad, "layer_norm_path": layer_norm_path})
