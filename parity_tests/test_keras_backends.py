@@ -43,10 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 KIND = "keras.layers.LSTM"
 OTHERS = ("jax", "torch")
 GOLDENS = [c for c in store.case_ids() if store.load(c).kind == KIND]
-# Live draws per backend: torch as many as the profile (30 in CI), JAX a
-# fifth (each new shape recompiles its scan); measured in docs/backends.md.
-LIVE = {"torch": settings().max_examples, "jax": max(2, settings().max_examples // 5)}
-TWINS = {"torch": max(2, settings().max_examples // 3), "jax": 2}
+# Live draws per backend: torch a third of the profile (8 in CI; it was all 30
+# until make test passed 6 min: the tolerances in docs/backends.md were
+# measured on 300 draws), JAX a fifth (each new shape recompiles its scan).
+# Every golden runs on every backend too.
+LIVE = {"torch": max(2, settings().max_examples // 3), "jax": max(2, settings().max_examples // 5)}
+TWINS = {"torch": max(2, settings().max_examples // 6), "jax": 2}
 
 
 def judged(case, desired, context=""):

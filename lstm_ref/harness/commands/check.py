@@ -583,7 +583,7 @@ def _check_flax(args, models):
     (:mod:`~lstm_ref.harness.flax_checkpoints`), ``--config`` the JSON of what the
     arrays cannot say (gate_fn, activation_fn, reverse, keep_order)."""
     why = "on a Flax checkpoint (each cell runs alone on drawn x: --batch, --time, --seed)"
-    refuse_unused(args, ("source", "input", "calls", "batch_size", "custom_objects", "grad"), why)
+    refuse_unused(args, ("source", "input", "calls", "batch_size", "custom_objects", "grad", "backend"), why)
     if len(args.config) > 1:
         raise UsageError("a Flax checkpoint takes one --config (the cells' kwargs as one JSON object)")
     config = {}
