@@ -62,3 +62,20 @@ def modules_checking(record_id, tests=TESTS):
                 found.append(str(path.relative_to(tests.parent)))
                 break
     return found
+
+
+def central_difference_errors(wrt, loss_with, eps):
+    """``{name: max |ours - fd| / max(1, max |fd|)}`` for ``wrt`` = ``{name:
+    (value, our gradient)}``, the finite differences of ``loss_with(name,
+    value)`` central at ``eps`` in every element (float64)."""
+    errors = {}
+    for name, (value, ours) in wrt.items():
+        assert ours.shape == value.shape and ours.dtype == np.float64, name
+        fd = np.zeros(value.shape)
+        for idx in np.ndindex(value.shape):
+            plus, minus = value.copy(), value.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            fd[idx] = (loss_with(name, plus) - loss_with(name, minus)) / (2 * eps)
+        errors[name] = float(np.max(np.abs(ours - fd)) / max(1.0, np.max(np.abs(fd))))
+    return errors

@@ -23,6 +23,8 @@ from lstm_ref.harness import grad_oracle
 from lstm_ref.harness.compare import compare_grads
 from lstm_ref.harness.records import record_of
 
+from .pytest_helpers import central_difference_errors
+
 pytestmark = pytest.mark.kinds("flax_lstmcell", "flax_optimized")
 
 CELL, OPTIMIZED = flax_lstm.LSTM_CELL, flax_lstm.OPTIMIZED
@@ -97,17 +99,7 @@ def fd_errors(kind, config, lengths, states, mutate=None, eps=1e-6):
         trace = ref.run(args["x"], args["weights"], mask=mask, **args["init"])
         return sum(float(np.sum(trace[f] * u)) for f, u in up.items())
 
-    errors = {}
-    for name, (value, ours) in wrt.items():
-        assert ours.shape == value.shape and ours.dtype == np.float64, name
-        fd = np.zeros(value.shape)
-        for idx in np.ndindex(value.shape):
-            plus, minus = value.copy(), value.copy()
-            plus[idx] += eps
-            minus[idx] -= eps
-            fd[idx] = (loss(name, plus) - loss(name, minus)) / (2 * eps)
-        errors[name] = float(np.max(np.abs(ours - fd)) / max(1.0, np.max(np.abs(fd))))
-    return errors
+    return central_difference_errors(wrt, loss, eps)
 
 
 # Measured worst over CASES: 1.9e-9 (cell-tanh-log_sigmoid; the others

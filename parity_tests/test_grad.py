@@ -13,6 +13,8 @@ from lstm_ref.case import build_weights
 from lstm_ref.dtypes import resolve_policy
 from lstm_ref.errors import ConfigError, InputError
 
+from .pytest_helpers import central_difference_errors
+
 # `make mutants` runs this module against every kind's mutants (the gradient ones in tools/mutants.py).
 pytestmark = pytest.mark.kinds(
     "keras3", "tf_keras", "tf1_basic", "tf1_lstmcell", "contrib", "tfa", "torch", "nn_lstmcell", "onnx"
@@ -173,17 +175,7 @@ def fd_errors(kind, config, mask, eps=1e-6):
             return _loss(ref, x, {**weights, name[2:]: value}, init, up, mask)
         return _loss(ref, x, weights, {**init, name: value}, up, mask)
 
-    errors = {}
-    for name, (value, ours) in wrt.items():
-        assert ours.shape == value.shape and ours.dtype == np.float64, name
-        fd = np.zeros(value.shape)
-        for idx in np.ndindex(value.shape):
-            plus, minus = value.copy(), value.copy()
-            plus[idx] += eps
-            minus[idx] -= eps
-            fd[idx] = (loss_with(name, plus) - loss_with(name, minus)) / (2 * eps)
-        errors[name] = float(np.max(np.abs(ours - fd)) / max(1.0, np.max(np.abs(fd))))
-    return errors
+    return central_difference_errors(wrt, loss_with, eps)
 
 
 # Measured worst over CASES: 1.9e-9 (basic; phase 1's cases 1.6e-9, lstm-2layer-bi-mask)

@@ -206,11 +206,7 @@ def run(args):
         return _check_backends(args, models, formats, inputs, custom)
     source = _source(args, models, formats, inputs, custom)
     weight_files = _weight_files(args, models, formats, inputs, custom)
-    drawn = {
-        "batch": args.batch or DRAWN["batch"],
-        "time": args.time or DRAWN["time"],
-        "seed": DRAWN["seed"] if args.seed is None else args.seed,
-    }
+    drawn = _drawn(args)
     pool = check_lib.open_pool()
     reports = []
     try:
@@ -275,11 +271,7 @@ def _check_backends(args, models, formats, inputs, custom):
         if oracle_name != "keras3":
             raise UsageError(f"--backend runs a Keras 3 model on Keras' backends; {model.name} is {description}")
     names = backends.parse(args.backend)
-    drawn = {
-        "batch": args.batch or DRAWN["batch"],
-        "time": args.time or DRAWN["time"],
-        "seed": DRAWN["seed"] if args.seed is None else args.seed,
-    }
+    drawn = _drawn(args)
     pool = check_lib.open_pool()
     reports = []
     try:
@@ -313,6 +305,15 @@ def _check_backends(args, models, formats, inputs, custom):
     payload = result_json(reports)
     _write_json(args.json_path, reports, payload)
     return EXIT_PASS if payload["passed"] else EXIT_FAIL
+
+
+def _drawn(args):
+    """``--batch``, ``--time``, ``--seed`` of the drawn inputs, defaults filled in."""
+    return {
+        "batch": args.batch or DRAWN["batch"],
+        "time": args.time or DRAWN["time"],
+        "seed": DRAWN["seed"] if args.seed is None else args.seed,
+    }
 
 
 def _refuse_grad(args, models, formats):
