@@ -87,8 +87,9 @@ HALF_GRAD = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def half_grad_model(tmp_path, tensorflow_process):
+@pytest.fixture(scope="module")
+def half_grad_model(tmp_path_factory, tensorflow_process):
+    tmp_path = tmp_path_factory.mktemp("half")
     (tmp_path / "half.py").write_text(HALF_GRAD)
     script = textwrap.dedent("""
         import sys

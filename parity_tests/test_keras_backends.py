@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KIND = "keras.layers.LSTM"
 OTHERS = ("jax", "torch")
 GOLDENS = [c for c in store.case_ids() if store.load(c).kind == KIND]
-# Live draws per backend: torch a third of the profile (6 in CI; it was all 30
+# Live draws per backend: torch a third of the profile (5 in CI; it was all 30
 # until make test passed 6 min: the tolerances in docs/backends.md were
 # measured on 300 draws), JAX a fifth (each new shape recompiles its scan).
 # Every golden runs on every backend too.
