@@ -392,6 +392,7 @@ def test_check_backend_refusals(tmp_path, monkeypatch, capsys):
     assert cli(["check", str(onnx), "--backend", "torch"]) == 2
 
 
+@pytest.mark.live  # which backends are usable depends on the frameworks installed (TF for tensorflow)
 def test_an_unavailable_backend_is_a_row_under_all(monkeypatch, tmp_path):
     monkeypatch.setenv(ORACLES["keras3_jax"].env_var, str(tmp_path / "no-python"))
 
