@@ -96,23 +96,13 @@ def generate(case_id, build, pool, directory, folder_of):
 
 def load(case_id, directory=store.FIXTURES, manifest=None) -> GradGolden:
     """One gradient golden, verified (checksum, format version)."""
-    from ...platform import profile_of_provenance
 
     meta, entries = store.read_verified(case_id, directory, manifest)
     if "grad" not in meta:
         raise FixtureError(f"{case_id}: not a gradient golden (no 'grad' in its meta)")
     expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
     upstream = {k[3:]: entries.pop(k) for k in list(entries) if k.startswith("up:")}
-    case = Case.from_arrays(
-        meta["kind"],
-        meta["config"],
-        entries,
-        name=case_id,
-        notes=meta.get("notes", ""),
-        meta=meta.get("meta", {}),
-        platform=profile_of_provenance(meta.get("provenance", {})),
-    )
-    return GradGolden(case_id, meta, case, upstream, expected)
+    return GradGolden(case_id, meta, store.case_of(case_id, meta, entries), upstream, expected)
 
 
 def diff_rows(old_dir, new_dir) -> list:

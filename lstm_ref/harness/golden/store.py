@@ -116,7 +116,12 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
     """Load one golden case, verifying its checksum and format version."""
     meta, entries = read_verified(case_id, directory, manifest)
     expected = {k[4:]: entries.pop(k) for k in list(entries) if k.startswith("out:")}
-    case = Case.from_arrays(
+    return Golden(case_id, meta, case_of(case_id, meta, entries), expected)
+
+
+def case_of(case_id: str, meta: dict, entries: dict) -> Case:
+    """The stored Case of a golden (run or gradient): its arrays, config and provenance's platform."""
+    return Case.from_arrays(
         meta["kind"],
         meta["config"],
         entries,
@@ -125,7 +130,6 @@ def load(case_id: str, directory: Path = FIXTURES, manifest: dict = None) -> Gol
         meta=meta.get("meta", {}),
         platform=profile_of_provenance(meta.get("provenance", {})),
     )
-    return Golden(case_id, meta, case, expected)
 
 
 def read_verified(case_id: str, directory: Path = FIXTURES, manifest: dict = None):

@@ -56,6 +56,21 @@ def _function(name, role):
     return fn
 
 
+def _rnn_inputs(x, arrays, dtype, time_major):
+    """``nnx.RNN``'s inputs from the wire: x (time-major if asked), the
+    initial carry ``(c, h)`` (Flax's order) or None, the lengths of the mask or None."""
+    xs = jnp.asarray(x, dtype)
+    if time_major:
+        xs = jnp.swapaxes(xs, 0, 1)
+    carry = None
+    if "h0" in arrays:
+        carry = (jnp.asarray(arrays["c0"], dtype), jnp.asarray(arrays["h0"], dtype))
+    lengths = None
+    if "mask" in arrays:
+        lengths = jnp.asarray(protocol.sequence_lengths(arrays["mask"]))
+    return xs, carry, lengths
+
+
 def _build(kind, config, features):
     key = (kind, json.dumps(config, sort_keys=True), features)
     if key not in _modules:
@@ -125,15 +140,7 @@ def forward(meta, arrays, jit=False):
     rnn = _build(meta["kind"], config, int(x.shape[-1]))
     _load(rnn.cell, arrays)
     dtype = jnp.dtype(config.get("param_dtype", "float32"))
-    xs = jnp.asarray(x, dtype)
-    if config.get("time_major"):
-        xs = jnp.swapaxes(xs, 0, 1)
-    carry = None
-    if "h0" in arrays:
-        carry = (jnp.asarray(arrays["c0"], dtype), jnp.asarray(arrays["h0"], dtype))  # Flax's carry is (c, h)
-    lengths = None
-    if "mask" in arrays:
-        lengths = jnp.asarray(protocol.sequence_lengths(arrays["mask"]))
+    xs, carry, lengths = _rnn_inputs(x, arrays, dtype, config.get("time_major"))
     (c, h), y = (_jitted if jit else _call)(rnn, xs, carry, lengths)
     y = np.asarray(y)
     if config.get("time_major"):
@@ -240,15 +247,7 @@ def grad(meta, arrays):
         raise protocol.UserError(f"grad: upstream field(s) {unknown}: nnx.RNN returns {list(_FIELDS)}")
     dtype = jnp.dtype(config.get("param_dtype", "float32"))
     time_major = bool(config.get("time_major"))
-    xs = jnp.asarray(x, dtype)
-    if time_major:
-        xs = jnp.swapaxes(xs, 0, 1)
-    carry = None
-    if "h0" in arrays:
-        carry = (jnp.asarray(arrays["c0"], dtype), jnp.asarray(arrays["h0"], dtype))  # Flax's carry is (c, h)
-    lengths = None
-    if "mask" in arrays:
-        lengths = jnp.asarray(protocol.sequence_lengths(arrays["mask"]))
+    xs, carry, lengths = _rnn_inputs(x, arrays, dtype, time_major)
     units = rnn.cell.hidden_features
     probe = nnx.RNN(_PerturbedCell(rnn.cell, features), **{k: config[k] for k in _RNN_KEYS if k in config})
     eps = jnp.zeros(xs.shape[:-1] + (2 * units,), dtype)
