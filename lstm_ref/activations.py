@@ -462,6 +462,20 @@ DERIVATIVES = {
 }
 
 
+# The two that TF and PyTorch differentiate from their *output*: TF's
+# ``_SigmoidGrad`` and ``_TanhGrad`` (``tensorflow/python/ops/math_grad.py``)
+# call ``sigmoid_grad(y, grad)`` = ``grad * y * (1 - y)`` and ``tanh_grad(y,
+# grad)`` = ``grad * (1 - y * y)`` on ``y = op.outputs[0]``; PyTorch's
+# ``sigmoid_backward``/``tanh_backward`` take the result the same way
+# (``torch/_decomp/decompositions.py``).  ``Reference.grad`` keeps the gate
+# values its forward computed and reads these instead of evaluating the
+# activation again.
+OUTPUT_DERIVATIVES = {
+    sigmoid: lambda y: y * (1.0 - y),
+    tanh: lambda y: 1.0 - y * y,
+}
+
+
 def derivative(fn):
     """The derivative of activation ``fn`` (a float64 function of the
     input); a ``ConfigError`` naming the activation where the reference has

@@ -559,7 +559,13 @@ MUTANTS = [
     (
         "grad: truncated BPTT (h detached between steps)",
         KERAS3,
-        [(GR, "            dh_prev = dhz @ cell.Wh.T", "            dh_prev = 0.0 * (dhz @ cell.Wh.T)")],
+        [
+            (
+                GR,
+                "            dh_prev = dhz_steps[t] @ cell.Wh.T",
+                "            dh_prev = 0.0 * (dhz_steps[t] @ cell.Wh.T)",
+            )
+        ],
     ),
     (
         "grad: go_backwards gradient not flipped back",
