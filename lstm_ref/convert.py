@@ -271,20 +271,28 @@ class GroupConversion:
         return [Conversion(src, _one_layer_view(src, self.case), None, []) for src in self.sources]
 
     def pull_back(self, upstream: dict) -> list:
-        """The adjoint of :meth:`align` for two directions: the target's
-        upstream split (forward units first; the states' direction axis),
-        each part pulled back to its source.  A stack of layers is refused:
-        the lower layers' upstream is the upper layers' dL/dx, not a part of
-        the target's."""
-        if self.how != "bidirectional":
-            raise ConversionError(
-                "a gradient is pulled back to one source or a Bidirectional's two, not to a stack of layers"
-            )
-        halves = np.split(np.asarray(upstream["h"]), 2, axis=-1) if "h" in upstream else [None, None]
+        """The adjoint of :meth:`align`, one upstream per source: for two
+        directions, the target's upstream split (forward units first; the
+        states' direction axis), each part pulled back to its source; for a
+        stack of layers, the sequence's upstream to the top layer and each
+        layer's slice of the stacked states to that layer.  A lower layer's
+        sequence is no output of the target (:meth:`align` reads the top
+        layer's), so its pull-back has no ``h``: its upstream there is the
+        dL/dx of the layer above, which the caller adds (each layer's x is
+        the output of the one below, as :func:`convert_layers` requires)."""
+        parts = self.parts()
+        if self.how == "bidirectional":
+            halves = np.split(np.asarray(upstream["h"]), 2, axis=-1) if "h" in upstream else [None, None]
+        else:
+            halves = [None] * (len(parts) - 1) + [upstream.get("h")]
         out = []
-        for k, part in enumerate(self.parts()):
+        for k, part in enumerate(parts):
             given = {"h": halves[k]} if halves[k] is not None else {}
-            given.update({n: np.asarray(upstream[n])[k : k + 1] for n in ("final_h", "final_c") if n in upstream})
+            for name in ("final_h", "final_c"):
+                if name in upstream:
+                    value = np.asarray(upstream[name])
+                    share = len(value) // len(parts)  # the states each part stacks: its directions
+                    given[name] = value[k * share : (k + 1) * share]
             out.append(part.pull_back(given))
         return out
 

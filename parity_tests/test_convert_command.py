@@ -207,12 +207,21 @@ def test_an_exported_multi_layer_lstm_converts_back_to_one_module(artifacts, lst
         text=True,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    code, out, err = lstm_ref("check", "back.pt", "--source", rel(files[export]), "--json", "r.json", "--batch", "2")
+    code, out, err = lstm_ref(
+        "check", "back.pt", "--source", rel(files[export]), "--json", "r.json", "--batch", "2", "--grad"
+    )
     assert code == 0, out[-3000:] + err[-3000:]
-    pairs = _pairs(tmp_path / "r.json")
+    pairs = [r for r in _pairs(tmp_path / "r.json") if not r["layer"].endswith("(grad)")]
     assert len(pairs) == 1, out[-3000:]
     assert pairs[0]["status"] == "pass" and max(pairs[0]["weights_max_abs"].values()) == 0.0
     assert pairs[0]["pair"]["source"]["ran"].startswith("2 chained ONNX LSTM nodes")
+    # and it trains as the two nodes: differentiated top down, the lower node's sequence
+    # upstream being the dL/dx torch gave the upper one; dL/dx across is the bottom node's
+    (grad,) = [r for r in _pairs(tmp_path / "r.json") if r["layer"] == pairs[0]["layer"] + " (grad)"]
+    assert grad["status"] == "pass", grad
+    arrays = grad["grad"]["arrays"]
+    assert {"source[0]:x", "source[1]:x", "artifact:x", "artifact:w:weight_ih_l1_reverse"} <= set(arrays)
+    assert arrays["source vs artifact:x"]["passed"], arrays
 
 
 def test_diagnose_pairs_as_check_does(artifacts, lstm_ref, tmp_path):  # noqa: F811

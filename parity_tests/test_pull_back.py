@@ -11,7 +11,7 @@ seen from both layouts has the same gradient.  NumPy only.
 import numpy as np
 import pytest
 
-from lstm_ref.convert import ConversionError, convert, convert_bidirectional
+from lstm_ref.convert import convert, convert_bidirectional
 
 from .test_converters import KIND, PAIRS, REFUSED, SOURCES, _source
 
@@ -83,11 +83,43 @@ def test_a_bidirectional_pulls_back_to_its_two_directions(target_id):
     np.testing.assert_allclose(g_src[0].x + g_src[1].x, g_dst.x, rtol=RTOL, atol=ATOL)
 
 
-def test_a_stack_of_layers_is_refused():
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_a_stack_of_layers_pulls_back_layer_by_layer(direction):
+    """Two chained ONNX nodes as one torch.nn.LSTM(num_layers=2): the pull-back
+    is the adjoint of align (the top layer takes the sequence, each layer its
+    slice of the stacked states, a lower layer no sequence), and fed top down
+    -- the lower layer's sequence upstream being the upper layer's dL/dx --
+    the two nodes' references give the module's dL/dx and dL/d(state).
+    Without that feed the lower layer's dL/dx is wrong."""
     from lstm_ref.convert import convert_layers
 
-    a = _source("a", "onnx", {"hidden_size": 3}, seed=13, drop=("P",))
-    b = _source("b", "onnx", {"hidden_size": 3}, seed=14, drop=("P",), features=3)
-    group = convert_layers([a, b.replace(x=a.run().h)], KIND["torch"])
-    with pytest.raises(ConversionError, match="not to a stack of layers"):
-        group.pull_back({"h": np.zeros((3, 6, 3))})
+    dirs = 2 if direction == "bidirectional" else 1
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
+    config = {"hidden_size": 3, "direction": direction}
+    a = _source("a", "onnx", config, mask=mask, states=True, seed=13, drop=("P",))
+    b = _source("b", "onnx", config, mask=mask, states=True, seed=14, drop=("P",), features=3 * dirs)
+    b = b.replace(x=a.run().h)
+    group = convert_layers([a, b], KIND["torch"])
+    rng = np.random.default_rng(3)
+    upstream = {f: v.astype(np.float32) for f, v in _random_like(group.case.run(), rng).items()}
+    pulled = group.pull_back(upstream)
+    assert "h" not in pulled[0] and pulled[1]["h"].shape == b.run().h.shape
+    outputs = [_random_like(part.run(), rng) for part in group.sources]
+    aligned = group.align(outputs)
+    forward = sum(float(np.sum(aligned[f] * upstream[f])) for f in FIELDS)
+    back = sum(float(np.sum(o[f] * p[f])) for o, p in zip(outputs, pulled) for f in p)
+    np.testing.assert_allclose(forward, back, rtol=1e-12)
+
+    def grad(case, up):
+        return case.reference().grad(case.x, case.weights, up, mask=case.mask, **case.initial_state)
+
+    dst = group.case
+    g_dst = grad(dst, upstream)
+    g_top = grad(b, pulled[1])
+    g_low = grad(a, {**pulled[0], "h": g_top.x})
+    np.testing.assert_allclose(g_low.x, g_dst.x, rtol=RTOL, atol=ATOL)
+    for name, value in g_dst.initial.items():
+        states = [part.states_to_target(g.initial)[name] for part, g in zip(group.parts(), (g_low, g_top))]
+        np.testing.assert_allclose(np.concatenate(states, axis=0), value, rtol=RTOL, atol=ATOL, err_msg=name)
+    cut = grad(a, pulled[0])  # the layer above's dL/dx not fed down
+    assert not np.allclose(cut.x, g_dst.x, rtol=RTOL, atol=ATOL)

@@ -18,6 +18,12 @@ adjoint of the pair's alignment (``Conversion.pull_back``).  Then:
   directions summed: both read x) and ``dL/d(initial state)`` (stacked as
   the artifact stacks states), within the sum of the two sides' allowances.
 
+Chained layers (an ONNX export's nodes as one ``torch.nn.LSTM(num_layers=N)``)
+are differentiated top down: the top layer takes the sequence's upstream,
+each layer its slice of the stacked states, and a lower layer's sequence the
+dL/dx the source's framework gave the layer above (what training the chain
+back-propagates); dL/dx across is the bottom layer's.
+
 The weights' gradients are compared per side, not across: a converter maps
 weights by an affine map (a constant ``forget_bias`` folded in, two biases
 summed), whose gradients relate by its adjoint, and the reference of each
@@ -67,17 +73,22 @@ def grad_pair(name, conversion, art_case, pool, seed=0):
         sources = list(conversion.sources) if group else [conversion.source]
         pulled = conversion.pull_back(upstream) if group else [conversion.pull_back(upstream)]
         parts = conversion.parts() if group else [conversion]
-        stats, src_grads = {}, []
-        for k, (src, up) in enumerate(zip(sources, pulled)):
+        layers = group and conversion.how == "layers"
+        stats, src_grads = {}, [None] * len(sources)
+        for k in reversed(range(len(sources))) if layers else range(len(sources)):
+            src, up = sources[k], pulled[k]
+            if layers and k + 1 < len(sources):  # the layer above read this one's h as its x
+                up = {**up, "h": src_grads[k + 1]["x"]}
             compute = src.reference().policy.compute
             up = {f: np.asarray(v).astype(compute) for f, v in up.items()}
-            side, theirs = _side(f"source[{k}]" if group else "source", src, up, pool)
+            side, src_grads[k] = _side(f"source[{k}]" if group else "source", src, up, pool)
             stats.update(side)
-            src_grads.append(theirs)
         side, art_grads = _side("artifact", art_case, upstream, pool)
         stats.update(side)
         tol = _bound(art_case)
-        cross = {"x": sum(np.asarray(g["x"], np.float64) for g in src_grads)}
+        # dL/dx of the model's input: the bottom layer's, or both directions' (both read x)
+        bottom = src_grads[:1] if layers else src_grads
+        cross = {"x": sum(np.asarray(g["x"], np.float64) for g in bottom)}
         states = [part.states_to_target({k: g[k] for k in ("h0", "c0") if k in g}) for part, g in zip(parts, src_grads)]
         for key in ("h0", "c0"):
             if key in art_grads and all(key in s for s in states):
