@@ -272,7 +272,7 @@ if __name__ == "__main__":
             "run": run,
             "activation": activation,
             "model_lstms": model_lstms,
-            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(keras, grad, meta, arrays),
+            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(keras, grad, meta, arrays, run),
             "grad": grad,
             "save_keras": save_keras,
         }

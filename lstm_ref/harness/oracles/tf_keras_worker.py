@@ -276,7 +276,7 @@ if __name__ == "__main__":
             "activation": activation,
             "layer_config": layer_config,
             "model_lstms": model_lstms,
-            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(tf_keras, grad, meta, arrays),
+            "model_grads": lambda meta, arrays: keras_model_grads.model_grads(tf_keras, grad, meta, arrays, run),
             "grad": grad,
         }
     )
