@@ -31,6 +31,8 @@ converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(free, model(fre
 open(sys.argv[1] + "/open_time.tflite", "wb").write(converter.convert())
 a, b = keras.Input((None, 5)), keras.Input((None, 5))
 keras.Model([a, b], keras.layers.LSTM(2)(a + b)).save(sys.argv[1] + "/two_inputs.keras")
+steps = keras.Input((8, 5))  # a model that fixes its time
+keras.Model(steps, keras.layers.LSTM(3, return_sequences=True)(steps)).save(sys.argv[1] + "/fixed_time.keras")
 """
 
 
@@ -208,6 +210,17 @@ def test_a_model_that_cannot_be_loaded_exits_2(tagger, lstm_ref):  # noqa: F811
     code, out, err = lstm_ref("tflite-sweep", tagger[0].with_name("two_inputs.keras"), "--modes", "float32")
     assert code == 2, out + err
     assert "the model has 2 inputs; tflite-sweep converts single-input models" in err, err
+
+
+def test_a_model_that_fixes_its_time_is_swept_at_it_and_another_time_is_refused(tagger, lstm_ref):  # noqa: F811
+    model = tagger[0].with_name("fixed_time.keras")
+    code, out, err = lstm_ref("tflite-sweep", model, "--modes", "float32", "--time", "5")
+    assert code == 2, out + err
+    assert "the model fixes its input at 8 steps, and --time 5 asks for another" in err, err
+    code, out, err = lstm_ref("tflite-sweep", model, "--modes", "float32", "--json", "sweep.json")
+    assert code == 0, out + err
+    document = json.loads(open("sweep.json").read())
+    assert document["time"] == 8 and document["rows"][0]["shape"] == "1x8x3", document
 
 
 @pytest.mark.parametrize(

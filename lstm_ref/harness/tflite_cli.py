@@ -148,10 +148,13 @@ def saved_name(path, mode):
     return f"{Path(path).stem}.{mode}.tflite"
 
 
-def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=None, save_dir=None):
-    """Every mode of the model at ``path``: a list of :class:`Row`.  A mode
-    that does not convert, or that LiteRT cannot run, is a row; a model that
-    cannot be loaded and run at all is an :class:`InputError`.
+def sweep(path, legacy, pool, modes=None, batch=1, time=None, seed=0, progress=None, save_dir=None):
+    """Every mode of the model at ``path``: ``(rows, input shape)``, a
+    :class:`Row` per mode and the static shape the modes were converted and
+    run at (``time`` None: the model's own fixed time, else 20 steps; a
+    ``time`` the model fixes otherwise is refused).  A mode that does not
+    convert, or that LiteRT cannot run, is a row; a model that cannot be
+    loaded and run at all is an :class:`InputError`.
     ``save_dir``: copy each converted ``.tflite`` there (:func:`saved_name`;
     static batch and time, as ``check`` takes it)."""
     modes = [m.name for m in MODES] if modes is None else list(modes)
@@ -165,7 +168,7 @@ def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=Non
             why = first.message.removeprefix("unsupported: ")
             raise InputError(
                 f"{path}: the model could not be loaded and run with a static input of batch {batch}, "
-                f"time {time} ({why})"
+                f"time {'as the model fixes it' if time is None else time} ({why})"
             )
         with np.load(x_file) as f:
             x = f["x"]
@@ -200,7 +203,7 @@ def sweep(path, legacy, pool, modes=None, batch=1, time=20, seed=0, progress=Non
             row = compare_outputs(mode, lite, keras_outs, meta, conv.seconds)
             row.saved = saved
             rows.append(row)
-        return rows
+        return rows, tuple(int(n) for n in x.shape)
 
 
 def print_rows(title, rows):

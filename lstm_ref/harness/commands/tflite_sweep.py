@@ -42,7 +42,12 @@ def add_parser(sub):
     tfl.add_argument("model", help="a Keras 3 .keras/.h5 or Keras 2 (tf_keras) .h5/SavedModel with one input")
     tfl.add_argument("--modes", nargs="+", metavar="MODE", help="only these modes (default: all five)")
     tfl.add_argument("--batch", type=positive_int, default=1, help="rows of drawn input")
-    tfl.add_argument("--time", type=positive_int, default=20, help="steps of drawn input")
+    tfl.add_argument(
+        "--time",
+        type=positive_int,
+        help="steps of drawn input (default: the model's own, where its input fixes them, else 20; a time "
+        "the model fixes otherwise is refused)",
+    )
     tfl.add_argument("--seed", type=seed, default=0, help="seed of the drawn inputs")
     tfl.add_argument(
         "--save-dir",
@@ -149,7 +154,7 @@ def run(args):
             raise OracleUnavailable(problem)
     pool = check.open_pool()
     try:
-        rows = tflite_cli.sweep(
+        rows, shape = tflite_cli.sweep(
             model,
             oracle_name == "tf_keras",
             pool,
@@ -166,12 +171,12 @@ def run(args):
     saved = [os.path.join(args.save_dir, os.path.basename(r.saved)) for r in rows if r.saved]
     if save_dir is not None:
         print(
-            f"saved {len(saved)} of {len(rows)} modes' .tflite (batch {args.batch}, time {args.time}): "
+            f"saved {len(saved)} of {len(rows)} modes' .tflite (batch {shape[0]}, time {shape[1]}): "
             + (", ".join(saved) or "none: no mode converted")
             + (f"; check one as deployed: lstm-ref check {saved[0]} --source {args.model}" if saved else "")
         )
     if path:
-        payload = result_json(model, description, args.batch, args.time, args.seed, args.fail_on, rows)
+        payload = result_json(model, description, shape[0], shape[1], args.seed, args.fail_on, rows)
         path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
     print(summary(rows, args.fail_on))
     return EXIT_FAIL if failing(rows, args.fail_on) else EXIT_PASS

@@ -30,13 +30,24 @@ def input_dtype(tensor) -> np.dtype:
     return np.dtype(getattr(dtype, "as_numpy_dtype", None) or str(dtype))
 
 
+DEFAULT_TIME = 20  # steps of drawn input where the model leaves time open and --time is not given
+
+
 def load(path, batch, time_, seed):
-    """The model with a static (batch, time) input, and inputs drawn for it."""
+    """The model with a static (batch, time) input, and inputs drawn for it.
+    ``time_``: None takes the model's own fixed time, else
+    :data:`DEFAULT_TIME`; a time the model fixes otherwise is refused."""
     model = keras.models.load_model(path, compile=False)
     if len(model.inputs) != 1:
         raise ValueError(f"the model has {len(model.inputs)} inputs; tflite-sweep converts single-input models")
     shape = tuple(model.inputs[0].shape)[1:]
-    shape = (time_,) + tuple(shape[1:]) if len(shape) >= 1 and shape[0] is None else shape
+    if len(shape) >= 1 and shape[0] is None:
+        shape = (DEFAULT_TIME if time_ is None else time_,) + tuple(shape[1:])
+    elif time_ is not None and len(shape) >= 1 and shape[0] != time_:
+        raise ValueError(
+            f"the model fixes its input at {shape[0]} steps, and --time {time_} asks for another "
+            "(leave --time out to take the model's)"
+        )
     if any(d is None for d in shape):
         raise ValueError(f"the model's input shape {tuple(model.inputs[0].shape)} has unknown sizes besides time")
     dtype = input_dtype(model.inputs[0])
@@ -64,7 +75,8 @@ def build_file_model(desc, model_id, out_dir):
     its Keras outputs), and calibration inputs."""
     config = desc["config"]
     seed = int(config["seed"])
-    model, x = load(config["path"], int(config["batch"]), int(config["time"]), seed)
+    time_ = None if config["time"] is None else int(config["time"])
+    model, x = load(config["path"], int(config["batch"]), time_, seed)
     np.savez(os.path.join(out_dir, f"{model_id}.x.npz"), x=x)
     return model, x, representative(x, seed)
 
