@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
 
@@ -58,10 +59,7 @@ class _Shared:
         pass
 
 
-@pytest.fixture
-def lstm_ref(oracle_pool, monkeypatch, capsys, tmp_path):
-    """``lstm_ref(*args)`` -> ``(exit code, stdout, stderr)``, run from
-    ``tmp_path`` (give the shared files with :func:`rel`)."""
+def _in_process(oracle_pool, monkeypatch, capsys, tmp_path):
     from lstm_ref.harness.cli import main
 
     monkeypatch.setattr(check, "open_pool", lambda: _Shared(oracle_pool))
@@ -77,6 +75,28 @@ def lstm_ref(oracle_pool, monkeypatch, capsys, tmp_path):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def lstm_ref(oracle_pool, monkeypatch, capsys, tmp_path):
+    """``lstm_ref(*args)`` -> ``(exit code, stdout, stderr)``, run from
+    ``tmp_path`` (give the shared files with :func:`rel`)."""
+    return _in_process(oracle_pool, monkeypatch, capsys, tmp_path)
+
+
+@pytest.fixture
+def check_cli(oracle_pool, monkeypatch, capsys, tmp_path):
+    """``check_cli(*args, cwd=...)``: ``lstm-ref check`` in-process on the
+    session's workers (no worker start-up per call), as a
+    ``CompletedProcess``-like ``(returncode, stdout, stderr)``.  A test that
+    needs a real process (a custom layer imported into the worker) runs one."""
+    run = _in_process(oracle_pool, monkeypatch, capsys, tmp_path)
+
+    def check_command(*args, cwd):
+        code, out, err = run("check", *args, cwd=cwd)
+        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return check_command
 
 
 def relative_to(directory):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .test_check_artifacts import check_cli, lstm_ref  # noqa: F401  (the CLI in-process on the session's pool)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOT_MODELS = {"no_lstm.keras"}  # a usage error, tested below
 
@@ -103,11 +105,11 @@ def relative(paths, cwd):
     return [os.path.relpath(p, cwd) for p in paths]
 
 
-def check_all(models, tmp_path):
+def check_all(check_cli, models, tmp_path):  # noqa: F811
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     paths = [p for name, p in sorted(models.items()) if name not in NOT_MODELS]
-    proc = cli(*relative(paths, cwd), "--json", "result.json", "--seed", "3", cwd=cwd)
+    proc = check_cli(*relative(paths, cwd), "--json", "result.json", "--seed", "3", cwd=cwd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((cwd / "result.json").read_text())
     assert result["passed"] is True
@@ -123,8 +125,8 @@ def check_all(models, tmp_path):
     return result, proc
 
 
-def test_every_keras3_model_passes(keras3_models, tmp_path):
-    result, proc = check_all(keras3_models, tmp_path)
+def test_every_keras3_model_passes(check_cli, keras3_models, tmp_path):  # noqa: F811
+    result, proc = check_all(check_cli, keras3_models, tmp_path)
     for name, expected in KERAS3_ROWS.items():
         assert rows_of(result, name) == expected, name
     merged = [r for r in result["layers"] if r["source"] == "Bidirectional"]
@@ -146,8 +148,8 @@ def test_every_keras3_model_passes(keras3_models, tmp_path):
     assert "GRU" in skipped["gru"] or "gru" in skipped["gru"].lower()
 
 
-def test_every_keras2_model_passes(tf_keras_models, tmp_path):
-    result, _ = check_all(tf_keras_models, tmp_path)
+def test_every_keras2_model_passes(check_cli, tf_keras_models, tmp_path):  # noqa: F811
+    result, _ = check_all(check_cli, tf_keras_models, tmp_path)
     for name, expected in TF_KERAS_ROWS.items():
         assert rows_of(result, name) == expected, name
     kinds = {r["kind"] for r in result["layers"] if r["status"] != "skipped"}
@@ -156,7 +158,7 @@ def test_every_keras2_model_passes(tf_keras_models, tmp_path):
     assert any("SavedModel" in f for f in formats) and any("HDF5" in f for f in formats)
 
 
-def test_inputs_by_name_and_as_npz(keras3_models, tmp_path):
+def test_inputs_by_name_and_as_npz(check_cli, keras3_models, tmp_path):  # noqa: F811
     rng = np.random.default_rng(0)
     enc, dec = rng.standard_normal((3, 6, 4)).astype("float32"), rng.standard_normal((3, 5, 3)).astype("float32")
     np.save(tmp_path / "enc.npy", enc)
@@ -164,18 +166,18 @@ def test_inputs_by_name_and_as_npz(keras3_models, tmp_path):
     np.savez(tmp_path / "both.npz", enc_in=enc, dec_in=dec)
     model = relative([keras3_models["encdec.keras"]], tmp_path)[0]
     for args in (["--input", "enc_in=enc.npy", "--input", "dec_in=dec.npy"], ["--input", "both.npz"]):
-        proc = cli(model, *args, "--json", "r.json", cwd=tmp_path)
+        proc = check_cli(model, *args, "--json", "r.json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
         rows = {r["layer"]: r for r in json.loads((tmp_path / "r.json").read_text())["layers"]}
         assert rows["encoder"]["shape"] == "3x6x4" and rows["decoder"]["shape"] == "3x5x3"
 
 
-def test_large_input_goes_in_batches(keras3_models, tmp_path):
+def test_large_input_goes_in_batches(check_cli, keras3_models, tmp_path):  # noqa: F811
     tokens = np.random.default_rng(1).integers(1, 20, size=(600, 5))
     tokens[::3, 3:] = 0  # padding: masks in every batch
     np.save(tmp_path / "tokens.npy", tokens.astype("int32"))
     model = relative([keras3_models["embed_lstm.keras"]], tmp_path)[0]
-    proc = cli(model, "--input", "tokens.npy", "--batch-size", "200", "--json", "r.json", cwd=tmp_path)
+    proc = check_cli(model, "--input", "tokens.npy", "--batch-size", "200", "--json", "r.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads((tmp_path / "r.json").read_text())["layers"]
     assert row["rows"] == 600 and row["status"] == "pass"
@@ -216,14 +218,14 @@ def test_a_broken_layer_fails_and_is_named(tmp_path, tensorflow_process):
     assert proc.returncode == 2 and "LeakyLSTM" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_model_input_errors_exit_2(keras3_models, tmp_path):
+def test_model_input_errors_exit_2(check_cli, keras3_models, tmp_path):  # noqa: F811
     """Faults only the framework can see come back as one line and exit 2
     (every such message is tested on the worker op in test_model_walk.py)."""
     import re
 
     os.symlink(keras3_models["encdec.keras"], tmp_path / "encdec.keras")
     np.save(tmp_path / "x2d.npy", np.zeros((5, 4), "float32"))
-    proc = cli("encdec.keras", "--input", "enc_in=x2d.npy", "--input", "dec_in=x2d.npy", cwd=tmp_path)
+    proc = check_cli("encdec.keras", "--input", "enc_in=x2d.npy", "--input", "dec_in=x2d.npy", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-1000:] + proc.stderr[-2000:]
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert re.search(
@@ -241,13 +243,13 @@ EXPORT = textwrap.dedent("""
 """)
 
 
-def test_a_savedmodel_by_scope(tmp_path, tensorflow_process):
+def test_a_savedmodel_by_scope(check_cli, tmp_path, tensorflow_process):  # noqa: F811
     """A SavedModel from Keras 3's ``model.export`` has no layer objects to
     walk: the cell is named by its variable scope, with its kind and config;
     without --scope the refusal says so."""
     subprocess.run([sys.executable, "-c", EXPORT, str(tmp_path / "exported")], check=True, capture_output=True)
     np.save(tmp_path / "x.npy", np.random.default_rng(4).standard_normal((2, 6, 4)).astype("float32"))
-    proc = cli(
+    proc = check_cli(
         "exported",
         "--scope",
         "enc/lstm_cell",
@@ -264,14 +266,12 @@ def test_a_savedmodel_by_scope(tmp_path, tensorflow_process):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads((tmp_path / "r.json").read_text())["layers"]
     assert row["layer"] == "enc/lstm_cell" and row["status"] == "pass"
-    proc = cli("exported", cwd=tmp_path)
+    proc = check_cli("exported", cwd=tmp_path)
     assert proc.returncode == 2 and "--scope" in proc.stderr
     # a config that does not fit the variables: test_checkpoints.py::test_check_command_on_the_checkpoint
 
 
 # -- inputs as the user gives them: tokens, dtypes (in-process CLI, the session's workers)
-
-from .test_check_artifacts import lstm_ref  # noqa: E402, F401  (the fixture: the CLI in-process on the session's pool)
 
 
 def test_a_token_outside_the_vocabulary_exits_2_naming_it(keras3_models, lstm_ref, tmp_path):  # noqa: F811

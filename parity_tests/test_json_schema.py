@@ -269,9 +269,15 @@ KERAS3 = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, tensorflow_process):
+def files(tmp_path_factory, tensorflow_process, oracle_pool):
     """The files above, and the .pt/.onnx ports `lstm-ref convert` writes of
-    tagger.keras and tf_weights.h5: ``{name: path}``."""
+    tagger.keras and tf_weights.h5 (in-process, on the session's workers):
+    ``{name: path}``."""
+    from lstm_ref.harness import check
+    from lstm_ref.harness.cli import main
+
+    from .test_check_artifacts import _Shared
+
     out = tmp_path_factory.mktemp("json_schema")
     base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     for script, env in ((TF_KERAS, {**base, "TF_USE_LEGACY_KERAS": "1"}), (KERAS3, base)):
@@ -289,14 +295,10 @@ def files(tmp_path_factory, tensorflow_process):
         ("tf_weights.h5", "torch", "weights.pt"),
         ("tf_weights.h5", "onnx", "weights_relu.onnx", "--config", '{"activation": "relu"}'),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "lstm_ref", "convert", source, "--to", target, "-o", port, *more],
-            capture_output=True,
-            text=True,
-            cwd=out,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(check, "open_pool", lambda: _Shared(oracle_pool))
+            patch.chdir(out)
+            assert main(["convert", source, "--to", target, "-o", port, *more]) == 0, (source, target)
     return {p.name: p for p in out.iterdir()}
 
 

@@ -29,6 +29,8 @@ from lstm_ref.errors import InputError
 from lstm_ref.harness import keras_weights
 from lstm_ref.harness.model_format import model_format
 
+from .test_check_artifacts import check_cli  # noqa: F401  (the CLI in-process on the session's pool)
+
 ROOT = Path(__file__).resolve().parents[1]
 KIND = keras_weights.KIND
 
@@ -371,8 +373,8 @@ def test_reader_and_reference_match_tf_keras_load_weights(tf_keras_weights):
     assert np.abs(off - truth["cudnn"]["h"]).max() > 1e-2
 
 
-def test_check_weights_file(tf_keras_weights, tmp_path):
-    proc = cli(tf_keras_weights / "k22.h5", "--json", "out.json", "--seed", "3", cwd=tmp_path)
+def test_check_weights_file(check_cli, tf_keras_weights, tmp_path):  # noqa: F811
+    proc = check_cli(tf_keras_weights / "k22.h5", "--json", "out.json", "--seed", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "out.json").read_text())
     rows = {r["layer"]: r for r in result["layers"]}
@@ -393,7 +395,7 @@ def test_check_weights_file(tf_keras_weights, tmp_path):
     assert "recurrent_activation='hard_sigmoid' [version default]" in proc.stdout
 
 
-def test_config_overrides_the_version_default(tf_keras_weights, tmp_path):
+def test_config_overrides_the_version_default(check_cli, tf_keras_weights, tmp_path):  # noqa: F811
     """tf_keras 2.21 writes keras_version 2.21.0: sigmoid is assumed, which is
     not what these explicitly hard_sigmoid LSTMs computed; --config says so."""
     path = tf_keras_weights / "k221.h5"
@@ -413,7 +415,7 @@ def test_config_overrides_the_version_default(tf_keras_weights, tmp_path):
                 rtol=2e-6,
                 err_msg=lstm.name,
             )
-    proc = cli(path, *[a for c in configs for a in ("--config", c)], "--json", "out.json", cwd=tmp_path)
+    proc = check_cli(path, *[a for c in configs for a in ("--config", c)], "--json", "out.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {r["layer"]: r for r in json.loads((tmp_path / "out.json").read_text())["layers"]}
     for name in ("lstm_1", "bi/forward_lstm", "bi/backward_lstm"):
