@@ -47,7 +47,7 @@ def check_model_grads(path, worker, inputs: dict, batch=2, time=7, seed=0, custo
         {f"in:{k}": v for k, v in inputs.items()},
     )
     skipped = [tuple(s) for s in meta.get("skipped", [])]
-    results, dx = [], {}
+    results, dx, late = [], {}, []  # late: skip rows, in the walk's (top-down) order
     # top down: a stacked cell's sequence upstream is the dL/dx of the cell above it
     for i in reversed(range(len(meta["layers"]))):
         layer = meta["layers"][i]
@@ -59,30 +59,31 @@ def check_model_grads(path, worker, inputs: dict, batch=2, time=7, seed=0, custo
         if stack["above"] is not None:
             above = dx.get(stack["above"])
             if above is None:
-                skipped.append((name, "the stacked cell above it has no reference gradient to pass down"))
+                late.append((name, "the stacked cell above it has no reference gradient to pass down"))
                 continue
             upstream["h"] = np.ascontiguousarray(above[:, ::-1] if stack["flip"] else above)
         try:
             ref = case.reference()
             g = ref.grad(case.x, case.weights, upstream, mask=case.mask, **case.initial_state)
         except LstmRefError as exc:  # a config or activation the reference has no gradient for: say so
-            skipped.append((name, str(exc)))
+            late.append((name, str(exc)))
             continue
         dx[i] = g.x
         dtype = np.dtype(ref.policy.compute).name
         tol = grad_tolerance(layer["kind"], ref.policy)
         if tol is None:
-            skipped.append((name, f"no measured gradient tolerance for {layer['kind']} under {ref.policy.name}"))
+            late.append((name, f"no measured gradient tolerance for {layer['kind']} under {ref.policy.name}"))
             continue
         theirs = {k[len(f"{i}:g:") :]: v for k, v in out.items() if k.startswith(f"{i}:g:")}
         # a stacked cell above the bottom one: its x is inside the RNN's loop, where TF's tape cannot see
         ours = {"x": g.x} if stack["index"] == 0 else {}
         ours.update({k: g.initial[k] for k in case.initial_state})
-        ours.update({f"w:{k}": v for k, v in g.weights.items()})
+        if not layer.get("frozen"):  # a frozen cell of a stack: no weight gradient in training
+            ours.update({f"w:{k}": v for k, v in g.weights.items()})
         ours.update({f"steps:{k}": v for k, v in g.steps.items()})
         verdicts = grad_oracle.verdicts(case, upstream, ours, theirs, tol)
         results.append(_row(name, layer, case, dtype, tol, verdicts, upstream, meta))
-    return results[::-1], skipped, meta
+    return results[::-1], skipped + late[::-1], meta
 
 
 def _row(name, layer, case, dtype, tol, verdicts, upstream, meta):
@@ -104,7 +105,9 @@ def _row(name, layer, case, dtype, tol, verdicts, upstream, meta):
         source=layer.get("source", ""),
         masked=case.mask is not None,
         initial_state=bool(case.initial_state),
-        notes=STACKED_NOTE if layer.get("stack") else "",
+        notes="; ".join(
+            n for n in (STACKED_NOTE if layer.get("stack") else "", FROZEN_NOTE if layer.get("frozen") else "") if n
+        ),
         grad={
             "loss": f"sum of the model's floating outputs times N(0, 1) projections (seed [{meta['seed']}, 17])",
             "upstream": sorted(upstream),
@@ -117,6 +120,7 @@ STACKED_NOTE = (
     "a StackedRNNCells cell: TF's tape sees the RNN's call only, so its sequence's upstream is the reference's "
     "dL/dx of the cell above (dL/dx itself: the bottom cell's)"
 )
+FROZEN_NOTE = "a frozen cell (trainable=False): its weights take no gradient and are not compared"
 MEASURE = "t = max |d| / (1 + |g_ref|) <= grad + k x the reference's own rounding spread (grad_oracle)"
 
 

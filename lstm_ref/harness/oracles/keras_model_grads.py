@@ -193,7 +193,7 @@ def _call_entries(keras, tf, tape, loss, unit, call, suffix, grad_op, run_op):
     ups = [_numpy(u) for u in ups]
     d_weights = iter(vjp[1 + len(states_t) :])
     entries, cell_x = [], x
-    for k, ((path, _, source), config) in enumerate(zip(unit.cells, configs)):
+    for k, ((path, cell, source), config) in enumerate(zip(unit.cells, configs)):
         top = k == len(unit.cells) - 1
         wire = {"x": cell_x, **{f"w:{_short_name(v)}": _numpy(v) for v in weights[k]}}
         if mask is not None:
@@ -212,8 +212,11 @@ def _call_entries(keras, tf, tape, loss, unit, call, suffix, grad_op, run_op):
                 grads["x"] = np.ascontiguousarray(grads["x"].transpose(1, 0, 2))
         if states:
             grads["h0"], grads["c0"] = _numpy(vjp[1 + 2 * k]), _numpy(vjp[2 + 2 * k])
+        frozen = not cell.trainable_weights  # a frozen cell in a stack: TF's tape never watched its weights
         for v in weights[k]:
-            grads[f"w:{_short_name(v)}"] = _numpy(next(d_weights))
+            g = next(d_weights)
+            if not frozen:
+                grads[f"w:{_short_name(v)}"] = _numpy(g)
         if grad_op is not None and not stacked and not getattr(layer, "time_major", False):
             try:
                 _, standalone = grad_op({"config": config}, {**wire, **{f"up:{key}": v for key, v in up.items()}})
@@ -229,6 +232,8 @@ def _call_entries(keras, tf, tape, loss, unit, call, suffix, grad_op, run_op):
             "return_sequences": bool(layer.return_sequences),
             "return_state": bool(layer.return_state),
         }
+        if frozen:
+            entry["frozen"] = True
         entries.append((entry, wire, up, grads))
         if not top:  # the next cell's x: this cell's TF output sequence, in input order
             _, tf_out = run_op({"op": "run", "config": config}, dict(wire))
